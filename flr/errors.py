@@ -1,0 +1,41 @@
+"""flr's exception hierarchy.
+
+Every error a user can cause is an :class:`FlrError`; each subclass also derives from the standard
+exception it refines, so callers can catch precisely (``except GeometryMismatchError``) or broadly
+(``except ValueError``). Messages name the file, the offending values and, where there is one, a fix.
+The command line prints them as one line and exits non-zero; the library never prints or exits.
+"""
+
+from __future__ import annotations
+
+
+class FlrError(Exception):
+    """Base class of every error flr raises on purpose."""
+
+
+class InputFileError(FlrError, ValueError):
+    """A file or folder cannot be read as what it claims to be (missing, corrupt, wrong kind)."""
+
+
+class UnsupportedFormatError(InputFileError):
+    """The reader cannot tell what a file is, or the format is not one flr reads."""
+
+
+class DicomSeriesError(InputFileError):
+    """A DICOM folder does not hold exactly one regular, readable image series."""
+
+
+class GeometryMismatchError(FlrError, ValueError):
+    """Two images that must share a voxel grid do not; the message shows both geometries."""
+
+
+class SchemeError(FlrError, ValueError):
+    """A label scheme is unknown, malformed, or matches nothing in a label map."""
+
+
+class EmptyStructureError(FlrError, ValueError):
+    """A structure that a computation needs has no voxels."""
+
+
+class KernelInputError(FlrError, TypeError):
+    """An array handed to a core kernel has an unsupported dtype, shape or value."""

@@ -1,0 +1,232 @@
+"""Images and label maps on a physical grid.
+
+Axis order and coordinates (used everywhere in flr):
+
+* arrays are indexed ``(z, y, x)`` (slowest to fastest), as SimpleITK returns them;
+* ``spacing_mm``, ``origin_mm`` are given as ``(x, y, z)`` in LPS patient coordinates (DICOM);
+* ``direction`` is the 3x3 matrix whose *columns* are the LPS unit vectors of the x, y and z index
+  axes, stored row-major as nine floats (the SimpleITK/ITK convention).
+
+A voxel with index ``(i, j, k)`` = ``(x, y, z)`` lies at
+``origin_mm + direction @ (spacing_mm * (i, j, k))``.
+
+Images are immutable: the array is made read-only on construction and methods derive new images.
+
+>>> import numpy as np
+>>> g = Geometry(shape_zyx=(2, 3, 4), spacing_mm=(0.5, 0.5, 2.0))
+>>> g.voxel_volume_ml
+0.0005
+>>> g.index_to_lps_mm((1, 0, 0)).tolist()    # z index 1 -> 2 mm along +z (superior)
+[0.0, 0.0, 2.0]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flr.errors import GeometryMismatchError
+
+IDENTITY_DIRECTION: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+#: Default tolerances for "same grid": readers of one CT can disagree in the 6th decimal (DICOM
+#: decimal strings) and in the 14th (float arithmetic), never by a tenth of a micrometre.
+SPACING_TOL_MM = 1e-4
+ORIGIN_TOL_MM = 1e-3
+DIRECTION_TOL = 1e-5
+
+
+def mm3_to_ml(volume_mm3: float) -> float:
+    """Convert cubic millimetres to millilitres (1 mL = 1000 mm^3). The only such conversion in flr."""
+    return volume_mm3 / 1000.0
+
+
+def _as_float_tuple(values: Sequence[float], n: int, what: str) -> tuple[float, ...]:
+    out = tuple(float(v) for v in values)
+    if len(out) != n:
+        raise ValueError(f"{what} needs {n} values, got {len(out)}: {out}")
+    if not all(math.isfinite(v) for v in out):
+        raise ValueError(f"{what} must be finite, got {out}")
+    return out
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Voxel grid in LPS patient space: shape (z, y, x), spacing/origin (x, y, z), direction."""
+
+    shape_zyx: tuple[int, int, int]
+    spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    direction: tuple[float, ...] = IDENTITY_DIRECTION
+
+    def __post_init__(self) -> None:
+        shape = tuple(int(s) for s in self.shape_zyx)
+        if len(shape) != 3 or any(s < 1 for s in shape):
+            raise ValueError(f"shape_zyx must be three positive sizes, got {self.shape_zyx}")
+        spacing = _as_float_tuple(self.spacing_mm, 3, "spacing_mm")
+        if any(s <= 0 for s in spacing):
+            raise ValueError(f"spacing_mm must be positive, got {spacing}")
+        origin = _as_float_tuple(self.origin_mm, 3, "origin_mm")
+        direction = _as_float_tuple(np.asarray(self.direction, dtype=float).ravel(), 9, "direction")
+        d = np.asarray(direction).reshape(3, 3)
+        if not np.allclose(d.T @ d, np.eye(3), atol=1e-4):
+            raise ValueError(f"direction must be orthonormal, got {direction}")
+        object.__setattr__(self, "shape_zyx", shape)
+        object.__setattr__(self, "spacing_mm", spacing)
+        object.__setattr__(self, "origin_mm", origin)
+        object.__setattr__(self, "direction", direction)
+
+    # --- derived quantities -------------------------------------------------------------------
+    @property
+    def direction_matrix(self) -> np.ndarray:
+        """3x3 array; column c is the LPS direction of index axis c (0=x, 1=y, 2=z)."""
+        return np.asarray(self.direction, dtype=float).reshape(3, 3)
+
+    @property
+    def voxel_volume_mm3(self) -> float:
+        sx, sy, sz = self.spacing_mm
+        return sx * sy * sz
+
+    @property
+    def voxel_volume_ml(self) -> float:
+        return mm3_to_ml(self.voxel_volume_mm3)
+
+    @property
+    def affine_lps(self) -> np.ndarray:
+        """4x4 matrix mapping (x, y, z, 1) indices to LPS millimetres."""
+        a = np.eye(4)
+        a[:3, :3] = self.direction_matrix * np.asarray(self.spacing_mm)[None, :]
+        a[:3, 3] = self.origin_mm
+        return a
+
+    def index_to_lps_mm(self, index_zyx: Sequence[float]) -> np.ndarray:
+        """LPS position (x, y, z) in mm of a (z, y, x) voxel index (fractional allowed)."""
+        z, y, x = (float(v) for v in index_zyx)
+        return self.affine_lps[:3, :3] @ np.array([x, y, z]) + np.asarray(self.origin_mm)
+
+    def is_oblique(self, tol: float = DIRECTION_TOL) -> bool:
+        """True when the index axes are not aligned with the patient axes (up to permutation/sign)."""
+        d = np.abs(self.direction_matrix)
+        return bool(np.any((d > tol) & (d < 1 - tol)))
+
+    # --- comparison ---------------------------------------------------------------------------
+    def mismatch(
+        self,
+        other: Geometry,
+        *,
+        spacing_tol_mm: float = SPACING_TOL_MM,
+        origin_tol_mm: float = ORIGIN_TOL_MM,
+        direction_tol: float = DIRECTION_TOL,
+    ) -> str | None:
+        """Describe how ``other`` differs from this grid beyond the tolerances, or None if it does not."""
+        if self.shape_zyx != other.shape_zyx:
+            return f"shape (z,y,x) {self.shape_zyx} vs {other.shape_zyx}"
+        ds = np.max(np.abs(np.subtract(self.spacing_mm, other.spacing_mm)))
+        if ds > spacing_tol_mm:
+            return f"spacing differs by {ds:.3g} mm (tolerance {spacing_tol_mm} mm)"
+        do = np.max(np.abs(np.subtract(self.origin_mm, other.origin_mm)))
+        if do > origin_tol_mm:
+            return f"origin differs by {do:.3g} mm (tolerance {origin_tol_mm} mm)"
+        dd = np.max(np.abs(np.subtract(self.direction, other.direction)))
+        if dd > direction_tol:
+            return f"direction differs by {dd:.3g} (tolerance {direction_tol})"
+        return None
+
+    def same_grid(self, other: Geometry, **tolerances: float) -> bool:
+        return self.mismatch(other, **tolerances) is None
+
+    def require_same_grid(self, other: Geometry, *, this: str, that: str, **tolerances: float) -> None:
+        """Raise :class:`GeometryMismatchError` naming both grids when they differ."""
+        why = self.mismatch(other, **tolerances)
+        if why is not None:
+            raise GeometryMismatchError(
+                f"{that} is not on the grid of {this}: {why}; {this}: {self.describe()}; "
+                f"{that}: {other.describe()} (resample it onto the reference grid first)"
+            )
+
+    def describe(self) -> str:
+        """One-line human description."""
+        sp = ", ".join(f"{v:g}" for v in self.spacing_mm)
+        og = ", ".join(f"{v:.3f}" for v in self.origin_mm)
+        di = ", ".join(f"{v:.4g}" for v in self.direction)
+        return f"shape (z,y,x)={self.shape_zyx} spacing (x,y,z)=({sp}) mm origin=({og}) mm direction=({di})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shape_zyx": list(self.shape_zyx),
+            "spacing_mm": list(self.spacing_mm),
+            "origin_mm": list(self.origin_mm),
+            "direction": list(self.direction),
+            "voxel_volume_ml": self.voxel_volume_ml,
+            "coordinate_system": "LPS",
+        }
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    arr = np.asarray(array)
+    if arr.flags.writeable:
+        arr = arr.view()
+        arr.flags.writeable = False
+    return arr
+
+
+@dataclass(frozen=True)
+class Image:
+    """An array (z, y, x) on a :class:`Geometry`. Read-only; derive new images, never mutate."""
+
+    array: np.ndarray
+    geometry: Geometry
+    source: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3:
+            raise ValueError(f"image array must be 3-D (z, y, x), got shape {self.array.shape}")
+        if tuple(self.array.shape) != self.geometry.shape_zyx:
+            raise ValueError(f"array shape {self.array.shape} != geometry shape {self.geometry.shape_zyx}")
+        object.__setattr__(self, "array", _frozen(self.array))
+        object.__setattr__(self, "metadata", dict(self.metadata))
+
+    @property
+    def spacing_mm(self) -> tuple[float, float, float]:
+        return self.geometry.spacing_mm
+
+    @property
+    def origin_mm(self) -> tuple[float, float, float]:
+        return self.geometry.origin_mm
+
+    @property
+    def direction(self) -> tuple[float, ...]:
+        return self.geometry.direction
+
+    @property
+    def voxel_volume_ml(self) -> float:
+        return self.geometry.voxel_volume_ml
+
+    def with_array(self, array: np.ndarray) -> Image:
+        return Image(array, self.geometry, self.source, self.metadata)
+
+
+@dataclass(frozen=True)
+class LabelMap(Image):
+    """An integer label image plus the map ``label id -> canonical structure name``.
+
+    ``names`` holds only the ids the label scheme names; ``scheme`` is the scheme's name.
+    """
+
+    names: Mapping[int, str] = field(default_factory=dict)
+    scheme: str = "custom"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not np.issubdtype(self.array.dtype, np.integer):
+            raise ValueError(f"label map array must be integer, got {self.array.dtype}")
+        object.__setattr__(self, "names", {int(k): str(v) for k, v in self.names.items()})
+
+    def ids_of(self, name: str) -> list[int]:
+        """Label ids carrying ``name`` (several ids may map to one name)."""
+        return sorted(i for i, n in self.names.items() if n == name)

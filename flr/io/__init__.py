@@ -1,0 +1,244 @@
+"""The one place flr touches files: readers (picked by content and extension) and writers.
+
+Every image read here carries ``metadata["sha256"]`` (of the file, or of a DICOM folder's files) and
+``metadata["warnings"]`` (things the user should know, e.g. labels a scheme ignored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flr.errors import EmptyStructureError, InputFileError, SchemeError, UnsupportedFormatError
+from flr.image import Image, LabelMap
+from flr.schemes import LabelScheme, canonical_name, resolve_scheme
+
+__all__ = [
+    "detect_format",
+    "read_image",
+    "read_label_map",
+    "sha256_of",
+    "write_json_atomic",
+    "write_nifti",
+]
+
+
+def detect_format(path: Path) -> str:
+    """What a path holds: ``"nifti"``, ``"nrrd"``, ``"dicom"`` (a file) or ``"dicom-folder"``.
+
+    Content decides (magic numbers), the extension only breaks ties; a missing path, an empty file or
+    an unknown format raises :class:`~flr.errors.InputFileError` naming the path.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return "dicom-folder"
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(544)
+    except OSError as exc:
+        raise InputFileError(f"{path}: cannot read ({exc.strerror})") from None
+    if not head:
+        raise InputFileError(f"{path}: file is empty")
+    name = path.name.lower()
+    if head[:4] == b"NRRD":
+        return "nrrd"
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    if head[:2] == b"\x1f\x8b":
+        if name.endswith((".nii.gz", ".nii.gzip")):
+            return "nifti"
+        if name.endswith((".nrrd", ".nhdr")):
+            return "nrrd"
+        raise UnsupportedFormatError(f"{path}: gzip-compressed file of unknown kind (expected .nii.gz)")
+    if len(head) >= 348:
+        le = int.from_bytes(head[:4], "little")
+        be = int.from_bytes(head[:4], "big")
+        if (348 in (le, be) and head[344:347] in (b"n+1", b"ni1")) or (
+                540 in (le, be) and head[4:7] in (b"n+2", b"ni2")):
+            return "nifti"
+    if name.endswith((".nii", ".nii.gz")):
+        raise InputFileError(f"{path}: not a valid NIfTI file (bad header)")
+    if name.endswith((".nrrd", ".nhdr")):
+        raise InputFileError(f"{path}: not a valid NRRD file (no 'NRRD' magic)")
+    raise UnsupportedFormatError(f"{path}: not a NIfTI, NRRD or DICOM file")
+
+
+def read_image(path: str | Path, *, series_uid: str | None = None, resample: bool = False) -> Image:
+    """Read a CT (or any scalar image) from NIfTI, NRRD, a DICOM file or a DICOM folder.
+
+    Parameters
+    ----------
+    path : file or folder
+    series_uid : SeriesInstanceUID to pick when a DICOM folder holds several image series.
+    resample : allow a gantry-tilted or irregularly spaced DICOM series to be resampled onto a regular
+        grid (recorded in ``metadata["resampled"]``) instead of refusing it.
+    """
+    path = Path(path)
+    kind = detect_format(path)
+    if kind == "nifti":
+        from flr.io.nifti import read_nifti
+
+        image = read_nifti(path)
+    elif kind == "nrrd":
+        from flr.io.nrrd import read_nrrd
+
+        image = read_nrrd(path)
+    else:
+        from flr.io.dicom import read_dicom
+
+        image = read_dicom(path, series_uid=series_uid, resample=resample)
+    meta = dict(image.metadata)
+    meta.setdefault("format", kind)
+    meta.setdefault("warnings", [])
+    files = meta.get("files")
+    meta["sha256"] = _sha256_files([Path(f) for f in files]) if files else sha256_of(path)
+    return Image(image.array, image.geometry, image.source, meta)
+
+
+def _sidecar_scheme(path: Path) -> Path | None:
+    name = path.name
+    for ext in (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr"):
+        if name.lower().endswith(ext):
+            stem = name[: -len(ext)]
+            candidate = path.with_name(f"{stem}.scheme.json")
+            return candidate if candidate.is_file() else None
+    return None
+
+
+def _as_label_array(image: Image, path: Path) -> np.ndarray:
+    arr = image.array
+    if not np.issubdtype(arr.dtype, np.integer) and (
+            not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr))):
+        raise InputFileError(f"{path}: label map holds non-integer values (dtype {arr.dtype}); "
+                             "is this a CT given as --labels?")
+    lo = arr.min(initial=0)
+    hi = arr.max(initial=0)
+    if lo < 0:
+        raise InputFileError(f"{path}: label map holds negative values (min {lo}); is this a CT given as --labels?")
+    for dtype in (np.uint8, np.uint16, np.int32):
+        if hi <= np.iinfo(dtype).max:
+            return arr if arr.dtype == dtype else arr.astype(dtype)
+    raise InputFileError(f"{path}: label id {hi} too large (max {np.iinfo(np.int32).max})")
+
+
+def read_label_map(
+    path: str | Path,
+    scheme: str | Path | LabelScheme | Mapping[int, str] | None = None,
+    *,
+    series_uid: str | None = None,
+) -> LabelMap:
+    """Read a label map and name its labels through a scheme; warnings go to ``metadata["warnings"]``.
+
+    Without ``scheme`` flr looks for a sidecar ``<name>.scheme.json``, then the segment names in a
+    3D Slicer ``.seg.nrrd`` header, then a binary mask whose file name is a structure
+    (``liver.nii.gz`` -> ``liver``, as TotalSegmentator writes them).
+
+    Labels present in the map that the scheme does not name are ignored with a warning listing them;
+    a scheme that names none of the labels present is an error, and so is a map with no labels at all.
+    """
+    path = Path(path)
+    kind = detect_format(path)
+    if kind == "nifti":
+        from flr.io.nifti import read_nifti
+
+        image = read_nifti(path, label_map=True)
+    else:
+        image = read_image(path, series_uid=series_uid)
+    array = _as_label_array(image, path)
+    present = _present_labels(array)
+    if not present:
+        raise EmptyStructureError(f"{path}: label map has no labelled voxels (all background)")
+
+    resolved = _pick_scheme(path, scheme, image, present)
+    warnings_out = list(image.metadata.get("warnings", []))
+    named = {i: n for i, n in resolved.labels.items() if i in present}
+    if not named:
+        raise SchemeError(f"{path}: scheme {resolved.name} names none of the labels present "
+                          f"{_short_list(present)}; pick another scheme with PATH:SCHEME")
+    unknown = [i for i in present if i not in resolved.labels and i not in resolved.other_labels]
+    if unknown:
+        warnings_out.append(f"{path.name}: labels {_short_list(unknown)} are not in scheme {resolved.name}; "
+                            "ignored")
+    meta = dict(image.metadata)
+    meta.update(labels_present=present, scheme_source=resolved.source, warnings=warnings_out,
+                sha256=image.metadata.get("sha256") or sha256_of(path))
+    return LabelMap(array, image.geometry, str(path), meta, names=resolved.labels, scheme=resolved.name)
+
+
+def _present_labels(array: np.ndarray) -> list[int]:
+    from flr.kernels import label_stats
+
+    stats = label_stats(array)
+    return [int(v) for v in stats.labels if v != 0]
+
+
+def _short_list(values: list[int], limit: int = 12) -> str:
+    shown = ", ".join(str(v) for v in values[:limit])
+    return f"[{shown}{', ...' if len(values) > limit else ''}]"
+
+
+def _pick_scheme(path: Path, scheme: Any, image: Image, present: list[int]) -> LabelScheme:
+    if scheme is not None:
+        return resolve_scheme(scheme)
+    sidecar = _sidecar_scheme(path)
+    if sidecar is not None:
+        return resolve_scheme(sidecar)
+    segments = image.metadata.get("segments") or {}
+    if segments:
+        return LabelScheme(f"{path.name} header", {int(k): canonical_name(v) for k, v in segments.items()})
+    stem = path.name.split(".")[0]
+    if present == [1] and stem:
+        return LabelScheme(f"file name {path.name}", {1: canonical_name(stem)})
+    raise SchemeError(f"{path}: no label scheme; add one as {path}:SCHEME (a built-in name, or a JSON/YAML "
+                      "file {id: name})")
+
+
+def sha256_of(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, or of a folder's files (see :func:`_sha256_files`)."""
+    path = Path(path)
+    if path.is_dir():
+        return _sha256_files([p for p in path.rglob("*") if p.is_file()])
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _sha256_files(files: list[Path]) -> str:
+    """SHA-256 over the sorted SHA-256 digests of several files: independent of names and order."""
+    digests = sorted(sha256_of(f) for f in files)
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+def write_json_atomic(data: Any, path: str | Path) -> Path:
+    """Write JSON to ``path`` through a temp file in the same folder and a rename (never half-written)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputFileError(f"{path}: output folder {path.parent} does not exist")
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_nifti(image: Image, path: str | Path) -> Path:
+    """Write an image as NIfTI (RAS affine, sform and qform code 1), atomically."""
+    from flr.io.nifti import write_nifti as _write
+
+    return _write(image, Path(path))

@@ -1,0 +1,295 @@
+"""Whole-case volumetry: voxel counts, volumes, truncation flags and segment contacts.
+
+One pass of the core kernel per label map gives every structure's voxel count, bounding box (hence
+whether it touches the edge of the scan) and the face contacts between labels. Volumes are
+``voxels x voxel volume`` exactly: no interpolation, no smoothing.
+
+The liver is the union of its parts (``liver``, ``liver_segment_*``, ``tumor``): in a LiTS map the
+tumour label is carved out of the liver label, and a segment map has no liver label at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from flr import __version__
+from flr.anatomy import textbook_adjacent
+from flr.errors import EmptyStructureError
+from flr.image import Geometry, Image, LabelMap, mm3_to_ml
+from flr.schemes import LIVER_PARTS, SEGMENT_NAMES
+
+SCHEMA_VERSION = "1.0"
+_PATIENT_AXES = (("right", "left"), ("anterior", "posterior"), ("inferior", "superior"))
+
+
+@dataclass(frozen=True)
+class StructureVolume:
+    """Volume of one structure. ``truncated_sides`` names the scan edges it touches (patient terms)."""
+
+    name: str
+    label: int | None
+    labels: tuple[int, ...]
+    source: str
+    voxels: int
+    volume_ml: float
+    touches_border: bool
+    truncated_sides: tuple[str, ...] = ()
+    derived_from: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "labels": list(self.labels),
+            "source": self.source,
+            "voxels": self.voxels,
+            "volume_ml": self.volume_ml,
+            "touches_border": self.touches_border,
+            "truncated_sides": list(self.truncated_sides),
+            "derived_from": list(self.derived_from),
+        }
+
+
+@dataclass(frozen=True)
+class SegmentContact:
+    """Two Couinaud segments sharing voxel faces; area is the summed physical face area."""
+
+    a: str
+    b: str
+    faces: int
+    contact_area_mm2: float
+    textbook: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "faces": self.faces, "contact_area_mm2": self.contact_area_mm2,
+                "textbook": self.textbook}
+
+
+@dataclass(frozen=True)
+class VolumetryResult:
+    """Typed result of :func:`volumetry`; :meth:`to_json` gives the public JSON contract."""
+
+    geometry: Geometry
+    inputs: tuple[Mapping[str, Any], ...]
+    structures: Mapping[str, StructureVolume]
+    segment_contacts: tuple[SegmentContact, ...]
+    warnings: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def voxel_volume_ml(self) -> float:
+        return self.geometry.voxel_volume_ml
+
+    @property
+    def volumes_ml(self) -> dict[str, float]:
+        return {name: s.volume_ml for name, s in self.structures.items()}
+
+    @property
+    def segment_adjacency(self) -> list[list[str]]:
+        return [[c.a, c.b] for c in self.segment_contacts]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "flr_version": __version__,
+            "kind": "volumetry",
+            "inputs": [dict(i) for i in self.inputs],
+            "geometry": self.geometry.to_dict(),
+            "voxel_volume_ml": self.voxel_volume_ml,
+            "structures": {n: s.to_dict() for n, s in self.structures.items()},
+            "volumes_ml": self.volumes_ml,
+            "segment_adjacency": self.segment_adjacency,
+            "segment_contacts": [c.to_dict() for c in self.segment_contacts],
+            "warnings": list(self.warnings),
+            **dict(self.extra),
+        }
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+def _truncated_sides(bbox_zyx: np.ndarray, geometry: Geometry) -> tuple[str, ...]:
+    """Patient-side names of the scan edges a bounding box (zmin, ymin, xmin, zmax, ymax, xmax) touches."""
+    shape = geometry.shape_zyx
+    d = geometry.direction_matrix
+    sides = []
+    for axis_zyx in range(3):
+        col = d[:, 2 - axis_zyx]  # direction column of the index axis (x=0, y=1, z=2)
+        k = int(np.argmax(np.abs(col)))
+        positive, negative = _PATIENT_AXES[k][1], _PATIENT_AXES[k][0]
+        if col[k] < 0:
+            positive, negative = negative, positive
+        if bbox_zyx[axis_zyx] == 0:
+            sides.append(negative)
+        if bbox_zyx[3 + axis_zyx] == shape[axis_zyx] - 1:
+            sides.append(positive)
+    return tuple(dict.fromkeys(sides))
+
+
+def _union_bbox(boxes: list[np.ndarray]) -> np.ndarray:
+    arr = np.asarray(boxes)
+    return np.concatenate([arr[:, :3].min(axis=0), arr[:, 3:].max(axis=0)])
+
+
+def _input_record(image: Image, role: str) -> dict[str, Any]:
+    meta = image.metadata
+    record: dict[str, Any] = {
+        "role": role,
+        "path": image.source,
+        "sha256": meta.get("sha256"),
+        "format": meta.get("format"),
+        "geometry": image.geometry.to_dict(),
+    }
+    if isinstance(image, LabelMap):
+        record["scheme"] = image.scheme
+    for key in ("series_instance_uid", "series_description", "study_date", "modality", "resampled"):
+        if meta.get(key):
+            record[key] = meta[key]
+    return record
+
+
+def volumetry(
+    label_maps: Sequence[LabelMap],
+    *,
+    ct: Image | None = None,
+    n_threads: int | None = None,
+) -> VolumetryResult:
+    """Measure every named structure of one or more label maps on one grid.
+
+    Parameters
+    ----------
+    label_maps : label maps (z, y, x) with their schemes' names; all on one grid.
+    ct : optional CT; when given every label map must lie on its grid.
+    n_threads : threads for the counting kernel (default: all cores).
+
+    Raises
+    ------
+    GeometryMismatchError : a label map is not on the reference grid (names both grids).
+    EmptyStructureError : no label map holds a named structure.
+    """
+    from flr.kernels import label_stats
+
+    if not label_maps:
+        raise ValueError("volumetry needs at least one label map")
+    reference: Image = ct if ct is not None else label_maps[0]
+    ref_name = f"CT {ct.source}" if ct is not None else f"label map {label_maps[0].source}"
+    for lm in label_maps:
+        if lm is not reference:
+            reference.geometry.require_same_grid(lm.geometry, this=ref_name, that=f"label map {lm.source}")
+    geometry = reference.geometry
+    vv_ml = geometry.voxel_volume_ml
+    sx, sy, sz = geometry.spacing_mm
+    face_area_mm2 = np.array([sy * sz, sx * sz, sx * sy])  # faces between x-, y-, z-neighbours
+
+    warnings: list[str] = []
+    inputs: list[dict[str, Any]] = []
+    if ct is not None:
+        inputs.append(_input_record(ct, "ct"))
+        warnings.extend(ct.metadata.get("warnings", []))
+    structures: dict[str, StructureVolume] = {}
+    liver_sources: list[tuple[LabelMap, list[int], list[str]]] = []
+    contacts: list[SegmentContact] = []
+    boxes_by_name: dict[str, np.ndarray] = {}
+
+    for lm in label_maps:
+        inputs.append(_input_record(lm, "labels"))
+        warnings.extend(lm.metadata.get("warnings", []))
+        stats = label_stats(lm.array, n_threads=n_threads)
+        by_name: dict[str, list[int]] = {}
+        for label in stats.labels.tolist():
+            name = lm.names.get(int(label))
+            if name is not None:
+                by_name.setdefault(name, []).append(int(label))
+        for name, ids in by_name.items():
+            if name in structures:
+                warnings.append(f"{name} is labelled in both {structures[name].source} and {lm.source}; "
+                                f"using {structures[name].source}")
+                continue
+            voxels = int(sum(stats.count(i) for i in ids))
+            bbox = _union_bbox([stats.bbox_zyx[int(np.searchsorted(stats.labels, i))] for i in ids])
+            sides = _truncated_sides(bbox, geometry)
+            structures[name] = StructureVolume(name, ids[0], tuple(ids), str(lm.source), voxels,
+                                               mm3_to_ml(voxels * geometry.voxel_volume_mm3), bool(sides), sides)
+            boxes_by_name[name] = bbox
+        parts = sorted(n for n in by_name if n in LIVER_PARTS)
+        if parts:
+            liver_sources.append((lm, [i for n in parts for i in by_name[n]], parts))
+        segs = [n for n in SEGMENT_NAMES if n in by_name]
+        if segs and not contacts:
+            contacts = _segment_contacts(stats, by_name, segs, face_area_mm2)
+
+    if not structures:
+        raise EmptyStructureError("no named structure has voxels in "
+                                  + ", ".join(str(lm.source) for lm in label_maps))
+    if liver_sources:
+        structures = _with_liver(structures, liver_sources, geometry, boxes_by_name, vv_ml)
+    warnings.extend(f"{s.name} touches the {'/'.join(s.truncated_sides)} edge of the scanned volume: "
+                    f"possibly truncated, {s.volume_ml:.1f} mL is a lower bound"
+                    for s in structures.values() if s.touches_border)
+    warnings.extend(f"{c.a} and {c.b} share {c.contact_area_mm2:.0f} mm^2 of surface, which the textbook "
+                    "Couinaud anatomy does not expect: check the segment labels"
+                    for c in contacts if not c.textbook)
+    return VolumetryResult(geometry, tuple(inputs), structures, tuple(contacts), tuple(warnings))
+
+
+def _segment_contacts(stats: Any, by_name: dict[str, list[int]], segs: list[str],
+                      face_area_mm2: np.ndarray) -> list[SegmentContact]:
+    out = []
+    for i, a in enumerate(segs):
+        for b in segs[i + 1:]:
+            faces = np.zeros(3, dtype=np.int64)
+            for la in by_name[a]:
+                for lb in by_name[b]:
+                    faces += stats.contact_faces(la, lb)
+            total = int(faces.sum())
+            if total:
+                out.append(SegmentContact(a, b, total, float(faces @ face_area_mm2), textbook_adjacent(a, b)))
+    return out
+
+
+def _with_liver(
+    structures: dict[str, StructureVolume],
+    liver_sources: list[tuple[LabelMap, list[int], list[str]]],
+    geometry: Geometry,
+    boxes_by_name: dict[str, np.ndarray],
+    vv_ml: float,
+) -> dict[str, StructureVolume]:
+    """Add (or replace) ``liver`` as the union of the liver parts of every map."""
+    parts = sorted({p for _, _, ps in liver_sources for p in ps})
+    if len(liver_sources) == 1:
+        lm, ids, _ = liver_sources[0]
+        voxels = sum(structures[p].voxels for p in parts if structures[p].source == str(lm.source))
+        bbox = _union_bbox([boxes_by_name[p] for p in parts])
+        source = str(lm.source)
+    else:  # parts in several maps may overlap: count the union voxel by voxel
+        mask = np.zeros(geometry.shape_zyx, dtype=bool)
+        for lm, ids, _ in liver_sources:
+            mask |= np.isin(lm.array, ids)
+        voxels = int(np.count_nonzero(mask))
+        nz = [np.flatnonzero(mask.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1))]
+        bbox = np.array([v[0] for v in nz] + [v[-1] for v in nz])
+        source = " | ".join(str(lm.source) for lm, _, _ in liver_sources)
+    sides = _truncated_sides(bbox, geometry)
+    old = structures.get("liver")
+    liver = StructureVolume(
+        "liver",
+        old.label if old else None,
+        tuple(i for _, ids, _ in liver_sources for i in ids),
+        source,
+        int(voxels),
+        mm3_to_ml(voxels * geometry.voxel_volume_mm3),
+        bool(sides),
+        sides,
+        tuple(parts),
+    )
+    out = {"liver": liver}
+    out.update((k, v) for k, v in structures.items() if k != "liver")
+    if old is not None and liver.voxels != old.voxels:
+        out["liver_parenchyma_label"] = StructureVolume(
+            "liver_parenchyma_label", old.label, old.labels, old.source, old.voxels, old.volume_ml,
+            old.touches_border, old.truncated_sides)
+    return out

@@ -1,0 +1,129 @@
+"""The ``flr`` command line. Heavy imports happen inside commands so ``flr --help`` is instant.
+
+Errors a user can cause (:class:`flr.errors.FlrError`) are printed as one line, ``flr: error: ...``, with
+exit code 2; anything else prints one line and exit code 1 (set ``FLR_DEBUG=1`` for the traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_INPUT_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="flr", prog_name="flr")
+def cli() -> None:
+    """flr: CT liver volumetry and future-liver-remnant analysis (decision support, not a decision)."""
+
+
+@cli.command()
+@click.option("--labels", "labels", multiple=True, required=True, metavar="PATH[:SCHEME]",
+              help="Label map (NIfTI, NRRD, .seg.nrrd), optionally with a scheme: a built-in name "
+                   "(see `flr schemes`) or a JSON/YAML file {id: name}. Repeatable.")
+@click.option("--ct", type=click.Path(path_type=Path), default=None,
+              help="CT (NIfTI, NRRD, DICOM file or folder); every label map must lie on its grid.")
+@click.option("--series", "series_uid", default=None, metavar="UID",
+              help="SeriesInstanceUID to use when a DICOM folder holds several image series.")
+@click.option("--resample", is_flag=True,
+              help="Resample a gantry-tilted or irregularly spaced DICOM series onto a regular grid "
+                   "instead of refusing it.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
+              help="Write the result as JSON (schema in the README).")
+@click.option("--quiet", "-q", is_flag=True, help="No table on the terminal.")
+def volumetry(labels: tuple[str, ...], ct: Path | None, series_uid: str | None, resample: bool,
+              json_out: Path | None, quiet: bool) -> None:
+    """Voxel volumes, truncation flags and segment contacts of every labelled structure."""
+    from pipelines.volumetry import run_volumetry
+
+    result = run_volumetry(list(labels), ct=ct, series_uid=series_uid, resample=resample)
+    _emit(result, json_out, quiet)
+
+
+def _emit(result: Any, json_out: Path | None, quiet: bool) -> None:
+    from pipelines.volumetry import format_table
+
+    if json_out is not None:
+        from flr.io import write_json_atomic
+
+        write_json_atomic(result.to_dict(), json_out)
+    if not quiet:
+        click.echo(format_table(result))
+        if json_out is not None:
+            click.echo(f"JSON written to {json_out}")
+
+
+@cli.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--seed", default=1, show_default=True, help="Random seed (tumour positions, noise).")
+@click.option("--oblique-deg", default=0.0, show_default=True, help="Tilt the scan grid by this angle.")
+@click.option("--no-dicom", is_flag=True, help="Write NIfTI only (no DICOM series).")
+def phantom(out: Path, seed: int, oblique_deg: float, no_dicom: bool) -> None:
+    """Write a seeded synthetic liver phantom: CT (DICOM + NIfTI), labels, truth JSON."""
+    from pipelines.sample import write_phantom_case
+
+    paths = write_phantom_case(out, seed=seed, oblique_deg=oblique_deg, dicom=not no_dicom)
+    for what, p in paths.items():
+        click.echo(f"{what:>8}: {p}")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("flr-demo"), show_default=True,
+              help="Folder for the demo's outputs.")
+def demo(out: Path) -> None:
+    """Run flr on the bundled sample case and check it against the case's truth."""
+    from pipelines.sample import run_demo
+
+    run_demo(out, echo=click.echo)
+
+
+@cli.command()
+def schemes() -> None:
+    """List the built-in label schemes and what they name."""
+    from flr.schemes import BUILTIN_SCHEMES, builtin_scheme
+
+    for name in BUILTIN_SCHEMES:
+        s = builtin_scheme(name)
+        named = ", ".join(f"{k}={v}" for k, v in s.labels.items())
+        click.echo(f"{name}\n  {s.description}\n  labels: {named}\n  source: {s.source}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the command, map errors to one line and an exit code."""
+    from flr.errors import FlrError
+
+    try:
+        cli.main(args=argv, prog_name="flr", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("flr: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except FlrError as exc:
+        click.echo(f"flr: error: {_one_line(str(exc))}", err=True)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        click.echo("flr: interrupted", err=True)
+        return 130
+    except Exception as exc:
+        if os.environ.get("FLR_DEBUG"):
+            raise
+        click.echo(f"flr: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                   "(FLR_DEBUG=1 shows the traceback; please report it)", err=True)
+        return EXIT_INTERNAL_ERROR
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

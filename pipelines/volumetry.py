@@ -1,0 +1,55 @@
+"""Single-case volumetry workflow: read the inputs, measure, format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flr.errors import UnsupportedFormatError
+from flr.io import read_image, read_label_map
+from flr.schemes import split_labels_argument
+from flr.volumetry import VolumetryResult, volumetry
+
+
+def run_volumetry(labels: list[str], *, ct: Path | None = None, series_uid: str | None = None,
+                  resample: bool = False) -> VolumetryResult:
+    """Read ``PATH[:SCHEME]`` label maps (and the CT) and measure them."""
+    ct_image = read_image(ct, series_uid=series_uid, resample=resample) if ct is not None else None
+    maps = []
+    for arg in labels:
+        path, scheme = split_labels_argument(arg)
+        if scheme == "totalseg":
+            raise UnsupportedFormatError(f"{path}: TotalSegmentator output folders (PATH:totalseg) are not "
+                                         "read yet; give the multilabel file with :totalseg-total")
+        maps.append(read_label_map(path, scheme, series_uid=series_uid))
+    return volumetry(maps, ct=ct_image)
+
+
+def format_table(result: VolumetryResult) -> str:
+    """A readable terminal table of the structures, contacts and warnings."""
+    rows: list[tuple[str, ...]] = [("structure", "label", "voxels", "volume_ml", "edge")]
+    for name, s in result.structures.items():
+        label = "+".join(str(i) for i in s.labels) if len(s.labels) > 1 else str(s.label or "")
+        edge = ("TRUNCATED? " + "/".join(s.truncated_sides)) if s.touches_border else ""
+        rows.append((name, label, f"{s.voxels:,}", f"{s.volume_ml:,.2f}", edge))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    g = result.geometry
+    lines.append(f"grid {g.shape_zyx[2]}x{g.shape_zyx[1]}x{g.shape_zyx[0]} (x,y,z) spacing "
+                 + "x".join(f"{v:g}" for v in g.spacing_mm) + f" mm, voxel {result.voxel_volume_ml * 1000:g} mm^3")
+    for k, r in enumerate(rows):
+        cells = [r[0].ljust(widths[0]), r[1].rjust(widths[1]), r[2].rjust(widths[2]), r[3].rjust(widths[3]),
+                 r[4]]
+        lines.append("  ".join(cells).rstrip())
+        if k == 0:
+            lines.append("-" * (sum(widths) + 8))
+    if result.segment_contacts:
+        pairs = ", ".join(f"{_short(c.a)}-{_short(c.b)}" + ("" if c.textbook else "(!)")
+                          for c in result.segment_contacts)
+        lines.append(f"segment contacts: {pairs}")
+    lines.extend(f"warning: {w}" for w in result.warnings)
+    return "\n".join(lines)
+
+
+def _short(name: str) -> str:
+    return name.replace("liver_segment_", "")
+

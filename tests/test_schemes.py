@@ -1,0 +1,122 @@
+"""Label schemes: built-ins against the published label conventions, user files, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from flr.errors import EmptyStructureError, SchemeError
+from flr.image import Geometry, Image
+from flr.io import read_label_map, write_nifti
+from flr.schemes import (
+    BUILTIN_SCHEMES,
+    CANONICAL_NAMES,
+    builtin_scheme,
+    canonical_name,
+    load_scheme_file,
+    split_labels_argument,
+)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "expected"),
+    [  # ids from ../shared/clinical-reference.md, "Label conventions of public data and tools"
+        ("totalseg-total", {5: "liver", 63: "inferior_vena_cava", 64: "portal_vein"}),
+        ("totalseg-total-v1", {5: "liver", 8: "inferior_vena_cava", 9: "portal_vein"}),
+        ("totalseg-liver-segments", {i: f"liver_segment_{i}" for i in range(1, 9)}),
+        ("totalseg-liver-vessels", {1: "hepatic_vessel", 2: "tumor"}),
+        ("lits", {1: "liver", 2: "tumor"}),
+        ("msd-liver", {1: "liver", 2: "tumor"}),
+        ("msd-hepaticvessel", {1: "hepatic_vessel", 2: "tumor"}),
+    ],
+)
+def test_builtin_schemes_match_published_ids(scheme, expected):
+    s = builtin_scheme(scheme)
+    assert dict(s.labels) == expected
+    assert s.source, f"scheme {scheme} has no source"
+    assert set(s.labels.values()) <= set(CANONICAL_NAMES)
+
+
+def test_totalseg_other_labels_cover_every_class():
+    assert sorted({**builtin_scheme("totalseg-total").labels, **builtin_scheme("totalseg-total").other_labels}) \
+        == list(range(1, 118))
+    v1 = builtin_scheme("totalseg-total-v1")
+    assert sorted({**v1.labels, **v1.other_labels}) == list(range(1, 105))
+    assert v1.other_labels[7] == "aorta"
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [("Liver", "liver"), ("Segment IVb", "liver_segment_4b"), ("seg_7", "liver_segment_7"),
+     ("Couinaud segment VIII", "liver_segment_8"), ("IVC", "inferior_vena_cava"), ("Tumour", "tumor"),
+     ("Portal Vein", "portal_vein"), ("spleen", "spleen")],
+)
+def test_canonical_names(raw, canonical):
+    assert canonical_name(raw) == canonical
+
+
+def test_user_scheme_files_json_and_yaml(tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps({"1": "Liver", "2": "Tumour"}))
+    (tmp_path / "s.yaml").write_text("labels:\n  1: liver\n  4: segment 4a\n")
+    assert dict(load_scheme_file(tmp_path / "s.json").labels) == {1: "liver", 2: "tumor"}
+    assert dict(load_scheme_file(tmp_path / "s.yaml").labels) == {1: "liver", 4: "liver_segment_4a"}
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [("{not json", "malformed label scheme"), ('{"a": "liver"}', "not an integer"),
+     ('{"0": "liver"}', "must be positive"), ('{"1": 5}', "needs a structure name"), ("[]", "non-empty mapping")],
+)
+def test_malformed_scheme_files(tmp_path, text, match):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(SchemeError, match=match) as info:
+        load_scheme_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_split_labels_argument():
+    assert split_labels_argument("/a/b:c/seg.nii.gz:totalseg-total") == ("/a/b:c/seg.nii.gz", "totalseg-total")
+    assert split_labels_argument("seg.nii.gz:my.yaml") == ("seg.nii.gz", "my.yaml")
+    assert split_labels_argument("seg.nii.gz") == ("seg.nii.gz", None)
+    assert "lits" in BUILTIN_SCHEMES
+
+
+def _write(tmp_path, arr, name="seg.nii.gz"):
+    return write_nifti(Image(arr, Geometry(arr.shape, (1.0, 1.0, 2.0))), tmp_path / name)
+
+
+def test_unknown_labels_warned_and_listed(tmp_path):
+    arr = np.zeros((4, 5, 6), np.uint8)
+    arr[0, 0, :3] = [1, 2, 7]
+    lm = read_label_map(_write(tmp_path, arr), "lits")
+    assert any("labels [7] are not in scheme lits" in w for w in lm.metadata["warnings"])
+
+
+def test_scheme_matching_nothing_is_an_error(tmp_path):
+    arr = np.zeros((4, 5, 6), np.uint8)
+    arr[1, 1, 1] = 42
+    with pytest.raises(SchemeError, match=r"seg\.nii\.gz: scheme lits names none of the labels present \[42\]"):
+        read_label_map(_write(tmp_path, arr), "lits")
+
+
+def test_empty_map_is_an_error(tmp_path):
+    with pytest.raises(EmptyStructureError, match=r"liver\.nii\.gz: label map has no labelled voxels"):
+        read_label_map(_write(tmp_path, np.zeros((3, 3, 3), np.uint8), "liver.nii.gz"))
+
+
+def test_multilabel_without_scheme_asks_for_one(tmp_path):
+    arr = np.zeros((3, 3, 3), np.uint8)
+    arr[0, 0, :2] = [1, 2]
+    with pytest.raises(SchemeError, match="no label scheme; add one as"):
+        read_label_map(_write(tmp_path, arr))
+
+
+def test_sidecar_scheme_is_found(tmp_path):
+    arr = np.zeros((3, 3, 3), np.uint8)
+    arr[0, 0, :2] = [3, 4]
+    path = _write(tmp_path, arr, "case.nii.gz")
+    (tmp_path / "case.scheme.json").write_text(json.dumps({"labels": {"3": "liver_segment_3", "4": "tumor"}}))
+    assert dict(read_label_map(path).names) == {3: "liver_segment_3", 4: "tumor"}
