@@ -1,0 +1,917 @@
+"""DICOM CT series: read one image series into an :class:`~flr.image.Image`, write phantom series.
+
+Reading (:func:`read_dicom`)
+----------------------------
+* ``path`` is a folder, searched recursively (any file names; files are recognised by the ``DICM``
+  magic at byte 128, or, for preamble-less files that start with a group 0002/0008 tag, by a forced
+  header read), or a single file (one CT slice, or an Enhanced/multi-frame CT object).
+* Headers are read without pixel data first. Objects that are not images with patient geometry
+  (SEG, RTSTRUCT, SR, presentation states, RT dose, secondary captures without
+  ImagePositionPatient, ...) are skipped. Image instances are grouped by SeriesInstanceUID; a folder
+  with several image series needs ``series_uid`` (the CLI's ``--series UID``).
+* Geometry comes from ImageOrientationPatient (row cosine = x, column cosine = y, slice normal =
+  row x column = z, so the direction is right-handed) and ImagePositionPatient. Slices (or frames)
+  are sorted by the projection of their position on the slice normal, never by InstanceNumber or
+  file order, and the z spacing is the spacing of those projections, never SliceThickness (the two
+  differ in real data: slices 1.0 mm apart with SliceThickness 1.25 mm). PixelSpacing is
+  ``[row spacing (y), column spacing (x)]``. The origin is the position of the first sorted slice.
+  Only a single-slice image takes its z spacing from SliceThickness; ``metadata['z_spacing_source']``
+  says so.
+* A series is *regular* when every gap between consecutive slice positions deviates from the median
+  gap by at most ``max(0.01 mm, 1 % of the median gap)`` and every position lies within that same
+  tolerance of the evenly spaced grid from the first to the last slice; the z spacing is then the
+  mean gap. A series is *sheared* (gantry tilt) when some slice's position is displaced from the
+  first slice's normal line by more than ``max(0.01 mm, 1 % of the smaller pixel spacing)``.
+  Irregular or sheared series, duplicated positions and slices that disagree on orientation, pixel
+  spacing or matrix size raise :class:`~flr.errors.DicomSeriesError`, unless ``resample=True`` for
+  the first two (see :func:`read_dicom` for the methods).
+* Intensities are ``stored * RescaleSlope + RescaleIntercept`` applied per slice (per frame for
+  Enhanced CT, from the PixelValueTransformationSequence). The array is ``int16`` when every slope
+  and intercept is integral and the values fit, otherwise ``float32`` (always ``float32`` after
+  resampling).
+* Patient identifiers never enter the returned metadata or error messages.
+
+Writing (:func:`write_dicom_series`) produces a CT Image Storage series, one file per slice, from an
+Image of Hounsfield units, uncompressed, JPEG 2000 lossless (pydicom + pylibjpeg-openjpeg) or JPEG
+lossless process 14 selection value 1 (encoded by GDCM through SimpleITK, since pydicom has no
+encoder for it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import tempfile
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    CTImageStorage,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLosslessSV1,
+    generate_uid,
+)
+from pydicom.valuerep import format_number_as_ds
+
+from flr.errors import DicomSeriesError, InputFileError, UnsupportedFormatError
+from flr.image import Geometry, Image
+
+__all__ = ["read_dicom", "write_dicom_series"]
+
+#: Absolute floor of the position tolerances (mm): DICOM decimal strings written with two decimals
+#: are off by up to 0.005 mm.
+POSITION_TOL_MM = 0.01
+#: Relative tolerance: a gap may deviate from the median gap by this fraction of it, a slice may sit
+#: off its first slice's normal line by this fraction of the smaller pixel spacing.
+RELATIVE_TOL = 0.01
+#: Slices of one series must agree on orientation cosines within this, and on pixel spacing (mm).
+ORIENTATION_TOL = 1e-4
+PIXEL_SPACING_TOL_MM = 1e-4
+
+TransferSyntaxName = Literal["explicit-little", "jpeg2000-lossless", "jpeg-lossless"]
+#: pylibjpeg-openjpeg always encodes 6 wavelet resolutions, which needs 2**5 pixels per side (GDCM's
+#: JPEG 2000 encoder, the alternative, crashes the process on very small slices).
+_J2K_MIN_SIZE = 32
+_TRANSFER_SYNTAXES: dict[str, str] = {
+    "explicit-little": ExplicitVRLittleEndian,
+    "jpeg2000-lossless": JPEG2000Lossless,
+    "jpeg-lossless": JPEGLosslessSV1,
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# small helpers
+# ----------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet_pydicom() -> Iterator[None]:
+    """Silence pydicom's UserWarnings about non-conforming header values while reading.
+
+    Vendor files routinely carry values that break a VR's formal rules (over-long strings,
+    odd-length UIDs); pydicom reports each as a UserWarning, which is not actionable by the user of
+    flr, and flr validates every value it uses itself. Scoped to the read, never global.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def _one_line(text: object, limit: int = 64) -> str:
+    s = re.sub(r"\s+", " ", str(text)).strip()
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def _fmt_mm(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _looks_like_dicom(path: Path) -> tuple[bool, bool]:
+    """(is DICOM by the Part 10 magic, worth a forced header read) for a file, from 132 bytes."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False, False
+    if len(head) == 132 and head[128:132] == b"DICM":
+        return True, False
+    # A raw (preamble-less) little-endian dataset starts with a group 0002 or 0008 element tag.
+    return False, len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[3] == 0
+
+
+def _read_header(path: Path, *, force: bool) -> Dataset | None:
+    """Header without pixel data; None for a forced read that turns out not to be DICOM."""
+    try:
+        with _quiet_pydicom():
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=force)
+    except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        if force:
+            return None
+        raise InputFileError(f"{path}: cannot read DICOM header ({type(exc).__name__}: {exc})") from exc
+    if force and "SOPClassUID" not in ds:
+        return None
+    return ds
+
+
+def _transfer_syntax(ds: Dataset) -> str | None:
+    """The file's TransferSyntaxUID, or the one a preamble-less (raw) dataset was found to use."""
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if ts:
+        return str(ts)
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None or little is None:
+        return None
+    if implicit:
+        return str(ImplicitVRLittleEndian)
+    return str(ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+
+
+def _floats(value: Any, n: int, what: str, path: Path) -> np.ndarray:
+    try:
+        out = np.array([float(v) for v in value], dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DicomSeriesError(f"{path}: {what} is not numeric: {_one_line(value)}") from exc
+    if out.shape != (n,) or not np.all(np.isfinite(out)):
+        raise DicomSeriesError(f"{path}: {what} needs {n} finite numbers, got {_one_line(value)}")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# header model
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Frame:
+    """One 2-D slice: a single-frame file, or frame ``frame`` of a multi-frame file."""
+
+    path: Path
+    frame: int | None
+    position: np.ndarray  # ImagePositionPatient (3,), mm, LPS
+    orientation: np.ndarray  # ImageOrientationPatient (6,)
+    pixel_spacing: np.ndarray  # (row spacing = y, column spacing = x), mm
+    rows: int
+    cols: int
+    slope: float
+    intercept: float
+    thickness_mm: float | None
+    spacing_between_mm: float | None
+
+
+@dataclass
+class _Series:
+    uid: str
+    description: str
+    modality: str
+    manufacturer: str
+    study_date: str
+    frames: list[_Frame]
+    transfer_syntaxes: set[str]
+
+
+def _functional_item(ds: Dataset, index: int, sequence: str) -> Dataset | None:
+    """First item of ``sequence`` in frame ``index``'s per-frame group, else in the shared group."""
+    for group_name, item_index in (("PerFrameFunctionalGroupsSequence", index), ("SharedFunctionalGroupsSequence", 0)):
+        groups = ds.get(group_name)
+        if groups is None or len(groups) <= item_index:
+            continue
+        seq = groups[item_index].get(sequence)
+        if seq:
+            return seq[0]
+    return None
+
+
+def _optional_float(value: Any) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _frames_of(ds: Dataset, path: Path) -> list[_Frame] | None:
+    """Slices of one image instance, or None when it has no patient geometry (not volumetric)."""
+    rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    n_frames = int(ds.get("NumberOfFrames") or 1)
+    enhanced = "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds
+    frames: list[_Frame] = []
+    if enhanced:
+        for i in range(n_frames):
+            pos = _functional_item(ds, i, "PlanePositionSequence")
+            ori = _functional_item(ds, i, "PlaneOrientationSequence")
+            meas = _functional_item(ds, i, "PixelMeasuresSequence")
+            if pos is None or ori is None or "ImagePositionPatient" not in pos:
+                return None
+            if meas is None or "PixelSpacing" not in meas:
+                raise DicomSeriesError(f"{path}: frame {i + 1} has no PixelSpacing (PixelMeasuresSequence)")
+            pvt = _functional_item(ds, i, "PixelValueTransformationSequence")
+            src = pvt if pvt is not None else ds
+            frames.append(
+                _Frame(
+                    path=path,
+                    frame=i,
+                    position=_floats(pos.ImagePositionPatient, 3, "ImagePositionPatient", path),
+                    orientation=_floats(ori.ImageOrientationPatient, 6, "ImageOrientationPatient", path),
+                    pixel_spacing=_floats(meas.PixelSpacing, 2, "PixelSpacing", path),
+                    rows=rows,
+                    cols=cols,
+                    slope=_optional_float(src.get("RescaleSlope", 1.0)) or 1.0,
+                    intercept=_optional_float(src.get("RescaleIntercept", 0.0)) or 0.0,
+                    thickness_mm=_optional_float(meas.get("SliceThickness")),
+                    spacing_between_mm=_optional_float(meas.get("SpacingBetweenSlices")),
+                )
+            )
+        return frames
+    if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
+        return None
+    if n_frames != 1:
+        raise DicomSeriesError(
+            f"{path}: multi-frame image ({n_frames} frames) without per-frame geometry "
+            "(no PerFrameFunctionalGroupsSequence) is not supported"
+        )
+    if "PixelSpacing" not in ds:
+        raise DicomSeriesError(f"{path}: image has no PixelSpacing")
+    return [
+        _Frame(
+            path=path,
+            frame=None,
+            position=_floats(ds.ImagePositionPatient, 3, "ImagePositionPatient", path),
+            orientation=_floats(ds.ImageOrientationPatient, 6, "ImageOrientationPatient", path),
+            pixel_spacing=_floats(ds.PixelSpacing, 2, "PixelSpacing", path),
+            rows=rows,
+            cols=cols,
+            slope=_optional_float(ds.get("RescaleSlope", 1.0)) or 1.0,
+            intercept=_optional_float(ds.get("RescaleIntercept", 0.0)) or 0.0,
+            thickness_mm=_optional_float(ds.get("SliceThickness")),
+            spacing_between_mm=_optional_float(ds.get("SpacingBetweenSlices")),
+        )
+    ]
+
+
+def _is_image_sop_class(ds: Dataset) -> bool:
+    sop = ds.get("SOPClassUID") or getattr(ds.get("file_meta"), "MediaStorageSOPClassUID", None)
+    if not sop:
+        return True  # unknown class: decided by the presence of Rows and patient geometry
+    uid = pydicom.uid.UID(str(sop))
+    if uid.name == str(uid):  # private or unknown SOP class
+        return True
+    return "Image Storage" in uid.name
+
+
+def _candidate_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+def _scan(path: Path) -> tuple[dict[str, _Series], Counter[str]]:
+    """Group the image frames under ``path`` by series; count the objects skipped (by kind)."""
+    series: dict[str, _Series] = {}
+    skipped: Counter[str] = Counter()
+    single_file = path.is_file()
+    for file in _candidate_files(path):
+        magic, maybe = _looks_like_dicom(file)
+        if not magic and not maybe:
+            if single_file:
+                raise UnsupportedFormatError(f"{file}: not a DICOM file (no 'DICM' marker at byte 128)")
+            continue
+        ds = _read_header(file, force=not magic)
+        if ds is None:
+            if single_file:
+                raise UnsupportedFormatError(f"{file}: not a DICOM file (cannot parse a DICOM header)")
+            continue
+        sop_name = pydicom.uid.UID(str(ds.get("SOPClassUID", "") or "")).name or "unknown SOP class"
+        if not ds.get("Rows") or not ds.get("Columns") or not _is_image_sop_class(ds):
+            skipped[_one_line(sop_name)] += 1
+            continue
+        frames = _frames_of(ds, file)
+        if frames is None:
+            skipped[f"{_one_line(sop_name)} without patient geometry"] += 1
+            continue
+        uid = str(ds.get("SeriesInstanceUID", "") or "")
+        if not uid:
+            raise DicomSeriesError(f"{file}: image has no SeriesInstanceUID")
+        entry = series.get(uid)
+        if entry is None:
+            entry = series[uid] = _Series(
+                uid=uid,
+                description=_one_line(ds.get("SeriesDescription", "") or ""),
+                modality=str(ds.get("Modality", "") or ""),
+                manufacturer=_one_line(ds.get("Manufacturer", "") or ""),
+                study_date=str(ds.get("StudyDate", "") or ""),
+                frames=[],
+                transfer_syntaxes=set(),
+            )
+        entry.frames.extend(frames)
+        ts = _transfer_syntax(ds)
+        if ts:
+            entry.transfer_syntaxes.add(str(ts))
+    return series, skipped
+
+
+def _describe_series(series: Sequence[_Series]) -> str:
+    return ", ".join(
+        f"{s.uid} '{s.description}' ({len(s.frames)} slice{'s' if len(s.frames) != 1 else ''})" for s in series
+    )
+
+
+def _choose_series(path: Path, found: dict[str, _Series], skipped: Counter[str], uid: str | None) -> _Series:
+    if not found:
+        what = "; ".join(f"{n} x {kind}" for kind, n in sorted(skipped.items()))
+        extra = f" (skipped non-volumetric objects: {what})" if what else ""
+        raise DicomSeriesError(f"{path}: no DICOM image series with patient geometry found{extra}")
+    listing = sorted(found.values(), key=lambda s: (-len(s.frames), s.uid))
+    if uid is not None:
+        if uid not in found:
+            raise DicomSeriesError(
+                f"{path}: series {uid} not found; available image series: {_describe_series(listing)}"
+            )
+        return found[uid]
+    if len(found) > 1:
+        raise DicomSeriesError(
+            f"{path} holds {len(found)} image series; pick one with --series UID: {_describe_series(listing)}"
+        )
+    return listing[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# geometry of a stack of frames
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Stack:
+    frames: list[_Frame]  # sorted along the normal
+    row: np.ndarray
+    col: np.ndarray
+    normal: np.ndarray
+    z_mm: np.ndarray  # positions along the normal, relative to the first frame, ascending
+    inplane_mm: np.ndarray  # (n, 2): displacement of each frame's position along (row, col), mm
+    pixel_spacing: np.ndarray  # (y, x)
+
+
+def _check_consistent(path: Path, frames: list[_Frame]) -> None:
+    first = frames[0]
+    for f in frames[1:]:
+        where = f"{path}: slices {first.path.name} and {f.path.name}"
+        if (f.rows, f.cols) != (first.rows, first.cols):
+            raise DicomSeriesError(
+                f"{where} differ in matrix size (rows x columns {first.rows}x{first.cols} vs {f.rows}x{f.cols})"
+            )
+        if np.max(np.abs(f.orientation - first.orientation)) > ORIENTATION_TOL:
+            raise DicomSeriesError(
+                f"{where} differ in ImageOrientationPatient ({first.orientation.round(6).tolist()} vs "
+                f"{f.orientation.round(6).tolist()}); the series mixes image planes"
+            )
+        if np.max(np.abs(f.pixel_spacing - first.pixel_spacing)) > PIXEL_SPACING_TOL_MM:
+            raise DicomSeriesError(
+                f"{where} differ in PixelSpacing ({first.pixel_spacing.tolist()} vs {f.pixel_spacing.tolist()} mm)"
+            )
+
+
+def _stack(path: Path, frames: list[_Frame]) -> _Stack:
+    _check_consistent(path, frames)
+    iop = frames[0].orientation
+    row, col = iop[:3], iop[3:]
+    if not (0.99 < np.linalg.norm(row) < 1.01 and 0.99 < np.linalg.norm(col) < 1.01):
+        raise DicomSeriesError(f"{path}: ImageOrientationPatient {iop.tolist()} is not made of unit vectors")
+    row = row / np.linalg.norm(row)
+    col = col / np.linalg.norm(col)
+    dot = float(row @ col)
+    if abs(dot) > 1e-3:
+        raise DicomSeriesError(
+            f"{path}: ImageOrientationPatient {iop.tolist()} has non-perpendicular row and column "
+            f"cosines (dot product {dot:.3g})"
+        )
+    col = col - dot * row  # remove the rounding residue of the decimal strings
+    col = col / np.linalg.norm(col)
+    normal = np.cross(row, col)
+    proj = np.array([f.position @ normal for f in frames])
+    order = np.argsort(proj, kind="stable")
+    frames = [frames[i] for i in order]
+    positions = np.array([f.position for f in frames])
+    delta = positions - positions[0]
+    z = delta @ normal
+    inplane = np.stack([delta @ row, delta @ col], axis=1)
+    return _Stack(frames, row, col, normal, z, inplane, frames[0].pixel_spacing)
+
+
+def _slice_problems(path: Path, st: _Stack) -> tuple[float | None, str | None, float, bool]:
+    """(tilt angle in degrees or None, irregularity text or None, z spacing mm, irregular?).
+
+    Duplicated positions raise at once: no resampling can choose between two slices.
+    """
+    z = st.z_mm
+    gaps = np.diff(z)
+    if gaps.size and np.min(gaps) < POSITION_TOL_MM:
+        k = int(np.argmin(gaps))
+        n_dup = int(np.sum(gaps < POSITION_TOL_MM))
+        raise DicomSeriesError(
+            f"{path}: {n_dup} pair(s) of slices share a position along the slice normal, e.g. "
+            f"{st.frames[k].path.name} and {st.frames[k + 1].path.name} at {_fmt_mm(z[k])} mm; the series "
+            "probably holds several acquisitions or phases (check AcquisitionNumber, "
+            "TemporalPositionIdentifier)"
+        )
+    shear = np.linalg.norm(st.inplane_mm, axis=1)
+    shear_tol = max(POSITION_TOL_MM, RELATIVE_TOL * float(np.min(st.pixel_spacing)))
+    tilt = None
+    if shear.size > 1 and float(np.max(shear)) > shear_tol:
+        tilt = math.degrees(math.atan2(float(shear[-1]), float(z[-1])))
+    if not gaps.size:
+        return tilt, None, 0.0, False
+    median = float(np.median(gaps))
+    tol = max(POSITION_TOL_MM, RELATIVE_TOL * median)
+    mean = float(z[-1]) / (len(z) - 1)
+    off_grid = np.abs(z - mean * np.arange(len(z)))
+    irregular = bool(np.max(np.abs(gaps - median)) > tol or np.max(off_grid) > tol)
+    text = None
+    if irregular:
+        counts = Counter(round(float(g), 3) for g in gaps)
+        listing = ", ".join(f"{_fmt_mm(g)} mm x{n}" for g, n in sorted(counts.items()))
+        worst = int(np.argmax(np.abs(gaps - median)))
+        text = (
+            f"irregular slice spacing: gaps along the slice normal are {listing} "
+            f"(median {_fmt_mm(median)} mm, tolerance {_fmt_mm(tol)} mm; largest deviation between "
+            f"{st.frames[worst].path.name} and {st.frames[worst + 1].path.name}), a slice may be missing"
+        )
+    return tilt, text, (median if irregular else mean), irregular
+
+
+# ----------------------------------------------------------------------------------------------
+# pixels
+# ----------------------------------------------------------------------------------------------
+def _decode(path: Path) -> tuple[np.ndarray, Dataset]:
+    try:
+        with _quiet_pydicom():
+            ds = pydicom.dcmread(path, force=True)  # force: preamble-less files passed the header scan
+    except Exception as exc:  # any failure of a file that parsed before means a damaged file
+        raise InputFileError(f"{path}: cannot read DICOM file ({type(exc).__name__}: {exc})") from exc
+    ts = _transfer_syntax(ds)
+    if ts is not None and not getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None):
+        if not hasattr(ds, "file_meta"):
+            ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ts  # raw dataset: tell the pixel decoders what it uses
+    if "PixelData" not in ds:
+        raise InputFileError(f"{path}: image has no readable pixel data (truncated or damaged file?)")
+    spp = int(ds.get("SamplesPerPixel") or 1)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    if spp != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise InputFileError(f"{path}: only greyscale images are supported (SamplesPerPixel {spp}, {photometric})")
+    if "ModalityLUTSequence" in ds:
+        raise InputFileError(
+            f"{path}: a Modality LUT Sequence instead of RescaleSlope/RescaleIntercept is not supported"
+        )
+    try:
+        with _quiet_pydicom():
+            arr = ds.pixel_array
+    except Exception as exc:  # decoder errors come as many types (ValueError, RuntimeError, ...)
+        name = pydicom.uid.UID(ts).name if ts else "unknown transfer syntax"
+        raise InputFileError(
+            f"{path}: cannot decode pixel data ({name}): {type(exc).__name__}: {_one_line(exc, 200)}"
+        ) from exc
+    return arr, ds
+
+
+def _pixels(path: Path, st: _Stack) -> np.ndarray:
+    """Rescaled pixel stack (z, y, x) in sorted order: int16 when exact and in range, else float32."""
+    frames = st.frames
+    rows, cols = frames[0].rows, frames[0].cols
+    integral = all(float(f.slope).is_integer() and float(f.intercept).is_integer() for f in frames)
+    out = np.empty((len(frames), rows, cols), dtype=np.int16 if integral else np.float32)
+    by_file: dict[Path, list[tuple[int, _Frame]]] = {}
+    for slot, f in enumerate(frames):
+        by_file.setdefault(f.path, []).append((slot, f))
+    info = np.iinfo(np.int16)
+    for file, items in by_file.items():
+        arr, _ = _decode(file)
+        for slot, f in items:
+            if f.frame is None:
+                plane = arr
+            elif arr.ndim == 3 and f.frame < arr.shape[0]:
+                plane = arr[f.frame]
+            elif arr.ndim == 2 and f.frame == 0:
+                plane = arr
+            else:
+                plane = None
+            if plane is None or plane.shape != (rows, cols):
+                got = None if plane is None else plane.shape
+                raise InputFileError(
+                    f"{file}: decoded pixel array {arr.shape} does not hold a {rows}x{cols} frame {f.frame} (got {got})"
+                )
+            if out.dtype == np.int16:
+                values = plane.astype(np.int64) * int(f.slope) + int(f.intercept)
+                if values.size and (values.min() < info.min or values.max() > info.max):
+                    out = out.astype(np.float32)
+                    out[slot] = values
+                else:
+                    out[slot] = values
+            else:
+                out[slot] = plane.astype(np.float64) * f.slope + f.intercept
+    return out
+
+
+def _deshear(stack: np.ndarray, st: _Stack) -> tuple[np.ndarray, np.ndarray]:
+    """Undo a gantry tilt: translate each slice in its plane onto the first slice's in-plane grid.
+
+    Slice ``k``'s pixel (0, 0) sits ``(u_k, v_k)`` pixels from the first slice's along (row, col).
+    The output grid keeps the first slice's in-plane axes and spacing, extended by whole pixels so
+    that no slice loses data; each output slice is the input slice moved by ``(-u_k, -v_k)`` with
+    bilinear interpolation (exact for whole-pixel moves). Voxels that no slice covers get the minimum
+    of the series (air/padding). Returns the array and the in-plane offset (mm, along row and col) of
+    the new grid's first voxel from the first slice's position.
+    """
+    from scipy import ndimage  # lazily: only tilted series need it
+
+    sy, sx = st.pixel_spacing
+    u = st.inplane_mm[:, 0] / sx
+    v = st.inplane_mm[:, 1] / sy
+    i0 = math.floor(float(np.min(u)) + 1e-6)
+    j0 = math.floor(float(np.min(v)) + 1e-6)
+    nx = math.ceil(float(np.max(u)) - 1e-6) + stack.shape[2] - i0
+    ny = math.ceil(float(np.max(v)) - 1e-6) + stack.shape[1] - j0
+    fill = float(np.min(stack))
+    out = np.empty((stack.shape[0], ny, nx), dtype=np.float32)
+    for k in range(stack.shape[0]):
+        ndimage.affine_transform(
+            stack[k].astype(np.float32),
+            np.eye(2),
+            offset=(j0 - v[k], i0 - u[k]),
+            output_shape=(ny, nx),
+            output=out[k],
+            order=1,
+            mode="constant",
+            cval=fill,
+            prefilter=False,
+        )
+    return out, np.array([i0 * sx, j0 * sy])
+
+
+def _regrid_z(stack: np.ndarray, z_mm: np.ndarray, spacing_mm: float) -> np.ndarray:
+    """Linear interpolation along axis 0 from positions ``z_mm`` onto ``0, spacing, 2 spacing, ...``."""
+    n = math.floor(float(z_mm[-1]) / spacing_mm + 1e-6) + 1
+    targets = np.arange(n) * spacing_mm
+    out = np.empty((n, *stack.shape[1:]), dtype=np.float32)
+    hi = np.clip(np.searchsorted(z_mm, targets, side="left"), 1, len(z_mm) - 1)
+    for k, t in enumerate(targets):
+        b = int(hi[k])
+        a = b - 1
+        w = float(np.clip((t - z_mm[a]) / (z_mm[b] - z_mm[a]), 0.0, 1.0))
+        out[k] = (1.0 - w) * stack[a].astype(np.float32) + w * stack[b].astype(np.float32)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# reader
+# ----------------------------------------------------------------------------------------------
+def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: bool = False) -> Image:
+    """Read one DICOM image series (a folder, searched recursively, or a single file) as an Image.
+
+    Parameters
+    ----------
+    path
+        Folder holding the series (any file names, nested folders; non-DICOM files, SEG, RTSTRUCT,
+        SR and other non-image objects are ignored), or one DICOM file: a single slice or an Enhanced
+        (multi-frame) CT.
+    series_uid
+        SeriesInstanceUID to read when the folder holds several image series.
+    resample
+        Accept an irregular or gantry-tilted series by resampling it (otherwise it is refused):
+
+        * gantry tilt: each slice is translated in its own plane onto the first slice's in-plane grid
+          (bilinear), which yields an orthogonal grid whose z axis is the slice normal, with the
+          in-plane extent enlarged so that no data is cut (see ``_deshear``);
+        * irregular spacing (e.g. a missing slice): linear interpolation between the two neighbouring
+          slices onto a regular grid with the median gap, starting at the first slice and ending at
+          or before the last one.
+
+        The result is ``float32`` and ``metadata['resampled']`` describes what was done.
+
+    Returns
+    -------
+    Image
+        Array ``(z, y, x)`` of rescaled values (Hounsfield units for CT), ``int16`` when exact,
+        else ``float32``; LPS geometry. ``metadata`` holds ``series_instance_uid``,
+        ``series_description``, ``study_date``, ``modality``, ``manufacturer``, ``n_slices`` (DICOM
+        slices/frames read), ``transfer_syntax_uids`` (sorted), ``slice_thickness_mm`` (the header's
+        SliceThickness, for information; the most common value when slices differ), ``files``
+        (sorted paths), ``resampled`` (None or a description) and ``z_spacing_source``. No patient
+        identifiers.
+
+    Raises
+    ------
+    DicomSeriesError
+        No image series, several series and no (or an unknown) ``series_uid``, inconsistent slices,
+        duplicated positions, irregular spacing or gantry tilt without ``resample``.
+    InputFileError
+        Missing path, unreadable file or undecodable pixel data (the message names the file).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file or folder")
+    found, skipped = _scan(path)
+    series = _choose_series(path, found, skipped, series_uid)
+    frames = series.frames
+    st = _stack(path, frames)
+    thickness_values = [f.thickness_mm for f in st.frames if f.thickness_mm is not None]
+    thickness = Counter(thickness_values).most_common(1)[0][0] if thickness_values else None
+
+    resampled: str | None = None
+    if len(st.frames) == 1:
+        f0 = st.frames[0]
+        z_spacing = f0.thickness_mm or f0.spacing_between_mm
+        if z_spacing is None or z_spacing <= 0:
+            raise DicomSeriesError(f"{path}: a single slice without a positive SliceThickness has no z spacing")
+        z_source = (
+            "SliceThickness (single-slice image: no second position to measure the spacing from)"
+            if f0.thickness_mm
+            else "SpacingBetweenSlices (single-slice image without SliceThickness)"
+        )
+        tilt, irregular_text, irregular = None, None, False
+    else:
+        tilt, irregular_text, z_spacing, irregular = _slice_problems(path, st)
+        z_source = "ImagePositionPatient (projection on the slice normal)"
+        problems = []
+        if tilt is not None:
+            step = float(np.linalg.norm(st.inplane_mm[-1])) / (len(st.frames) - 1)
+            problems.append(
+                f"gantry tilt of {abs(tilt):.2f} degrees: slice positions move {_fmt_mm(step)} mm per slice "
+                "within the image plane (the slice stack is sheared)"
+            )
+        if irregular_text is not None:
+            problems.append(irregular_text)
+        if problems and not resample:
+            raise DicomSeriesError(
+                f"{path}: series {series.uid}: {'; '.join(problems)}; refusing to read it as a regular "
+                "grid (resample=True / --resample resamples it onto a regular orthogonal grid)"
+            )
+
+    array = _pixels(path, st)
+    origin = st.frames[0].position.astype(float)
+    notes = []
+    if tilt is not None:
+        array, offset_mm = _deshear(array, st)
+        origin = origin + offset_mm[0] * st.row + offset_mm[1] * st.col
+        notes.append(
+            f"gantry tilt of {abs(tilt):.2f} degrees corrected by translating each slice within its plane "
+            f"onto the first slice's grid (bilinear), in-plane size (rows x columns) "
+            f"{st.frames[0].rows}x{st.frames[0].cols} -> {array.shape[1]}x{array.shape[2]} so that no data is cut"
+        )
+    if irregular:
+        n_in = array.shape[0]
+        array = _regrid_z(array, st.z_mm, z_spacing)
+        notes.append(
+            f"irregular slice positions resampled by linear interpolation along the slice normal: "
+            f"{n_in} slices -> {array.shape[0]} slices {_fmt_mm(z_spacing)} mm apart (median gap)"
+        )
+        z_source = "median gap of ImagePositionPatient projections (resampled)"
+    if notes:
+        resampled = "; ".join(notes)
+        array = array.astype(np.float32, copy=False)
+
+    sy, sx = (float(v) for v in st.pixel_spacing)
+    direction = np.column_stack([st.row, st.col, st.normal])
+    geometry = Geometry(
+        shape_zyx=array.shape,
+        spacing_mm=(sx, sy, float(z_spacing)),
+        origin_mm=tuple(origin.tolist()),
+        direction=tuple(direction.ravel().tolist()),
+    )
+    metadata: dict[str, Any] = {
+        "series_instance_uid": series.uid,
+        "series_description": series.description,
+        "study_date": series.study_date,
+        "modality": series.modality,
+        "manufacturer": series.manufacturer,
+        "n_slices": len(st.frames),
+        "transfer_syntax_uids": sorted(series.transfer_syntaxes),
+        "slice_thickness_mm": thickness,
+        "files": sorted({str(f.path) for f in st.frames}),
+        "resampled": resampled,
+        "z_spacing_source": z_source,
+    }
+    return Image(array, geometry, source=str(path), metadata=metadata)
+
+
+# ----------------------------------------------------------------------------------------------
+# writer
+# ----------------------------------------------------------------------------------------------
+def _ds(value: float) -> str:
+    return format_number_as_ds(float(value))
+
+
+def _encode_jpeg_lossless(plane: np.ndarray, workdir: Path) -> pydicom.dataelem.DataElement:
+    """Encapsulated JPEG Lossless SV1 pixel data of one 2-D plane, encoded by GDCM (SimpleITK)."""
+    import SimpleITK as sitk  # lazily: only this transfer syntax needs GDCM
+
+    tmp = workdir / "jpeg-lossless.dcm"
+    writer = sitk.ImageFileWriter()
+    writer.SetImageIO("GDCMImageIO")
+    writer.SetFileName(str(tmp))
+    writer.UseCompressionOn()
+    writer.SetCompressor("JPEG")
+    writer.Execute(sitk.GetImageFromArray(np.ascontiguousarray(plane)))
+    with _quiet_pydicom():
+        src = pydicom.dcmread(tmp)
+    ts = src.file_meta.TransferSyntaxUID
+    signed = int(plane.dtype == np.int16)
+    if ts != JPEGLosslessSV1 or int(src.BitsStored) != 16 or int(src.PixelRepresentation) != signed:
+        raise RuntimeError(
+            f"GDCM wrote transfer syntax {ts} with BitsStored {src.BitsStored}, PixelRepresentation "
+            f"{src.PixelRepresentation}; expected {JPEGLosslessSV1} (JPEG Lossless SV1), 16, {signed}"
+        )
+    return src["PixelData"]
+
+
+def write_dicom_series(
+    image: Image,
+    folder: Path | str,
+    *,
+    series_description: str = "flr phantom",
+    patient_name: str = "ANONYMOUS",
+    patient_id: str = "FLR-PHANTOM",
+    study_instance_uid: str | None = None,
+    series_instance_uid: str | None = None,
+    frame_of_reference_uid: str | None = None,
+    rescale_intercept: float = -1024.0,
+    rescale_slope: float = 1.0,
+    transfer_syntax: TransferSyntaxName = "explicit-little",
+    shuffle_names: bool = False,
+    seed: int = 0,
+) -> list[Path]:
+    """Write ``image`` (Hounsfield units, any numeric dtype) as a CT Image Storage series.
+
+    One file per z slice. Stored values are ``round((HU - rescale_intercept) / rescale_slope)`` as
+    uint16 (or int16 when some are negative), so integer HU read back exactly with the default
+    rescale. Geometry: ImageOrientationPatient from the x and y direction columns,
+    ImagePositionPatient ``origin + k * spacing_z * z_direction``, PixelSpacing ``[y, x]``,
+    SliceThickness = SpacingBetweenSlices = z spacing. Each file is written to a temporary name and
+    moved into place (``os.replace``).
+
+    ``transfer_syntax``: ``"explicit-little"``, ``"jpeg2000-lossless"`` (1.2.840.10008.1.2.4.90,
+    pydicom with pylibjpeg-openjpeg) or ``"jpeg-lossless"`` (1.2.840.10008.1.2.4.70, Process 14 SV1,
+    encoded by GDCM through SimpleITK and checked). With ``shuffle_names`` file names are random hex
+    strings without extension and InstanceNumbers are permuted (seeded by ``seed``), so a reader must
+    order slices by position. Returns the paths in z order.
+
+    Raises ``ValueError`` for a left-handed direction (z column != cross(x, y)), non-finite values,
+    a zero slope, values that do not fit 16 bits, or an unknown transfer syntax.
+    """
+    if transfer_syntax not in _TRANSFER_SYNTAXES:
+        raise ValueError(f"transfer_syntax must be one of {sorted(_TRANSFER_SYNTAXES)}, got {transfer_syntax!r}")
+    ts_uid = _TRANSFER_SYNTAXES[transfer_syntax]
+    geom = image.geometry
+    D = geom.direction_matrix
+    x_dir, y_dir, z_dir = D[:, 0], D[:, 1], D[:, 2]
+    if not np.allclose(z_dir, np.cross(x_dir, y_dir), atol=1e-4):
+        raise ValueError(
+            f"direction must be right-handed (z column = cross(x, y)) to be written as DICOM, got "
+            f"{geom.direction}; flip the z axis of the image first"
+        )
+    if rescale_slope == 0 or not math.isfinite(rescale_slope) or not math.isfinite(rescale_intercept):
+        raise ValueError(
+            f"rescale slope and intercept must be finite and the slope non-zero, got slope {rescale_slope}, "
+            f"intercept {rescale_intercept}"
+        )
+    hu = np.asarray(image.array, dtype=np.float64)
+    if not np.all(np.isfinite(hu)):
+        raise ValueError("image holds non-finite values (NaN/inf); cannot store them as DICOM integers")
+    stored = np.rint((hu - rescale_intercept) / rescale_slope)
+    lo, hi = (float(stored.min()), float(stored.max())) if stored.size else (0.0, 0.0)
+    if lo >= 0 and hi <= np.iinfo(np.uint16).max:
+        stored_dtype, pixel_rep = np.uint16, 0
+    elif lo >= np.iinfo(np.int16).min and hi <= np.iinfo(np.int16).max:
+        stored_dtype, pixel_rep = np.int16, 1
+    else:
+        raise ValueError(
+            f"stored values (HU - {rescale_intercept:g}) / {rescale_slope:g} span {lo:g}..{hi:g}, "
+            "which does not fit 16 bits"
+        )
+    stored = stored.astype(stored_dtype)
+    if transfer_syntax == "jpeg2000-lossless" and min(stored.shape[1:]) < _J2K_MIN_SIZE:
+        raise ValueError(
+            f"JPEG 2000 needs slices of at least {_J2K_MIN_SIZE}x{_J2K_MIN_SIZE} pixels (openjpeg encodes 6 "
+            f"resolution levels), got {stored.shape[1]}x{stored.shape[2]}; use another transfer syntax"
+        )
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = stored.shape[0]
+    rng = np.random.default_rng(seed)
+    if shuffle_names:
+        names: list[str] = []
+        while len(names) < n:
+            name = rng.bytes(8).hex()
+            if name not in names:
+                names.append(name)
+        instance_numbers = (rng.permutation(n) + 1).tolist()
+    else:
+        names = [f"CT{k + 1:05d}.dcm" for k in range(n)]
+        instance_numbers = list(range(1, n + 1))
+    study_uid = study_instance_uid or generate_uid()
+    series_uid = series_instance_uid or generate_uid()
+    for_uid = frame_of_reference_uid or generate_uid()
+    sx, sy, sz = geom.spacing_mm
+    origin = np.asarray(geom.origin_mm, dtype=float)
+    text = f"{patient_name}{patient_id}{series_description}"
+    charset = None if text.isascii() else "ISO_IR 192"
+
+    paths: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="flr-dicom-") as work:
+        for k in range(n):
+            sop_uid = generate_uid()
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = CTImageStorage
+            meta.MediaStorageSOPInstanceUID = sop_uid
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+            ds = Dataset()
+            ds.file_meta = meta
+            if charset:
+                ds.SpecificCharacterSet = charset
+            ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+            ds.SOPClassUID = CTImageStorage
+            ds.SOPInstanceUID = sop_uid
+            ds.StudyDate = ""
+            ds.StudyTime = ""
+            ds.AccessionNumber = ""
+            ds.Modality = "CT"
+            ds.Manufacturer = "flr"
+            ds.ReferringPhysicianName = ""
+            ds.SeriesDescription = series_description
+            ds.PatientName = patient_name
+            ds.PatientID = patient_id
+            ds.PatientBirthDate = ""
+            ds.PatientSex = ""
+            ds.SliceThickness = _ds(sz)
+            ds.KVP = ""
+            ds.SpacingBetweenSlices = _ds(sz)
+            ds.StudyInstanceUID = study_uid
+            ds.SeriesInstanceUID = series_uid
+            ds.StudyID = ""
+            ds.SeriesNumber = 1
+            ds.AcquisitionNumber = 1
+            ds.InstanceNumber = int(instance_numbers[k])
+            position = origin + k * sz * z_dir
+            ds.ImagePositionPatient = [_ds(v) for v in position]
+            ds.ImageOrientationPatient = [_ds(0.0 if abs(v) < 1e-12 else v) for v in (*x_dir, *y_dir)]
+            ds.FrameOfReferenceUID = for_uid
+            ds.PositionReferenceIndicator = ""
+            ds.SliceLocation = _ds(float(position @ z_dir))
+            ds.SamplesPerPixel = 1
+            ds.PhotometricInterpretation = "MONOCHROME2"
+            ds.Rows, ds.Columns = int(stored.shape[1]), int(stored.shape[2])
+            ds.PixelSpacing = [_ds(sy), _ds(sx)]
+            ds.BitsAllocated = 16
+            ds.BitsStored = 16
+            ds.HighBit = 15
+            ds.PixelRepresentation = pixel_rep
+            ds.RescaleIntercept = _ds(rescale_intercept)
+            ds.RescaleSlope = _ds(rescale_slope)
+            ds.RescaleType = "HU"
+            plane = np.ascontiguousarray(stored[k])
+            ds.PixelData = plane.tobytes()
+            ds["PixelData"].VR = "OW"
+            if transfer_syntax == "jpeg2000-lossless":
+                ds.compress(ts_uid, plane, encoding_plugin="pylibjpeg", generate_instance_uid=False)
+            elif transfer_syntax == "jpeg-lossless":
+                ds["PixelData"] = _encode_jpeg_lossless(plane, Path(work))
+                ds.file_meta.TransferSyntaxUID = ts_uid
+            target = folder / names[k]
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{names[k]}.", suffix=".tmp", dir=folder)
+            os.close(fd)
+            try:
+                ds.save_as(tmp_name, enforce_file_format=True)
+                os.replace(tmp_name, target)
+            except BaseException:
+                Path(tmp_name).unlink(missing_ok=True)
+                raise
+            paths.append(target)
+    return paths
