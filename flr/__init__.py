@@ -3,8 +3,8 @@
 The functions a notebook needs are one import away (heavy modules load on first use):
 
 >>> import flr
->>> sorted(n for n in flr.__all__ if not n.startswith("_"))[:3]
-['FlrError', 'Geometry', 'GeometryMismatchError']
+>>> flr.Geometry((10, 10, 10), (0.5, 0.5, 4.0)).voxel_volume_ml
+0.001
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from flr.errors import (
 from flr.image import Geometry, Image, LabelMap, mm3_to_ml
 
 if TYPE_CHECKING:
-    from flr.volumetry import VolumetryResult
+    from flr.volumes import VolumetryResult
 
 __all__ = [
     "EmptyStructureError",
@@ -65,7 +65,7 @@ def volumetry(labels: Any, ct: Any = None, **kwargs: Any) -> VolumetryResult:
     >>> flr.volumetry(lm).volumes_ml["liver"]    # 24 voxels x 20 mm^3
     0.48
     """
-    from flr.volumetry import volumetry as _volumetry
+    from flr.volumes import volumetry as _volumetry
 
     items = labels if isinstance(labels, (list, tuple)) and not _is_pair(labels) else [labels]
     maps = [_as_label_map(x) for x in items]

@@ -68,11 +68,14 @@ def _emit(result: Any, json_out: Path | None, quiet: bool) -> None:
 @click.option("--seed", default=1, show_default=True, help="Random seed (tumour positions, noise).")
 @click.option("--oblique-deg", default=0.0, show_default=True, help="Tilt the scan grid by this angle.")
 @click.option("--no-dicom", is_flag=True, help="Write NIfTI only (no DICOM series).")
-def phantom(out: Path, seed: int, oblique_deg: float, no_dicom: bool) -> None:
-    """Write a seeded synthetic liver phantom: CT (DICOM + NIfTI), labels, truth JSON."""
+@click.option("--dicom-syntax", type=click.Choice(["explicit-little", "jpeg2000-lossless", "jpeg-lossless"]),
+              default="explicit-little", show_default=True, help="Transfer syntax of the DICOM series.")
+def phantom(out: Path, seed: int, oblique_deg: float, no_dicom: bool, dicom_syntax: str) -> None:
+    """Write a seeded synthetic liver phantom: CT (DICOM + NIfTI), labels, liver outline, truth JSON."""
     from pipelines.sample import write_phantom_case
 
-    paths = write_phantom_case(out, seed=seed, oblique_deg=oblique_deg, dicom=not no_dicom)
+    paths = write_phantom_case(out, seed=seed, oblique_deg=oblique_deg, dicom=not no_dicom,
+                               dicom_transfer_syntax=dicom_syntax)
     for what, p in paths.items():
         click.echo(f"{what:>8}: {p}")
 

@@ -18,14 +18,17 @@ SAMPLE_SEED = 1
 
 def write_phantom_case(out: Path, *, seed: int = SAMPLE_SEED, oblique_deg: float = 0.0, dicom: bool = True,
                        dicom_transfer_syntax: str = "explicit-little") -> dict[str, Path]:
-    """Write a phantom case folder: ``ct.nii.gz``, ``ct_dicom/``, ``labels.nii.gz`` (+ scheme), ``truth.json``.
+    """Write a phantom case: ``ct.nii.gz``, ``ct_dicom/``, ``labels.nii.gz`` (+ scheme), ``liver.nii.gz``,
+    ``truth.json``.
+
+    ``labels.nii.gz`` holds segments, tumours and vessels (vessels override parenchyma); ``liver.nii.gz`` is
+    the whole-liver outline including intrahepatic vessels, as planning tools count liver volume.
 
     The folder is built beside ``out`` and renamed into place, so an interrupted run leaves nothing
     half-written; an existing non-empty ``out`` is refused.
     """
-    from flr.phantom import make_liver_phantom
-
     from flr.io import write_json_atomic, write_nifti
+    from flr.phantom import make_liver_phantom
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -35,7 +38,8 @@ def write_phantom_case(out: Path, *, seed: int = SAMPLE_SEED, oblique_deg: float
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         paths = {"ct": write_nifti(ph.ct, work / "ct.nii.gz"),
-                 "labels": write_nifti(ph.labels, work / "labels.nii.gz")}
+                 "labels": write_nifti(ph.labels, work / "labels.nii.gz"),
+                 "liver": write_nifti(ph.liver, work / "liver.nii.gz")}
         scheme = {"name": ph.labels.scheme, "description": "flr synthetic liver phantom",
                   "source": "flr.phantom.make_liver_phantom", "labels": {str(k): v for k, v in ph.labels.names.items()}}
         paths["scheme"] = write_json_atomic(scheme, work / "labels.scheme.json")
@@ -81,7 +85,7 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> Path:
     Path(out).mkdir(parents=True, exist_ok=True)
     ct = case / "ct_dicom" if (case / "ct_dicom").is_dir() else case / "ct.nii.gz"
     echo(f"sample case: {case}")
-    result = run_volumetry([str(case / "labels.nii.gz")], ct=ct)
+    result = run_volumetry([str(case / "labels.nii.gz"), str(case / "liver.nii.gz")], ct=ct)
     echo(format_table(result))
     truth = json.loads((case / "truth.json").read_text())
     problems = compare_with_truth(result, truth)

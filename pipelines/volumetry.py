@@ -7,7 +7,7 @@ from pathlib import Path
 from flr.errors import UnsupportedFormatError
 from flr.io import read_image, read_label_map
 from flr.schemes import split_labels_argument
-from flr.volumetry import VolumetryResult, volumetry
+from flr.volumes import VolumetryResult, volumetry
 
 
 def run_volumetry(labels: list[str], *, ct: Path | None = None, series_uid: str | None = None,
@@ -28,7 +28,10 @@ def format_table(result: VolumetryResult) -> str:
     """A readable terminal table of the structures, contacts and warnings."""
     rows: list[tuple[str, ...]] = [("structure", "label", "voxels", "volume_ml", "edge")]
     for name, s in result.structures.items():
-        label = "+".join(str(i) for i in s.labels) if len(s.labels) > 1 else str(s.label or "")
+        if len(s.derived_from) > 1:
+            label = "union"
+        else:
+            label = "+".join(str(i) for i in s.labels) if len(s.labels) > 1 else str(s.label or "")
         edge = ("TRUNCATED? " + "/".join(s.truncated_sides)) if s.touches_border else ""
         rows.append((name, label, f"{s.voxels:,}", f"{s.volume_ml:,.2f}", edge))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

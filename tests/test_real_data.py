@@ -10,7 +10,7 @@ import pytest
 
 import flr
 from flr.io import read_image, read_label_map
-from flr.volumetry import volumetry
+from flr.volumes import volumetry
 
 
 def test_totalsegmentator_liver_equals_its_statistics_json(shared_data):
@@ -43,7 +43,8 @@ def test_totalsegmentator_sform_only_geometry(shared_data):
 @pytest.mark.parametrize("case", ["brain1", "lung1", "lung2"])
 def test_pyradiomics_voxel_volume(shared_data, case):
     # pyradiomics (BSD-3-Clause) data/baseline_shape.csv: original_shape_VoxelVolume (mm^3) for label 1
-    rows = list(csv.reader((shared_data / "pyradiomics" / "baseline_shape.csv").open()))
+    with (shared_data / "pyradiomics" / "baseline_shape.csv").open(newline="") as fh:
+        rows = list(csv.reader(fh))
     header = rows[0]
     row = next(r for r in rows if r[0] == "original_shape_VoxelVolume")
     published_mm3 = float(row[header.index(case)])

@@ -1,0 +1,392 @@
+"""Analytic rasterisers and the seeded liver phantom (flr.phantom).
+
+Counts and adjacency are recomputed here with plain numpy written for the test (bincount, shifted-array
+comparisons), never with the module's own helpers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from flr.image import Geometry
+from flr.phantom import (
+    PHANTOM_LABELS,
+    PHANTOM_SCHEME,
+    cylinder_mask,
+    cylinder_volume_ml,
+    ellipsoid_mask,
+    ellipsoid_volume_ml,
+    make_liver_phantom,
+    sphere_mask,
+    sphere_volume_ml,
+)
+
+SEGMENTS = range(1, 9)
+TUMOR, PV, HV, IVC = 9, 10, 11, 12
+#: Textbook face adjacency (clinical-reference.md) with IVa and IVb merged into 4.
+TEXTBOOK_PAIRS = {(1, 2), (1, 4), (1, 7), (1, 8), (2, 3), (2, 4), (3, 4), (4, 5), (4, 8), (5, 6), (5, 8),
+                  (6, 7), (7, 8)}
+REQUIRED_PAIRS = {(6, 7), (5, 6), (5, 8), (7, 8), (2, 3), (4, 5), (4, 8)}
+FORBIDDEN_PAIRS = {(2, 5), (2, 6), (3, 5), (3, 6)}
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers written for the tests
+# --------------------------------------------------------------------------------------------------
+
+def rotation(axis, deg):
+    """Rodrigues rotation matrix about ``axis`` by ``deg`` degrees."""
+    a = np.asarray(axis, dtype=float)
+    a /= np.linalg.norm(a)
+    t = math.radians(deg)
+    k = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
+    return np.eye(3) + math.sin(t) * k + (1 - math.cos(t)) * k @ k
+
+
+def oblique_grid(shape_zyx, spacing_mm, axis, deg, center_mm):
+    """Grid of ``shape_zyx`` rotated by ``deg`` about ``axis``, whose middle voxel sits near ``center_mm``."""
+    r = rotation(axis, deg)
+    half = (np.asarray(shape_zyx[::-1]) - 1) * np.asarray(spacing_mm) / 2.0
+    origin = np.asarray(center_mm) - r @ half
+    return Geometry(shape_zyx=shape_zyx, spacing_mm=spacing_mm, origin_mm=tuple(origin), direction=tuple(r.ravel()))
+
+
+def voxel_centres_lps(geometry):
+    """(z, y, x, 3) LPS centres of every voxel, straight from the affine."""
+    k, j, i = np.meshgrid(*(np.arange(n) for n in geometry.shape_zyx), indexing="ij")
+    idx = np.stack([i, j, k], axis=-1).astype(float)
+    a = geometry.affine_lps
+    return idx @ a[:3, :3].T + a[:3, 3]
+
+
+def label_counts(labels):
+    return np.bincount(labels.ravel(), minlength=13)
+
+
+def face_pairs(labels):
+    """{(a, b): faces} over the three axes for different non-zero labels a < b."""
+    out = {}
+    for axis in range(3):
+        u = np.moveaxis(labels, axis, 0)[:-1].ravel()
+        v = np.moveaxis(labels, axis, 0)[1:].ravel()
+        keep = (u != v) & (u > 0) & (v > 0)
+        lo = np.minimum(u[keep], v[keep]).astype(np.int64)
+        hi = np.maximum(u[keep], v[keep]).astype(np.int64)
+        codes, n = np.unique(lo * 100 + hi, return_counts=True)
+        for code, count in zip(codes.tolist(), n.tolist(), strict=True):
+            out[(code // 100, code % 100)] = out.get((code // 100, code % 100), 0) + count
+    return out
+
+
+def centroid_lps(geometry, mask):
+    k, j, i = np.nonzero(mask)
+    idx = np.stack([i, j, k], axis=1).astype(float)
+    a = geometry.affine_lps
+    return (idx @ a[:3, :3].T + a[:3, 3]).mean(axis=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# rasterisers
+# --------------------------------------------------------------------------------------------------
+
+# Anisotropic (0.7 x 0.9 x 2.0 mm) grids turned 25 and 40 degrees about oblique axes, origins far from 0.
+GRID_A = oblique_grid((70, 150, 170), (0.7, 0.9, 2.0), (1.0, 2.0, 3.0), 25.0, (12.3, -7.1, 40.2))
+GRID_B = oblique_grid((60, 140, 120), (1.1, 0.8, 2.3), (-2.0, 1.0, 0.5), 40.0, (13.0, -6.0, 41.0))
+CENTER = np.array([12.61, -7.27, 40.63])
+ELL_AXES = rotation((1.0, -1.0, 2.0), 33.0)
+P0, P1 = CENTER - np.array([30.0, 10.0, 20.0]), CENTER + np.array([25.0, 5.0, 15.0])
+SEG_LEN = float(np.linalg.norm(P1 - P0))
+
+# Each shape is >= 24 mm across its thinnest dimension, i.e. >= 12 voxels at the coarsest spacing.
+# Sampling voxel centres is an unbiased volume estimate (averaged over grid offsets); what remains is a
+# lattice-point fluctuation of order (R/h)^(-3/2) of the volume, ~0.1% here for R/h >= 15 (measured
+# <= 0.12% on these grids), so 0.5% is a safe bound that still catches a half-voxel shift of the
+# surface (>= 2%).
+SHAPES = {
+    "sphere": (lambda g: sphere_mask(g, CENTER, 30.0), sphere_volume_ml(30.0)),
+    "ellipsoid": (lambda g: ellipsoid_mask(g, CENTER, (45.0, 35.0, 28.0), ELL_AXES),
+                  ellipsoid_volume_ml((45.0, 35.0, 28.0))),
+    "cylinder": (lambda g: cylinder_mask(g, P0, P1, 12.0), cylinder_volume_ml(12.0, SEG_LEN)),
+    "capsule": (lambda g: cylinder_mask(g, P0, P1, 12.0, caps="round"),
+                cylinder_volume_ml(12.0, SEG_LEN, caps="round")),
+}
+
+
+@pytest.mark.parametrize("grid", [GRID_A, GRID_B], ids=["grid_a", "grid_b"])
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_voxel_volume_matches_analytic_on_oblique_anisotropic_grid(shape, grid):
+    assert grid.is_oblique()
+    make, analytic_ml = SHAPES[shape]
+    mask = make(grid)
+    assert mask.shape == grid.shape_zyx and mask.dtype == bool
+    assert not (mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
+                or mask[:, :, 0].any() or mask[:, :, -1].any()), "shape must lie inside the grid"
+    voxel_ml = np.prod(grid.spacing_mm) / 1000.0
+    assert np.count_nonzero(mask) * voxel_ml == pytest.approx(analytic_ml, rel=0.005)
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_same_shape_on_two_oblique_grids_agrees(shape):
+    make, _ = SHAPES[shape]
+    vol = [np.count_nonzero(make(g)) * np.prod(g.spacing_mm) / 1000.0 for g in (GRID_A, GRID_B)]
+    assert vol[0] == pytest.approx(vol[1], rel=0.005)
+
+
+def test_masks_equal_brute_force_evaluation_including_clipping():
+    """Bounding-box, slab-wise evaluation == the formula applied to every voxel of a small oblique grid."""
+    g = oblique_grid((14, 30, 26), (1.3, 0.9, 2.2), (0.2, 1.0, 0.7), 31.0, (5.0, -3.0, 7.0))
+    p = voxel_centres_lps(g)
+    # ellipsoid poking out of the grid on one side
+    c, radii = np.array([15.0, -1.0, 9.0]), np.array([14.0, 9.0, 11.0])
+    q = ((p - c) @ ELL_AXES) / radii
+    np.testing.assert_array_equal(ellipsoid_mask(g, c, radii, ELL_AXES), np.sum(q * q, axis=-1) <= 1.0)
+    # sphere
+    np.testing.assert_array_equal(sphere_mask(g, (3.0, -4.0, 2.0), 8.5),
+                                  np.sum((p - np.array([3.0, -4.0, 2.0])) ** 2, axis=-1) <= 8.5**2)
+    # flat and round tube, one end inside the grid and one outside
+    a, b, r = np.array([-3.0, -7.0, 2.0]), np.array([25.0, 10.0, 18.0]), 4.0
+    u = (b - a) / np.linalg.norm(b - a)
+    t = (p - a) @ u
+    radial2 = np.sum((p - a) ** 2, axis=-1) - t * t
+    flat = (t >= 0) & (t <= np.linalg.norm(b - a)) & (radial2 <= r * r)
+    np.testing.assert_array_equal(cylinder_mask(g, a, b, r), flat)
+    tc = np.clip(t, 0.0, np.linalg.norm(b - a))
+    rounded = np.sum((p - a - tc[..., None] * u) ** 2, axis=-1) <= r * r
+    np.testing.assert_array_equal(cylinder_mask(g, a, b, r, caps="round"), rounded)
+    assert flat.any() and (rounded & ~flat).any()
+
+
+def test_shape_outside_the_grid_gives_an_empty_mask():
+    g = Geometry(shape_zyx=(10, 10, 10), spacing_mm=(1.0, 1.0, 2.0))
+    assert not sphere_mask(g, (500.0, 0.0, 0.0), 5.0).any()
+    assert not cylinder_mask(g, (-50.0, -50.0, 0.0), (-40.0, -50.0, 0.0), 3.0).any()
+
+
+def test_analytic_volumes():
+    assert sphere_volume_ml(10.0) == pytest.approx(4.0 / 3.0 * math.pi * 1000.0 / 1000.0)
+    assert ellipsoid_volume_ml((10.0, 10.0, 10.0)) == pytest.approx(sphere_volume_ml(10.0))
+    assert ellipsoid_volume_ml((10.0, 20.0, 30.0)) == pytest.approx(4.0 / 3.0 * math.pi * 6000.0 / 1000.0)
+    assert cylinder_volume_ml(10.0, 100.0) == pytest.approx(math.pi * 100.0 * 100.0 / 1000.0)
+    assert cylinder_volume_ml(10.0, 100.0, caps="round") == pytest.approx(
+        cylinder_volume_ml(10.0, 100.0) + sphere_volume_ml(10.0))
+
+
+G1 = Geometry(shape_zyx=(5, 5, 5))
+
+
+@pytest.mark.parametrize(("call", "match"), [
+    (lambda: sphere_mask(G1, (0.0, 0.0, 0.0), -1.0), "radius_mm"),
+    (lambda: sphere_mask(G1, (0.0, 0.0), 1.0), "center_mm"),
+    (lambda: ellipsoid_mask(G1, (0.0, 0.0, 0.0), (1.0, 2.0, float("nan"))), "radii_mm"),
+    (lambda: ellipsoid_mask(G1, (0.0, 0.0, 0.0), (1.0, 2.0, 3.0), np.ones((3, 3))), "orthonormal"),
+    (lambda: cylinder_mask(G1, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 1.0), "p0_mm != p1_mm"),
+    (lambda: cylinder_mask(G1, (0.0, 0.0, 0.0), (1.0, 0.0, 0.0), 1.0, caps="square"), "caps"),
+    (lambda: cylinder_volume_ml(1.0, -2.0), "length_mm"),
+    (lambda: make_liver_phantom(spacing_mm=(1.0, 0.0, 2.0)), "spacing_mm"),
+    (lambda: make_liver_phantom(oblique_deg=float("inf")), "oblique_deg"),
+    (lambda: make_liver_phantom(shape_zyx=(40, 60, 60)), "touches the border"),
+])
+def test_bad_inputs_are_refused(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# --------------------------------------------------------------------------------------------------
+# the phantom
+# --------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_liver_phantom(0)
+
+
+@pytest.fixture(scope="module")
+def oblique_phantom():
+    return make_liver_phantom(0, oblique_deg=25.0)
+
+
+def test_phantom_images_and_label_scheme(phantom):
+    g = phantom.ct.geometry
+    assert phantom.ct.array.dtype == np.int16
+    assert phantom.labels.array.dtype == np.uint8
+    assert phantom.labels.geometry == g and phantom.liver.geometry == g
+    assert g.spacing_mm == (1.5, 1.5, 2.5) and not g.is_oblique()
+    assert phantom.labels.scheme == PHANTOM_SCHEME == "flr-phantom"
+    assert phantom.labels.names == PHANTOM_LABELS
+    assert {phantom.labels.names[k] for k in SEGMENTS} == {f"liver_segment_{k}" for k in SEGMENTS}
+    assert (phantom.labels.names[9], phantom.labels.names[10], phantom.labels.names[11],
+            phantom.labels.names[12]) == ("tumor", "portal_vein", "hepatic_vein", "inferior_vena_cava")
+    assert set(np.unique(phantom.labels.array).tolist()) == set(range(13))
+    # small enough for sample data: a few million voxels
+    assert phantom.ct.array.size < 4_000_000
+    assert json.loads(json.dumps(phantom.truth)) == phantom.truth
+
+
+def test_each_segment_is_one_6_connected_piece(phantom, oblique_phantom):
+    for p in (phantom, oblique_phantom):
+        for s in SEGMENTS:
+            _, n = ndimage.label(p.labels.array == s)  # default structure: 6-connectivity
+            assert n == 1, f"segment {s} has {n} pieces"
+
+
+def test_truth_counts_equal_an_independent_count(phantom):
+    labels = phantom.labels.array
+    liver = phantom.liver.array.astype(bool)
+    voxel_ml = np.prod(phantom.labels.spacing_mm) / 1000.0
+    counts = label_counts(labels)
+    truth = phantom.truth
+    for k in range(1, 13):
+        assert truth["labels"][str(k)]["voxels"] == counts[k]
+        assert truth["labels"][str(k)]["volume_ml"] == pytest.approx(counts[k] * voxel_ml, rel=1e-12)
+    for k in SEGMENTS:
+        assert truth["segments"][str(k)]["voxels"] == counts[k]
+    # the liver: segments + tumours + portal and hepatic vein voxels inside the outline; never the IVC
+    inside = label_counts(labels[liver])
+    assert inside[0] == 0 and inside[IVC] == 0
+    assert label_counts(labels[~liver])[1:10].sum() == 0
+    liver_voxels = int(np.count_nonzero(liver))
+    assert liver_voxels == counts[1:10].sum() + inside[PV] + inside[HV]
+    assert truth["liver"]["voxels"] == liver_voxels
+    # "structures" uses canonical names only (DESIGN.md), each count again from the arrays
+    assert set(truth["structures"]) == {"liver", *PHANTOM_LABELS.values()}
+    for k, name in PHANTOM_LABELS.items():
+        assert truth["structures"][name]["voxels"] == counts[k]
+    assert truth["structures"]["liver"]["voxels"] == liver_voxels
+    assert truth["structures"]["liver"]["segments_and_tumor_voxels"] == counts[1:10].sum()
+    assert truth["structures"]["liver"]["intrahepatic_vessel_voxels"] == inside[PV] + inside[HV]
+    assert truth["liver"]["volume_ml"] == pytest.approx(liver_voxels * voxel_ml, rel=1e-12)
+    assert truth["structures"]["portal_vein"]["intrahepatic_voxels"] == inside[PV]
+    assert truth["structures"]["hepatic_vein"]["intrahepatic_voxels"] == inside[HV]
+    assert truth["structures"]["portal_vein"]["extrahepatic_voxels"] == counts[PV] - inside[PV] > 0
+
+
+def test_liver_volume_matches_the_analytic_ellipsoid(phantom):
+    truth = phantom.truth["liver"]
+    a, b, c = truth["ellipsoid_radii_mm"]
+    ellipsoid_ml = 4.0 / 3.0 * math.pi * a * b * c / 1000.0
+    voxel_ml = np.prod(phantom.labels.spacing_mm) / 1000.0
+    assert truth["ellipsoid_volume_ml"] == pytest.approx(ellipsoid_ml)
+    assert truth["volume_ml"] == pytest.approx(truth["analytic_volume_ml"], rel=0.01)
+    # independently of the module's IVC-overlap quadrature: liver + IVC-in-ellipsoid == ellipsoid
+    in_ellipsoid = truth["voxels"] + phantom.truth["structures"]["inferior_vena_cava"]["within_liver_ellipsoid_voxels"]
+    assert in_ellipsoid * voxel_ml == pytest.approx(ellipsoid_ml, rel=0.01)
+    assert 1400.0 < truth["volume_ml"] < 2000.0
+
+
+def test_tumours_lie_inside_the_liver_in_the_segments_the_truth_names(phantom):
+    labels = phantom.labels.array
+    g = phantom.labels.geometry
+    voxel_ml = np.prod(g.spacing_mm) / 1000.0
+    tumors = phantom.truth["tumors"]
+    assert 2 <= len(tumors) <= 4
+    assert tumors[0]["segment"] in (7, 8) and tumors[1]["segment"] in (2, 3)
+    comp, n = ndimage.label(labels == TUMOR)
+    assert n == len(tumors)
+    liver = phantom.liver.array.astype(bool)
+    assert not np.any((labels == TUMOR) & ~liver)
+    for t in tumors:
+        assert 8.0 <= t["radius_mm"] <= 25.0
+        assert t["segment"] in t["segments"]
+        k, j, i = np.round(np.linalg.solve(g.affine_lps[:3, :3], np.subtract(t["center_mm"], g.origin_mm))[::-1])
+        piece = comp == comp[int(k), int(j), int(i)]
+        assert labels[int(k), int(j), int(i)] == TUMOR
+        assert np.count_nonzero(piece) == t["voxels"]
+        assert np.linalg.norm(centroid_lps(g, piece) - t["center_mm"]) < 0.5
+        assert t["voxels"] * voxel_ml == pytest.approx(4.0 / 3.0 * math.pi * t["radius_mm"] ** 3 / 1000.0, rel=0.03)
+        shell = ndimage.binary_dilation(piece) & ~piece
+        around = set(np.unique(labels[shell]).tolist())
+        assert around <= set(SEGMENTS) | {PV, HV}, f"tumour {t['id']} touches {around}"
+        assert around & set(SEGMENTS) == set(t["segments"])
+
+
+def test_same_seed_same_phantom_other_seed_other_tumours(phantom):
+    again = make_liver_phantom(0)
+    np.testing.assert_array_equal(again.ct.array, phantom.ct.array)
+    np.testing.assert_array_equal(again.labels.array, phantom.labels.array)
+    assert again.truth == phantom.truth
+    other = make_liver_phantom(1)
+    assert other.truth["seed"] == 1
+    assert [t["center_mm"] for t in other.truth["tumors"]] != [t["center_mm"] for t in phantom.truth["tumors"]]
+    assert not np.array_equal(other.labels.array == TUMOR, phantom.labels.array == TUMOR)
+    assert not np.array_equal(other.ct.array, phantom.ct.array)
+    # the anatomy other than the tumours is fixed
+    assert other.truth["liver"]["voxels"] == phantom.truth["liver"]["voxels"]
+    np.testing.assert_array_equal(other.labels.array == IVC, phantom.labels.array == IVC)
+
+
+def test_orientation_and_extent(phantom):
+    g = phantom.labels.geometry
+    labels, ct = phantom.labels.array, phantom.ct.array
+    body = ct > -500
+    liver = phantom.liver.array.astype(bool)
+    for mask in (body, liver):
+        assert not (mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
+                    or mask[:, :, 0].any() or mask[:, :, -1].any())
+    c = {s: centroid_lps(g, labels == s) for s in range(1, 13)}
+    # liver on the patient's right: LPS x below the body's centre
+    assert centroid_lps(g, liver)[0] < centroid_lps(g, body)[0] - 20.0
+    right = np.mean([c[s] for s in (5, 6, 7, 8)], axis=0)
+    left = np.mean([c[s] for s in (2, 3, 4)], axis=0)
+    assert right[0] < left[0]
+    # II superior and posterior to III; VII/VIII superior to VI/V; VI/VII posterior to V/VIII
+    assert c[2][2] > c[3][2] and c[2][1] > c[3][1]
+    assert c[7][2] > c[6][2] and c[8][2] > c[5][2]
+    assert c[7][1] > c[8][1] and c[6][1] > c[5][1]
+    # caudate next to the IVC; IVC runs above and below the liver
+    pairs = face_pairs(labels)
+    assert pairs.get((1, IVC), 0) > 0
+    z_of = lambda m: np.nonzero(m.any(axis=(1, 2)))[0]  # noqa: E731
+    assert z_of(labels == IVC).min() < z_of(liver).min() and z_of(labels == IVC).max() > z_of(liver).max()
+    # portal trunk leaves the liver inferiorly
+    assert z_of((labels == PV) & ~liver).min() < z_of(liver).min()
+
+
+def test_segment_face_adjacency_is_the_textbook_table(phantom):
+    pairs = face_pairs(phantom.labels.array)
+    seg_pairs = {p for p in pairs if p[1] <= 8}
+    assert seg_pairs == TEXTBOOK_PAIRS
+    assert [tuple(p) for p in phantom.truth["segment_adjacency"]] == sorted(seg_pairs)
+    assert {(a, b): n for a, b, n in phantom.truth["face_adjacency"]} == pairs
+
+
+def test_vessel_trees_are_connected(phantom):
+    labels = phantom.labels.array
+    assert ndimage.label(labels == PV)[1] == 1
+    assert ndimage.label(labels == IVC)[1] == 1
+    assert ndimage.label((labels == HV) | (labels == IVC))[1] == 1  # the hepatic veins drain into the IVC
+    assert face_pairs(labels).get((PV, HV), 0) == 0
+
+
+def test_ct_intensities(phantom):
+    ct = phantom.ct.array.astype(float)
+    labels = phantom.labels.array
+    body = ct > -500
+    assert np.all(ct[~body] == -1000)
+    interior = ndimage.binary_erosion(np.isin(labels, list(SEGMENTS)), iterations=2)
+    assert np.median(ct[interior]) == pytest.approx(60, abs=2)
+    assert np.std(ct[interior]) == pytest.approx(10, abs=1)
+    assert np.median(ct[labels == TUMOR]) == pytest.approx(30, abs=2)
+    assert np.median(ct[labels == IVC]) == pytest.approx(150, abs=2)
+    assert np.median(ct[labels == PV]) == pytest.approx(150, abs=2)
+
+
+def test_oblique_phantom_has_the_same_volumes(phantom, oblique_phantom):
+    g = oblique_phantom.labels.geometry
+    assert g.is_oblique()
+    a, b = phantom.truth, oblique_phantom.truth
+    same = ("center_mm", "radius_mm", "segment", "segments")
+    assert [{k: t[k] for k in same} for t in a["tumors"]] == [{k: t[k] for k in same} for t in b["tumors"]]
+    for k in (*SEGMENTS, IVC):  # every structure above 40 mL
+        assert b["labels"][str(k)]["volume_ml"] == pytest.approx(a["labels"][str(k)]["volume_ml"], rel=0.02)
+    assert b["liver"]["volume_ml"] == pytest.approx(a["liver"]["volume_ml"], rel=0.005)
+    assert b["liver"]["volume_ml"] == pytest.approx(b["liver"]["analytic_volume_ml"], rel=0.01)
+    # planes oblique to the grid may add a few staircase faces between diagonal neighbours (V-VII, VI-VIII)
+    pairs = face_pairs(oblique_phantom.labels.array)
+    assert set(pairs) >= REQUIRED_PAIRS and not FORBIDDEN_PAIRS & set(pairs)
+    smallest_true = min(pairs[p] for p in TEXTBOOK_PAIRS)
+    assert all(n < 0.1 * smallest_true for p, n in pairs.items() if p[1] <= 8 and p not in TEXTBOOK_PAIRS)
