@@ -39,3 +39,7 @@ class EmptyStructureError(FlrError, ValueError):
 
 class KernelInputError(FlrError, TypeError):
     """An array handed to a core kernel has an unsupported dtype, shape or value."""
+
+
+class PlanError(FlrError, ValueError):
+    """A resection plan is unknown, contradictory, or does not fit the case (missing segment, tumour id)."""

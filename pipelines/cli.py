@@ -64,6 +64,49 @@ def _emit(result: Any, json_out: Path | None, quiet: bool) -> None:
 
 
 @cli.command()
+@click.option("--labels", "labels", multiple=True, required=True, metavar="PATH[:SCHEME]",
+              help="Label map(s): Couinaud segments, tumours, vessels, liver outline. Repeatable.")
+@click.option("--ct", type=click.Path(path_type=Path), default=None, help="CT (NIfTI, NRRD, DICOM file or folder).")
+@click.option("--plan", "plan_name", default=None, metavar="NAME",
+              help="Brisbane 2000 resection, e.g. right-hemihepatectomy, left-lateral-sectionectomy.")
+@click.option("--resect", default=None, metavar="SEGMENTS|NAME", help="Segments to resect, e.g. 5,6,7,8 (or a name).")
+@click.option("--include-caudate", is_flag=True, help="Add segment 1 to the named resection.")
+@click.option("--wedge", "wedges", multiple=True, metavar="TUMOUR_ID[:MARGIN_MM]",
+              help="Non-anatomical wedge around a tumour (default margin 10 mm). Repeatable.")
+@click.option("--ablate", "ablations", multiple=True, metavar="TUMOUR_ID[:MARGIN_MM]",
+              help="Ablation of a tumour with a margin (default 10 mm). Repeatable.")
+@click.option("--weight-kg", type=float, default=None, help="Body weight (kg) for FLR/BW and sFLR.")
+@click.option("--height-cm", type=float, default=None, help="Height (cm) for BSA and sFLR.")
+@click.option("--bsa-formula", type=click.Choice(["mosteller", "dubois"]), default="mosteller", show_default=True)
+@click.option("--telv-formula", type=click.Choice(["vauthey", "urata", "chinese", "korean"]), default="vauthey",
+              show_default=True, help="Formula for the total estimated liver volume (sFLR denominator).")
+@click.option("--series", "series_uid", default=None, metavar="UID", help="DICOM series to use.")
+@click.option("--resample", is_flag=True, help="Resample a tilted or irregular DICOM series.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
+              help="Write the assessment as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary on the terminal.")
+def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, resect: str | None,
+           include_caudate: bool, wedges: tuple[str, ...], ablations: tuple[str, ...], weight_kg: float | None,
+           height_cm: float | None, bsa_formula: str, telv_formula: str, series_uid: str | None, resample: bool,
+           json_out: Path | None, quiet: bool) -> None:
+    """Apply a resection plan and judge the remnant: FLR, contiguity, inflow/outflow, margins."""
+    from flr.assess import Body
+    from pipelines.assess import format_summary, run_assess
+
+    body = Body(weight_kg, height_cm, bsa_formula, telv_formula) if weight_kg is not None else None
+    result = run_assess(list(labels), ct=ct, plan_name=plan_name, resect=resect, include_caudate=include_caudate,
+                        wedges=wedges, ablations=ablations, body=body, series_uid=series_uid, resample=resample)
+    if json_out is not None:
+        from flr.io import write_json_atomic
+
+        write_json_atomic(result.to_dict(), json_out)
+    if not quiet:
+        click.echo(format_summary(result))
+        if json_out is not None:
+            click.echo(f"JSON written to {json_out}")
+
+
+@cli.command()
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--seed", default=1, show_default=True, help="Random seed (tumour positions, noise).")
 @click.option("--oblique-deg", default=0.0, show_default=True, help="Tilt the scan grid by this angle.")
