@@ -14,8 +14,7 @@ from typing import Any
 
 from flr.anatomy import RESECTION_ALIASES, RESECTIONS, named_resection, segment_name
 from flr.errors import PlanError
-
-DEFAULT_MARGIN_MM = 10.0
+from flr.zones import parse_zone_spec
 
 
 @dataclass(frozen=True)
@@ -36,17 +35,6 @@ class Plan:
             "wedges": [{"tumor_id": t, "margin_mm": m} for t, m in self.wedges],
             "ablations": [{"tumor_id": t, "margin_mm": m} for t, m in self.ablations],
         }
-
-
-def parse_zone_spec(spec: str, default_margin_mm: float = DEFAULT_MARGIN_MM) -> tuple[int, float]:
-    """``"3"`` -> (3, 10.0); ``"3:5"`` or ``"3:5mm"`` -> (3, 5.0)."""
-    m = re.fullmatch(r"\s*(\d+)\s*(?::\s*([0-9]*\.?[0-9]+)\s*(?:mm)?)?\s*", str(spec))
-    if not m or int(m.group(1)) < 1:
-        raise PlanError(f"tumour zone {spec!r} is not TUMOUR_ID[:MARGIN_MM] (e.g. 2 or 2:5)")
-    margin = float(m.group(2)) if m.group(2) is not None else default_margin_mm
-    if margin > 50:
-        raise PlanError(f"tumour zone {spec!r}: margin {margin} mm is beyond any wedge or ablation (max 50 mm)")
-    return int(m.group(1)), margin
 
 
 def _segments_from_list(text: str) -> tuple[str, ...]:

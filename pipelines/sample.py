@@ -6,6 +6,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,20 @@ from flr.errors import FlrError, InputFileError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CASE = REPO_ROOT / "sample_data" / "phantom-001"
 SAMPLE_SEED = 1
+#: The demo's plan for the sample case: its tumour 1 lies in segments V/VIII, tumour 2 in III/IV, so a
+#: right hemihepatectomy takes tumour 1 and a parenchyma-sparing ablation treats tumour 2.
+DEMO_PLAN = "right-hemihepatectomy"
+DEMO_ABLATIONS = ("2:5",)
+DEMO_PLAN_ARGS = ("--plan", DEMO_PLAN, "--ablate", "2:5")
+
+
+@dataclass(frozen=True)
+class _DemoBody:
+    weight_kg: float = 72.0
+    height_cm: float = 170.0
+
+
+DEMO_BODY = _DemoBody()
 
 
 def write_phantom_case(out: Path, *, seed: int = SAMPLE_SEED, oblique_deg: float = 0.0, dicom: bool = True,
@@ -93,7 +108,20 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> Path:
     echo(f"check against truth: {n - len(problems)}/{n} structures have exactly the true voxel count"
          + ("" if not problems else "; " + "; ".join(problems)))
     path = write_json_atomic(result.to_dict(), Path(out) / "volumetry.json")
-    echo(f"result: {path.resolve()}")
+    echo(f"volumetry: {path.resolve()}")
     if problems:
         raise FlrError(f"{case}: demo result differs from the case's truth: {'; '.join(problems)}")
-    return path
+
+    from flr.assess import Body
+    from pipelines.assess import format_summary, run_assess
+
+    echo("")
+    echo(f"assessment: {' '.join(DEMO_PLAN_ARGS)} (sample patient {DEMO_BODY.weight_kg:g} kg, "
+         f"{DEMO_BODY.height_cm:g} cm)")
+    assessment = run_assess([str(case / "labels.nii.gz"), str(case / "liver.nii.gz")], ct=ct,
+                            plan_name=DEMO_PLAN, ablations=DEMO_ABLATIONS, body=Body(DEMO_BODY.weight_kg,
+                                                                                    DEMO_BODY.height_cm))
+    echo(format_summary(assessment))
+    apath = write_json_atomic(assessment.to_dict(), Path(out) / "assessment.json")
+    echo(f"assessment: {apath.resolve()}")
+    return apath

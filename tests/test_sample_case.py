@@ -52,6 +52,11 @@ def test_demo_on_bundled_case(tmp_path, capsys):
     data = json.loads((tmp_path / "volumetry.json").read_text())
     assert data["inputs"][0]["role"] == "ct" and data["inputs"][0]["format"] == "dicom-folder"
     assert data["inputs"][0]["series_description"] == "flr phantom seed 1"
+    assessment = json.loads((tmp_path / "assessment.json").read_text())
+    assert assessment["plan"]["resected_segments"] == [f"liver_segment_{i}" for i in (5, 6, 7, 8)]
+    assert [t["fate"] for t in assessment["tumors"]] == ["resected", "ablated"]
+    assert assessment["checks"]["tumor_clearance"]["status"] == "pass"
+    assert "does not replace it" in out
 
 
 def test_two_series_in_one_folder_via_cli(oblique_case, tmp_path, capsys):

@@ -1,0 +1,151 @@
+"""flr assess on the phantom: exact remnant volumes, contiguity, tumour fates, bad plans."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from flr.anatomy import RESECTIONS, named_resection
+from flr.assess import Body, assess
+from flr.errors import GeometryMismatchError, PlanError
+from flr.image import Geometry, LabelMap
+from flr.io import write_nifti
+from flr.phantom import make_liver_phantom
+from flr.plan import resection_plan
+from pipelines.cli import main
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_liver_phantom(1)
+
+
+@pytest.fixture(scope="module")
+def segments_only(phantom):
+    """The phantom's segments alone (tumour and vessel voxels set to background)."""
+    arr = np.where(phantom.labels.array <= 8, phantom.labels.array, 0).astype(np.uint8)
+    names = {i: f"liver_segment_{i}" for i in range(1, 9)}
+    return LabelMap(arr, phantom.labels.geometry, "segments.nii.gz", names=names)
+
+
+@pytest.mark.parametrize("name", sorted(RESECTIONS))
+def test_named_plan_remnant_equals_remaining_segments_exactly(segments_only, name):
+    a = assess([segments_only], resection_plan(name))
+    removed = {int(s.rsplit("_", 1)[1]) for s in named_resection(name)}
+    arr = segments_only.array
+    kept_voxels = int(np.count_nonzero((arr > 0) & ~np.isin(arr, list(removed))))
+    expected_ml = kept_voxels * segments_only.geometry.voxel_volume_mm3 / 1000
+    assert a.remnant["volume_ml"] == pytest.approx(expected_ml, rel=1e-12)
+    assert a.remnant["functional_volume_ml"] == pytest.approx(expected_ml, rel=1e-12)  # no vessels, no islands
+    assert a.remnant["islands_ml"] == []
+    assert a.remnant["segments"] == [f"liver_segment_{i}" for i in range(1, 9) if i not in removed]
+    assert a.checks["two_contiguous_segments"]["status"] == "pass"
+    assert a.checks["inflow"]["status"] == "not_assessed"  # no vessel masks: never a silent pass
+    total = int(np.count_nonzero(arr))
+    assert a.remnant["percent_of_functional_liver"] == pytest.approx(kept_voxels / total * 100, rel=1e-12)
+
+
+def test_two_non_adjacent_segments_fail_contiguity(segments_only):
+    a = assess([segments_only], resection_plan("1,2,4,5,7,8"))  # leaves III and VI, far apart
+    chk = a.checks["two_contiguous_segments"]
+    assert chk["status"] == "fail"
+    assert len(chk["group"]) == 1
+    assert set(chk["outside_group"]) | set(chk["group"]) == {"liver_segment_3", "liver_segment_6"}
+    assert len(a.remnant["islands_ml"]) == 1  # the smaller piece is an island, out of the functional remnant
+    assert a.remnant["functional_volume_ml"] < a.remnant["volume_ml"]
+
+
+def test_full_phantom_right_hemihepatectomy(phantom):
+    a = assess([phantom.labels, phantom.liver], resection_plan("right-hemihepatectomy"),
+               body=Body(weight_kg=70, height_cm=175))
+    truth = phantom.truth
+    assert a.liver["total_volume_ml"] == pytest.approx(truth["structures"]["liver"]["volume_ml"], rel=1e-12)
+    fates = {t["id"]: t["fate"] for t in a.tumors}
+    for t in a.tumors:
+        segs = {int(s.rsplit("_", 1)[1]) for s in t["segments"]}
+        if segs <= {5, 6, 7, 8}:
+            assert fates[t["id"]] == "resected"
+            assert t["margin_mm"] is not None and t["margin_class"] in (">=10 mm", "1-10 mm", "<1 mm")
+        elif not segs & {5, 6, 7, 8}:
+            assert fates[t["id"]] == "left"
+    left = [t for t in a.tumors if t["fate"] == "left"]
+    assert a.checks["tumor_clearance"]["status"] == ("fail" if left else "pass")
+    # remnant II-IV + I keeps portal supply and venous drainage in the phantom
+    assert a.checks["inflow"]["status"] == "pass"
+    assert a.checks["outflow"]["status"] == "pass"
+    assert a.checks["biliary_drainage"]["status"] == "not_assessed"
+    assert a.checks["two_contiguous_segments"]["status"] == "pass"
+    r = a.remnant
+    tumour_left_ml = sum(t["volume_ml"] for t in left)
+    assert r["tumor_left_ml"] == pytest.approx(tumour_left_ml, rel=1e-9)
+    assert r["functional_volume_ml"] == pytest.approx(r["volume_ml"] - tumour_left_ml, rel=1e-9)
+    assert a.body["bsa_m2"] == pytest.approx(1.84466, abs=1e-5)
+    assert r["sflr_percent"] == pytest.approx(r["functional_volume_ml"] / a.body["telv_ml"] * 100)
+    assert r["flr_body_weight_percent"] == pytest.approx(r["functional_volume_ml"] / 700)
+    data = json.loads(a.to_json())
+    for key in ("plan", "remnant", "checks", "tumors"):
+        assert key in data
+    assert {"name", "resected_segments", "wedges", "ablations"} <= set(data["plan"])
+    assert {"volume_ml", "functional_volume_ml", "segments", "percent_of_functional_liver", "sflr_percent",
+            "flr_body_weight_percent", "islands_ml"} <= set(data["remnant"])
+    assert {"id", "volume_ml", "centroid_mm", "segments", "fate", "margin_mm", "margin_class"} <= set(data["tumors"][0])
+
+
+def test_ablation_is_lost_parenchyma_and_treats_the_tumour(phantom):
+    base = assess([phantom.labels, phantom.liver], resection_plan("right-hemihepatectomy"))
+    left = [t for t in base.tumors if t["fate"] == "left"]
+    if not left:
+        pytest.skip("seed leaves no tumour in the remnant")
+    tid = left[0]["id"]
+    a = assess([phantom.labels, phantom.liver], resection_plan("right-hemihepatectomy", ablations=[f"{tid}:5"]))
+    row = next(t for t in a.tumors if t["id"] == tid)
+    assert row["fate"] == "ablated"
+    assert a.remnant["ablation_zones_ml"] > row["volume_ml"]
+    assert a.remnant["volume_ml"] == pytest.approx(base.remnant["volume_ml"])  # ablation stays in situ
+    assert a.remnant["functional_volume_ml"] < base.remnant["functional_volume_ml"]
+
+
+@pytest.mark.parametrize(
+    ("plan", "match"),
+    [({"resect": "1,2,3,4,5,6,7,8"}, "removes the whole liver"),
+     ({"resect": "4a"}, "removes liver_segment_4a, which is not in the label maps"),
+     ({"resect": "right-hemihepatectomy", "wedges": ["9"]}, "names tumour 9, but the case has tumours 1-")],
+)
+def test_plans_that_do_not_fit(phantom, plan, match):
+    with pytest.raises(PlanError, match=match):
+        assess([phantom.labels], resection_plan(**plan))
+
+
+def test_anatomical_plan_needs_segments(phantom):
+    with pytest.raises(PlanError, match="no label map holds segment labels"):
+        assess([phantom.liver], resection_plan("right-hemihepatectomy"))
+
+
+def test_vessel_mask_on_another_grid(phantom):
+    g = phantom.labels.geometry
+    shifted = Geometry(g.shape_zyx, g.spacing_mm, (g.origin_mm[0] + 3.0, *g.origin_mm[1:]), g.direction)
+    vessels = LabelMap(np.array(phantom.labels.array), shifted, "vessels.nii.gz", names={10: "portal_vein"})
+    with pytest.raises(GeometryMismatchError, match="vessels.nii.gz"):
+        assess([phantom.labels, vessels], resection_plan("right-hemihepatectomy"))
+
+
+def test_cli_assess_and_bad_plan(phantom, tmp_path, capsys):
+    write_nifti(phantom.labels, tmp_path / "labels.nii.gz")
+    (tmp_path / "labels.scheme.json").write_text(json.dumps({str(k): v for k, v in phantom.labels.names.items()}))
+    write_nifti(phantom.liver, tmp_path / "liver.nii.gz")
+    out = tmp_path / "a.json"
+    code = main(["assess", "--labels", str(tmp_path / "labels.nii.gz"), "--labels", str(tmp_path / "liver.nii.gz"),
+                 "--plan", "left-lateral-sectionectomy", "--weight-kg", "70", "--height-cm", "175",
+                 "--json", str(out)])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "does not replace it" in text and "two_contiguous_segments" in text
+    data = json.loads(out.read_text())
+    assert data["plan"]["resected_segments"] == ["liver_segment_2", "liver_segment_3"]
+    code = main(["assess", "--labels", str(tmp_path / "labels.nii.gz"), "--plan", "left-lobectomy-ish",
+                 "--json", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "valid names: right-hemihepatectomy" in err
+    assert json.loads(out.read_text()) == data  # the earlier result is intact
