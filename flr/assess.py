@@ -31,6 +31,9 @@ from flr.schemes import SEGMENT_NAMES
 from flr.volumes import VolumetryResult, volumetry
 
 PASS, FAIL, NOT_ASSESSED = "pass", "fail", "not_assessed"
+#: Islands listed one by one in ``remnant.islands_ml``; smaller debris (cut surfaces leave single voxels
+#: touching the remnant only along an edge) is counted in ``islands_count`` and ``islands_total_ml``.
+ISLAND_LISTED_ML = 0.05
 _SEG_CODE = {name: i + 1 for i, name in enumerate(SEGMENT_NAMES)}
 _CODE_SEG = {v: k for k, v in _SEG_CODE.items()}
 
@@ -256,13 +259,12 @@ def assess(
     devascularised = np.isin(territory, dead_codes) & remnant if dead_codes else np.zeros(g.shape_zyx, bool)
     functional = remnant & ~tumor_left & ~ablation & ~devascularised
     comp, sizes = components_of_mask(functional)
-    islands_ml: list[float] = []
+    island_sizes: list[int] = []
     if sizes.size > 1:
         main = int(np.argmax(sizes)) + 1
-        islands = (comp != main) & functional
-        islands_ml = sorted((mm3_to_ml(int(s) * g.voxel_volume_mm3) for k, s in enumerate(sizes, 1) if k != main),
-                            reverse=True)
-        functional &= ~islands
+        functional &= comp == main
+        island_sizes = sorted((int(s) for k, s in enumerate(sizes, 1) if k != main), reverse=True)
+    islands_ml = [mm3_to_ml(n * g.voxel_volume_mm3) for n in island_sizes]
     vv = g.voxel_volume_mm3
 
     liver_ml = _volume_ml(case.liver, g)
@@ -331,7 +333,9 @@ def assess(
         "percent_of_functional_liver": functional_ml / functional_liver_ml * 100.0 if functional_liver_ml else None,
         "sflr_percent": sflr,
         "flr_body_weight_percent": flr_bw,
-        "islands_ml": islands_ml,
+        "islands_ml": [v for v in islands_ml if v >= ISLAND_LISTED_ML],
+        "islands_count": len(islands_ml),
+        "islands_total_ml": sum(islands_ml),
         "tumor_left_ml": _volume_ml(tumor_left, g),
         "ablation_zones_ml": _volume_ml(ablation & remnant, g),
         "devascularized_ml": _volume_ml(devascularised, g),

@@ -418,6 +418,7 @@ class _Anatomy:
             "mhv_2": self.hv_point(self.mhv_dir, 95.0, zc - 65.0),
             "lhv_1": (6.0, 18.0, zc - 6.0),
             "lhv_2": (40.0, -5.0, -10.0),
+            "lhv_3": (34.0, -36.0, -30.0),  # segment III tributary: III drains through the left hepatic vein
         }
         hv_pieces = [
             ("right hepatic vein", "confluence", "rhv_1", 5.5),
@@ -426,6 +427,7 @@ class _Anatomy:
             ("middle hepatic vein, distal", "mhv_1", "mhv_2", 3.5),
             ("left hepatic vein", "confluence", "lhv_1", 4.5),
             ("left hepatic vein, distal", "lhv_1", "lhv_2", 3.5),
+            ("left hepatic vein, segment 3 tributary", "lhv_2", "lhv_3", 3.0),
         ]
         return tuple(_Vessel(n, PORTAL_VEIN, pv[a], pv[b], r) for n, a, b, r in pv_pieces) + tuple(
             _Vessel(n, HEPATIC_VEIN, hv[a], hv[b], r) for n, a, b, r in hv_pieces)

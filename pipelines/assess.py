@@ -49,8 +49,10 @@ def format_summary(a: Assessment) -> str:
                  f"{_fmt(r['functional_volume_ml'], 'mL')} = {_fmt(r['percent_of_functional_liver'], '%')} of "
                  "functional liver")
     lines.append(f"sFLR {_fmt(r['sflr_percent'], '%')}; FLR/body weight {_fmt(r['flr_body_weight_percent'], '%', 2)}")
-    if r["islands_ml"]:
-        lines.append("islands cut off from the remnant: " + ", ".join(_fmt(v, "mL") for v in r["islands_ml"]))
+    if r["islands_count"]:
+        listed = ", ".join(_fmt(v, "mL") for v in r["islands_ml"][:5])
+        lines.append(f"islands cut off from the remnant (not functional): {r['islands_count']} pieces, "
+                     f"{_fmt(r['islands_total_ml'], 'mL', 2)} in total" + (f"; largest {listed}" if listed else ""))
     lines.append("checks:")
     for name, chk in a.checks.items():
         lines.append(f"  {name:<24} {chk['status'].upper():<13} {chk['detail']}")

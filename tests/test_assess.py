@@ -39,7 +39,7 @@ def test_named_plan_remnant_equals_remaining_segments_exactly(segments_only, nam
     expected_ml = kept_voxels * segments_only.geometry.voxel_volume_mm3 / 1000
     assert a.remnant["volume_ml"] == pytest.approx(expected_ml, rel=1e-12)
     assert a.remnant["functional_volume_ml"] == pytest.approx(expected_ml, rel=1e-12)  # no vessels, no islands
-    assert a.remnant["islands_ml"] == []
+    assert a.remnant["islands_count"] == 0 and a.remnant["islands_ml"] == []
     assert a.remnant["segments"] == [f"liver_segment_{i}" for i in range(1, 9) if i not in removed]
     assert a.checks["two_contiguous_segments"]["status"] == "pass"
     assert a.checks["inflow"]["status"] == "not_assessed"  # no vessel masks: never a silent pass
@@ -53,7 +53,8 @@ def test_two_non_adjacent_segments_fail_contiguity(segments_only):
     assert chk["status"] == "fail"
     assert len(chk["group"]) == 1
     assert set(chk["outside_group"]) | set(chk["group"]) == {"liver_segment_3", "liver_segment_6"}
-    assert len(a.remnant["islands_ml"]) == 1  # the smaller piece is an island, out of the functional remnant
+    # the smaller piece is an island, out of the functional remnant
+    assert len(a.remnant["islands_ml"]) == 1 and a.remnant["islands_count"] == 1
     assert a.remnant["functional_volume_ml"] < a.remnant["volume_ml"]
 
 
@@ -127,7 +128,7 @@ def test_vessel_mask_on_another_grid(phantom):
     g = phantom.labels.geometry
     shifted = Geometry(g.shape_zyx, g.spacing_mm, (g.origin_mm[0] + 3.0, *g.origin_mm[1:]), g.direction)
     vessels = LabelMap(np.array(phantom.labels.array), shifted, "vessels.nii.gz", names={10: "portal_vein"})
-    with pytest.raises(GeometryMismatchError, match="vessels.nii.gz"):
+    with pytest.raises(GeometryMismatchError, match=r"vessels\.nii\.gz"):
         assess([phantom.labels, vessels], resection_plan("right-hemihepatectomy"))
 
 
