@@ -150,3 +150,33 @@ def test_cli_assess_and_bad_plan(phantom, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "valid names: right-hemihepatectomy" in err
     assert json.loads(out.read_text()) == data  # the earlier result is intact
+
+
+def test_interrupted_portal_branch_removes_its_segment_from_the_functional_remnant(phantom):
+    """A gap in the segment VI portal branch: inflow fails for VI alone, and VI leaves the functional remnant."""
+    piece = next(v for v in phantom.truth["anatomy"]["vessels"] if v["name"] == "segment 6 portal branch")
+    g = phantom.labels.geometry
+    p0, p1 = np.asarray(piece["p0_mm"]), np.asarray(piece["p1_mm"])
+    axis = (p1 - p0) / np.linalg.norm(p1 - p0)
+    zz, yy, xx = np.indices(g.shape_zyx)
+    pts = np.stack([xx, yy, zz], axis=-1) @ (g.direction_matrix * np.asarray(g.spacing_mm)).T + g.origin_mm
+    t = (pts - p0) @ axis
+    radial = np.linalg.norm(pts - p0 - t[..., None] * axis, axis=-1)
+    gap = (t >= 12.0) & (t <= 18.0) & (radial <= piece["radius_mm"] + 2.0) & (phantom.labels.array == 10)
+    assert gap.any()
+    arr = np.array(phantom.labels.array)
+    arr[gap] = 0
+    cut = LabelMap(arr, g, "labels-gap.nii.gz", names=phantom.labels.names)
+    plan = resection_plan("left-lateral-sectionectomy")
+    intact = assess([phantom.labels, phantom.liver], plan)
+    broken = assess([cut, phantom.liver], plan)
+    failed = {n for n, s in broken.checks["inflow"]["segments"].items() if s["status"] == "fail"}
+    was_failing = {n for n, s in intact.checks["inflow"]["segments"].items() if s["status"] == "fail"}
+    assert failed - was_failing == {"liver_segment_6"}
+    assert "no inflow" in broken.checks["two_contiguous_segments"]["segments"]["liver_segment_6"]["excluded_because"]
+    seg6_ml = broken.checks["two_contiguous_segments"]["segments"]["liver_segment_6"]["functional_volume_ml"]
+    assert seg6_ml == 0.0
+    lost_ml = intact.remnant["functional_volume_ml"] - broken.remnant["functional_volume_ml"]
+    seg6_territory_ml = intact.checks["two_contiguous_segments"]["segments"]["liver_segment_6"]["functional_volume_ml"]
+    assert lost_ml == pytest.approx(seg6_territory_ml, rel=0.01)
+    assert broken.remnant["devascularized_ml"] > intact.remnant["devascularized_ml"]
