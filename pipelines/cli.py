@@ -47,18 +47,19 @@ def volumetry(labels: tuple[str, ...], ct: Path | None, series_uid: str | None, 
     from pipelines.volumetry import run_volumetry
 
     result = run_volumetry(list(labels), ct=ct, series_uid=series_uid, resample=resample)
-    _emit(result, json_out, quiet)
-
-
-def _emit(result: Any, json_out: Path | None, quiet: bool) -> None:
     from pipelines.volumetry import format_table
 
+    _emit(result, json_out, quiet, format_table)
+
+
+def _emit(result: Any, json_out: Path | None, quiet: bool, formatter: Any) -> None:
+    """Write the JSON result (atomically) and print the human summary."""
     if json_out is not None:
         from flr.io import write_json_atomic
 
         write_json_atomic(result.to_dict(), json_out)
     if not quiet:
-        click.echo(format_table(result))
+        click.echo(formatter(result))
         if json_out is not None:
             click.echo(f"JSON written to {json_out}")
 
@@ -96,14 +97,7 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
     body = Body(weight_kg, height_cm, bsa_formula, telv_formula) if weight_kg is not None else None
     result = run_assess(list(labels), ct=ct, plan_name=plan_name, resect=resect, include_caudate=include_caudate,
                         wedges=wedges, ablations=ablations, body=body, series_uid=series_uid, resample=resample)
-    if json_out is not None:
-        from flr.io import write_json_atomic
-
-        write_json_atomic(result.to_dict(), json_out)
-    if not quiet:
-        click.echo(format_summary(result))
-        if json_out is not None:
-            click.echo(f"JSON written to {json_out}")
+    _emit(result, json_out, quiet, format_summary)
 
 
 @cli.command()
