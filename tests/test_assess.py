@@ -180,3 +180,29 @@ def test_interrupted_portal_branch_removes_its_segment_from_the_functional_remna
     seg6_territory_ml = intact.checks["two_contiguous_segments"]["segments"]["liver_segment_6"]["functional_volume_ml"]
     assert lost_ml == pytest.approx(seg6_territory_ml, rel=0.01)
     assert broken.remnant["devascularized_ml"] > intact.remnant["devascularized_ml"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [(["--resect", "1,2,3,4,5,6,7,8"], "removes the whole liver"),
+     (["--resect", "4a"], "liver_segment_4a, which is not in the label maps"),
+     (["--plan", "right-hemihepatectomy", "--wedge", "9"], "names tumour 9"),
+     (["--plan", "right-hemihepatectomy", "--resect", "5"], "either --plan"),
+     (["--plan", "right-hemihepatectomy", "--weight-kg", "-3", "--height-cm", "170"], "weight_kg = -3")],
+)
+def test_cli_bad_plans_one_line_and_nothing_written(phantom, tmp_path, capsys, extra, match):
+    write_nifti(phantom.labels, tmp_path / "labels.nii.gz")
+    (tmp_path / "labels.scheme.json").write_text(json.dumps({str(k): v for k, v in phantom.labels.names.items()}))
+    out = tmp_path / "a.json"
+    code = main(["assess", "--labels", str(tmp_path / "labels.nii.gz"), *extra, "--json", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("flr: error: ") and err.count("\n") == 1 and match in err
+    assert not out.exists() and not list(tmp_path.glob(".*tmp"))
+
+
+def test_cli_segments_missing_for_anatomical_plan(phantom, tmp_path, capsys):
+    write_nifti(phantom.liver, tmp_path / "liver.nii.gz")
+    code = main(["assess", "--labels", str(tmp_path / "liver.nii.gz"), "--plan", "left-hemihepatectomy"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no label map holds segment labels" in err
