@@ -60,6 +60,10 @@ class Assessment:
     tumors: tuple[Mapping[str, Any], ...]
     body: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    #: filled by :func:`judge` when a patient file and a rulebook are given
+    patient: Mapping[str, Any] = field(default_factory=dict)
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    verdict: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = self.volumetry.to_dict()
@@ -71,6 +75,10 @@ class Assessment:
         out["tumors"] = [dict(t) for t in self.tumors]
         out["body"] = dict(self.body)
         out["warnings"] = [*out["warnings"], *self.warnings]
+        if self.verdict:
+            out["patient"] = dict(self.patient)
+            out["facts"] = dict(self.facts)
+            out["verdict"] = dict(self.verdict)
         out["disclaimer"] = ("flr supports the multidisciplinary team's decision; it does not replace it.")
         return out
 
@@ -374,3 +382,26 @@ def _largest_group(codes: list[int], stats: Any, voxel_mm3: float) -> list[int]:
         if key > (len(best), sum(int(stats.count(c)) for c in best)):
             best = sorted(comp)
     return best
+
+
+def judge(assessment: Assessment, patient: Any, rulebook: Any, *, scan_date: Any = None) -> Assessment:
+    """Evaluate ``rulebook`` on the assessment and the patient; returns the assessment with the verdict.
+
+    ``patient`` is a :class:`flr.patient.Patient` or None (then every rule needing patient data is
+    ``not_assessed`` and the verdict says which inputs are missing).
+    """
+    from dataclasses import replace
+
+    from flr.facts import assessment_facts, patient_facts
+    from flr.rules import evaluate
+
+    facts = assessment_facts(assessment.to_dict())
+    warnings = list(assessment.warnings)
+    if patient is not None:
+        facts.update(patient_facts(patient, tumor_count=facts["tumor_count"],
+                                   largest_tumor_mm=facts["largest_tumor_mm"], sflr_percent=facts["sflr_percent"],
+                                   scan_date=scan_date))
+        warnings.extend(patient.warnings)
+    verdict = evaluate(facts, rulebook)
+    return replace(assessment, patient=patient.to_dict() if patient is not None else {}, facts=facts,
+                   verdict=verdict.to_dict(), warnings=tuple(warnings))

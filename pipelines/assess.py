@@ -18,17 +18,47 @@ DISCLAIMER = "flr supports the multidisciplinary team's decision; it does not re
 def run_assess(labels: Sequence[str], *, ct: Path | None = None, plan_name: str | None = None,
                resect: str | None = None, include_caudate: bool = False, wedges: Sequence[str] = (),
                ablations: Sequence[str] = (), body: Body | None = None, series_uid: str | None = None,
-               resample: bool = False) -> Assessment:
-    """Read ``PATH[:SCHEME]`` label maps (and the CT), build the plan and assess it."""
+               resample: bool = False, patient: Path | None = None, rules: str | None = None) -> Assessment:
+    """Read ``PATH[:SCHEME]`` label maps (and the CT), build the plan and assess it.
+
+    With ``patient`` (a YAML/JSON file) or ``rules`` (a rulebook name or file) the rulebook is evaluated
+    and the verdict attached; the patient's weight and height serve as ``body`` unless one is given.
+    """
     if plan_name and resect:
         raise PlanError(f"give either --plan {plan_name!r} or --resect {resect!r}, not both")
     plan = resection_plan(plan_name or resect, include_caudate=include_caudate, wedges=wedges, ablations=ablations)
+    rulebook = person = None
+    if patient is not None or rules is not None:
+        from flr.rules import load_rulebook
+
+        from flr.patient import load_patient
+
+        rulebook = load_rulebook(rules or "default")
+        person = load_patient(patient) if patient is not None else None
+        if body is None and person is not None and person.weight_kg is not None:
+            body = Body(person.weight_kg, person.height_cm)
     ct_image = read_image(ct, series_uid=series_uid, resample=resample) if ct is not None else None
     maps = []
     for arg in labels:
         path, scheme = split_labels_argument(arg)
         maps.append(read_label_map(path, scheme, series_uid=series_uid))
-    return assess(maps, plan, ct=ct_image, body=body)
+    result = assess(maps, plan, ct=ct_image, body=body)
+    if rulebook is not None:
+        from flr.assess import judge
+
+        scan_date = _study_date(ct_image) if ct_image is not None else None
+        result = judge(result, person, rulebook, scan_date=scan_date)
+    return result
+
+
+def _study_date(image: Any) -> Any:
+    import datetime as dt
+
+    text = str(image.metadata.get("study_date") or "")
+    try:
+        return dt.datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
@@ -63,5 +93,38 @@ def format_summary(a: Assessment) -> str:
             segs = "/".join(s.rsplit("_", 1)[1] for s in t["segments"]) or "?"
             margin = (f"{t['margin_mm']:.1f} mm ({t['margin_class']})" if t.get("margin_mm") is not None else "")
             lines.append(f"  {t['id']:>3} {t['volume_ml']:>10.1f}  {segs:<10} {t['fate']:<9} {margin}")
+    if a.verdict:
+        v = a.verdict
+        lines.append(f"verdict ({v['rulebook']['id']} rulebook v{v['rulebook']['version']}): "
+                     f"{v['status'].upper().replace('_', ' ')}")
+        if v.get("strategies"):
+            lines.append("  strategies: " + ", ".join(s.replace("_", " ") for s in v["strategies"]))
+        for r in v["reasons"]:
+            if r["status"] in ("fail", "not_assessed"):
+                value = "" if r.get("value") is None else f" (value {r['value']}, threshold {r.get('threshold')})"
+                lines.append(f"  {r['status'].upper():<13} {r['rule']}: {r['statement']}{value} [{r['source']}]")
+        if v.get("missing_inputs"):
+            lines.append("  missing inputs: " + ", ".join(v["missing_inputs"]))
+        lines.extend(f"  guidance: {g}" for g in v.get("primary_guidance", []))
     lines.extend(f"warning: {w}" for w in a.to_dict()["warnings"])
     return "\n".join(lines)
+
+
+def run_compare(before: Path, after: Path, weeks: float) -> dict[str, Any]:
+    """Read two assessment JSON files and compare the remnant before and after portal vein embolization."""
+    import json
+
+    from flr.errors import InputFileError
+    from flr.scores import compare_pve
+
+    loaded = []
+    for path in (before, after):
+        try:
+            loaded.append(json.loads(Path(path).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise InputFileError(f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputFileError(f"{path}: not an flr assessment JSON ({exc})") from None
+        if "remnant" not in loaded[-1]:
+            raise InputFileError(f"{path}: not an flr assessment JSON (no 'remnant'); run flr assess --json first")
+    return compare_pve(loaded[0], loaded[1], weeks)

@@ -83,21 +83,59 @@ def _emit(result: Any, json_out: Path | None, quiet: bool, formatter: Any) -> No
               show_default=True, help="Formula for the total estimated liver volume (sFLR denominator).")
 @click.option("--series", "series_uid", default=None, metavar="UID", help="DICOM series to use.")
 @click.option("--resample", is_flag=True, help="Resample a tilted or irregular DICOM series.")
+@click.option("--patient", type=click.Path(path_type=Path), default=None, metavar="FILE",
+              help="Patient file (YAML/JSON): weight, height, labs, primary, extrahepatic disease; "
+                   "evaluates the resectability rulebook.")
+@click.option("--rules", default=None, metavar="NAME|FILE",
+              help="Rulebook: default (the source text), literature, or your own YAML file.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
               help="Write the assessment as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on the terminal.")
 def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, resect: str | None,
            include_caudate: bool, wedges: tuple[str, ...], ablations: tuple[str, ...], weight_kg: float | None,
            height_cm: float | None, bsa_formula: str, telv_formula: str, series_uid: str | None, resample: bool,
-           json_out: Path | None, quiet: bool) -> None:
+           patient: Path | None, rules: str | None, json_out: Path | None, quiet: bool) -> None:
     """Apply a resection plan and judge the remnant: FLR, contiguity, inflow/outflow, margins."""
     from flr.assess import Body
     from pipelines.assess import format_summary, run_assess
 
     body = Body(weight_kg, height_cm, bsa_formula, telv_formula) if weight_kg is not None else None
     result = run_assess(list(labels), ct=ct, plan_name=plan_name, resect=resect, include_caudate=include_caudate,
-                        wedges=wedges, ablations=ablations, body=body, series_uid=series_uid, resample=resample)
+                        wedges=wedges, ablations=ablations, body=body, series_uid=series_uid, resample=resample,
+                        patient=patient, rules=rules)
     _emit(result, json_out, quiet, format_summary)
+
+
+@cli.command()
+@click.option("--rules", default="default", show_default=True, metavar="NAME|FILE",
+              help="Rulebook: default, literature, or a YAML file.")
+def rules(rules: str) -> None:
+    """List the active resectability rules with their sources."""
+    from flr.rules import list_rules, load_rulebook
+
+    book = load_rulebook(rules)
+    for r in list_rules(book):
+        click.echo(f"{r['id']}  [{r.get('on_fail', '')}]\n  {r['statement']}\n  source: {r['source']}")
+
+
+@cli.command()
+@click.argument("before", type=click.Path(path_type=Path))
+@click.argument("after", type=click.Path(path_type=Path))
+@click.option("--weeks", type=float, required=True, help="Weeks between portal vein embolization and AFTER's scan.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT")
+def compare(before: Path, after: Path, weeks: float, json_out: Path | None) -> None:
+    """Hypertrophy after portal vein embolization: degree of hypertrophy and kinetic growth rate."""
+    from pipelines.assess import run_compare
+
+    result = run_compare(before, after, weeks)
+    if json_out is not None:
+        from flr.io import write_json_atomic
+
+        write_json_atomic(result, json_out)
+    click.echo(f"sFLR {result['sflr_before_percent']:.1f} % -> {result['sflr_after_percent']:.1f} %: degree of "
+               f"hypertrophy {result['degree_of_hypertrophy_pp']:.1f} points, kinetic growth rate "
+               f"{result['kinetic_growth_rate_pp_per_week']:.2f} points/week -> "
+               + ("favourable" if result["favourable"] else "not favourable"))
 
 
 @cli.command()

@@ -1,0 +1,322 @@
+"""Patient input (flr.patient): loading, field-level validation, canonical units, privacy, PVE timing."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+import pytest
+
+from flr.errors import FlrError, InputFileError, UnsupportedFormatError
+from flr.patient import (
+    IDENTIFIER_KEYS,
+    ExtrahepaticDisease,
+    Labs,
+    Patient,
+    Pve,
+    load_patient,
+)
+from flr.scores import PatientValueError
+
+FULL_YAML = """\
+weight_kg: 70
+height_cm: 175
+sex: female
+age: 61
+liver_condition: normal
+chemotherapy_weeks: 0
+fit_for_major_surgery: true
+labs: {bilirubin_mg_dl: 0.8, albumin_g_dl: 4.2, inr: 1.0, creatinine_mg_dl: 0.9, sodium_mmol_l: 140, cea_ng_ml: 12}
+ascites: none
+encephalopathy: none
+primary:
+  site: colorectal
+  synchronous: false
+  node_positive_primary: false
+  disease_free_interval_months: 24
+extrahepatic_disease:
+  - {site: lung, extent: limited}
+pve: {date: 2026-10-01, sflr_before_percent: 18}
+"""
+
+
+@pytest.fixture
+def full_yaml(tmp_path):
+    path = tmp_path / "patient.yaml"
+    path.write_text(FULL_YAML)
+    return path
+
+
+def test_load_full_yaml(full_yaml):
+    p = load_patient(full_yaml)
+    assert (p.weight_kg, p.height_cm, p.sex, p.age) == (70, 175, "female", 61)
+    assert p.liver_condition == "normal" and p.chemotherapy_weeks == 0 and p.fit_for_major_surgery is True
+    assert p.labs == Labs(0.8, 4.2, 1.0, 0.9, 140, 12, None)
+    assert p.ascites == "none" and p.encephalopathy == "none"
+    assert p.primary.site == "colorectal" and p.primary.disease_free_interval_months == 24
+    assert p.primary.synchronous is False and p.primary.tki_response is None
+    assert p.extrahepatic_disease == (ExtrahepaticDisease("lung", "limited"),)
+    assert p.pve == Pve(dt.date(2026, 10, 1), 18.0)
+    assert p.warnings == ()
+    assert p.source == str(full_yaml)
+
+
+def test_json_and_yaml_give_the_same_patient(full_yaml, tmp_path):
+    d = Patient.from_dict(load_patient(full_yaml).to_dict())
+    path = tmp_path / "patient.json"
+    path.write_text(json.dumps(load_patient(full_yaml).to_dict()))
+    assert load_patient(path) == d == load_patient(full_yaml)
+
+
+def test_every_field_is_optional():
+    p = Patient.from_dict({})
+    assert p.weight_kg is None and p.labs == Labs() and p.primary.site is None
+    assert p.extrahepatic_disease is None and p.pve is None
+    assert p.pve_weeks("2026-10-29") is None
+
+
+def test_extrahepatic_none_versus_not_assessed():
+    # [] = ruled out; missing = not assessed (None)
+    assert Patient.from_dict({"extrahepatic_disease": []}).extrahepatic_disease == ()
+    assert Patient.from_dict({"extrahepatic_disease": None}).extrahepatic_disease is None
+
+
+def test_patient_is_immutable(full_yaml):
+    p = load_patient(full_yaml)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.weight_kg = 80  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.labs.inr = 2.0  # type: ignore[misc]
+    assert isinstance(p.extrahepatic_disease, tuple)
+
+
+def test_to_dict_is_json_and_never_identifies(full_yaml, tmp_path):
+    # the source path may name the patient (/data/doe_john/patient.yaml): it must not reach the result
+    named = tmp_path / "doe_john"
+    named.mkdir()
+    (named / "patient.yaml").write_text(FULL_YAML)
+    d = load_patient(named / "patient.yaml").to_dict()
+    text = json.dumps(d, allow_nan=False)
+    assert "doe_john" not in text and "source" not in d and "warnings" not in d
+    assert not IDENTIFIER_KEYS & set(d)
+    assert d["pve"] == {"date": "2026-10-01", "sflr_before_percent": 18.0}
+    assert d["extrahepatic_disease"] == [{"site": "lung", "extent": "limited"}]
+    assert d["labs"]["bilirubin_mg_dl"] == 0.8
+
+
+# --- units ----------------------------------------------------------------------------------------------
+
+def test_si_units_are_converted_once():
+    # 34.2 umol/L / 17.1 = 2.0 mg/dL exactly (a Child-Pugh band edge), 35 g/L / 10 = 3.5 g/dL,
+    # 79.56 umol/L / 88.4 = 0.9 mg/dL
+    p = Patient.from_dict({"labs": {"bilirubin_umol_l": 34.2, "albumin_g_l": 35, "creatinine_umol_l": 79.56}})
+    assert p.labs.bilirubin_mg_dl == 2.0 and p.labs.albumin_g_dl == 3.5 and p.labs.creatinine_mg_dl == 0.9
+    assert p.labs.bilirubin_umol_l == 34.2 and p.labs.albumin_g_l == 35.0
+    assert p.to_dict()["labs"] == {"bilirubin_mg_dl": 2.0, "albumin_g_dl": 3.5, "inr": None, "creatinine_mg_dl": 0.9,
+                                   "sodium_mmol_l": None, "cea_ng_ml": None, "dialysis": None}
+
+
+def test_agreeing_duplicates_are_accepted_with_a_warning():
+    # 0.8 mg/dL = 13.68 umol/L; 13.9 umol/L is 0.8129 mg/dL, 1.6% away: agree; the mg/dL value is kept
+    p = Patient.from_dict({"labs": {"bilirubin_mg_dl": 0.8, "bilirubin_umol_l": 13.9}})
+    assert p.labs.bilirubin_mg_dl == 0.8
+    assert len(p.warnings) == 1 and "bilirubin_mg_dl and labs.bilirubin_umol_l both given and agree" in p.warnings[0]
+
+
+@pytest.mark.parametrize(("labs", "match"), [
+    # 30 umol/L = 1.754 mg/dL vs 0.8 mg/dL
+    ({"bilirubin_mg_dl": 0.8, "bilirubin_umol_l": 30},
+     r"labs\.bilirubin_mg_dl = 0\.8 mg/dL and labs\.bilirubin_umol_l = 30 \(= 1\.75439 mg/dL\) disagree by more "
+     r"than 5%"),
+    # 3.5 g/dL vs 42 g/L (4.2 g/dL): 17% apart
+    ({"albumin_g_dl": 3.5, "albumin_g_l": 42}, r"labs\.albumin_g_dl = 3\.5 g/dL and labs\.albumin_g_l = 42"),
+])
+def test_contradictory_duplicates_are_refused(labs, match):
+    with pytest.raises(PatientValueError, match=match):
+        Patient.from_dict({"labs": labs}, source="patient.yaml")
+
+
+# --- field-level errors -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("d", "message"), [
+    ({"labs": {"albumin_g_dl": 90}},
+     "patient.yaml: labs.albumin_g_dl = 90 is impossible (expected 1-7 g/dL; did you mean g/L? use albumin_g_l)"),
+    ({"labs": {"albumin_g_l": 4}},
+     "patient.yaml: labs.albumin_g_l = 4 is impossible (expected 10-70 g/L; did you mean g/dL? use albumin_g_dl)"),
+    ({"labs": {"bilirubin_mg_dl": 200}}, "patient.yaml: labs.bilirubin_mg_dl = 200 is impossible "
+     "(expected 0.01-50 mg/dL; did you mean umol/L? use bilirubin_umol_l)"),
+    ({"labs": {"bilirubin_mg_dl": -0.5}}, "patient.yaml: labs.bilirubin_mg_dl = -0.5 is impossible "
+     "(expected 0.01-50 mg/dL)"),
+    ({"labs": {"inr": 40}}, "patient.yaml: labs.inr = 40 is impossible (expected 0.5-20)"),
+    ({"labs": {"creatinine_mg_dl": 80}}, "patient.yaml: labs.creatinine_mg_dl = 80 is impossible "
+     "(expected 0.1-25 mg/dL; did you mean umol/L? use creatinine_umol_l)"),
+    ({"labs": {"dialysis": "no"}}, "patient.yaml: labs.dialysis = 'no' must be true or false"),
+    ({"weight_kg": -70}, "patient.yaml: weight_kg = -70 is impossible (expected 20-400 kg)"),
+    ({"height_cm": 17.5}, "patient.yaml: height_cm = 17.5 is impossible (expected 100-250 cm)"),
+    ({"height_cm": 260}, "patient.yaml: height_cm = 260 is impossible (expected 100-250 cm)"),
+    ({"age": 121}, "patient.yaml: age = 121 is impossible (expected 0-120 years)"),
+    ({"weight_kg": "70 kg"}, "patient.yaml: weight_kg = '70 kg' is not a number (expected 20-400 kg)"),
+    ({"weight_kg": float("nan")}, "patient.yaml: weight_kg = nan is impossible (expected 20-400 kg)"),
+    ({"weight_kg": True}, "patient.yaml: weight_kg = True is not a number (expected 20-400 kg)"),
+    ({"sex": "f"}, "patient.yaml: sex = 'f' is not one of female, male, other"),
+    ({"liver_condition": "fatty"},
+     "patient.yaml: liver_condition = 'fatty' is not one of normal, steatosis, chemotherapy, cirrhosis"),
+    ({"ascites": "severe"}, "patient.yaml: ascites = 'severe' is not one of none, mild, moderate_severe"),
+    ({"fit_for_major_surgery": "yes"}, "patient.yaml: fit_for_major_surgery = 'yes' must be true or false"),
+    ({"primary": {"site": "lung"}},
+     "patient.yaml: primary.site = 'lung' is not one of colorectal, gist, neuroendocrine, sarcoma, breast, other"),
+    ({"primary": {"tki_response": "partial"}},
+     "patient.yaml: primary.tki_response = 'partial' is not one of responsive, stable, progressive"),
+    ({"primary": {"site": "colorectal", "synchronous": True, "disease_free_interval_months": 24}},
+     "patient.yaml: primary.synchronous = true contradicts primary.disease_free_interval_months = 24 "
+     "(synchronous metastases have no disease-free interval); correct one of them"),
+    ({"extrahepatic_disease": [{"site": "lung"}, {"site": "spleen"}]},
+     "patient.yaml: extrahepatic_disease[1].site = 'spleen' is not one of lung, peritoneum, periportal_nodes, "
+     "paraaortic_nodes, bone, brain, other"),
+    ({"extrahepatic_disease": [{"site": "lung", "extent": "some"}]},
+     "patient.yaml: extrahepatic_disease[0].extent = 'some' is not one of limited, extensive"),
+    ({"extrahepatic_disease": [{"extent": "limited"}]}, "patient.yaml: extrahepatic_disease[0].site is missing"),
+    ({"extrahepatic_disease": "none"}, "patient.yaml: extrahepatic_disease = 'none' must be a list of {site, extent} "
+     "(write [] when extrahepatic disease was ruled out)"),
+    ({"pve": {"date": "01/10/2026"}}, "patient.yaml: pve.date = '01/10/2026' is not a date (write YYYY-MM-DD)"),
+    ({"pve": {"sflr_before_percent": 180}}, "patient.yaml: pve.sflr_before_percent = 180 is impossible "
+     "(expected 0-100 %)"),
+    ({"labs": [0.8]}, "patient.yaml: labs must be a mapping of fields, not list"),
+])
+def test_impossible_values_name_the_file_and_field(d, message):
+    with pytest.raises(PatientValueError) as info:
+        Patient.from_dict(d, source="patient.yaml")
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("d", "message"), [
+    ({"weigth_kg": 70}, "patient.yaml: weigth_kg is not a patient field; did you mean weight_kg?"),
+    ({"labs": {"albmin_g_dl": 4}}, "patient.yaml: labs.albmin_g_dl is not a labs field; did you mean albumin_g_dl?"),
+    ({"labs": {"bilirubin_mg_dL": 1}},
+     "patient.yaml: labs.bilirubin_mg_dL is not a labs field; did you mean bilirubin_mg_dl?"),
+    ({"primary": {"sites": "colorectal"}}, "patient.yaml: primary.sites is not a primary field; did you mean site?"),
+    ({"xyz": 1}, "patient.yaml: xyz is not a patient field; valid fields: weight_kg, height_cm"),
+])
+def test_unknown_keys_suggest_the_closest(d, message):
+    with pytest.raises(PatientValueError) as info:
+        Patient.from_dict(d, source="patient.yaml")
+    assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("key", ["name", "patient_id", "birth_date", "Date-Of-Birth", "MRN", "Name"])
+def test_identifiers_are_refused(key):
+    with pytest.raises(PatientValueError, match=rf"patient\.yaml: {key} is refused: flr does not take patient "
+                                                r"identifiers"):
+        Patient.from_dict({"age": 61, key: "x"}, source="patient.yaml")
+
+
+def test_identifiers_are_refused_in_nested_sections():
+    with pytest.raises(PatientValueError, match=r"primary\.patient_id is refused"):
+        Patient.from_dict({"primary": {"site": "gist", "patient_id": 7}}, source="patient.yaml")
+
+
+def test_patient_value_error_is_a_value_error():
+    with pytest.raises(ValueError, match="weight_kg"):
+        Patient.from_dict({"weight_kg": 0})
+    assert issubclass(PatientValueError, FlrError)
+
+
+def test_choices_are_normalised():
+    p = Patient.from_dict({"sex": "Female", "ascites": "moderate-severe", "encephalopathy": "grade 1 2"})
+    assert (p.sex, p.ascites, p.encephalopathy) == ("female", "moderate_severe", "grade_1_2")
+
+
+def test_oddities_are_warnings():
+    p = Patient.from_dict({"age": 16, "primary": {"site": "gist", "synchronous": False, "tki_response": "stable"}})
+    assert any("primary.synchronous applies to colorectal primaries, not gist" in w for w in p.warnings)
+    assert any("age = 16" in w for w in p.warnings)
+    assert not any("tki_response" in w for w in p.warnings)
+
+
+# --- files ----------------------------------------------------------------------------------------------
+
+def test_duplicate_yaml_key_is_refused(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("weight_kg: 70\nheight_cm: 175\nweight_kg: 80\n")
+    with pytest.raises(PatientValueError, match=r"p\.yaml: line 3: key 'weight_kg' is given twice"):
+        load_patient(path)
+
+
+def test_duplicate_json_key_is_refused(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text('{"labs": {"inr": 1.0, "inr": 1.5}}')
+    with pytest.raises(PatientValueError, match=r"p\.json: key 'inr' is given twice"):
+        load_patient(path)
+
+
+def test_yaml_errors_in_file_name_the_file(tmp_path):
+    path = tmp_path / "p.yml"
+    path.write_text("labs:\n  albumin_g_dl: 90\n")
+    with pytest.raises(PatientValueError, match=r"p\.yml: labs\.albumin_g_dl = 90 is impossible"):
+        load_patient(path)
+
+
+@pytest.mark.parametrize(("name", "text", "error", "match"), [
+    ("p.yaml", "weight_kg: [70\n", InputFileError, r"p\.yaml: not valid YAML: .*\(line \d+, column \d+\)$"),
+    ("p.json", '{"weight_kg": 70,}', InputFileError, r"p\.json: not valid JSON: .*line 1"),
+    ("p.yaml", "", PatientValueError, r"p\.yaml: the patient file is empty"),
+    ("p.yaml", "- 70\n- 175\n", PatientValueError, r"p\.yaml: the patient file must be a mapping"),
+    ("p.txt", "weight_kg: 70\n", UnsupportedFormatError, r"p\.txt: a patient file must be \.yaml, \.yml or \.json"),
+])
+def test_bad_files(tmp_path, name, text, error, match):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(error, match=match):
+        load_patient(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputFileError, match="patient file not found"):
+        load_patient(tmp_path / "absent.yaml")
+
+
+# --- PVE timing and scores --------------------------------------------------------------------------------
+
+def test_pve_weeks(full_yaml):
+    p = load_patient(full_yaml)                       # PVE on 2026-10-01
+    assert p.pve_weeks(dt.date(2026, 10, 29)) == 4.0  # 28 days
+    assert p.pve_weeks("2026-10-22") == 3.0
+    assert p.pve_weeks(dt.datetime(2026, 11, 5, 9, 30)) == 5.0
+    with pytest.raises(PatientValueError, match=r"scan_date 2026-09-01 is not after pve\.date 2026-10-01"):
+        p.pve_weeks("2026-09-01")
+    with pytest.raises(PatientValueError, match=r"scan_date = 'soon' is not a date"):
+        p.pve_weeks("soon")
+
+
+def test_pve_date_from_json_string():
+    p = Patient.from_dict({"pve": {"date": "2026-10-01"}})
+    assert p.pve == Pve(dt.date(2026, 10, 1), None)
+
+
+def test_liver_function_scores_from_the_patient(full_yaml):
+    s = load_patient(full_yaml).liver_function_scores()
+    # bilirubin 0.8 (1) + albumin 4.2 (1) + INR 1.0 (1) + none (1) + none (1) = 5 -> A
+    assert s["child_pugh"] == {"points": 5, "class": "A", "missing": []}
+    # ALBI: 0.8 mg/dL = 13.68 umol/L, 42 g/L: 0.66 x log10(13.68) - 0.085 x 42 = 0.66 x 1.13609 - 3.57 = -2.8202
+    assert s["albi"]["score"] == pytest.approx(-2.8202, abs=5e-4) and s["albi"]["grade"] == 1
+    # MELD: all inputs < 1 set to 1 -> 6.43 -> 6; MELD-Na not applied (6 <= 11) -> 6; dialysis not given -> assumed
+    assert s["meld"]["score"] == 6 and s["meld_na"]["score"] == 6
+    assert s["meld"]["assumed"] == ["no dialysis (labs.dialysis not given)"]
+
+
+def test_liver_function_scores_list_missing_inputs():
+    p = Patient.from_dict({"labs": {"bilirubin_umol_l": 34.2, "albumin_g_l": 35, "dialysis": True}})
+    s = p.liver_function_scores()
+    assert s["child_pugh"] == {"points": None, "class": None, "missing": ["labs.inr", "ascites", "encephalopathy"]}
+    assert s["albi"]["grade"] == 2                          # 0.66 x log10(34.2) - 2.975 = -1.9622
+    assert s["meld"] == {"score": None, "missing": ["labs.inr"], "assumed": []}
+    assert s["meld_na"]["missing"] == ["labs.inr", "labs.sodium_mmol_l"]
+
+
+def test_child_pugh_band_edge_survives_unit_conversion():
+    # 34.2 umol/L is 2.0 mg/dL exactly -> 2 bilirubin points (not 1 from 1.9999999999999998)
+    p = Patient.from_dict({"labs": {"bilirubin_umol_l": 34.2, "albumin_g_dl": 4.0, "inr": 1.0},
+                           "ascites": "none", "encephalopathy": "none"})
+    assert p.liver_function_scores()["child_pugh"]["points"] == 6
