@@ -29,9 +29,8 @@ def run_assess(labels: Sequence[str], *, ct: Path | None = None, plan_name: str 
     plan = resection_plan(plan_name or resect, include_caudate=include_caudate, wedges=wedges, ablations=ablations)
     rulebook = person = None
     if patient is not None or rules is not None:
-        from flr.rules import load_rulebook
-
         from flr.patient import load_patient
+        from flr.rules import load_rulebook
 
         rulebook = load_rulebook(rules or "default")
         person = load_patient(patient) if patient is not None else None
@@ -104,8 +103,10 @@ def format_summary(a: Assessment) -> str:
                 value = "" if r.get("value") is None else f" (value {r['value']}, threshold {r.get('threshold')})"
                 lines.append(f"  {r['status'].upper():<13} {r['rule']}: {r['statement']}{value} [{r['source']}]")
         if v.get("missing_inputs"):
-            lines.append("  missing inputs: " + ", ".join(v["missing_inputs"]))
-        lines.extend(f"  guidance: {g}" for g in v.get("primary_guidance", []))
+            lines.append("  missing inputs: " + "; ".join(
+                f"{m['fact']} (needs {', '.join(m['needs'])})" for m in v["missing_inputs"]))
+        lines.extend(f"  caution: {c['rule'] if isinstance(c, dict) else c}" for c in v.get("cautions", []))
+        lines.extend(f"  guidance: {g['text']}" for g in v.get("primary_guidance", []))
     lines.extend(f"warning: {w}" for w in a.to_dict()["warnings"])
     return "\n".join(lines)
 

@@ -6,7 +6,6 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,6 @@ DEMO_PLAN = "right-hemihepatectomy"
 DEMO_ABLATIONS = ("2:5",)
 DEMO_PLAN_ARGS = ("--plan", DEMO_PLAN, "--ablate", "2:5")
 
-
-@dataclass(frozen=True)
-class _DemoBody:
-    weight_kg: float = 72.0
-    height_cm: float = 170.0
-
-
-DEMO_BODY = _DemoBody()
 
 
 def write_phantom_case(out: Path, *, seed: int = SAMPLE_SEED, oblique_deg: float = 0.0, dicom: bool = True,
@@ -112,15 +103,15 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> Path:
     if problems:
         raise FlrError(f"{case}: demo result differs from the case's truth: {'; '.join(problems)}")
 
-    from flr.assess import Body
     from pipelines.assess import format_summary, run_assess
 
+    patient = case / "patient.yaml"
     echo("")
-    echo(f"assessment: {' '.join(DEMO_PLAN_ARGS)} (sample patient {DEMO_BODY.weight_kg:g} kg, "
-         f"{DEMO_BODY.height_cm:g} cm)")
+    echo(f"assessment: {' '.join(DEMO_PLAN_ARGS)}"
+         + (f" --patient {patient.name} (an invented sample patient)" if patient.is_file() else ""))
     assessment = run_assess([str(case / "labels.nii.gz"), str(case / "liver.nii.gz")], ct=ct,
-                            plan_name=DEMO_PLAN, ablations=DEMO_ABLATIONS, body=Body(DEMO_BODY.weight_kg,
-                                                                                    DEMO_BODY.height_cm))
+                            plan_name=DEMO_PLAN, ablations=DEMO_ABLATIONS,
+                            patient=patient if patient.is_file() else None, rules="default")
     echo(format_summary(assessment))
     apath = write_json_atomic(assessment.to_dict(), Path(out) / "assessment.json")
     echo(f"assessment: {apath.resolve()}")

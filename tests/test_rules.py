@@ -1,0 +1,421 @@
+"""The rule engine (flr.rules): rulebook validation, predicates, verdict logic, provenance and sources.
+
+The clinical behaviour of the shipped rulebooks is tested scenario by scenario in test_rule_scenarios.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from flr.errors import FlrError
+from flr.rules import (
+    BUILTIN_RULEBOOKS,
+    DISCLAIMER,
+    FACTS,
+    PREDICATES,
+    FactError,
+    RulebookError,
+    evaluate,
+    list_rules,
+    liver_condition_keys,
+    load_rulebook,
+    parse_rulebook,
+    rulebook_sha256,
+)
+from tests.test_rule_scenarios import BASELINE
+
+#: Rules the literature profile deliberately words differently from the source-text profile.
+LITERATURE_OWN = {"flr_body_weight", "sflr_by_liver_condition", "pve_degree_of_hypertrophy",
+                  "pve_kinetic_growth_rate", "extent_consensus", "extent_consensus_colorectal"}
+DEFAULT_ONLY = {"liver_condition"}
+
+MINIMAL: dict[str, Any] = {
+    "id": "test_book",
+    "version": "1",
+    "title": "t",
+    "description": "d",
+    "source_text": "s",
+    "rules": [
+        {"id": "fit", "statement": "Fit.", "inputs": ["fit_for_major_surgery"], "check": "is_true",
+         "on_fail": "not_resectable", "source": "source text, section 1"},
+        {"id": "volume", "statement": "Big enough.", "inputs": ["flr_body_weight_percent"], "check": "at_least",
+         "threshold": 1.0, "on_fail": "strategy", "strategies": ["portal_vein_embolization"],
+         "source": "source text, section 1"},
+        {"id": "breast", "statement": "Selected.", "inputs": ["verdict"], "check": "in_set",
+         "threshold": ["resectable"], "when": {"primary_site": "breast"}, "on_fail": "caution",
+         "guidance": {"pass": "carefully selected"}, "source": "source text, section 5"},
+    ],
+}
+
+
+def _book(doc: dict[str, Any]):
+    return parse_rulebook(yaml.safe_dump(doc, sort_keys=False), "test.yaml")
+
+
+# --- shipped rulebooks ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", BUILTIN_RULEBOOKS)
+def test_builtin_rulebook_loads_with_provenance(name):
+    book = load_rulebook(name)
+    assert book.id == name
+    data = resources.files("flr").joinpath("rulebooks").joinpath(f"{name}.yaml").read_bytes()
+    assert book.sha256 == hashlib.sha256(data).hexdigest() == rulebook_sha256(name)
+    assert len({r.id for r in book.rules}) == len(book.rules) >= 25
+
+
+@pytest.mark.parametrize("name", BUILTIN_RULEBOOKS)
+def test_every_rule_has_a_statement_and_a_source(name):
+    for rule in load_rulebook(name).rules:
+        assert rule.statement.strip() and rule.source.strip(), rule.id
+        # a source either quotes the source text by section or cites a publication (with its year)
+        assert re.search(r"source text, section [1-5]", rule.source) or re.search(r"(19|20)\d\d", rule.source), \
+            rule.id
+
+
+SOURCE_TEXT = Path(__file__).resolve().parents[2] / "shared" / "source-text" / "liver-metastases.txt"
+
+
+def _plain_text(text: str) -> str:
+    text = text.replace("≥", ">=").replace("–", "-").replace("’", "").replace("‘", "").replace("'", "")
+    return "".join(text.lower().split())  # spacing aside too: the source writes "margin of1-cm"
+
+
+@pytest.mark.parametrize("name", BUILTIN_RULEBOOKS)
+def test_quotes_are_from_the_source_text(name):
+    """Every rule quoting the source text quotes it word for word (typography aside); default rules all quote it."""
+    if not SOURCE_TEXT.is_file():
+        pytest.skip(f"source text not found at {SOURCE_TEXT}")
+    text = _plain_text(SOURCE_TEXT.read_text(encoding="utf-8"))
+    for rule in load_rulebook(name).rules:
+        quotes = re.findall(r"'(.+?)'(?=[\s.,;)]|$)", rule.source) if "source text" in rule.source.lower() else []
+        if name == "default":
+            assert re.search(r"source text, section [1-5]", rule.source) and quotes, f"{rule.id}: quote the source"
+        for quote in quotes:
+            for fragment in re.split(r"\.\.\.|;", quote):
+                assert _plain_text(fragment) in text, (rule.id, fragment)
+
+
+def test_literature_repeats_the_shared_rules_verbatim():
+    default = {r["id"]: r for r in list_rules("default")}
+    literature = {r["id"]: r for r in list_rules("literature")}
+    assert set(default) - set(literature) == DEFAULT_ONLY
+    assert set(literature) - set(default) == LITERATURE_OWN - {"flr_body_weight"}
+    for rid in set(default) & set(literature) - LITERATURE_OWN:
+        assert default[rid] == literature[rid], f"{rid} drifted between default.yaml and literature.yaml"
+    assert default["flr_body_weight"]["threshold"] == 1.0 and literature["flr_body_weight"]["threshold"] == 0.5
+
+
+def test_list_rules_gives_plain_dicts():
+    rules = list_rules("literature")
+    json.dumps(rules, allow_nan=False)
+    sflr = next(r for r in rules if r["id"] == "sflr_by_liver_condition")
+    assert sflr["threshold"] == {"normal": 20, "chemotherapy_up_to_12_weeks": 20, "chemotherapy_over_12_weeks": 30,
+                                 "steatosis": 30, "cirrhosis": 40}
+    assert sflr["strategies"] == ["portal_vein_embolization", "two_stage_hepatectomy"]
+    net = next(r for r in rules if r["id"] == "net_liver_transplant")
+    assert net["after_verdict"] and not net["required"]
+
+
+def test_facts_contract():
+    """The facts the lead's code builds (assess + patient file); a rename here must be a deliberate one."""
+    assert set(FACTS) == {
+        "flr_body_weight_percent", "sflr_percent", "flr_percent_of_functional_liver", "remnant_functional_volume_ml",
+        "two_contiguous_segments", "inflow", "outflow", "biliary_drainage", "tumor_clearance", "min_margin_mm",
+        "tumor_count", "tumors_left", "tumors_ablated", "largest_tumor_mm", "segments_involved",
+        "liver_involved_percent", "bilobar", "plan_is_anatomic", "segments_resected", "major_hepatectomy",
+        "fit_for_major_surgery", "liver_condition", "chemotherapy_weeks", "child_pugh_class", "child_pugh_points",
+        "albi_grade", "meld", "primary_site", "synchronous", "node_positive_primary", "disease_free_interval_months",
+        "tki_response", "progression", "origin", "prior_liver_recurrence", "extrahepatic_sites",
+        "extrahepatic_extent", "fong_score", "fong_missing", "cea_ng_ml", "pve_done", "degree_of_hypertrophy_pp",
+        "kinetic_growth_rate_pp_per_week"}
+    assert set(BASELINE) == set(FACTS)
+    assert all(f.needs for f in FACTS.values())
+    assert all(p.doc for p in PREDICATES.values())
+
+
+# --- loading and validation ---------------------------------------------------------------------------------
+
+def test_minimal_rulebook_parses():
+    book = _book(MINIMAL)
+    assert [r.id for r in book.rules] == ["fit", "volume", "breast"]
+    assert [r.required for r in book.rules] == [True, True, False]
+
+
+def test_load_rulebook_from_a_file(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(MINIMAL), encoding="utf-8")
+    book = load_rulebook(path)
+    assert book.id == "test_book" and book.origin == str(path)
+    assert book.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert load_rulebook(str(path)).sha256 == book.sha256
+    assert load_rulebook(book) is book
+
+
+def test_unknown_rulebook_names_the_choices(tmp_path):
+    with pytest.raises(RulebookError, match=r"default or literature or a YAML file"):
+        load_rulebook("strict")
+    with pytest.raises(RulebookError, match="no such rulebook"):
+        load_rulebook(tmp_path / "missing.yaml")
+
+
+def test_rulebook_error_is_a_value_error():
+    assert issubclass(RulebookError, FlrError) and issubclass(RulebookError, ValueError)
+    assert issubclass(FactError, FlrError) and issubclass(FactError, ValueError)
+
+
+def _rule(doc, i=1):
+    return doc["rules"][i]
+
+
+BROKEN = [
+    ("unknown check", lambda d: _rule(d).update(check="at_leest"), r"rule 'volume', field 'check': unknown check"),
+    ("missing threshold", lambda d: _rule(d).pop("threshold"), r"rule 'volume', field 'threshold': missing"),
+    ("threshold not a number", lambda d: _rule(d).update(threshold="one"), r"'volume', field 'threshold'"),
+    ("threshold on is_true", lambda d: _rule(d, 0).update(threshold=1), r"rule 'fit', field 'threshold': .*no thr"),
+    ("unknown fact", lambda d: _rule(d).update(inputs=["flr_bw"]), r"rule 'volume', field 'inputs': unknown fact"),
+    ("wrong fact kind", lambda d: _rule(d).update(inputs=["primary_site"]), r"'volume', field 'inputs': .*cannot"),
+    ("too many inputs", lambda d: _rule(d).update(inputs=["sflr_percent", "flr_body_weight_percent"]),
+     r"'volume', field 'inputs': check 'at_least' reads 1"),
+    ("no inputs", lambda d: _rule(d).update(inputs=[]), r"'volume', field 'inputs'"),
+    ("duplicate id", lambda d: _rule(d).update(id="fit"), r"rule 'fit', field 'id': duplicate"),
+    ("bad on_fail", lambda d: _rule(d).update(on_fail="warn"), r"rule 'volume', field 'on_fail'"),
+    ("missing source", lambda d: _rule(d).pop("source"), r"rule 'volume', field 'source': missing"),
+    ("empty statement", lambda d: _rule(d).update(statement=" "), r"rule 'volume', field 'statement': missing"),
+    ("id not snake_case", lambda d: _rule(d).update(id="Volume-Rule"), r"rule #2, field 'id'"),
+    ("unknown field", lambda d: _rule(d).update(treshold=2), r"rule 'volume', field 'treshold': unknown field"),
+    ("strategy without strategies", lambda d: _rule(d).pop("strategies"), r"'volume', field 'strategies'"),
+    ("caution with strategies", lambda d: _rule(d).update(on_fail="caution"), r"'volume', field 'strategies'"),
+    ("strategy not snake_case", lambda d: _rule(d).update(strategies=["PVE now"]), r"'volume', field 'strategies'"),
+    ("when unknown fact", lambda d: _rule(d).update(when={"primary": "gist"}), r"'volume', field 'when': unknown"),
+    ("when bad value", lambda d: _rule(d).update(when={"primary_site": "colon"}), r"'volume', field 'when': .*colon"),
+    ("when bad operator", lambda d: _rule(d).update(when={"primary_site": {"is": "gist"}}), r"field 'when'"),
+    ("set value not in vocabulary", lambda d: _rule(d, 2).update(threshold=["maybe"]), r"'breast', field 'thresh"),
+    ("verdict decides verdict", lambda d: _rule(d, 2).update(on_fail="not_resectable"),
+     r"'breast', field 'on_fail': a rule that reads the verdict"),
+    ("verdict rule required", lambda d: _rule(d, 2).update(required=True), r"'breast', field 'required'"),
+    ("required not bool", lambda d: _rule(d).update(required="yes"), r"'volume', field 'required'"),
+    ("bad guidance key", lambda d: _rule(d, 2).update(guidance={"ok": "x"}), r"'breast', field 'guidance'"),
+    ("keys threshold incomplete", lambda d: _rule(d).update(
+        check="at_least_for_liver_condition", inputs=["sflr_percent", "liver_condition", "chemotherapy_weeks"],
+        threshold={"normal": 20}), r"'volume', field 'threshold': must map exactly"),
+    ("no rules", lambda d: d.update(rules=[]), r"field 'rules' must be a non-empty list"),
+    ("unknown top-level field", lambda d: d.update(rule=[]), r"unknown top-level field"),
+    ("float version", lambda d: d.update(version=1.1), r"field 'version' must be a string"),
+    ("missing title", lambda d: d.pop("title"), r"field 'title'"),
+    ("rule not a mapping", lambda d: d["rules"].append("fit"), r"rule #4: expected a mapping"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "message"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
+def test_malformed_rulebook_is_rejected(mutate, message):
+    doc = copy.deepcopy(MINIMAL)
+    mutate(doc)
+    with pytest.raises(RulebookError, match=message):
+        _book(doc)
+
+
+def test_yaml_errors_and_duplicate_keys_are_rejected():
+    with pytest.raises(RulebookError, match=r"bad\.yaml: not valid YAML"):
+        parse_rulebook("rules: [", "bad.yaml")
+    text = yaml.safe_dump(MINIMAL, sort_keys=False).replace("check: is_true", "check: is_true\n  check: is_false")
+    with pytest.raises(RulebookError, match="given twice"):
+        parse_rulebook(text, "dup.yaml")
+    with pytest.raises(RulebookError, match="expected a mapping"):
+        parse_rulebook("- a\n- b\n", "list.yaml")
+
+
+# --- predicates -------------------------------------------------------------------------------------------------
+
+def _run(check, values, threshold=None):
+    return PREDICATES[check].fn(values, threshold)
+
+
+@pytest.mark.parametrize(("check", "value", "threshold", "result"), [
+    ("at_least", 1.0, 1.0, True), ("at_least", 0.999, 1.0, False),
+    ("above", 0.5, 0.5, False), ("above", 0.51, 0.5, True),
+    ("at_most", 70.0, 70, True), ("at_most", 70.01, 70, False), ("below", 2, 2, False),
+    ("equals", "A", "A", True), ("not_equals", "A", "A", False),
+    ("in_set", "B", ("A", "B"), True), ("not_in_set", "B", ("A", "B"), False),
+    ("is_true", True, None, True), ("is_false", True, None, False),
+    ("status_pass", "pass", None, True), ("status_pass", "fail", None, False),
+    ("is_empty", (), None, True), ("subset_of", ("lung", "bone"), ("lung",), False),
+    ("at_least", None, 1.0, None), ("status_pass", None, None, None),
+])
+def test_simple_predicates(check, value, threshold, result):
+    outcome = _run(check, [value], threshold)
+    assert outcome.result is result
+    assert outcome.missing == (() if result is not None else (0,))
+
+
+@pytest.mark.parametrize(("sites", "extent", "result", "missing"), [
+    ((), None, True, ()), (("lung",), "limited", True, ()), (("lung",), "extensive", False, ()),
+    (None, "extensive", False, ()), (("lung",), None, None, (1,)), (None, None, None, (0,)),
+])
+def test_extrahepatic_limited(sites, extent, result, missing):
+    outcome = _run("extrahepatic_limited", [sites, extent])
+    assert (outcome.result, outcome.missing) == (result, missing)
+
+
+@pytest.mark.parametrize(("score", "unknown", "result"), [
+    (2, (), True), (3, (), False), (2, ("cea_ng_ml",), None), (1, ("cea_ng_ml",), True), (3, ("cea_ng_ml",), False),
+    (0, ("a", "b", "c"), None), (None, (), None),
+])
+def test_fong_decides_only_when_the_unknown_items_cannot_change_it(score, unknown, result):
+    assert _run("fong_at_most", [score, unknown], 2).result is result
+
+
+@pytest.mark.parametrize(("condition", "weeks", "keys"), [
+    ("normal", None, ("normal",)), ("normal", 16, ("normal", "chemotherapy_over_12_weeks")),
+    ("chemotherapy", 12, ("chemotherapy_up_to_12_weeks",)), ("chemotherapy", 12.5, ("chemotherapy_over_12_weeks",)),
+    ("chemotherapy", None, None), ("cirrhosis", 20, ("cirrhosis", "chemotherapy_over_12_weeks")),
+])
+def test_liver_condition_keys(condition, weeks, keys):
+    assert liver_condition_keys(condition, weeks) == keys
+
+
+def test_sflr_threshold_by_liver_condition_reports_the_threshold_applied():
+    threshold = load_rulebook("literature").rule("sflr_by_liver_condition").threshold
+    out = _run("at_least_for_liver_condition", [35.0, "cirrhosis", 20.0], threshold)
+    assert out.result is False and out.threshold == {"at_least": 40, "liver_condition": "cirrhosis"}
+    out = _run("at_least_for_liver_condition", [25.0, "normal", 16.0], threshold)
+    assert out.result is False and out.threshold["liver_condition"] == "chemotherapy_over_12_weeks"
+    assert _run("at_least_for_liver_condition", [25.0, "chemotherapy", None], threshold).missing == (2,)
+    assert _run("at_least_for_liver_condition", [None, None, None], threshold).missing == (0, 1)
+
+
+def test_consensus_extent_fails_on_either_criterion_even_with_the_other_missing():
+    limits = {"max_liver_percent": 70, "max_segments": 6}
+    assert _run("consensus_extent", [75.0, None], limits).result is False
+    assert _run("consensus_extent", [None, 7], limits).result is False
+    assert _run("consensus_extent", [70.0, 6], limits).result is True
+    assert _run("consensus_extent", [50.0, None], limits).missing == (1,)
+
+
+# --- evaluation ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", BUILTIN_RULEBOOKS)
+def test_verdict_contract(name):
+    book = load_rulebook(name)
+    verdict = evaluate(BASELINE, book).to_dict()
+    assert set(verdict) == {"status", "strategies", "reasons", "missing_inputs", "primary_guidance", "cautions",
+                            "rulebook", "disclaimer"}
+    assert verdict["disclaimer"] == DISCLAIMER
+    assert verdict["rulebook"] == {"id": name, "version": book.version, "sha256": book.sha256}
+    assert [r["rule"] for r in verdict["reasons"]] == [r.id for r in book.rules]  # every rule, in order
+    for reason in verdict["reasons"]:
+        assert set(reason) == {"rule", "statement", "status", "value", "threshold", "source", "on_fail", "missing",
+                               "detail"}
+        assert reason["status"] in {"pass", "fail", "not_assessed", "not_applicable"}
+    assert json.loads(json.dumps(verdict, allow_nan=False)) == verdict
+
+
+@pytest.mark.parametrize("name", BUILTIN_RULEBOOKS)
+def test_no_facts_is_insufficient_data_never_a_pass(name):
+    verdict = evaluate({}, name)
+    assert verdict.status == "insufficient_data"
+    assert {r.status for r in verdict.reasons} <= {"not_assessed", "not_applicable"}
+    required = {m["fact"] for m in verdict.missing_inputs if m["required"]}
+    assert {"fit_for_major_surgery", "flr_body_weight_percent", "inflow", "outflow", "biliary_drainage",
+            "child_pugh_class", "extrahepatic_sites", "primary_site"} <= required
+
+
+def test_a_name_or_a_path_works_as_the_rulebook(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(MINIMAL), encoding="utf-8")
+    assert evaluate({"fit_for_major_surgery": True, "flr_body_weight_percent": 1.2}, path).status == "resectable"
+    assert evaluate(BASELINE, "default").status == "resectable"
+
+
+def test_status_precedence_on_a_small_rulebook():
+    book = _book(MINIMAL)
+    assert evaluate({"fit_for_major_surgery": False}, book).status == "not_resectable"
+    small = evaluate({"fit_for_major_surgery": True, "flr_body_weight_percent": 0.7}, book)
+    assert small.status == "resectable_with_strategy" and small.strategies == ("portal_vein_embolization",)
+    unknown = evaluate({"flr_body_weight_percent": 0.7}, book)
+    assert unknown.status == "insufficient_data" and unknown.strategies == ("portal_vein_embolization",)
+    assert unknown.missing_inputs[0]["needs"] == ["fit_for_major_surgery"]
+
+
+def test_after_verdict_rules_see_the_status_and_wait_for_missing_data():
+    book = _book(MINIMAL)
+    ok = evaluate({"fit_for_major_surgery": True, "flr_body_weight_percent": 2.0, "primary_site": "breast"}, book)
+    assert ok.reasons[2].status == "pass" and ok.reasons[2].value == "resectable"
+    assert ok.primary_guidance == ({"rule": "breast", "text": "carefully selected"},)
+    waiting = evaluate({"fit_for_major_surgery": True, "primary_site": "breast"}, book)
+    assert waiting.status == "insufficient_data" and waiting.reasons[2].status == "not_assessed"
+    assert waiting.reasons[2].detail == "depends on the verdict, which needs the missing inputs"
+    assert [m["fact"] for m in waiting.missing_inputs] == ["flr_body_weight_percent"]  # never "verdict"
+    other = evaluate({"fit_for_major_surgery": True, "primary_site": "gist"}, book)
+    assert other.status == "insufficient_data" and other.reasons[2].status == "not_applicable"
+
+
+def test_when_fact_missing_makes_the_rule_not_assessed_unless_another_condition_excludes_it():
+    book = load_rulebook("default")
+    facts = {**BASELINE, "tki_response": None}
+    colorectal = {r.rule: r for r in evaluate(facts, book).reasons}
+    assert colorectal["gist_progressive_unifocal"].status == "not_applicable"  # not GIST, whatever the TKI
+    reasons = {r.rule: r for r in evaluate({**facts, "primary_site": "gist"}, book).reasons}
+    assert reasons["gist_progressive_unifocal"].status == "not_assessed"
+    assert reasons["gist_progressive_unifocal"].missing == ("tki_response",)
+
+
+def test_optional_rules_list_their_missing_inputs_without_withholding_the_verdict():
+    verdict = evaluate({**BASELINE, "fong_score": None}, "default")
+    assert verdict.status == "resectable"
+    assert verdict.missing_inputs == ({"fact": "fong_score", "needs": list(FACTS["fong_score"].needs),
+                                       "rules": ["fong_clinical_risk_score"], "required": False},)
+
+
+def test_strategies_are_listed_once_in_rule_order():
+    facts = {**BASELINE, "tumor_clearance": "fail", "bilobar": True, "min_margin_mm": 0.5, "fong_score": 4}
+    verdict = evaluate(facts, "default")
+    assert verdict.strategies == ("two_stage_hepatectomy", "parenchymal_sparing_with_ablation",
+                                  "neoadjuvant_chemotherapy")
+
+
+def test_reason_reports_value_threshold_and_detail():
+    reasons = {r["rule"]: r for r in evaluate({**BASELINE, "extrahepatic_sites": ["lung"],
+                                               "extrahepatic_extent": "limited"}, "default").to_dict()["reasons"]}
+    assert reasons["extrahepatic_disease_limited"]["value"] == {"extrahepatic_sites": ["lung"],
+                                                                "extrahepatic_extent": "limited"}
+    assert reasons["extrahepatic_disease_limited"]["detail"] == "limited extrahepatic disease: lung"
+    assert reasons["margin_desirable"]["value"] == 12.0 and reasons["margin_desirable"]["threshold"] == 10.0
+    assert reasons["child_pugh_class"]["threshold"] == ["A", "B"]
+
+
+BAD_FACTS = [
+    ("liver_condition", "fatty", "one of normal"), ("fit_for_major_surgery", "yes", "true or false"),
+    ("sflr_percent", float("nan"), "finite number"), ("flr_body_weight_percent", True, "finite number"),
+    ("tumor_count", 1.5, "non-negative integer"), ("tumor_count", -1, "non-negative integer"),
+    ("inflow", "ok", "pass, fail, not_assessed"), ("extrahepatic_sites", "lung", "a list of strings"),
+    ("extrahepatic_sites", ["lung", "liver"], "unknown: liver"),
+]
+
+
+@pytest.mark.parametrize(("fact", "value", "message"), BAD_FACTS, ids=[f"{b[0]}={b[1]!r}" for b in BAD_FACTS])
+def test_bad_facts_are_refused(fact, value, message):
+    with pytest.raises(FactError, match=f"fact {fact} = .*{re.escape(message)}"):
+        evaluate({**BASELINE, fact: value}, "default")
+
+
+def test_numpy_scalars_and_unknown_keys_are_accepted():
+    facts = {**BASELINE, "flr_body_weight_percent": np.float32(1.25), "tumor_count": np.int64(1),
+             "bilobar": np.bool_(False), "something_else": object()}
+    verdict = evaluate(facts, "default").to_dict()
+    assert verdict["status"] == "resectable"
+    json.dumps(verdict, allow_nan=False)
+
+
+def test_rulebook_files_are_where_package_data_expects_them():
+    root = Path(str(resources.files("flr")))
+    assert sorted(p.name for p in (root / "rulebooks").glob("*.yaml")) == sorted(f"{n}.yaml" for n in BUILTIN_RULEBOOKS)
