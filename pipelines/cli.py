@@ -114,6 +114,7 @@ def rules(rules: str) -> None:
     from flr.rules import list_rules, load_rulebook
 
     book = load_rulebook(rules)
+    click.echo("flr supports the multidisciplinary team's decision; it does not replace it.")
     for r in list_rules(book):
         click.echo(f"{r['id']}  [{r.get('on_fail', '')}]\n  {r['statement']}\n  source: {r['source']}")
 

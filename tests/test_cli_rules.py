@@ -1,0 +1,120 @@
+"""The command line around the rulebook: assess --patient/--rules, flr rules, flr compare, bad files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from flr.io import write_nifti
+from flr.phantom import make_liver_phantom
+from pipelines.cli import main
+
+PATIENT = {
+    "weight_kg": 70, "height_cm": 175, "sex": "female", "age": 61, "liver_condition": "normal",
+    "chemotherapy_weeks": 0, "fit_for_major_surgery": True,
+    "labs": {"bilirubin_mg_dl": 0.8, "albumin_g_dl": 4.2, "inr": 1.0, "creatinine_mg_dl": 0.9,
+             "sodium_mmol_l": 140, "cea_ng_ml": 12},
+    "ascites": "none", "encephalopathy": "none",
+    "primary": {"site": "colorectal", "synchronous": True, "node_positive_primary": False},
+    "extrahepatic_disease": [],
+}
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rules-case")
+    ph = make_liver_phantom(1)
+    write_nifti(ph.labels, d / "labels.nii.gz")
+    (d / "labels.scheme.json").write_text(json.dumps({str(k): v for k, v in ph.labels.names.items()}))
+    write_nifti(ph.liver, d / "liver.nii.gz")
+    (d / "patient.yaml").write_text(yaml.safe_dump(PATIENT))
+    return d
+
+
+def _assess(case, *extra):
+    return ["assess", "--labels", str(case / "labels.nii.gz"), "--labels", str(case / "liver.nii.gz"), *extra]
+
+
+def test_assess_with_patient_gives_a_cited_verdict(case, tmp_path, capsys):
+    out = tmp_path / "a.json"
+    assert main([*_assess(case, "--plan", "right-hemihepatectomy", "--ablate", "2:5", "--patient",
+                          str(case / "patient.yaml"), "--json", str(out))]) == 0
+    text = capsys.readouterr().out
+    assert "verdict (default rulebook" in text and "does not replace it" in text
+    data = json.loads(out.read_text())
+    v = data["verdict"]
+    assert v["status"] in ("resectable", "resectable_with_strategy", "not_resectable", "insufficient_data")
+    assert v["rulebook"]["id"] == "default" and len(v["rulebook"]["sha256"]) == 64
+    assert all(r["source"] for r in v["reasons"])
+    rules = {r["rule"]: r for r in v["reasons"]}
+    assert rules["fit_for_major_surgery"]["status"] == "pass"
+    # no bile duct mask: that check is not assessed and the verdict names what is missing
+    assert v["status"] == "insufficient_data"
+    assert any("bile_duct" in " ".join(m["needs"]) for m in v["missing_inputs"])
+    # synchronous colorectal primary: the sequencing is listed for the multidisciplinary team
+    assert any("liver-first" in g["text"].lower() or "liver first" in g["text"].lower() for g in v["primary_guidance"])
+    assert data["body"]["weight_kg"] == 70  # taken from the patient file
+    assert data["patient"]["primary"]["site"] == "colorectal"
+    assert data["facts"]["child_pugh_class"] == "A"
+    assert "disclaimer" in data
+
+
+def test_literature_profile_and_rules_listing(case, tmp_path, capsys):
+    out = tmp_path / "lit.json"
+    assert main([*_assess(case, "--plan", "right-hemihepatectomy", "--patient", str(case / "patient.yaml"),
+                          "--rules", "literature", "--json", str(out))]) == 0
+    data = json.loads(out.read_text())
+    assert data["verdict"]["rulebook"]["id"] == "literature"
+    assert "sflr_by_liver_condition" in {r["rule"] for r in data["verdict"]["reasons"]}
+    capsys.readouterr()
+    assert main(["rules", "--rules", "literature"]) == 0
+    listing = capsys.readouterr().out
+    assert "sflr_by_liver_condition" in listing and "source:" in listing
+    assert listing.count("source:") >= 25
+
+
+@pytest.mark.parametrize(
+    ("patient", "match"),
+    [({"weight_kg": -70}, "weight_kg"),
+     ({"labs": {"albumin_g_dl": 90}}, "albumin_g_dl"),
+     ({"liver_condition": "fatty"}, "liver_condition"),
+     ({"name": "DOE^JANE"}, "name")],
+)
+def test_bad_patient_files(case, tmp_path, capsys, patient, match):
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(patient))
+    code = main([*_assess(case, "--plan", "right-hemihepatectomy", "--patient", str(path))])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("flr: error: ") and err.count("\n") == 1
+    assert match in err and "p.yaml" in err
+    assert "DOE^JANE" not in err
+
+
+def test_malformed_rulebook_names_rule_and_field(case, tmp_path, capsys):
+    bad = tmp_path / "rules.yaml"
+    bad.write_text(yaml.safe_dump({"id": "mine", "version": "1", "title": "t", "description": "d",
+                                   "source_text": "s", "rules": [
+        {"id": "flr_bw", "statement": "FLR/BW >= 1%", "inputs": ["flr_body_weight_percent"], "check": "at_least",
+         "threshold": 1.0, "on_fail": "strategy"}]}))  # no source
+    code = main(["rules", "--rules", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2 and "flr_bw" in err and "source" in err
+
+
+def test_compare_after_pve(case, tmp_path, capsys):
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    for path, plan in ((before, "right-trisectionectomy"), (after, "right-hemihepatectomy")):
+        assert main([*_assess(case, "--plan", plan, "--weight-kg", "70", "--height-cm", "175", "--json",
+                              str(path), "-q")]) == 0
+    out = tmp_path / "cmp.json"
+    assert main(["compare", str(before), str(after), "--weeks", "4", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    b = json.loads(before.read_text())["remnant"]["sflr_percent"]
+    a = json.loads(after.read_text())["remnant"]["sflr_percent"]
+    assert res["degree_of_hypertrophy_pp"] == pytest.approx(a - b, abs=1e-6)
+    assert res["kinetic_growth_rate_pp_per_week"] == pytest.approx((a - b) / 4, abs=1e-6)
+    assert "degree of hypertrophy" in capsys.readouterr().out
+    code = main(["compare", str(before), str(tmp_path / "missing.json"), "--weeks", "4"])
+    assert code == 2 and "missing.json: no such file" in capsys.readouterr().err
