@@ -35,6 +35,7 @@ PASS, FAIL, NOT_ASSESSED = "pass", "fail", "not_assessed"
 #: touching the remnant only along an edge) is counted in ``islands_count`` and ``islands_total_ml``.
 ISLAND_LISTED_ML = 0.05
 _SEG_CODE = {name: i + 1 for i, name in enumerate(SEGMENT_NAMES)}
+SEGMENT_CODES: Mapping[int, str] = {i + 1: name for i, name in enumerate(SEGMENT_NAMES)}
 _CODE_SEG = {v: k for k, v in _SEG_CODE.items()}
 
 
@@ -64,6 +65,9 @@ class Assessment:
     patient: Mapping[str, Any] = field(default_factory=dict)
     facts: Mapping[str, Any] = field(default_factory=dict)
     verdict: Mapping[str, Any] = field(default_factory=dict)
+    #: arrays (z, y, x) on ``volumetry.geometry`` for figures: ``territory`` (segment codes, see
+    #: :data:`SEGMENT_CODES`), ``removed``, ``ablation``, ``functional`` (bool), ``tumors`` (ids); not in the JSON
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = self.volumetry.to_dict()
@@ -359,7 +363,10 @@ def assess(
     if not case.has_outline and case.vessels:
         warnings.append("no whole-liver outline: intrahepatic vessel voxels labelled as vessels are not in the "
                         "liver volume")
-    return Assessment(vol, plan, liver_out, remnant_out, checks, tuple(tumor_rows), body_out, tuple(warnings))
+    arrays = {"territory": territory, "removed": removed, "ablation": ablation, "functional": functional,
+              "tumors": tumor_ids, "liver": case.liver}
+    return Assessment(vol, plan, liver_out, remnant_out, checks, tuple(tumor_rows), body_out, tuple(warnings),
+                      arrays=arrays)
 
 
 def _largest_group(codes: list[int], stats: Any, voxel_mm3: float) -> list[int]:

@@ -18,7 +18,8 @@ DISCLAIMER = "flr supports the multidisciplinary team's decision; it does not re
 def run_assess(labels: Sequence[str], *, ct: Path | None = None, plan_name: str | None = None,
                resect: str | None = None, include_caudate: bool = False, wedges: Sequence[str] = (),
                ablations: Sequence[str] = (), body: Body | None = None, series_uid: str | None = None,
-               resample: bool = False, patient: Path | None = None, rules: str | None = None) -> Assessment:
+               resample: bool = False, patient: Path | None = None, rules: str | None = None,
+               report_dir: Path | None = None, include_identifiers: bool = False) -> Assessment:
     """Read ``PATH[:SCHEME]`` label maps (and the CT), build the plan and assess it.
 
     With ``patient`` (a YAML/JSON file) or ``rules`` (a rulebook name or file) the rulebook is evaluated
@@ -47,6 +48,12 @@ def run_assess(labels: Sequence[str], *, ct: Path | None = None, plan_name: str 
 
         scan_date = _study_date(ct_image) if ct_image is not None else None
         result = judge(result, person, rulebook, scan_date=scan_date)
+    if report_dir is not None:
+        from flr.io import read_dicom_identifiers
+        from pipelines.report import write_report
+
+        identifiers = read_dicom_identifiers(ct_image) if include_identifiers and ct_image is not None else None
+        write_report(result, report_dir, ct=ct_image, identifiers=identifiers)
     return result
 
 

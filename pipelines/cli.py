@@ -88,13 +88,18 @@ def _emit(result: Any, json_out: Path | None, quiet: bool, formatter: Any) -> No
                    "evaluates the resectability rulebook.")
 @click.option("--rules", default=None, metavar="NAME|FILE",
               help="Rulebook: default (the source text), literature, or your own YAML file.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Write report.html (self-contained, printable) and result.json into DIR.")
+@click.option("--include-identifiers", is_flag=True,
+              help="Show the patient's name, ID and birth date (from the DICOM CT) in the report; off by default.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
               help="Write the assessment as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on the terminal.")
 def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, resect: str | None,
            include_caudate: bool, wedges: tuple[str, ...], ablations: tuple[str, ...], weight_kg: float | None,
            height_cm: float | None, bsa_formula: str, telv_formula: str, series_uid: str | None, resample: bool,
-           patient: Path | None, rules: str | None, json_out: Path | None, quiet: bool) -> None:
+           patient: Path | None, rules: str | None, report_dir: Path | None, include_identifiers: bool,
+           json_out: Path | None, quiet: bool) -> None:
     """Apply a resection plan and judge the remnant: FLR, contiguity, inflow/outflow, margins."""
     from flr.assess import Body
     from pipelines.assess import format_summary, run_assess
@@ -102,8 +107,29 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
     body = Body(weight_kg, height_cm, bsa_formula, telv_formula) if weight_kg is not None else None
     result = run_assess(list(labels), ct=ct, plan_name=plan_name, resect=resect, include_caudate=include_caudate,
                         wedges=wedges, ablations=ablations, body=body, series_uid=series_uid, resample=resample,
-                        patient=patient, rules=rules)
+                        patient=patient, rules=rules, report_dir=report_dir,
+                        include_identifiers=include_identifiers)
     _emit(result, json_out, quiet, format_summary)
+    if report_dir is not None:
+        click.echo(f"report: {(report_dir / 'report.html').resolve()}")
+
+
+@cli.command()
+@click.argument("result", type=click.Path(path_type=Path))
+@click.option("--labels", "labels", multiple=True, required=True, metavar="PATH[:SCHEME]",
+              help="The label maps the result was computed from.")
+@click.option("--ct", type=click.Path(path_type=Path), default=None, help="The CT, for the images.")
+@click.option("--series", "series_uid", default=None, metavar="UID", help="DICOM series to use.")
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True, metavar="DIR")
+@click.option("--include-identifiers", is_flag=True, help="Show patient name, ID and birth date (off by default).")
+def report(result: Path, labels: tuple[str, ...], ct: Path | None, series_uid: str | None, out_dir: Path,
+           include_identifiers: bool) -> None:
+    """Draw the HTML report of a saved assessment (RESULT.json) with images from its CT and labels."""
+    from pipelines.report import report_from_result
+
+    paths = report_from_result(result, list(labels), out_dir, ct=ct, series_uid=series_uid,
+                               include_identifiers=include_identifiers)
+    click.echo(f"report: {paths['report'].resolve()}")
 
 
 @cli.command()

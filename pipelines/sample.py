@@ -111,8 +111,11 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> Path:
          + (f" --patient {patient.name} (an invented sample patient)" if patient.is_file() else ""))
     assessment = run_assess([str(case / "labels.nii.gz"), str(case / "liver.nii.gz")], ct=ct,
                             plan_name=DEMO_PLAN, ablations=DEMO_ABLATIONS,
-                            patient=patient if patient.is_file() else None, rules="default")
+                            patient=patient if patient.is_file() else None, rules="default",
+                            report_dir=Path(out) / "report")
     echo(format_summary(assessment))
     apath = write_json_atomic(assessment.to_dict(), Path(out) / "assessment.json")
     echo(f"assessment: {apath.resolve()}")
-    return apath
+    report = (Path(out) / "report" / "report.html").resolve()
+    echo(f"report: {report}")
+    return report

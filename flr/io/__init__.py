@@ -22,11 +22,13 @@ from flr.schemes import LabelScheme, canonical_name, resolve_scheme
 
 __all__ = [
     "detect_format",
+    "read_dicom_identifiers",
     "read_image",
     "read_label_map",
     "sha256_of",
     "write_json_atomic",
     "write_nifti",
+    "write_text_atomic",
 ]
 
 
@@ -222,10 +224,25 @@ def _sha256_files(files: list[Path]) -> str:
 
 def write_json_atomic(data: Any, path: str | Path) -> Path:
     """Write JSON to ``path`` through a temp file in the same folder and a rename (never half-written)."""
+    return write_text_atomic(json.dumps(data, indent=2, allow_nan=False) + "\n", path)
+
+
+def read_dicom_identifiers(image: Image) -> dict[str, str]:
+    """Patient name, ID and birth date of a DICOM image's first file: only for ``--include-identifiers``."""
+    files = image.metadata.get("files") or []
+    if not files:
+        return {}
+    import pydicom
+
+    ds = pydicom.dcmread(files[0], stop_before_pixels=True, force=True)
+    return {k: str(ds.get(k, "")) for k in ("PatientName", "PatientID", "PatientBirthDate") if ds.get(k)}
+
+
+def write_text_atomic(text: str, path: str | Path) -> Path:
+    """Write text to ``path`` through a temp file in the same folder and a rename (never half-written)."""
     path = Path(path)
     if not path.parent.is_dir():
         raise InputFileError(f"{path}: output folder {path.parent} does not exist")
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
