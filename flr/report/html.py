@@ -36,7 +36,7 @@ def _fmt(value: Any, digits: int = 1) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
-        return f"{value:,.{digits}f}"
+        return f"{value:,.{digits + 1 if abs(value) < 10 else digits}f}"
     if isinstance(value, (list, tuple)):
         return ", ".join(_fmt(v, digits) for v in value)
     if isinstance(value, Mapping):
@@ -67,5 +67,5 @@ def render_report(result: Mapping[str, Any], figures: Sequence[Figure] = (), *, 
         flr_version=result.get("flr_version"), schema_version=result.get("schema_version"),
         analysed=analysed or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         identifiers=identifiers, disclaimer=DISCLAIMER,
-        fmt=_fmt, ml=lambda v: "—" if v is None else f"{v:,.1f} mL",
+        fmt=_fmt, ml=lambda v: "—" if v is None else f"{v:,.{2 if abs(v) < 1 else 1}f} mL",
         pct=lambda v, d=1: "—" if v is None else f"{v:.{d}f} %", roman=_roman)
