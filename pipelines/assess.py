@@ -8,9 +8,8 @@ from typing import Any
 
 from flr.assess import Assessment, Body, assess
 from flr.errors import PlanError
-from flr.io import read_image, read_label_map
 from flr.plan import resection_plan
-from flr.schemes import split_labels_argument
+from pipelines.inputs import load_case
 
 DISCLAIMER = "flr supports the multidisciplinary team's decision; it does not replace it."
 
@@ -18,7 +17,7 @@ DISCLAIMER = "flr supports the multidisciplinary team's decision; it does not re
 def run_assess(labels: Sequence[str], *, ct: Path | None = None, plan_name: str | None = None,
                resect: str | None = None, include_caudate: bool = False, wedges: Sequence[str] = (),
                ablations: Sequence[str] = (), body: Body | None = None, series_uid: str | None = None,
-               resample: bool = False, patient: Path | None = None, rules: str | None = None,
+               resample: str | None = None, patient: Path | None = None, rules: str | None = None,
                report_dir: Path | None = None, include_identifiers: bool = False) -> Assessment:
     """Read ``PATH[:SCHEME]`` label maps (and the CT), build the plan and assess it.
 
@@ -37,11 +36,7 @@ def run_assess(labels: Sequence[str], *, ct: Path | None = None, plan_name: str 
         person = load_patient(patient) if patient is not None else None
         if body is None and person is not None and person.weight_kg is not None:
             body = Body(person.weight_kg, person.height_cm)
-    ct_image = read_image(ct, series_uid=series_uid, resample=resample) if ct is not None else None
-    maps = []
-    for arg in labels:
-        path, scheme = split_labels_argument(arg)
-        maps.append(read_label_map(path, scheme, series_uid=series_uid))
+    ct_image, maps = load_case(labels, ct=ct, series_uid=series_uid, resample=resample)
     result = assess(maps, plan, ct=ct_image, body=body)
     if rulebook is not None:
         from flr.assess import judge

@@ -35,13 +35,13 @@ def cli() -> None:
               help="CT (NIfTI, NRRD, DICOM file or folder); every label map must lie on its grid.")
 @click.option("--series", "series_uid", default=None, metavar="UID",
               help="SeriesInstanceUID to use when a DICOM folder holds several image series.")
-@click.option("--resample", is_flag=True,
-              help="Resample a gantry-tilted or irregularly spaced DICOM series onto a regular grid "
-                   "instead of refusing it.")
+@click.option("--resample", is_flag=False, flag_value="nearest", default=None, type=click.Choice(["nearest"]),
+              help="Resample what is not on the reference grid instead of refusing it: label maps with "
+                   "nearest-neighbour interpolation (reported), a tilted or irregular DICOM CT onto a regular grid.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
               help="Write the result as JSON (schema in the README).")
 @click.option("--quiet", "-q", is_flag=True, help="No table on the terminal.")
-def volumetry(labels: tuple[str, ...], ct: Path | None, series_uid: str | None, resample: bool,
+def volumetry(labels: tuple[str, ...], ct: Path | None, series_uid: str | None, resample: str | None,
               json_out: Path | None, quiet: bool) -> None:
     """Voxel volumes, truncation flags and segment contacts of every labelled structure."""
     from pipelines.volumetry import run_volumetry
@@ -82,7 +82,9 @@ def _emit(result: Any, json_out: Path | None, quiet: bool, formatter: Any) -> No
 @click.option("--telv-formula", type=click.Choice(["vauthey", "urata", "chinese", "korean"]), default="vauthey",
               show_default=True, help="Formula for the total estimated liver volume (sFLR denominator).")
 @click.option("--series", "series_uid", default=None, metavar="UID", help="DICOM series to use.")
-@click.option("--resample", is_flag=True, help="Resample a tilted or irregular DICOM series.")
+@click.option("--resample", is_flag=False, flag_value="nearest", default=None, type=click.Choice(["nearest"]),
+              help="Resample what is not on the reference grid instead of refusing it: label maps with "
+                   "nearest-neighbour interpolation (reported), a tilted or irregular DICOM CT onto a regular grid.")
 @click.option("--patient", type=click.Path(path_type=Path), default=None, metavar="FILE",
               help="Patient file (YAML/JSON): weight, height, labs, primary, extrahepatic disease; "
                    "evaluates the resectability rulebook.")
@@ -97,7 +99,8 @@ def _emit(result: Any, json_out: Path | None, quiet: bool, formatter: Any) -> No
 @click.option("--quiet", "-q", is_flag=True, help="No summary on the terminal.")
 def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, resect: str | None,
            include_caudate: bool, wedges: tuple[str, ...], ablations: tuple[str, ...], weight_kg: float | None,
-           height_cm: float | None, bsa_formula: str, telv_formula: str, series_uid: str | None, resample: bool,
+           height_cm: float | None, bsa_formula: str, telv_formula: str, series_uid: str | None,
+           resample: str | None,
            patient: Path | None, rules: str | None, report_dir: Path | None, include_identifiers: bool,
            json_out: Path | None, quiet: bool) -> None:
     """Apply a resection plan and judge the remnant: FLR, contiguity, inflow/outflow, margins."""

@@ -78,9 +78,9 @@ def report_from_result(result_path: Path, labels: Sequence[str], out_dir: Path, 
     from dataclasses import replace
 
     from flr.assess import assess
-    from flr.io import read_dicom_identifiers, read_image, read_label_map
+    from flr.io import read_dicom_identifiers
     from flr.plan import Plan
-    from flr.schemes import split_labels_argument
+    from pipelines.inputs import load_case
 
     try:
         saved: dict[str, Any] = json.loads(Path(result_path).read_text(encoding="utf-8"))
@@ -92,8 +92,7 @@ def report_from_result(result_path: Path, labels: Sequence[str], out_dir: Path, 
     plan = Plan(p["name"], tuple(p["resected_segments"]), bool(p.get("include_caudate")),
                 tuple((w["tumor_id"], w["margin_mm"]) for w in p.get("wedges", [])),
                 tuple((a["tumor_id"], a["margin_mm"]) for a in p.get("ablations", [])))
-    ct_image = read_image(ct, series_uid=series_uid) if ct is not None else None
-    maps = [read_label_map(*split_labels_argument(a)) for a in labels]
+    ct_image, maps = load_case(labels, ct=ct, series_uid=series_uid)
     fresh = assess(maps, plan, ct=ct_image)
     expected_ml = saved["remnant"]["volume_ml"]
     if abs(fresh.remnant["volume_ml"] - expected_ml) > 1e-6 * max(1.0, expected_ml):

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flr.errors import UnsupportedFormatError
-from flr.io import read_image, read_label_map
-from flr.schemes import split_labels_argument
 from flr.volumes import VolumetryResult, volumetry
+from pipelines.inputs import load_case
 
 
 def run_volumetry(labels: list[str], *, ct: Path | None = None, series_uid: str | None = None,
-                  resample: bool = False) -> VolumetryResult:
+                  resample: str | None = None) -> VolumetryResult:
     """Read ``PATH[:SCHEME]`` label maps (and the CT) and measure them."""
-    ct_image = read_image(ct, series_uid=series_uid, resample=resample) if ct is not None else None
-    maps = []
-    for arg in labels:
-        path, scheme = split_labels_argument(arg)
-        if scheme == "totalseg":
-            raise UnsupportedFormatError(f"{path}: TotalSegmentator output folders (PATH:totalseg) are not "
-                                         "read yet; give the multilabel file with :totalseg-total")
-        maps.append(read_label_map(path, scheme, series_uid=series_uid))
+    ct_image, maps = load_case(labels, ct=ct, series_uid=series_uid, resample=resample)
     return volumetry(maps, ct=ct_image)
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "read_dicom_identifiers",
     "read_image",
     "read_label_map",
+    "read_label_maps",
     "sha256_of",
     "write_json_atomic",
     "write_nifti",
@@ -174,6 +175,103 @@ def read_label_map(
     meta.update(labels_present=present, scheme_source=resolved.source, warnings=warnings_out,
                 sha256=image.metadata.get("sha256") or sha256_of(path))
     return LabelMap(array, image.geometry, str(path), meta, names=resolved.labels, scheme=resolved.name)
+
+
+TOTALSEG_FOLDER_SCHEME = "totalseg"
+
+
+def read_label_maps(
+    path: str | Path,
+    scheme: str | Path | LabelScheme | Mapping[int, str] | None = None,
+    *,
+    reference: Image | None = None,
+    series_uid: str | None = None,
+) -> list[LabelMap]:
+    """Read every label map a path holds (the command line's ``--labels PATH[:SCHEME]``).
+
+    * a TotalSegmentator output folder (``DIR:totalseg``): one binary map per relevant class file;
+    * a DICOM-SEG or RTSTRUCT file: placed on ``reference`` (the CT) and split into maps whose segments do
+      not overlap;
+    * a 3D Slicer ``.seg.nrrd``: one map per layer;
+    * anything else: one map (:func:`read_label_map`).
+    """
+    path = Path(path)
+    if str(scheme) == TOTALSEG_FOLDER_SCHEME:
+        return _read_totalseg_folder(path)
+    kind = detect_format(path)
+    if kind == "dicom":
+        modality = _dicom_modality(path)
+        if modality == "SEG":
+            from flr.io.dicomseg import read_dicom_seg
+
+            return _with_hash(read_dicom_seg(path, reference=reference), path)
+        if modality == "RTSTRUCT":
+            from flr.io.rtstruct import read_rtstruct
+
+            return _with_hash(read_rtstruct(path, reference=reference), path)
+    if kind == "nrrd" and path.name.lower().endswith(".seg.nrrd") and scheme is None:
+        from flr.io.slicerseg import read_slicer_seg
+
+        return _with_hash(read_slicer_seg(path), path)
+    return [read_label_map(path, scheme, series_uid=series_uid)]
+
+
+def _with_hash(maps: list[LabelMap], path: Path) -> list[LabelMap]:
+    digest = sha256_of(path)
+    out = []
+    for lm in maps:
+        meta = dict(lm.metadata)
+        meta.setdefault("sha256", digest)
+        meta.setdefault("warnings", [])
+        out.append(LabelMap(lm.array, lm.geometry, lm.source or str(path), meta, names=lm.names, scheme=lm.scheme))
+    return out
+
+
+def _dicom_modality(path: Path) -> str:
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"])
+    except Exception as exc:  # any parser failure means a corrupt file
+        raise InputFileError(f"{path}: not a readable DICOM file ({type(exc).__name__})") from None
+    return str(ds.get("Modality", "")).upper()
+
+
+def _read_totalseg_folder(folder: Path) -> list[LabelMap]:
+    """A TotalSegmentator output folder of per-class ``NAME.nii.gz`` files (tasks total, liver_segments,
+    liver_vessels): the files of classes flr uses, each a binary map named by its class."""
+    from flr.schemes import builtin_scheme
+
+    if not folder.is_dir():
+        raise InputFileError(f"{folder}: {TOTALSEG_FOLDER_SCHEME} needs a TotalSegmentator output folder")
+    known: dict[str, str] = {}  # file stem -> canonical name
+    for name in ("totalseg-total", "totalseg-total-v1", "totalseg-liver-segments", "totalseg-liver-vessels"):
+        for canonical in builtin_scheme(name).labels.values():
+            known[_TS_FILE_NAMES.get((name, canonical), canonical)] = canonical
+    files = sorted(folder.glob("*.nii.gz"))
+    if not files:
+        raise InputFileError(f"{folder}: no .nii.gz files (not a TotalSegmentator output folder)")
+    maps = []
+    for f in files:
+        stem = f.name[: -len(".nii.gz")]
+        if stem in known:
+            try:
+                maps.append(read_label_map(f, {1: known[stem]}))
+            except EmptyStructureError:
+                continue  # TotalSegmentator writes empty files for classes absent from the scan
+    if not maps:
+        raise SchemeError(f"{folder}: none of its files is a class flr uses (liver, liver segments, "
+                          "portal vein, inferior vena cava, liver vessels, liver tumour)")
+    return maps
+
+
+#: TotalSegmentator's file names for the classes flr reads (scheme, canonical name) -> file stem.
+_TS_FILE_NAMES = {
+    ("totalseg-total", "portal_vein"): "portal_vein_and_splenic_vein",
+    ("totalseg-total-v1", "portal_vein"): "portal_vein_and_splenic_vein",
+    ("totalseg-liver-vessels", "hepatic_vessel"): "liver_vessels",
+    ("totalseg-liver-vessels", "tumor"): "liver_tumor",
+}
 
 
 def _present_labels(array: np.ndarray) -> list[int]:

@@ -1,0 +1,32 @@
+"""Reading a case's inputs the same way for every command: the CT, then every ``--labels`` onto its grid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from flr.image import Image, LabelMap
+from flr.io import read_image, read_label_maps
+from flr.schemes import split_labels_argument
+
+
+def load_case(labels: Sequence[str], *, ct: Path | None = None, series_uid: str | None = None,
+              resample: str | None = None) -> tuple[Image | None, list[LabelMap]]:
+    """The CT (or None) and the label maps of ``PATH[:SCHEME]`` arguments.
+
+    The grid rule: the CT's grid wins when a CT is given, else the first label map's. A label map on
+    another grid is an error (:class:`~flr.errors.GeometryMismatchError`, raised later by the measurement)
+    unless ``resample="nearest"``: then it is resampled with nearest-neighbour interpolation and the
+    result's warnings say so. ``resample`` also lets a tilted or irregular DICOM CT be resampled.
+    """
+    ct_image = read_image(ct, series_uid=series_uid, resample=resample is not None) if ct is not None else None
+    maps: list[LabelMap] = []
+    for arg in labels:
+        path, scheme = split_labels_argument(arg)
+        maps.extend(read_label_maps(path, scheme, reference=ct_image, series_uid=series_uid))
+    if resample == "nearest" and maps:
+        from flr.resample import resample_nearest
+
+        reference = ct_image.geometry if ct_image is not None else maps[0].geometry
+        maps = [m if reference.same_grid(m.geometry) else resample_nearest(m, reference) for m in maps]
+    return ct_image, maps
