@@ -18,7 +18,8 @@ def run_assess(labels: Sequence[str], *, ct: Path | None = None, plan_name: str 
                resect: str | None = None, include_caudate: bool = False, wedges: Sequence[str] = (),
                ablations: Sequence[str] = (), body: Body | None = None, series_uid: str | None = None,
                resample: str | None = None, patient: Path | None = None, rules: str | None = None,
-               report_dir: Path | None = None, include_identifiers: bool = False) -> Assessment:
+               report_dir: Path | None = None, include_identifiers: bool = False,
+               export_dir: Path | None = None) -> Assessment:
     """Read ``PATH[:SCHEME]`` label maps (and the CT), build the plan and assess it.
 
     With ``patient`` (a YAML/JSON file) or ``rules`` (a rulebook name or file) the rulebook is evaluated
@@ -43,6 +44,10 @@ def run_assess(labels: Sequence[str], *, ct: Path | None = None, plan_name: str 
 
         scan_date = _study_date(ct_image) if ct_image is not None else None
         result = judge(result, person, rulebook, scan_date=scan_date)
+    if export_dir is not None:
+        from pipelines.export import export_plan
+
+        export_plan(result, export_dir, ct=ct_image)
     if report_dir is not None:
         from flr.io import read_dicom_identifiers
         from pipelines.report import write_report

@@ -94,6 +94,8 @@ def _emit(result: Any, json_out: Path | None, quiet: bool, formatter: Any) -> No
               help="Write report.html (self-contained, printable) and result.json into DIR.")
 @click.option("--include-identifiers", is_flag=True,
               help="Show the patient's name, ID and birth date (from the DICOM CT) in the report; off by default.")
+@click.option("--export", "export_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
+              help="Write the plan as plan.nii.gz + plan.scheme.json, and as plan.seg.dcm (DICOM-SEG) for a DICOM CT.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
               help="Write the assessment as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on the terminal.")
@@ -102,7 +104,7 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
            height_cm: float | None, bsa_formula: str, telv_formula: str, series_uid: str | None,
            resample: str | None,
            patient: Path | None, rules: str | None, report_dir: Path | None, include_identifiers: bool,
-           json_out: Path | None, quiet: bool) -> None:
+           export_dir: Path | None, json_out: Path | None, quiet: bool) -> None:
     """Apply a resection plan and judge the remnant: FLR, contiguity, inflow/outflow, margins."""
     from flr.assess import Body
     from pipelines.assess import format_summary, run_assess
@@ -111,7 +113,7 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
     result = run_assess(list(labels), ct=ct, plan_name=plan_name, resect=resect, include_caudate=include_caudate,
                         wedges=wedges, ablations=ablations, body=body, series_uid=series_uid, resample=resample,
                         patient=patient, rules=rules, report_dir=report_dir,
-                        include_identifiers=include_identifiers)
+                        include_identifiers=include_identifiers, export_dir=export_dir)
     _emit(result, json_out, quiet, format_summary)
     if report_dir is not None:
         click.echo(f"report: {(report_dir / 'report.html').resolve()}")
