@@ -70,3 +70,33 @@ def test_export_plan_nifti_reads_back(tmp_path, capsys):
                                                                    - sum(t["volume_ml"] for t in result["tumors"]
                                                                          if t["fate"] == "resected"), rel=1e-6)
     assert not (tmp_path / "export" / "plan.seg.dcm").exists()  # no DICOM CT, no DICOM-SEG
+
+
+def test_export_dicom_seg_round_trip(tmp_path):
+    from flr.io import read_image
+    from flr.io.dicom import write_dicom_series
+
+    ph = make_liver_phantom(2)
+    write_dicom_series(ph.ct, tmp_path / "ct", series_description="portal venous")
+    write_nifti(ph.labels, tmp_path / "labels.nii.gz")
+    (tmp_path / "labels.scheme.json").write_text(json.dumps({str(k): v for k, v in ph.labels.names.items()}))
+    assert main(["assess", "--ct", str(tmp_path / "ct"), "--labels", str(tmp_path / "labels.nii.gz"),
+                 "--plan", "left-lateral-sectionectomy", "--export", str(tmp_path / "export"), "-q"]) == 0
+    ct = read_image(tmp_path / "ct")
+    nifti = flr.load(tmp_path / "export" / "plan.nii.gz")
+    seg_maps = read_label_maps(tmp_path / "export" / "plan.seg.dcm", reference=ct)
+    assert len(seg_maps) == 1  # plan zones do not overlap
+    seg = seg_maps[0]
+    assert seg.geometry.same_grid(ct.geometry)
+    # the SEG numbers its segments 1..N in the order of the plan ids present; map names back to compare
+    by_name = {name: seg.array == i for i, name in seg.names.items()}
+    for i, name in nifti.names.items():
+        expected = nifti.array == i
+        if expected.any():
+            assert np.array_equal(by_name[name], expected), name
+    import pydicom
+
+    ds = pydicom.dcmread(tmp_path / "export" / "plan.seg.dcm", stop_before_pixels=True)
+    src = pydicom.dcmread(sorted((tmp_path / "ct").iterdir())[0], stop_before_pixels=True)
+    assert ds.Modality == "SEG" and ds.StudyInstanceUID == src.StudyInstanceUID
+    assert ds.FrameOfReferenceUID == src.FrameOfReferenceUID
