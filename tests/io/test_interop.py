@@ -100,3 +100,30 @@ def test_export_dicom_seg_round_trip(tmp_path):
     src = pydicom.dcmread(sorted((tmp_path / "ct").iterdir())[0], stop_before_pixels=True)
     assert ds.Modality == "SEG" and ds.StudyInstanceUID == src.StudyInstanceUID
     assert ds.FrameOfReferenceUID == src.FrameOfReferenceUID
+
+
+def test_cli_reads_dicom_seg_rtstruct_and_slicer_files(shared_data, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "seg.json"
+    d = shared_data / "dcmqi"
+    assert main(["volumetry", "--ct", str(d / "ct-3slice"), "--labels", str(d / "liver.dcm"), "--json", str(out),
+                 "-q"]) == 0
+    seg = json.loads(out.read_text())
+    nrrd = flr.volumetry(flr.load(d / "liver_seg.nrrd", {1: "liver"}))
+    assert seg["structures"]["liver"]["voxels"] == nrrd.structures["liver"].voxels > 0
+    ct_dir = tmp_path / "rt"
+    ct_dir.mkdir()
+    for name in ("ct_1.dcm", "ct_2.dcm", "rt.dcm"):
+        shutil.copy(shared_data / "rt-utils" / name, ct_dir / name)
+    assert main(["volumetry", "--labels", str(ct_dir / "rt.dcm"), "--json", str(out), "-q"]) == 0
+    assert json.loads(out.read_text())["structures"]["roi_1"]["voxels"] == 1443  # rt-utils ROI-1, two contours
+    shutil.copy(shared_data / "rt-utils" / "invalid_reference_rt.dcm", ct_dir / "bad.dcm")
+    assert main(["volumetry", "--labels", str(ct_dir / "bad.dcm")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.dcm" in err and "--ct" in err
+    assert main(["volumetry", "--labels", str(shared_data / "slicerio" / "SegmentationOverlapping.seg.nrrd"),
+                 "--json", str(out), "-q"]) == 0
+    data = json.loads(out.read_text())
+    assert data["structures"]["right_lung"]["voxels"] == 34450  # slicerio's own test value
+    assert data["structures"]["overlapping_sphere"]["voxels"] == 19139
