@@ -39,14 +39,10 @@ encoder for it).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import re
 import tempfile
-import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -69,6 +65,7 @@ from pydicom.valuerep import format_number_as_ds
 
 from flr.errors import DicomSeriesError, InputFileError, UnsupportedFormatError
 from flr.image import Geometry, Image
+from flr.io._common import atomic_path, one_line, quiet_pydicom
 
 __all__ = ["read_dicom", "write_dicom_series"]
 
@@ -96,24 +93,6 @@ _TRANSFER_SYNTAXES: dict[str, str] = {
 # ----------------------------------------------------------------------------------------------
 # small helpers
 # ----------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _quiet_pydicom() -> Iterator[None]:
-    """Silence pydicom's UserWarnings about non-conforming header values while reading.
-
-    Vendor files routinely carry values that break a VR's formal rules (over-long strings,
-    odd-length UIDs); pydicom reports each as a UserWarning, which is not actionable by the user of
-    flr, and flr validates every value it uses itself. Scoped to the read, never global.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        yield
-
-
-def _one_line(text: object, limit: int = 64) -> str:
-    s = re.sub(r"\s+", " ", str(text)).strip()
-    return s if len(s) <= limit else s[: limit - 3] + "..."
-
-
 def _fmt_mm(value: float) -> str:
     return f"{value:.4g}"
 
@@ -134,7 +113,7 @@ def _looks_like_dicom(path: Path) -> tuple[bool, bool]:
 def _read_header(path: Path, *, force: bool) -> Dataset | None:
     """Header without pixel data; None for a forced read that turns out not to be DICOM."""
     try:
-        with _quiet_pydicom():
+        with quiet_pydicom():
             ds = pydicom.dcmread(path, stop_before_pixels=True, force=force)
     except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         if force:
@@ -162,9 +141,9 @@ def _floats(value: Any, n: int, what: str, path: Path) -> np.ndarray:
     try:
         out = np.array([float(v) for v in value], dtype=float)
     except (TypeError, ValueError) as exc:
-        raise DicomSeriesError(f"{path}: {what} is not numeric: {_one_line(value)}") from exc
+        raise DicomSeriesError(f"{path}: {what} is not numeric: {one_line(value)}") from exc
     if out.shape != (n,) or not np.all(np.isfinite(out)):
-        raise DicomSeriesError(f"{path}: {what} needs {n} finite numbers, got {_one_line(value)}")
+        raise DicomSeriesError(f"{path}: {what} needs {n} finite numbers, got {one_line(value)}")
     return out
 
 
@@ -312,11 +291,11 @@ def _scan(path: Path) -> tuple[dict[str, _Series], Counter[str]]:
             continue
         sop_name = pydicom.uid.UID(str(ds.get("SOPClassUID", "") or "")).name or "unknown SOP class"
         if not ds.get("Rows") or not ds.get("Columns") or not _is_image_sop_class(ds):
-            skipped[_one_line(sop_name)] += 1
+            skipped[one_line(sop_name)] += 1
             continue
         frames = _frames_of(ds, file)
         if frames is None:
-            skipped[f"{_one_line(sop_name)} without patient geometry"] += 1
+            skipped[f"{one_line(sop_name)} without patient geometry"] += 1
             continue
         uid = str(ds.get("SeriesInstanceUID", "") or "")
         if not uid:
@@ -325,9 +304,9 @@ def _scan(path: Path) -> tuple[dict[str, _Series], Counter[str]]:
         if entry is None:
             entry = series[uid] = _Series(
                 uid=uid,
-                description=_one_line(ds.get("SeriesDescription", "") or ""),
+                description=one_line(ds.get("SeriesDescription", "") or ""),
                 modality=str(ds.get("Modality", "") or ""),
-                manufacturer=_one_line(ds.get("Manufacturer", "") or ""),
+                manufacturer=one_line(ds.get("Manufacturer", "") or ""),
                 study_date=str(ds.get("StudyDate", "") or ""),
                 frames=[],
                 transfer_syntaxes=set(),
@@ -470,7 +449,7 @@ def _slice_problems(path: Path, st: _Stack) -> tuple[float | None, str | None, f
 # ----------------------------------------------------------------------------------------------
 def _decode(path: Path) -> tuple[np.ndarray, Dataset]:
     try:
-        with _quiet_pydicom():
+        with quiet_pydicom():
             ds = pydicom.dcmread(path, force=True)  # force: preamble-less files passed the header scan
     except Exception as exc:  # any failure of a file that parsed before means a damaged file
         raise InputFileError(f"{path}: cannot read DICOM file ({type(exc).__name__}: {exc})") from exc
@@ -490,12 +469,12 @@ def _decode(path: Path) -> tuple[np.ndarray, Dataset]:
             f"{path}: a Modality LUT Sequence instead of RescaleSlope/RescaleIntercept is not supported"
         )
     try:
-        with _quiet_pydicom():
+        with quiet_pydicom():
             arr = ds.pixel_array
     except Exception as exc:  # decoder errors come as many types (ValueError, RuntimeError, ...)
         name = pydicom.uid.UID(ts).name if ts else "unknown transfer syntax"
         raise InputFileError(
-            f"{path}: cannot decode pixel data ({name}): {type(exc).__name__}: {_one_line(exc, 200)}"
+            f"{path}: cannot decode pixel data ({name}): {type(exc).__name__}: {one_line(exc, 200)}"
         ) from exc
     return arr, ds
 
@@ -738,7 +717,7 @@ def _encode_jpeg_lossless(plane: np.ndarray, workdir: Path) -> pydicom.dataelem.
     writer.UseCompressionOn()
     writer.SetCompressor("JPEG")
     writer.Execute(sitk.GetImageFromArray(np.ascontiguousarray(plane)))
-    with _quiet_pydicom():
+    with quiet_pydicom():
         src = pydicom.dcmread(tmp)
     ts = src.file_meta.TransferSyntaxUID
     signed = int(plane.dtype == np.int16)
@@ -905,13 +884,7 @@ def write_dicom_series(
                 ds["PixelData"] = _encode_jpeg_lossless(plane, Path(work))
                 ds.file_meta.TransferSyntaxUID = ts_uid
             target = folder / names[k]
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{names[k]}.", suffix=".tmp", dir=folder)
-            os.close(fd)
-            try:
+            with atomic_path(target) as tmp_name:
                 ds.save_as(tmp_name, enforce_file_format=True)
-                os.replace(tmp_name, target)
-            except BaseException:
-                Path(tmp_name).unlink(missing_ok=True)
-                raise
             paths.append(target)
     return paths

@@ -32,11 +32,7 @@ design).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +44,7 @@ from pydicom.errors import InvalidDicomError
 
 from flr.errors import GeometryMismatchError, InputFileError
 from flr.image import Geometry, Image, LabelMap
+from flr.io._common import atomic_path, one_line, quiet_pydicom
 from flr.schemes import CANONICAL_NAMES, canonical_name, normalise_name
 
 __all__ = ["CODED_NAMES", "FRACTIONAL_THRESHOLD", "read_dicom_seg", "write_dicom_seg"]
@@ -96,23 +93,6 @@ _WRITE_CODES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "hepatic_artery": (_ANATOMY, ("76015000", "Hepatic artery")),
     "bile_duct": (_ANATOMY, ("28273000", "Bile duct")),
 }
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence pydicom/highdicom UserWarnings about non-conforming values in files we only read.
-
-    flr validates every value it uses; vendor deviations (e.g. legacy SRT codes) are not actionable.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        yield
-
-
-def _one_line(text: object, limit: int = 120) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,7 +145,7 @@ def _frame_of_reference_of(image: Image) -> str | None:
     if not files:
         return None
     try:
-        with _quiet():
+        with quiet_pydicom():
             ds = pydicom.dcmread(files[0], stop_before_pixels=True, specific_tags=["FrameOfReferenceUID"])
     except (OSError, InvalidDicomError):
         return None
@@ -177,12 +157,12 @@ def _read_seg_dataset(path: Path) -> Dataset:
     if not path.is_file():
         raise InputFileError(f"{path}: no such file")
     try:
-        with _quiet():
+        with quiet_pydicom():
             ds = pydicom.dcmread(path)
     except InvalidDicomError as exc:
-        raise InputFileError(f"{path}: not a DICOM file ({_one_line(exc)})") from None
+        raise InputFileError(f"{path}: not a DICOM file ({one_line(exc)})") from None
     except Exception as exc:
-        raise InputFileError(f"{path}: corrupted DICOM file ({type(exc).__name__}: {_one_line(exc)})") from None
+        raise InputFileError(f"{path}: corrupted DICOM file ({type(exc).__name__}: {one_line(exc)})") from None
     sop = str(ds.get("SOPClassUID", ""))
     if sop not in SEG_SOP_CLASS_UIDS:
         raise InputFileError(
@@ -194,10 +174,10 @@ def _read_seg_dataset(path: Path) -> Dataset:
 
 def _frames(path: Path, ds: Dataset) -> np.ndarray:
     try:
-        with _quiet():
+        with quiet_pydicom():
             pixels = np.asarray(ds.pixel_array)
     except Exception as exc:
-        why = f"{type(exc).__name__}: {_one_line(exc)}"
+        why = f"{type(exc).__name__}: {one_line(exc)}"
         raise InputFileError(f"{path}: corrupted DICOM-SEG pixel data ({why})") from None
     n = int(ds.get("NumberOfFrames", 1) or 1)
     if pixels.ndim == 2:
@@ -213,7 +193,7 @@ def _floats(value: Any, n: int, what: str, path: Path) -> np.ndarray:
     except (TypeError, ValueError):
         out = np.asarray([])
     if out.shape != (n,) or not np.all(np.isfinite(out)):
-        raise InputFileError(f"{path}: DICOM-SEG {what} is missing or malformed: {_one_line(value)}")
+        raise InputFileError(f"{path}: DICOM-SEG {what} is missing or malformed: {one_line(value)}")
     return out
 
 
@@ -465,10 +445,10 @@ def _source_slices(label_map: LabelMap, source_files: Sequence[Path]) -> list[tu
     for f in source_files:
         f = Path(f)
         try:
-            with _quiet():
+            with quiet_pydicom():
                 ds = pydicom.dcmread(f)
         except Exception as exc:
-            raise InputFileError(f"{f}: cannot read source DICOM ({type(exc).__name__}: {_one_line(exc)})") from None
+            raise InputFileError(f"{f}: cannot read source DICOM ({type(exc).__name__}: {one_line(exc)})") from None
         iop = _floats(ds.get("ImageOrientationPatient"), 6, "ImageOrientationPatient", f)
         ipp = _floats(ds.get("ImagePositionPatient"), 3, "ImagePositionPatient", f)
         sy, sx = _floats(ds.get("PixelSpacing"), 2, "PixelSpacing", f)
@@ -563,7 +543,7 @@ def write_dicom_seg(
         lut[label_id] = n
     source_datasets = [ds for _, ds in slices]
     frames = np.stack([lut[label_map.array[k]] for k, _ in slices])
-    with _quiet():
+    with quiet_pydicom():
         seg = hd.seg.Segmentation(
             source_images=source_datasets,
             pixel_array=frames,
@@ -580,12 +560,6 @@ def write_dicom_seg(
             series_description=series_description,
             omit_empty_frames=True,
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         seg.save_as(tmp, enforce_file_format=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

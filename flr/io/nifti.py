@@ -7,8 +7,6 @@ with both codes 0 the file has no orientation and only ``pixdim`` is trusted (a 
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -18,6 +16,7 @@ import numpy as np
 
 from flr.errors import InputFileError
 from flr.image import Geometry, Image
+from flr.io._common import atomic_path
 
 #: RAS <-> LPS: negate the first two world axes.
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -126,12 +125,6 @@ def write_nifti(image: Image, path: Path) -> Path:
     img.set_qform(affine, code=1)
     img.header.set_xyzt_units("mm", "sec")
     suffix = ".nii.gz" if path.name.endswith(".gz") else ".nii"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=suffix) as tmp:
         nib.save(img, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -29,11 +29,7 @@ Rules (:func:`read_rtstruct`)
 
 from __future__ import annotations
 
-import contextlib
 import math
-import re
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,25 +41,13 @@ from pydicom.errors import InvalidDicomError
 
 from flr.errors import DicomSeriesError, GeometryMismatchError, InputFileError
 from flr.image import Image, LabelMap
+from flr.io._common import one_line, quiet_pydicom
 from flr.schemes import canonical_name
 
 __all__ = ["SLICE_TOL", "rasterise_polygon", "read_rtstruct"]
 
 #: A contour's points must lie within this many slice spacings of an integer z index.
 SLICE_TOL = 0.01
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence pydicom's UserWarnings about non-conforming values while reading (scoped to the read)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        yield
-
-
-def _one_line(text: object, limit: int = 120) -> str:
-    s = re.sub(r"\s+", " ", str(text)).strip()
-    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 @dataclass
@@ -118,10 +102,10 @@ def _read_dataset(path: Path) -> Dataset:
     if not path.is_file():
         raise InputFileError(f"{path}: no such file")
     try:
-        with _quiet():
+        with quiet_pydicom():
             ds = pydicom.dcmread(path)
     except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise InputFileError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {_one_line(exc)})"
+        raise InputFileError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {one_line(exc)})"
                              ) from None
     modality = str(ds.get("Modality", "")).upper()
     if modality != "RTSTRUCT":
@@ -182,7 +166,7 @@ def _reference_files_attr(image: Image, tag: str) -> set[str]:
     out: set[str] = set()
     for f in image.metadata.get("files") or []:
         try:
-            with _quiet():
+            with quiet_pydicom():
                 ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=[tag])
         except (InvalidDicomError, OSError):
             continue
