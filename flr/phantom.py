@@ -384,8 +384,8 @@ class _Anatomy:
             "right_posterior": (-70.0, 8.0, -8.0),
             "seg6": (-92.0, 18.0, -30.0),
             "seg7": (-90.0, 20.0, 18.0),
-            "left": (8.0, -6.0, -8.0),
-            "umbilical": (22.0, -26.0, -6.0),
+            "left": (-2.4, -8.4, -8.0),            # end of the transverse portion, at the umbilical fissure
+            "umbilical": (3.2, -30.8, -6.0),       # umbilical portion, in the umbilical fissure plane
             "seg2": (30.0, -10.0, 20.0),
             "seg3": (30.0, -46.0, -16.0),
             "seg4_sup": (-6.0, -46.0, 18.0),

@@ -206,3 +206,11 @@ def test_cli_segments_missing_for_anatomical_plan(phantom, tmp_path, capsys):
     code = main(["assess", "--labels", str(tmp_path / "liver.nii.gz"), "--plan", "left-hemihepatectomy"])
     err = capsys.readouterr().err
     assert code == 2 and "no label map holds segment labels" in err
+
+
+def test_left_lateral_sectionectomy_keeps_segment_4_supplied(phantom):
+    """The umbilical portion runs in the umbilical fissure: removing II/III leaves IV's portal supply intact."""
+    a = assess([phantom.labels, phantom.liver], resection_plan("left-lateral-sectionectomy"))
+    assert a.checks["inflow"]["status"] == "pass", a.checks["inflow"]["detail"]
+    assert a.checks["outflow"]["status"] == "pass", a.checks["outflow"]["detail"]
+    assert a.remnant["devascularized_ml"] == 0.0
