@@ -36,7 +36,7 @@ from typing import Any
 
 from flr import scores
 from flr.errors import InputFileError, UnsupportedFormatError
-from flr.scores import PatientValueError
+from flr.scores import BODY_RANGES, PatientValueError
 
 SEXES = ("female", "male", "other")
 LIVER_CONDITIONS = ("normal", "steatosis", "chemotherapy", "cirrhosis")
@@ -59,8 +59,7 @@ IDENTIFIER_KEYS = frozenset({
 
 #: Plausible ranges of the body and history fields: ``name: (low, high, unit)``.
 NUMBER_RANGES: dict[str, tuple[float, float, str]] = {
-    "weight_kg": (20.0, 400.0, "kg"),
-    "height_cm": (100.0, 250.0, "cm"),
+    **BODY_RANGES,
     "age": (0.0, 120.0, "years"),
     "chemotherapy_weeks": (0.0, 520.0, "weeks"),
     "disease_free_interval_months": (0.0, 600.0, "months"),

@@ -52,6 +52,12 @@ def bsa_dubois_m2(weight_kg: float, height_cm: float) -> float:
     return 0.007184 * weight_kg**0.425 * height_cm**0.725
 
 
+#: Plausible body measurements ``name: (low, high, unit)`` (shared with :mod:`flr.patient`).
+BODY_RANGES: dict[str, tuple[float, float, str]] = {
+    "weight_kg": (20.0, 400.0, "kg"),
+    "height_cm": (100.0, 250.0, "cm"),
+}
+
 BSA_FORMULAS: dict[str, Callable[[float, float], float]] = {
     "mosteller": bsa_mosteller_m2,
     "dubois": bsa_dubois_m2,
@@ -64,8 +70,8 @@ def bsa_m2(weight_kg: float, height_cm: float, formula: str = "mosteller") -> fl
     ``mosteller`` (default; Mosteller, N Engl J Med 1987;317:1098) or ``dubois`` (DuBois & DuBois, Arch Intern
     Med 1916;17:863); the formulas are in :data:`BSA_FORMULAS`.
     """
-    w = _check("weight_kg", weight_kg, 20, 400, "kg")
-    h = _check("height_cm", height_cm, 100, 250, "cm")
+    w = _check("weight_kg", weight_kg, *BODY_RANGES["weight_kg"])
+    h = _check("height_cm", height_cm, *BODY_RANGES["height_cm"])
     try:
         return BSA_FORMULAS[formula](w, h)
     except KeyError:
@@ -122,7 +128,7 @@ def flr_body_weight_percent(flr_ml: float, weight_kg: float) -> float:
 
     Truant et al., J Am Coll Surg 2007;204:22 (FLR/BW <= 0.5% predicts morbidity and mortality).
     """
-    w = _check("weight_kg", weight_kg, 20, 400, "kg")
+    w = _check("weight_kg", weight_kg, *BODY_RANGES["weight_kg"])
     return flr_ml * LIVER_DENSITY_G_PER_ML / (w * 1000.0) * 100.0
 
 

@@ -61,9 +61,8 @@ def test_demo_on_bundled_case(tmp_path, capsys):
 
 def test_two_series_in_one_folder_via_cli(oblique_case, tmp_path, capsys):
     ct = read_image(oblique_case / "ct.nii.gz")
-    small = ct.with_array(ct.array)
-    write_dicom_series(small, tmp_path / "exam" / "a", series_description="portal venous")
-    write_dicom_series(small, tmp_path / "exam" / "b", series_description="arterial")
+    write_dicom_series(ct, tmp_path / "exam" / "a", series_description="portal venous")
+    write_dicom_series(ct, tmp_path / "exam" / "b", series_description="arterial")
     code = main(["volumetry", "--labels", str(oblique_case / "liver.nii.gz"), "--ct", str(tmp_path / "exam")])
     err = capsys.readouterr().err
     assert code == 2

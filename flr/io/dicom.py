@@ -214,22 +214,7 @@ def _frames_of(ds: Dataset, path: Path) -> list[_Frame] | None:
             if meas is None or "PixelSpacing" not in meas:
                 raise DicomSeriesError(f"{path}: frame {i + 1} has no PixelSpacing (PixelMeasuresSequence)")
             pvt = _functional_item(ds, i, "PixelValueTransformationSequence")
-            src = pvt if pvt is not None else ds
-            frames.append(
-                _Frame(
-                    path=path,
-                    frame=i,
-                    position=_floats(pos.ImagePositionPatient, 3, "ImagePositionPatient", path),
-                    orientation=_floats(ori.ImageOrientationPatient, 6, "ImageOrientationPatient", path),
-                    pixel_spacing=_floats(meas.PixelSpacing, 2, "PixelSpacing", path),
-                    rows=rows,
-                    cols=cols,
-                    slope=_optional_float(src.get("RescaleSlope", 1.0)) or 1.0,
-                    intercept=_optional_float(src.get("RescaleIntercept", 0.0)) or 0.0,
-                    thickness_mm=_optional_float(meas.get("SliceThickness")),
-                    spacing_between_mm=_optional_float(meas.get("SpacingBetweenSlices")),
-                )
-            )
+            frames.append(_frame(path, i, rows, cols, pos, ori, meas, pvt if pvt is not None else ds))
         return frames
     if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
         return None
@@ -240,21 +225,28 @@ def _frames_of(ds: Dataset, path: Path) -> list[_Frame] | None:
         )
     if "PixelSpacing" not in ds:
         raise DicomSeriesError(f"{path}: image has no PixelSpacing")
-    return [
-        _Frame(
-            path=path,
-            frame=None,
-            position=_floats(ds.ImagePositionPatient, 3, "ImagePositionPatient", path),
-            orientation=_floats(ds.ImageOrientationPatient, 6, "ImageOrientationPatient", path),
-            pixel_spacing=_floats(ds.PixelSpacing, 2, "PixelSpacing", path),
-            rows=rows,
-            cols=cols,
-            slope=_optional_float(ds.get("RescaleSlope", 1.0)) or 1.0,
-            intercept=_optional_float(ds.get("RescaleIntercept", 0.0)) or 0.0,
-            thickness_mm=_optional_float(ds.get("SliceThickness")),
-            spacing_between_mm=_optional_float(ds.get("SpacingBetweenSlices")),
-        )
-    ]
+    return [_frame(path, None, rows, cols, ds, ds, ds, ds)]
+
+
+def _frame(path: Path, index: int | None, rows: int, cols: int, pos: Dataset, ori: Dataset, meas: Dataset,
+           rescale: Dataset) -> _Frame:
+    """One slice from the datasets holding its position, orientation, pixel measures and rescale.
+
+    A classic image passes itself four times; an Enhanced CT frame passes its functional-group items.
+    """
+    return _Frame(
+        path=path,
+        frame=index,
+        position=_floats(pos.ImagePositionPatient, 3, "ImagePositionPatient", path),
+        orientation=_floats(ori.ImageOrientationPatient, 6, "ImageOrientationPatient", path),
+        pixel_spacing=_floats(meas.PixelSpacing, 2, "PixelSpacing", path),
+        rows=rows,
+        cols=cols,
+        slope=_optional_float(rescale.get("RescaleSlope", 1.0)) or 1.0,
+        intercept=_optional_float(rescale.get("RescaleIntercept", 0.0)) or 0.0,
+        thickness_mm=_optional_float(meas.get("SliceThickness")),
+        spacing_between_mm=_optional_float(meas.get("SpacingBetweenSlices")),
+    )
 
 
 def _is_image_sop_class(ds: Dataset) -> bool:
