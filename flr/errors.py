@@ -43,3 +43,27 @@ class KernelInputError(FlrError, TypeError):
 
 class PlanError(FlrError, ValueError):
     """A resection plan is unknown, contradictory, or does not fit the case (missing segment, tumour id)."""
+
+
+class GeometryError(FlrError, ValueError):
+    """A voxel grid is impossible: a shape, spacing, origin or direction that no image can have."""
+
+
+class ResultFormatError(FlrError, ValueError):
+    """A saved result (JSON) does not match its schema; the message names every bad field."""
+
+
+class ConfigFileError(InputFileError):
+    """A configuration file (patient, rulebook, scheme) cannot be parsed: syntax, duplicate key, size."""
+
+
+class RulebookError(FlrError, ValueError):
+    """A rulebook is unknown, unreadable or malformed; the message names the rule id and the field."""
+
+
+class FactError(FlrError, ValueError):
+    """A fact handed to the rule engine has the wrong type or a value outside its vocabulary."""
+
+
+class PatientValueError(FlrError, ValueError):
+    """A patient measurement is missing, impossible or in the wrong unit."""

@@ -178,7 +178,7 @@ class Patient:
         >>> Patient.from_dict({"weigth_kg": 70}, source="p.yaml")
         Traceback (most recent call last):
         ...
-        flr.scores.PatientValueError: p.yaml: weigth_kg is not a patient field; did you mean weight_kg?
+        flr.errors.PatientValueError: p.yaml: weigth_kg is not a patient field; did you mean weight_kg?
         """
         return _Parser(source).patient(d)
 

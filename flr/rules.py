@@ -58,7 +58,7 @@ from typing import Any
 
 import yaml
 
-from flr.errors import FlrError
+from flr.errors import FactError, RulebookError
 
 __all__ = [
     "BUILTIN_RULEBOOKS",
@@ -90,14 +90,6 @@ PASS, FAIL, NOT_ASSESSED, NOT_APPLICABLE = "pass", "fail", "not_assessed", "not_
 ON_FAIL = ("not_resectable", "strategy", "caution")
 #: The pseudo-fact holding the phase-1 status, readable by phase-2 rules.
 VERDICT = "verdict"
-
-
-class RulebookError(FlrError, ValueError):
-    """A rulebook is unknown, unreadable or malformed; the message names the rule id and the field."""
-
-
-class FactError(FlrError, ValueError):
-    """A fact handed to :func:`evaluate` has the wrong type or a value outside its vocabulary."""
 
 
 # --- the facts contract -------------------------------------------------------------------------------

@@ -21,14 +21,10 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from flr.errors import FlrError
+from flr.errors import PatientValueError
 
 #: Liver density used to turn a volume into a weight (g/mL); clinical-reference.md: "about 1.0 g/mL".
 LIVER_DENSITY_G_PER_ML = 1.0
-
-
-class PatientValueError(FlrError, ValueError):
-    """A patient measurement is missing, impossible or in the wrong unit."""
 
 
 def _check(name: str, value: float, lo: float, hi: float, unit: str) -> float:
