@@ -1,8 +1,14 @@
-"""Couinaud anatomy flr checks measurements against (textbook, as a check only).
+"""Couinaud anatomy: the segment registry, textbook adjacency (as a check only) and Brisbane 2000 resections.
 
 Source: ``../shared/clinical-reference.md`` (Couinaud anatomy; textbook face adjacency). Real livers
-vary; flr measures adjacency from the label map and uses this table only to flag surprising contacts.
+vary; flr measures adjacency from the label map and uses the textbook table only to flag surprising
+contacts.
 
+The segment registry :data:`SEGMENTS` is the one place that spells a segment: its integer code (used in
+territory maps), canonical name, short label, Roman numeral, display colour and SNOMED CT code.
+
+>>> SEGMENT_BY_NAME["liver_segment_4a"].roman, segment_short("liver_segment_4a"), roman_numeral("liver_segment_7")
+('IVa', '4a', 'VII')
 >>> textbook_adjacent("liver_segment_6", "liver_segment_7")
 True
 >>> textbook_adjacent("liver_segment_2", "liver_segment_6")
@@ -10,6 +16,73 @@ False
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One Couinaud segment (or the IVa/IVb halves of IV).
+
+    ``code`` is the value of the segment in flr's territory maps (1-8, IVa 9, IVb 10); ``snomed`` the
+    SNOMED CT concept id "Couinaud hepatic segment I..VIII" as pydicom's DICOM code dictionary gives it
+    (``pydicom.sr.codedict.codes.SCT.CouinaudHepaticSegmentI`` ...), None for IVa/IVb, which have none there.
+    """
+
+    code: int
+    name: str
+    short: str
+    roman: str
+    colour: str
+    snomed: str | None
+
+
+#: Every segment flr knows, in code order. Colours: one per segment, no grey (resected) and no pure red
+#: (tumours), so figures stay readable.
+SEGMENTS: tuple[Segment, ...] = (
+    Segment(1, "liver_segment_1", "1", "I", "#e6ab02", "71133005"),
+    Segment(2, "liver_segment_2", "2", "II", "#1f78b4", "277956007"),
+    Segment(3, "liver_segment_3", "3", "III", "#a6cee3", "277957003"),
+    Segment(4, "liver_segment_4", "4", "IV", "#33a02c", "277958008"),
+    Segment(5, "liver_segment_5", "5", "V", "#ff7f00", "277959000"),
+    Segment(6, "liver_segment_6", "6", "VI", "#6a3d9a", "277960005"),
+    Segment(7, "liver_segment_7", "7", "VII", "#b15928", "277961009"),
+    Segment(8, "liver_segment_8", "8", "VIII", "#f781bf", "277962002"),
+    Segment(9, "liver_segment_4a", "4a", "IVa", "#66c2a5", None),
+    Segment(10, "liver_segment_4b", "4b", "IVb", "#b2df8a", None),
+)
+SEGMENT_NAMES: tuple[str, ...] = tuple(s.name for s in SEGMENTS)
+SEGMENT_BY_NAME: Mapping[str, Segment] = {s.name: s for s in SEGMENTS}
+SEGMENT_BY_CODE: Mapping[int, Segment] = {s.code: s for s in SEGMENTS}
+#: Territory-map code -> canonical segment name.
+SEGMENT_CODES: Mapping[int, str] = {s.code: s.name for s in SEGMENTS}
+#: Any spelling of a segment id a user or a file may use (``"iva"``, ``"4A"``, ``"VIII"``) -> short label.
+_SPELLINGS: Mapping[str, str] = {
+    **{s.short: s.short for s in SEGMENTS},
+    **{s.roman.lower(): s.short for s in SEGMENTS},
+}
+def segment_short(name: str) -> str:
+    """Short label of a canonical segment name (``liver_segment_4a`` -> ``4a``); other names unchanged."""
+    seg = SEGMENT_BY_NAME.get(name)
+    return seg.short if seg else name
+
+
+def roman_numeral(name: str) -> str:
+    """Roman numeral of a canonical segment name (``liver_segment_4a`` -> ``IVa``); other names unchanged."""
+    seg = SEGMENT_BY_NAME.get(name)
+    return seg.roman if seg else name
+
+
+def segment_list(names: Iterable[str], sep: str = ", ") -> str:
+    """Short labels joined: ``["liver_segment_2", "liver_segment_3"]`` -> ``"2, 3"``."""
+    return sep.join(segment_short(n) for n in names)
+
+
+def segment_id_of(text: str | int) -> str | None:
+    """Short label of any spelling of a segment id (``"IVa"``, ``4``, ``"viii"``), or None."""
+    return _SPELLINGS.get(str(text).strip().lower())
+
 
 #: Textbook face adjacency between Couinaud segments (IVa/IVb split; "6" next to "1" is variable).
 _TEXTBOOK: dict[str, tuple[str, ...]] = {
@@ -77,18 +150,12 @@ RESECTION_ALIASES: dict[str, str] = {
     "mesohepatectomy": "central-hepatectomy",
 }
 
-SEGMENT_IDS: tuple[str, ...] = ("1", "2", "3", "4", "4a", "4b", "5", "6", "7", "8")
-
-
 def segment_name(segment_id: str | int) -> str:
     """Canonical name of a Couinaud segment id (``5`` -> ``liver_segment_5``, ``"IVa"`` -> ``..._4a``)."""
-    text = str(segment_id).strip().lower()
-    roman = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "iva": "4a", "ivb": "4b", "v": "5", "vi": "6",
-             "vii": "7", "viii": "8"}
-    text = roman.get(text, text)
-    if text not in SEGMENT_IDS:
+    short = segment_id_of(segment_id)
+    if short is None:
         raise ValueError(f"{segment_id!r} is not a Couinaud segment (1-8, 4a, 4b)")
-    return f"liver_segment_{text}"
+    return f"liver_segment_{short}"
 
 
 def named_resection(name: str, *, include_caudate: bool = False) -> tuple[str, ...]:

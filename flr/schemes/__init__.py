@@ -24,13 +24,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from flr.anatomy import SEGMENT_NAMES, segment_id_of
 from flr.errors import SchemeError
 
-SEGMENT_NAMES: tuple[str, ...] = (
-    *(f"liver_segment_{i}" for i in (1, 2, 3, 4, 5, 6, 7, 8)),
-    "liver_segment_4a",
-    "liver_segment_4b",
-)
 VESSEL_NAMES: tuple[str, ...] = (
     "portal_vein",
     "hepatic_artery",
@@ -53,8 +49,6 @@ BUILTIN_SCHEMES: tuple[str, ...] = (
     "msd-hepaticvessel",
 )
 
-_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "iva": "4a", "ivb": "4b", "v": "5", "vi": "6",
-          "vii": "7", "viii": "8"}
 _ALIASES = {
     "tumour": "tumor", "tumors": "tumor", "tumours": "tumor", "lesion": "tumor", "lesions": "tumor",
     "liver_tumor": "tumor", "liver_tumour": "tumor", "cancer": "tumor", "metastasis": "tumor",
@@ -81,8 +75,7 @@ def canonical_name(name: str) -> str:
     n = _ALIASES.get(n, n)
     m = _SEGMENT_RE.match(n)
     if m:
-        seg = _ROMAN.get(m.group(1), m.group(1))
-        return f"liver_segment_{seg}"
+        return f"liver_segment_{segment_id_of(m.group(1))}"
     return n
 
 
