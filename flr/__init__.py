@@ -9,7 +9,9 @@ The functions a notebook needs are one import away (heavy modules load on first 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Union, cast
 
 __version__ = "0.1.0"
 
@@ -23,7 +25,12 @@ from flr.errors import (
 from flr.image import Geometry, Image, LabelMap, mm3_to_ml
 
 if TYPE_CHECKING:
-    from flr.volumes import VolumetryResult
+    from flr.assess import Body
+    from flr.patient import Patient
+    from flr.plan import Plan
+    from flr.results import Assessment, VolumetryResult
+    from flr.rules import Rulebook
+    from flr.schemes import LabelScheme
 
 __all__ = [
     "EmptyStructureError",
@@ -35,28 +42,57 @@ __all__ = [
     "LabelMap",
     "SchemeError",
     "__version__",
+    "assess",
     "load",
+    "load_all",
     "load_image",
     "mm3_to_ml",
     "volumetry",
 ]
 
+PathLike = Union[str, "os.PathLike[str]"]
+SchemeLike = Union[str, "os.PathLike[str]", "LabelScheme", Mapping[int, str], None]
+_OneLabels = Union[LabelMap, PathLike, tuple[PathLike, SchemeLike]]  # noqa: UP007
+#: What the functions below accept as label maps: a map, a path, a ``(path, scheme)`` pair, or a list of them.
+LabelsLike = Union[_OneLabels, Sequence[_OneLabels]]  # noqa: UP007
 
-def load(path: Any, scheme: Any = None, **kwargs: Any) -> LabelMap:
-    """Read a label map (NIfTI, NRRD, ...) and name its labels (``scheme``: built-in name, file, dict)."""
-    from flr.io import read_label_map
 
-    return read_label_map(path, scheme, **kwargs)
+def load_all(path: PathLike, scheme: SchemeLike = None, ct: Image | PathLike | None = None) -> list[LabelMap]:
+    """Every label map a path holds, exactly as ``--labels PATH[:SCHEME]`` reads it.
+
+    NIfTI, NRRD, 3D Slicer ``.seg.nrrd`` (one map per layer), DICOM-SEG and RTSTRUCT (placed on ``ct``,
+    overlapping segments in separate maps), a TotalSegmentator output folder (``scheme="totalseg"``).
+    ``ct`` is an :class:`Image` or a path to one.
+    """
+    from flr.io import read_label_maps
+
+    reference = load_image(ct) if ct is not None and not isinstance(ct, Image) else ct
+    return read_label_maps(os.fspath(path), os.fspath(scheme) if isinstance(scheme, os.PathLike) else scheme,
+                           reference=reference)
 
 
-def load_image(path: Any, **kwargs: Any) -> Image:
+def load(path: PathLike, scheme: SchemeLike = None, ct: Image | PathLike | None = None) -> LabelMap:
+    """Read one label map (see :func:`load_all` for the formats) and name its labels through ``scheme``.
+
+    Raises :class:`InputFileError` when the file holds several maps (overlapping segments or layers):
+    use :func:`load_all` for those.
+    """
+    maps = load_all(path, scheme, ct)
+    if len(maps) != 1:
+        raise InputFileError(f"{path}: holds {len(maps)} label maps (overlapping segments or layers); "
+                             "read them with flr.load_all")
+    return maps[0]
+
+
+def load_image(path: PathLike, *, series_uid: str | None = None, resample: bool = False) -> Image:
     """Read a CT from NIfTI, NRRD, a DICOM file or a DICOM folder (see :func:`flr.io.read_image`)."""
     from flr.io import read_image
 
-    return read_image(path, **kwargs)
+    return read_image(os.fspath(path), series_uid=series_uid, resample=resample)
 
 
-def volumetry(labels: Any, ct: Any = None, **kwargs: Any) -> VolumetryResult:
+def volumetry(labels: LabelsLike, ct: Image | PathLike | None = None, *, n_threads: int | None = None
+              ) -> VolumetryResult:
     """Volumetry of one label map or several; paths are read first (``(path, scheme)`` pairs allowed).
 
     >>> import numpy as np, flr
@@ -67,19 +103,96 @@ def volumetry(labels: Any, ct: Any = None, **kwargs: Any) -> VolumetryResult:
     """
     from flr.volumes import volumetry as _volumetry
 
-    items = labels if isinstance(labels, (list, tuple)) and not _is_pair(labels) else [labels]
-    maps = [_as_label_map(x) for x in items]
     ct_image = load_image(ct) if ct is not None and not isinstance(ct, Image) else ct
-    return _volumetry(maps, ct=ct_image, **kwargs)
+    return _volumetry(_label_maps(labels, ct_image), ct=ct_image, n_threads=n_threads)
 
 
-def _is_pair(x: Any) -> bool:
-    return isinstance(x, tuple) and len(x) == 2 and not isinstance(x[0], (LabelMap, tuple, list))
+def assess(labels: LabelsLike, ct: Image | PathLike | None = None, *, plan: Plan | str | None = None,
+           wedges: Sequence[str | tuple[int, float]] = (), ablations: Sequence[str | tuple[int, float]] = (),
+           include_caudate: bool = False, patient: Patient | PathLike | None = None,
+           rules: Rulebook | PathLike | None = None, body: Body | None = None) -> Assessment:
+    """Assess a resection plan on a case and, with a patient or rules, judge it with the rulebook.
+
+    ``plan`` is a :class:`flr.plan.Plan`, a Brisbane 2000 name (``"right-hemihepatectomy"``) or a segment
+    list (``"5,6,7,8"``); ``wedges``/``ablations`` are ``"ID[:MARGIN_MM]"`` strings or ``(id, margin_mm)``
+    pairs. The patient's weight and height give the body size unless ``body`` is given.
+
+    >>> import flr
+    >>> from flr.phantom import make_liver_phantom
+    >>> p = make_liver_phantom(0, spacing_mm=(3.0, 3.0, 5.0))
+    >>> a = flr.assess(p.labels, plan="left-lateral-sectionectomy")
+    >>> a.remnant.segments[:3], a.checks.two_contiguous_segments.status
+    (('liver_segment_1', 'liver_segment_4', 'liver_segment_5'), 'pass')
+    """
+    from flr.assess import Body as _Body
+    from flr.assess import assess as _assess
+    from flr.assess import judge
+
+    ct_image = load_image(ct) if ct is not None and not isinstance(ct, Image) else ct
+    the_plan = _plan(plan, include_caudate, wedges, ablations)
+    person = _patient(patient)
+    result = _assess(_label_maps(labels, ct_image), the_plan, ct=ct_image,
+                     body=body if body is not None else _Body.from_patient(person))
+    if person is None and rules is None:
+        return result
+    from flr.rules import load_rulebook
+
+    return judge(result, person, load_rulebook(rules if rules is not None else "default"))
 
 
-def _as_label_map(x: Any) -> LabelMap:
-    if isinstance(x, LabelMap):
-        return x
-    if isinstance(x, tuple):
-        return load(x[0], x[1])
-    return load(x)
+def _plan(plan: Plan | str | None, include_caudate: bool, wedges: Sequence[str | tuple[int, float]],
+          ablations: Sequence[str | tuple[int, float]]) -> Plan:
+    from flr.plan import Plan as _Plan
+    from flr.plan import resection_plan
+
+    def spec(zone: str | tuple[int, float]) -> str:
+        return zone if isinstance(zone, str) else f"{zone[0]}:{zone[1]}"
+
+    if not isinstance(plan, _Plan):
+        return resection_plan(plan, include_caudate=include_caudate, wedges=[spec(w) for w in wedges],
+                              ablations=[spec(a) for a in ablations])
+    if not wedges and not ablations:
+        return plan
+    zones = resection_plan(None, wedges=[spec(w) for w in wedges], ablations=[spec(a) for a in ablations])
+    return _plan_union(plan, zones)
+
+
+def _plan_union(plan: Plan, zones: Plan) -> Plan:
+    """``plan`` plus the wedges and ablations of ``zones`` (a tumour named twice is a :class:`PlanError`)."""
+    from flr.errors import PlanError
+
+    ids = [z.tumor_id for z in (*plan.zones, *zones.zones)]
+    if len(ids) != len(set(ids)):
+        raise PlanError(f"a tumour is both wedged and ablated, or named twice: {sorted(ids)}")
+    return plan.model_copy(update={"name": f"{plan.name} + {zones.name}", "wedges": (*plan.wedges, *zones.wedges),
+                                   "ablations": (*plan.ablations, *zones.ablations)})
+
+
+def _patient(patient: Patient | PathLike | None) -> Patient | None:
+    if patient is None or not isinstance(patient, (str, os.PathLike)):
+        return patient
+    from flr.patient import load_patient
+
+    return load_patient(os.fspath(patient))
+
+
+def _label_maps(labels: LabelsLike, ct: Image | None) -> list[LabelMap]:
+    items: list[_OneLabels]
+    if isinstance(labels, (LabelMap, str, os.PathLike)) or _is_pair(labels):
+        items = [cast(_OneLabels, labels)]
+    else:
+        items = list(cast(Sequence[_OneLabels], labels))
+    out: list[LabelMap] = []
+    for x in items:
+        if isinstance(x, LabelMap):
+            out.append(x)
+        elif isinstance(x, tuple):
+            out.extend(load_all(x[0], x[1], ct))
+        else:
+            out.extend(load_all(x, None, ct))
+    return out
+
+
+def _is_pair(x: object) -> bool:
+    return isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], (str, os.PathLike)) and not isinstance(
+        x[1], (LabelMap, tuple))

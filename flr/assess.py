@@ -14,362 +14,255 @@ Definitions (volumes in mL, exact voxel counts x voxel volume):
 * functional remnant = remnant - tumours left - ablation zones - segments without inflow, outflow or
   drainage - islands cut off from the main remnant piece.
 * FLR % = functional remnant / functional liver; sFLR % = functional remnant / TELV; FLR/BW %.
+
+:func:`assess` runs the phases below in order, each a small function with typed input and output:
+:func:`resected_codes`, :func:`territories`, :func:`plan_zones`, :func:`tumor_outcomes`,
+:func:`vessel_checks`, :func:`functional_remnant`, :func:`contiguity_check`, :func:`clearance_check`,
+:func:`body_measures`; :func:`judge` adds the rulebook's verdict.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 
-from flr.errors import EmptyStructureError, PlanError
+from flr.anatomy import SEGMENT_BY_CODE, SEGMENT_BY_NAME, SEGMENT_CODES, segment_list
+from flr.case import Case, CaseAnatomy, gather_anatomy
+from flr.errors import PlanError
 from flr.image import Geometry, Image, LabelMap, mm3_to_ml
+from flr.model import FAIL, NOT_ASSESSED, PASS, FrozenModel, Status
 from flr.plan import Plan
-from flr.schemes import SEGMENT_NAMES
-from flr.volumes import VolumetryResult, volumetry
+from flr.results import (
+    Assessment,
+    AssessmentArrays,
+    BodyMeasures,
+    Checks,
+    ClearanceCheck,
+    ContiguityCheck,
+    ContiguitySegment,
+    Fate,
+    LiverVolumes,
+    Remnant,
+    SegmentSupply,
+    SupplyCheck,
+    TumorFate,
+    TumorOutcome,
+)
+from flr.volumes import measure_case
 
-PASS, FAIL, NOT_ASSESSED = "pass", "fail", "not_assessed"
+if TYPE_CHECKING:
+    from flr.kernels import LabelStats
+    from flr.patient import Patient
+    from flr.rules import Rulebook
+    from flr.tumors import Tumor
+
+__all__ = ["ISLAND_LISTED_ML", "SEGMENT_CODES", "Assessment", "Body", "assess", "judge"]
+
 #: Islands listed one by one in ``remnant.islands_ml``; smaller debris (cut surfaces leave single voxels
 #: touching the remnant only along an edge) is counted in ``islands_count`` and ``islands_total_ml``.
 ISLAND_LISTED_ML = 0.05
-_SEG_CODE = {name: i + 1 for i, name in enumerate(SEGMENT_NAMES)}
-SEGMENT_CODES: Mapping[int, str] = {i + 1: name for i, name in enumerate(SEGMENT_NAMES)}
-_CODE_SEG = {v: k for k, v in _SEG_CODE.items()}
+
+BsaFormula = Literal["mosteller", "dubois"]
+TelvFormula = Literal["vauthey", "urata", "chinese", "korean"]
 
 
-@dataclass(frozen=True)
-class Body:
-    """Patient size for standardised volumes (optional)."""
+class Body(FrozenModel):
+    """Patient size for standardised volumes (all optional): weight (kg), height (cm) and the formulas."""
 
     weight_kg: float | None = None
     height_cm: float | None = None
-    bsa_formula: str = "mosteller"
-    telv_formula: str = "vauthey"
+    bsa_formula: BsaFormula = "mosteller"
+    telv_formula: TelvFormula = "vauthey"
+
+    @classmethod
+    def from_patient(cls, patient: Patient | None, *, bsa_formula: BsaFormula = "mosteller",
+                     telv_formula: TelvFormula = "vauthey") -> Body:
+        """The body of a patient file, with the formulas chosen (the file's weight/height may be absent)."""
+        return cls(weight_kg=patient.weight_kg if patient is not None else None,
+                   height_cm=patient.height_cm if patient is not None else None,
+                   bsa_formula=bsa_formula, telv_formula=telv_formula)
 
 
-@dataclass(frozen=True)
-class Assessment:
-    """The result of :func:`assess`: the volumetry plus plan, remnant, checks and tumours."""
+@dataclass(frozen=True, repr=False)
+class PlanZones:
+    """Bool masks (z, y, x) of what a plan does: resected territories, wedges, ablation zones, remnant."""
 
-    volumetry: VolumetryResult
-    plan: Plan
-    liver: Mapping[str, Any]
-    remnant: Mapping[str, Any]
-    checks: Mapping[str, Any]
-    tumors: tuple[Mapping[str, Any], ...]
-    body: Mapping[str, Any] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
-    #: filled by :func:`judge` when a patient file and a rulebook are given
-    patient: Mapping[str, Any] = field(default_factory=dict)
-    facts: Mapping[str, Any] = field(default_factory=dict)
-    verdict: Mapping[str, Any] = field(default_factory=dict)
-    #: arrays (z, y, x) on ``volumetry.geometry`` for figures: ``territory`` (segment codes, see
-    #: :data:`SEGMENT_CODES`), ``removed``, ``ablation``, ``functional`` (bool), ``tumors`` (ids); not in the JSON
-    arrays: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    resected: np.ndarray
+    wedge: np.ndarray
+    ablation: np.ndarray
+    remnant: np.ndarray
 
-    def to_dict(self) -> dict[str, Any]:
-        out = self.volumetry.to_dict()
-        out["kind"] = "assessment"
-        out["plan"] = self.plan.to_dict()
-        out["liver"] = dict(self.liver)
-        out["remnant"] = dict(self.remnant)
-        out["checks"] = dict(self.checks)
-        out["tumors"] = [dict(t) for t in self.tumors]
-        out["body"] = dict(self.body)
-        out["warnings"] = [*out["warnings"], *self.warnings]
-        if self.verdict:
-            out["patient"] = dict(self.patient)
-            out["facts"] = dict(self.facts)
-            out["verdict"] = dict(self.verdict)
-        out["disclaimer"] = ("flr supports the multidisciplinary team's decision; it does not replace it.")
-        return out
+    @property
+    def removed(self) -> np.ndarray:
+        """Resected territories and wedges."""
+        return self.resected | self.wedge
 
-    def to_json(self, indent: int = 2) -> str:
-        import json
-
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+    @property
+    def lost(self) -> np.ndarray:
+        """Parenchyma the plan removes or ablates (what cuts vessels)."""
+        return self.resected | self.wedge | self.ablation
 
 
-@dataclass
-class _Case:
-    geometry: Geometry
-    segment_map: np.ndarray  # int16 segment codes, 0 elsewhere
-    liver: np.ndarray  # bool
-    tumor: np.ndarray  # bool
-    tumor_instances: np.ndarray | None
-    vessels: dict[str, np.ndarray]
-    has_outline: bool
+@dataclass(frozen=True, repr=False)
+class FunctionalRemnant:
+    """The functional remnant mask, the devascularised part of the remnant and the islands cut off (voxels)."""
 
-
-def _gather(label_maps: Sequence[LabelMap], geometry: Geometry) -> _Case:
-    shape = geometry.shape_zyx
-    seg = np.zeros(shape, np.int16)
-    liver = np.zeros(shape, bool)
-    tumor = np.zeros(shape, bool)
-    instances = None
-    vessels: dict[str, np.ndarray] = {}
-    has_outline = False
-    for lm in label_maps:
-        arr = lm.array
-        for label, name in lm.names.items():
-            if name in _SEG_CODE or name in ("liver", "tumor") or name in (
-                    "portal_vein", "hepatic_vein", "hepatic_artery", "bile_duct", "inferior_vena_cava",
-                    "hepatic_vessel"):
-                m = arr == label
-                if not m.any():
-                    continue
-                if name in _SEG_CODE:
-                    seg[m] = _SEG_CODE[name]
-                    liver |= m
-                elif name == "liver":
-                    liver |= m
-                    has_outline = True
-                elif name == "tumor":
-                    tumor |= m
-                    liver |= m
-                else:
-                    vessels[name] = vessels.get(name, np.zeros(shape, bool)) | m
-        tumor_ids = lm.ids_of("tumor")
-        if len(tumor_ids) > 1:  # a map whose tumours carry instance ids
-            inst = np.where(np.isin(arr, tumor_ids), arr, 0).astype(np.int32)
-            instances = inst if instances is None else np.maximum(instances, inst)
-    return _Case(geometry, seg, liver, tumor, instances, vessels, has_outline)
+    mask: np.ndarray
+    devascularised: np.ndarray
+    island_voxels: tuple[int, ...]
 
 
 def _volume_ml(mask: np.ndarray, geometry: Geometry) -> float:
     return mm3_to_ml(int(np.count_nonzero(mask)) * geometry.voxel_volume_mm3)
 
 
-def assess(
-    label_maps: Sequence[LabelMap],
-    plan: Plan,
-    *,
-    ct: Image | None = None,
-    body: Body | None = None,
-) -> Assessment:
-    """Apply ``plan`` to the case in ``label_maps`` and judge what remains.
+# --- phases ---------------------------------------------------------------------------------------------
 
-    Raises :class:`~flr.errors.PlanError` for a plan that does not fit the case (segments or tumours
-    absent, nothing left) and :class:`~flr.errors.GeometryMismatchError` for maps on different grids.
-    """
-    from flr.distance import nearest_label
-    from flr.kernels import components_of_mask, label_stats
-    from flr.tumors import find_tumors
-    from flr.vessels import check_vessel
-    from flr.zones import ablation_zone, tumor_margin, wedge_zone
 
-    vol = volumetry(label_maps, ct=ct)
-    g = vol.geometry
-    case = _gather(label_maps, g)
-    if not case.liver.any():
-        raise EmptyStructureError("no liver, segment or tumour labels in "
-                                  + ", ".join(str(lm.source) for lm in label_maps))
-    present = sorted({_CODE_SEG[int(c)] for c in np.unique(case.segment_map) if c})
-    warnings: list[str] = []
-
-    # --- plan -> segment codes (segment 4 covers 4a/4b and the reverse) ------------------------
-    resected_codes: set[int] = set()
+def resected_codes(plan: Plan, present: Sequence[str]) -> frozenset[int]:
+    """Territory codes a plan resects (segment IV covers IVa/IVb); raises :class:`PlanError` if absent."""
+    codes: set[int] = set()
     for name in plan.resected_segments:
-        matches = [s for s in present if s == name or (name == "liver_segment_4" and s.startswith(name))]
         if not present:
             raise PlanError(f"plan {plan.name!r} removes Couinaud segments, but no label map holds segment "
                             "labels; add one (e.g. --labels segments.nii.gz:totalseg-liver-segments)")
+        matches = [s for s in present if s == name or (name == "liver_segment_4" and s.startswith(name))]
         if not matches:
             raise PlanError(f"plan {plan.name!r} removes {name}, which is not in the label maps "
-                            f"(segments present: {', '.join(s.rsplit('_', 1)[1] for s in present)})")
-        resected_codes.update(_SEG_CODE[m] for m in matches)
+                            f"(segments present: {segment_list(present)})")
+        codes.update(SEGMENT_BY_NAME[m].code for m in matches)
+    return frozenset(codes)
 
-    # --- territories: every liver voxel belongs to its nearest segment --------------------------
-    if present:
-        territory = nearest_label(case.segment_map, case.liver & (case.segment_map == 0), g)
-        territory[~case.liver] = 0
-    else:
-        territory = np.zeros(g.shape_zyx, np.int16)
 
-    # --- tumours --------------------------------------------------------------------------------
-    names = {c: n for n, c in _SEG_CODE.items()}
-    tumors, tumor_ids = find_tumors(case.tumor, g, segment_map=case.segment_map if present else None,
-                                    segment_names=names, instance_map=case.tumor_instances)
-    by_id = {t.id: t for t in tumors}
-    for tid, _ in (*plan.wedges, *plan.ablations):
-        if tid not in by_id:
-            raise PlanError(f"plan {plan.name!r} names tumour {tid}, but the case has "
-                            + (f"tumours 1-{len(tumors)}" if tumors else "no tumour"))
+def territories(anatomy: CaseAnatomy) -> np.ndarray:
+    """Segment code of every liver voxel: its own, or that of the nearest segment voxel (0 outside)."""
+    from flr.distance import nearest_label
 
-    resected = np.isin(territory, list(resected_codes)) if resected_codes else np.zeros(g.shape_zyx, bool)
+    if not anatomy.present_segments:
+        return np.zeros(anatomy.geometry.shape_zyx, np.int16)
+    territory = nearest_label(anatomy.segment_map, anatomy.liver & (anatomy.segment_map == 0), anatomy.geometry)
+    territory[~anatomy.liver] = 0
+    return territory
+
+
+def plan_zones(plan: Plan, anatomy: CaseAnatomy, territory: np.ndarray, tumor_ids: np.ndarray,
+               codes: frozenset[int]) -> PlanZones:
+    """The masks of the plan's resection, wedges and ablation zones; raises if nothing would remain."""
+    from flr.zones import ablation_zone, wedge_zone
+
+    g = anatomy.geometry
+    resected = np.isin(territory, sorted(codes)) if codes else np.zeros(g.shape_zyx, bool)
     wedge = np.zeros(g.shape_zyx, bool)
-    for tid, margin in plan.wedges:
-        wedge |= wedge_zone(tumor_ids, tid, margin, g, liver_mask=case.liver)
+    for z in plan.wedges:
+        wedge |= wedge_zone(tumor_ids, z.tumor_id, z.margin_mm, g, liver_mask=anatomy.liver)
     ablation = np.zeros(g.shape_zyx, bool)
-    for tid, margin in plan.ablations:
-        ablation |= ablation_zone(tumor_ids, tid, margin, g, liver_mask=case.liver)
-    removed = resected | wedge
-    remnant = case.liver & ~removed
+    for z in plan.ablations:
+        ablation |= ablation_zone(tumor_ids, z.tumor_id, z.margin_mm, g, liver_mask=anatomy.liver)
+    remnant = anatomy.liver & ~(resected | wedge)
     if not remnant.any():
         raise PlanError(f"plan {plan.name!r} removes the whole liver: nothing would remain")
+    return PlanZones(resected, wedge, ablation, remnant)
 
-    # --- tumour fates ---------------------------------------------------------------------------
-    ablated_ids = {t for t, _ in plan.ablations}
-    tumor_rows: list[dict[str, Any]] = []
-    fate_of: dict[int, str] = {}
+
+def _check_plan_tumors(plan: Plan, tumors: Sequence[Tumor]) -> None:
+    ids = {t.id for t in tumors}
+    for z in plan.zones:
+        if z.tumor_id not in ids:
+            raise PlanError(f"plan {plan.name!r} names tumour {z.tumor_id}, but the case has "
+                            + (f"tumours 1-{len(tumors)}" if tumors else "no tumour"))
+
+
+def tumor_outcomes(tumors: Sequence[Tumor], tumor_ids: np.ndarray, zones: PlanZones, plan: Plan,
+                   anatomy: CaseAnatomy) -> tuple[TumorOutcome, ...]:
+    """Each tumour's fate (ablated, resected whole, else left) and, when resected, its margin to the remnant."""
+    from flr.zones import tumor_margin
+
+    ablated = {z.tumor_id for z in plan.ablations}
+    removed = zones.removed
+    parenchyma_remnant = zones.remnant & ~anatomy.tumor
+    out = []
     for t in tumors:
-        inside_removed = int(np.count_nonzero(removed & (tumor_ids == t.id)))
-        if t.id in ablated_ids:
-            fate = "ablated"
-        elif inside_removed == t.voxels:
-            fate = "resected"
-        else:
-            fate = "left"
-        fate_of[t.id] = fate
-        row = t.to_dict()
-        row["fate"] = fate
-        row["margin_mm"] = None
-        row["margin_class"] = None
-        if fate == "left" and inside_removed:
-            row["note"] = (f"the plan cuts through this tumour ({inside_removed / t.voxels:.0%} of it removed): "
-                           "residual tumour")
-        tumor_rows.append(row)
-    tumor_left = np.isin(tumor_ids, [i for i, f in fate_of.items() if f == "left"]) if tumors else \
-        np.zeros(g.shape_zyx, bool)
-    parenchyma_remnant = remnant & ~case.tumor
-    for row in tumor_rows:
-        if row["fate"] == "resected":
-            m = tumor_margin(tumor_ids, row["id"], parenchyma_remnant, g)
-            row.update(m.to_dict())
+        inside = int(np.count_nonzero(removed & (tumor_ids == t.id)))
+        fate: Fate = "ablated" if t.id in ablated else ("resected" if inside == t.voxels else "left")
+        row = TumorOutcome(id=t.id, voxels=t.voxels, volume_ml=t.volume_ml, centroid_mm=t.centroid_mm,
+                           segments=t.segments, segment_fractions=t.segment_fractions, fate=fate)
+        if fate == "left" and inside:
+            row = row.model_copy(update={"note": f"the plan cuts through this tumour ({inside / t.voxels:.0%} of it "
+                                                 "removed): residual tumour"})
+        if fate == "resected":
+            m = tumor_margin(tumor_ids, t.id, parenchyma_remnant, anatomy.geometry)
+            row = row.model_copy(update={"margin_mm": m.margin_mm if np.isfinite(m.margin_mm) else None,
+                                         "margin_class": m.margin_class, "tumor_point_mm": m.tumor_point_mm,
+                                         "remnant_point_mm": m.remnant_point_mm})
+        out.append(row)
+    return tuple(out)
 
-    # --- vessels ----------------------------------------------------------------------------------
-    remnant_codes = sorted({int(c) for c in np.unique(territory[remnant]) if c})
-    remnant_segments = [names[c] for c in remnant_codes]
-    lost = removed | ablation
-    common = {"geometry": g, "segment_map": case.segment_map, "segment_names": names, "lost_mask": lost,
-              "liver_mask": case.liver, "remnant_segments": remnant_segments}
-    checks: dict[str, Any] = {}
-    v = case.vessels
+
+def _supply_check(check: str, vessel: np.ndarray | None, vessel_name: str, anatomy: CaseAnatomy,
+                  zones: PlanZones, remnant_segments: Sequence[str], trunk: np.ndarray | None = None) -> SupplyCheck:
+    from flr.vessels import check_vessel
+
+    r = check_vessel(check, vessel, vessel_name=vessel_name, geometry=anatomy.geometry,
+                     segment_map=anatomy.segment_map, segment_names=SEGMENT_CODES, lost_mask=zones.lost,
+                     liver_mask=anatomy.liver, remnant_segments=remnant_segments, trunk_mask=trunk)
+    segments = {s.segment: SegmentSupply(status=cast(Status, s.status), detail=s.detail, connected_vessel_ml=s.connected_vessel_ml,
+                                         total_vessel_ml=s.total_vessel_ml, orphaned_vessel_ml=s.orphaned_vessel_ml,
+                                         cut_vessel_ml=s.cut_vessel_ml) for s in r.segments}
+    return SupplyCheck(status=cast(Status, r.status), detail=r.detail, vessel=r.vessel, segments=segments)
+
+
+def vessel_checks(anatomy: CaseAnatomy, zones: PlanZones, remnant_segments: Sequence[str]
+                  ) -> tuple[dict[str, SupplyCheck], list[str]]:
+    """Inflow, outflow, biliary drainage (and arterial inflow with an artery mask) of the remnant segments."""
+    v = anatomy.vessels
+    warnings = []
     if "portal_vein" not in v and "hepatic_vessel" in v:
         warnings.append("the vessel mask does not separate portal from hepatic veins (hepatic_vessel): "
                         "inflow and outflow are not assessed")
-    inflow = check_vessel("inflow", v.get("portal_vein"), vessel_name="portal_vein", **common)
-    outflow = check_vessel("outflow", v.get("hepatic_vein"), vessel_name="hepatic_vein",
-                           trunk_mask=v.get("inferior_vena_cava"), **common)
-    drainage = check_vessel("biliary_drainage", v.get("bile_duct"), vessel_name="bile_duct", **common)
-    vessel_checks = [inflow, outflow, drainage]
+    checks = {
+        "inflow": _supply_check("inflow", v.get("portal_vein"), "portal_vein", anatomy, zones, remnant_segments),
+        "outflow": _supply_check("outflow", v.get("hepatic_vein"), "hepatic_vein", anatomy, zones, remnant_segments,
+                                 trunk=v.get("inferior_vena_cava")),
+        "biliary_drainage": _supply_check("biliary_drainage", v.get("bile_duct"), "bile_duct", anatomy, zones,
+                                          remnant_segments),
+    }
     if "hepatic_artery" in v:
-        vessel_checks.append(check_vessel("arterial_inflow", v["hepatic_artery"], vessel_name="hepatic_artery",
-                                          **common))
-    for chk in vessel_checks:
-        checks[chk.check] = chk.to_dict()
-    failing: dict[str, list[str]] = {}
-    for chk in vessel_checks:
-        for s in chk.segments:
-            if s.status == FAIL:
-                failing.setdefault(s.segment, []).append(chk.check)
+        checks["arterial_inflow"] = _supply_check("arterial_inflow", v["hepatic_artery"], "hepatic_artery", anatomy,
+                                                  zones, remnant_segments)
+    return checks, warnings
 
-    # --- functional remnant and islands -----------------------------------------------------------
-    dead_codes = [_SEG_CODE[s] for s in failing]
-    devascularised = np.isin(territory, dead_codes) & remnant if dead_codes else np.zeros(g.shape_zyx, bool)
-    functional = remnant & ~tumor_left & ~ablation & ~devascularised
+
+def failing_segments(checks: Mapping[str, SupplyCheck]) -> dict[str, list[str]]:
+    """``{segment: [checks it fails]}`` over the vessel checks."""
+    failing: dict[str, list[str]] = {}
+    for name, chk in checks.items():
+        for seg in chk.failing():
+            failing.setdefault(seg, []).append(name)
+    return failing
+
+
+def functional_remnant(zones: PlanZones, territory: np.ndarray, tumor_left: np.ndarray,
+                       failing: Mapping[str, Sequence[str]]) -> FunctionalRemnant:
+    """Remnant minus tumours left, ablation zones and failing territories, then its main 6-connected piece."""
+    from flr.kernels import components_of_mask
+
+    dead = [SEGMENT_BY_NAME[s].code for s in failing]
+    devascularised = (np.isin(territory, dead) & zones.remnant) if dead else np.zeros(territory.shape, bool)
+    functional = zones.remnant & ~tumor_left & ~zones.ablation & ~devascularised
     comp, sizes = components_of_mask(functional)
-    island_sizes: list[int] = []
+    islands: list[int] = []
     if sizes.size > 1:
         main = int(np.argmax(sizes)) + 1
         functional &= comp == main
-        island_sizes = sorted((int(s) for k, s in enumerate(sizes, 1) if k != main), reverse=True)
-    islands_ml = [mm3_to_ml(n * g.voxel_volume_mm3) for n in island_sizes]
-    vv = g.voxel_volume_mm3
-
-    liver_ml = _volume_ml(case.liver, g)
-    tumor_ml = _volume_ml(case.tumor, g)
-    functional_liver_ml = liver_ml - tumor_ml
-    remnant_ml = _volume_ml(remnant, g)
-    functional_ml = _volume_ml(functional, g)
-
-    # --- two contiguous segments -----------------------------------------------------------------
-    functional_segments = np.where(functional, territory, 0).astype(np.int16)
-    stats = label_stats(functional_segments)
-    per_segment: dict[str, Any] = {}
-    for c in remnant_codes:
-        name = names[c]
-        keeps = int(stats.count(c))
-        reasons = [f"no {chk}" for chk in failing.get(name, [])]
-        if keeps == 0 and not reasons:
-            reasons.append("no functional parenchyma left (removed, ablated, tumour or island)")
-        per_segment[name] = {"functional_volume_ml": mm3_to_ml(keeps * vv), "excluded_because": reasons}
-    candidates = [c for c in remnant_codes if stats.count(c) > 0 and names[c] not in failing]
-    group = _largest_group(candidates, stats, vv)
-    group_names = [names[c] for c in group]
-    outside = {names[c]: per_segment[names[c]]["excluded_because"] or ["not face-adjacent to the group"]
-               for c in remnant_codes if c not in group}
-    vascular_unknown = [chk.check for chk in vessel_checks[:2] if chk.status == NOT_ASSESSED]
-    contiguity = {
-        "status": PASS if len(group) >= 2 else FAIL,
-        "detail": (f"largest group of contiguous remnant segments with supply: {', '.join(s[14:] for s in group_names)}"
-                   if group else "no remnant segment keeps its supply")
-                  + (f" ({', '.join(vascular_unknown)} not assessed: supply assumed)" if vascular_unknown else ""),
-        "group": group_names,
-        "group_volume_ml": mm3_to_ml(sum(int(stats.count(c)) for c in group) * vv),
-        "outside_group": outside,
-        "segments": per_segment,
-    }
-    checks = {"two_contiguous_segments": contiguity, **checks}
-
-    left = [r for r in tumor_rows if r["fate"] == "left"]
-    checks["tumor_clearance"] = {
-        "status": FAIL if left else PASS,
-        "detail": ("tumours left in the remnant: " + ", ".join(
-            f"{r['id']} (segment {'/'.join(s[14:] for s in r['segments']) or '?'})" for r in left))
-        if left else ("every tumour is resected or ablated" if tumor_rows else "no tumour in the label maps"),
-        "tumors": {str(r["id"]): {"fate": r["fate"], "margin_mm": r["margin_mm"], "margin_class": r["margin_class"]}
-                   for r in tumor_rows},
-    }
-
-    # --- standardised volumes ---------------------------------------------------------------------
-    body_out: dict[str, Any] = {}
-    sflr = flr_bw = None
-    if body is not None and body.weight_kg is not None:
-        from flr.scores import bsa_m2, flr_body_weight_percent, telv_ml
-
-        body_out["weight_kg"] = body.weight_kg
-        flr_bw = flr_body_weight_percent(functional_ml, body.weight_kg)
-        if body.height_cm is not None:
-            bsa = bsa_m2(body.weight_kg, body.height_cm, body.bsa_formula)
-            telv = telv_ml(bsa, body.telv_formula)
-            sflr = functional_ml / telv * 100.0
-            body_out.update(height_cm=body.height_cm, bsa_m2=bsa, bsa_formula=body.bsa_formula, telv_ml=telv,
-                            telv_formula=body.telv_formula)
-    remnant_out = {
-        "volume_ml": remnant_ml,
-        "functional_volume_ml": functional_ml,
-        "segments": remnant_segments,
-        "percent_of_functional_liver": functional_ml / functional_liver_ml * 100.0 if functional_liver_ml else None,
-        "sflr_percent": sflr,
-        "flr_body_weight_percent": flr_bw,
-        "islands_ml": [v for v in islands_ml if v >= ISLAND_LISTED_ML],
-        "islands_count": len(islands_ml),
-        "islands_total_ml": sum(islands_ml),
-        "tumor_left_ml": _volume_ml(tumor_left, g),
-        "ablation_zones_ml": _volume_ml(ablation & remnant, g),
-        "devascularized_ml": _volume_ml(devascularised, g),
-    }
-    liver_out = {
-        "total_volume_ml": liver_ml,
-        "tumor_volume_ml": tumor_ml,
-        "functional_volume_ml": functional_liver_ml,
-        "resected_volume_ml": _volume_ml(removed & case.liver, g),
-        "includes_intrahepatic_vessels": case.has_outline,
-        "segments_ml": {names[c]: _volume_ml(territory == c, g) for c in sorted(_CODE_SEG) if names[c] in present},
-    }
-    if not case.has_outline and case.vessels:
-        warnings.append("no whole-liver outline: intrahepatic vessel voxels labelled as vessels are not in the "
-                        "liver volume")
-    arrays = {"territory": territory, "removed": removed, "ablation": ablation, "functional": functional,
-              "tumors": tumor_ids, "liver": case.liver}
-    return Assessment(vol, plan, liver_out, remnant_out, checks, tuple(tumor_rows), body_out, tuple(warnings),
-                      arrays=arrays)
+        islands = sorted((int(s) for k, s in enumerate(sizes, 1) if k != main), reverse=True)
+    return FunctionalRemnant(functional, devascularised, tuple(islands))
 
 
-def _largest_group(codes: list[int], stats: Any, voxel_mm3: float) -> list[int]:
+def _largest_group(codes: Sequence[int], stats: LabelStats) -> list[int]:
     """Largest set of segments connected through shared faces (most segments, then most volume)."""
     seen: set[int] = set()
     best: list[int] = []
@@ -391,24 +284,143 @@ def _largest_group(codes: list[int], stats: Any, voxel_mm3: float) -> list[int]:
     return best
 
 
-def judge(assessment: Assessment, patient: Any, rulebook: Any, *, scan_date: Any = None) -> Assessment:
+def contiguity_check(functional: np.ndarray, territory: np.ndarray, remnant_codes: Sequence[int],
+                     failing: Mapping[str, Sequence[str]], unassessed: Sequence[str], geometry: Geometry
+                     ) -> ContiguityCheck:
+    """``two_contiguous_segments`` measured from the functional remnant's own face adjacency."""
+    from flr.kernels import label_stats
+
+    stats = label_stats(np.where(functional, territory, 0).astype(np.int16))
+    vv = geometry.voxel_volume_mm3
+    per_segment: dict[str, ContiguitySegment] = {}
+    for c in remnant_codes:
+        name = SEGMENT_BY_CODE[c].name
+        reasons = [f"no {chk}" for chk in failing.get(name, [])]
+        if stats.count(c) == 0 and not reasons:
+            reasons.append("no functional parenchyma left (removed, ablated, tumour or island)")
+        per_segment[name] = ContiguitySegment(functional_volume_ml=mm3_to_ml(int(stats.count(c)) * vv),
+                                              excluded_because=tuple(reasons))
+    candidates = [c for c in remnant_codes if stats.count(c) > 0 and SEGMENT_BY_CODE[c].name not in failing]
+    group = _largest_group(candidates, stats)
+    names = [SEGMENT_BY_CODE[c].name for c in group]
+    outside = {SEGMENT_BY_CODE[c].name: per_segment[SEGMENT_BY_CODE[c].name].excluded_because
+               or ("not face-adjacent to the group",) for c in remnant_codes if c not in group}
+    detail = (f"largest group of contiguous remnant segments with supply: {segment_list(names)}" if group
+              else "no remnant segment keeps its supply")
+    if unassessed:
+        detail += f" ({', '.join(unassessed)} not assessed: supply assumed)"
+    return ContiguityCheck(status=PASS if len(group) >= 2 else FAIL, detail=detail, group=tuple(names),
+                           group_volume_ml=mm3_to_ml(sum(int(stats.count(c)) for c in group) * vv),
+                           outside_group=outside, segments=per_segment)
+
+
+def clearance_check(outcomes: Sequence[TumorOutcome]) -> ClearanceCheck:
+    """``tumor_clearance``: fails when a tumour is left in the remnant."""
+    left = [t for t in outcomes if t.fate == "left"]
+    if left:
+        detail = "tumours left in the remnant: " + ", ".join(
+            f"{t.id} (segment {segment_list(t.segments, '/') or '?'})" for t in left)
+    else:
+        detail = "every tumour is resected or ablated" if outcomes else "no tumour in the label maps"
+    return ClearanceCheck(status=FAIL if left else PASS, detail=detail,
+                          tumors={str(t.id): TumorFate(fate=t.fate, margin_mm=t.margin_mm, margin_class=t.margin_class)
+                                  for t in outcomes})
+
+
+def body_measures(body: Body | None, functional_ml: float) -> tuple[BodyMeasures, float | None, float | None]:
+    """The body measures used, sFLR (% of TELV) and FLR/BW (%) of a functional remnant of ``functional_ml``."""
+    from flr.scores import bsa_m2, flr_body_weight_percent, telv_ml
+
+    if body is None or body.weight_kg is None:
+        return BodyMeasures(), None, None
+    flr_bw = flr_body_weight_percent(functional_ml, body.weight_kg)
+    if body.height_cm is None:
+        return BodyMeasures(weight_kg=body.weight_kg), None, flr_bw
+    bsa = bsa_m2(body.weight_kg, body.height_cm, body.bsa_formula)
+    telv = telv_ml(bsa, body.telv_formula)
+    measures = BodyMeasures(weight_kg=body.weight_kg, height_cm=body.height_cm, bsa_m2=bsa,
+                            bsa_formula=body.bsa_formula, telv_ml=telv, telv_formula=body.telv_formula)
+    return measures, functional_ml / telv * 100.0, flr_bw
+
+
+# --- the whole assessment ----------------------------------------------------------------------------------
+
+
+def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | None = None,
+           body: Body | None = None) -> Assessment:
+    """Apply ``plan`` to the case in ``label_maps`` and judge what remains.
+
+    Raises :class:`~flr.errors.PlanError` for a plan that does not fit the case (segments or tumours
+    absent, nothing left) and :class:`~flr.errors.GeometryMismatchError` for maps on different grids.
+    """
+    from flr.tumors import find_tumors
+
+    case = label_maps if isinstance(label_maps, Case) else Case.build(label_maps, ct)
+    vol = measure_case(case)
+    anatomy = gather_anatomy(case)
+    g = anatomy.geometry
+    present = anatomy.present_segments
+    codes = resected_codes(plan, present)
+    territory = territories(anatomy)
+    tumors, tumor_ids = find_tumors(anatomy.tumor, g, segment_map=anatomy.segment_map if present else None,
+                                    segment_names=SEGMENT_CODES, instance_map=anatomy.tumor_instances)
+    _check_plan_tumors(plan, tumors)
+    zones = plan_zones(plan, anatomy, territory, tumor_ids, codes)
+    outcomes = tumor_outcomes(tumors, tumor_ids, zones, plan, anatomy)
+    left_ids = [t.id for t in outcomes if t.fate == "left"]
+    tumor_left = np.isin(tumor_ids, left_ids) if left_ids else np.zeros(g.shape_zyx, bool)
+    remnant_codes = sorted(int(c) for c in np.unique(territory[zones.remnant]) if c)
+    remnant_segments = [SEGMENT_BY_CODE[c].name for c in remnant_codes]
+    supply, warnings = vessel_checks(anatomy, zones, remnant_segments)
+    failing = failing_segments(supply)
+    fr = functional_remnant(zones, territory, tumor_left, failing)
+    unassessed = [n for n in ("inflow", "outflow") if supply[n].status == NOT_ASSESSED]
+    contiguity = contiguity_check(fr.mask, territory, remnant_codes, failing, unassessed, g)
+    checks = Checks(two_contiguous_segments=contiguity, **supply, tumor_clearance=clearance_check(outcomes))
+    liver_ml, tumor_ml, functional_ml = _volume_ml(anatomy.liver, g), _volume_ml(anatomy.tumor, g), \
+        _volume_ml(fr.mask, g)
+    measures, sflr, flr_bw = body_measures(body, functional_ml)
+    islands_ml = [mm3_to_ml(n * g.voxel_volume_mm3) for n in fr.island_voxels]
+    remnant = Remnant(
+        volume_ml=_volume_ml(zones.remnant, g), functional_volume_ml=functional_ml, segments=tuple(remnant_segments),
+        percent_of_functional_liver=functional_ml / (liver_ml - tumor_ml) * 100.0 if liver_ml - tumor_ml else None,
+        sflr_percent=sflr, flr_body_weight_percent=flr_bw,
+        islands_ml=tuple(v for v in islands_ml if v >= ISLAND_LISTED_ML), islands_count=len(islands_ml),
+        islands_total_ml=sum(islands_ml), tumor_left_ml=_volume_ml(tumor_left, g),
+        ablation_zones_ml=_volume_ml(zones.ablation & zones.remnant, g),
+        devascularized_ml=_volume_ml(fr.devascularised, g))
+    liver = LiverVolumes(
+        total_volume_ml=liver_ml, tumor_volume_ml=tumor_ml, functional_volume_ml=liver_ml - tumor_ml,
+        resected_volume_ml=_volume_ml(zones.removed & anatomy.liver, g),
+        includes_intrahepatic_vessels=anatomy.has_outline,
+        segments_ml={s: _volume_ml(territory == SEGMENT_BY_NAME[s].code, g) for s in present})
+    if not anatomy.has_outline and anatomy.vessels:
+        warnings.append("no whole-liver outline: intrahepatic vessel voxels labelled as vessels are not in the "
+                        "liver volume")
+    result = Assessment(inputs=vol.inputs, geometry=g, structures=vol.structures,
+                        segment_contacts=vol.segment_contacts, warnings=(*vol.warnings, *warnings), plan=plan,
+                        liver=liver, remnant=remnant, checks=checks, tumors=outcomes, body=measures)
+    return result.with_arrays(AssessmentArrays(territory=territory, removed=zones.removed, ablation=zones.ablation,
+                                               functional=fr.mask, tumors=tumor_ids, liver=anatomy.liver))
+
+
+def judge(assessment: Assessment, patient: Patient | None, rulebook: Rulebook, *,
+          scan_date: date | None = None) -> Assessment:
     """Evaluate ``rulebook`` on the assessment and the patient; returns the assessment with the verdict.
 
-    ``patient`` is a :class:`flr.patient.Patient` or None (then every rule needing patient data is
-    ``not_assessed`` and the verdict says which inputs are missing).
+    ``patient`` None: every rule needing patient data is ``not_assessed`` and the verdict says which
+    inputs are missing.
     """
-    from dataclasses import replace
-
-    from flr.facts import assessment_facts, patient_facts
+    from flr.facts import Facts, assessment_facts, patient_facts
     from flr.rules import evaluate
 
-    facts = assessment_facts(assessment.to_dict())
+    raw = assessment_facts(assessment)
     warnings = list(assessment.warnings)
     if patient is not None:
-        facts.update(patient_facts(patient, tumor_count=facts["tumor_count"],
-                                   largest_tumor_mm=facts["largest_tumor_mm"], sflr_percent=facts["sflr_percent"],
-                                   scan_date=scan_date))
+        raw.update(patient_facts(patient, tumor_count=raw["tumor_count"], largest_tumor_mm=raw["largest_tumor_mm"],
+                                 sflr_percent=raw["sflr_percent"], scan_date=scan_date))
         warnings.extend(patient.warnings)
-    verdict = evaluate(facts, rulebook)
-    return replace(assessment, patient=patient.to_dict() if patient is not None else {}, facts=facts,
-                   verdict=verdict.to_dict(), warnings=tuple(warnings))
+    facts = Facts(**raw)
+    verdict = evaluate(facts.for_rules(), rulebook)
+    return assessment.evolve(patient=patient.to_dict() if patient is not None else None, facts=facts,
+                             verdict=verdict.to_dict(), warnings=tuple(warnings))

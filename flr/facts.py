@@ -7,9 +7,14 @@ Keys and units are the contract between :mod:`flr.assess`, :mod:`flr.patient` an
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from flr.model import FrozenModel, Status
+
+if TYPE_CHECKING:
+    from flr.patient import Patient
+    from flr.results import Assessment
 
 RIGHT_LIVER = {"liver_segment_5", "liver_segment_6", "liver_segment_7", "liver_segment_8"}
 LEFT_LIVER = {"liver_segment_2", "liver_segment_3", "liver_segment_4", "liver_segment_4a", "liver_segment_4b"}
@@ -20,35 +25,96 @@ def equivalent_diameter_mm(volume_ml: float) -> float:
     return (6.0 * volume_ml * 1000.0 / math.pi) ** (1.0 / 3.0)
 
 
-def assessment_facts(result: Mapping[str, Any]) -> dict[str, Any]:
-    """Facts from an assessment result (the dict of :meth:`flr.assess.Assessment.to_dict`)."""
-    remnant, checks, plan, liver = result["remnant"], result["checks"], result["plan"], result["liver"]
-    tumors = result.get("tumors", [])
-    margins = [t["margin_mm"] for t in tumors if t.get("fate") == "resected" and t.get("margin_mm") is not None]
-    segments = {s for t in tumors for s in t.get("segments", [])}
-    tumor_ml = liver.get("tumor_volume_ml") or 0.0
+class Facts(FrozenModel):
+    """Every fact a rulebook may read (the contract of :data:`flr.rules.FACTS`; ``None``: missing).
+
+    Units: percentages 0-100, volumes mL, lengths mm, weeks, months, ng/mL.
+    """
+
+    # from the assessment
+    flr_body_weight_percent: float | None = None
+    sflr_percent: float | None = None
+    flr_percent_of_functional_liver: float | None = None
+    remnant_functional_volume_ml: float | None = None
+    two_contiguous_segments: Status | None = None
+    inflow: Status | None = None
+    outflow: Status | None = None
+    biliary_drainage: Status | None = None
+    tumor_clearance: Status | None = None
+    min_margin_mm: float | None = None
+    tumor_count: int | None = None
+    tumors_left: int | None = None
+    tumors_ablated: int | None = None
+    largest_tumor_mm: float | None = None
+    segments_involved: int | None = None
+    liver_involved_percent: float | None = None
+    bilobar: bool | None = None
+    plan_is_anatomic: bool | None = None
+    segments_resected: int | None = None
+    major_hepatectomy: bool | None = None
+    # from the patient file
+    fit_for_major_surgery: bool | None = None
+    liver_condition: str | None = None
+    chemotherapy_weeks: float | None = None
+    weight_kg: float | None = None
+    height_cm: float | None = None
+    child_pugh_points: int | None = None
+    child_pugh_class: str | None = None
+    albi_grade: int | None = None
+    meld: float | None = None
+    cea_ng_ml: float | None = None
+    primary_site: str | None = None
+    synchronous: bool | None = None
+    node_positive_primary: bool | None = None
+    disease_free_interval_months: float | None = None
+    tki_response: str | None = None
+    progression: str | None = None
+    origin: str | None = None
+    prior_liver_recurrence: bool | None = None
+    extrahepatic_sites: tuple[str, ...] | None = None
+    extrahepatic_extent: str | None = None
+    fong_score: int | None = None
+    fong_missing: tuple[str, ...] | None = None
+    pve_done: bool | None = None
+    degree_of_hypertrophy_pp: float | None = None
+    weeks_since_pve: float | None = None
+    kinetic_growth_rate_pp_per_week: float | None = None
+
+    def for_rules(self) -> dict[str, Any]:
+        """The facts as the rule engine reads them (Python values, lists for list facts)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.model_dump().items()}
+
+
+def assessment_facts(assessment: Assessment) -> dict[str, Any]:
+    """Facts from a typed assessment (:class:`flr.results.Assessment`)."""
+    remnant, checks, plan, liver = assessment.remnant, assessment.checks, assessment.plan, assessment.liver
+    tumors = assessment.tumors
+    margins = [t.margin_mm for t in tumors if t.fate == "resected" and t.margin_mm is not None]
+    segments = {s for t in tumors for s in t.segments}
+    statuses = {name: chk.status for name, chk in checks.items()
+                if name in ("two_contiguous_segments", "inflow", "outflow", "biliary_drainage", "tumor_clearance")}
     return {
-        "flr_body_weight_percent": remnant.get("flr_body_weight_percent"),
-        "sflr_percent": remnant.get("sflr_percent"),
-        "flr_percent_of_functional_liver": remnant.get("percent_of_functional_liver"),
-        "remnant_functional_volume_ml": remnant.get("functional_volume_ml"),
-        **{name: checks[name]["status"] for name in
-           ("two_contiguous_segments", "inflow", "outflow", "biliary_drainage", "tumor_clearance") if name in checks},
+        "flr_body_weight_percent": remnant.flr_body_weight_percent,
+        "sflr_percent": remnant.sflr_percent,
+        "flr_percent_of_functional_liver": remnant.percent_of_functional_liver,
+        "remnant_functional_volume_ml": remnant.functional_volume_ml,
+        **statuses,
         "min_margin_mm": min(margins) if margins else None,
         "tumor_count": len(tumors),
-        "tumors_left": sum(t.get("fate") == "left" for t in tumors),
-        "tumors_ablated": sum(t.get("fate") == "ablated" for t in tumors),
-        "largest_tumor_mm": max((equivalent_diameter_mm(t["volume_ml"]) for t in tumors), default=None),
+        "tumors_left": sum(t.fate == "left" for t in tumors),
+        "tumors_ablated": sum(t.fate == "ablated" for t in tumors),
+        "largest_tumor_mm": max((equivalent_diameter_mm(t.volume_ml) for t in tumors), default=None),
         "segments_involved": len(segments),
-        "liver_involved_percent": tumor_ml / liver["total_volume_ml"] * 100.0 if liver.get("total_volume_ml") else None,
+        "liver_involved_percent": liver.tumor_volume_ml / liver.total_volume_ml * 100.0
+        if liver.total_volume_ml else None,
         "bilobar": bool(segments & RIGHT_LIVER) and bool(segments & LEFT_LIVER),
-        "plan_is_anatomic": bool(plan.get("resected_segments")) and not plan.get("wedges"),
-        "segments_resected": len(plan.get("resected_segments", [])),
-        "major_hepatectomy": len(plan.get("resected_segments", [])) >= 3,
+        "plan_is_anatomic": bool(plan.resected_segments) and not plan.wedges,
+        "segments_resected": len(plan.resected_segments),
+        "major_hepatectomy": len(plan.resected_segments) >= 3,
     }
 
 
-def patient_facts(patient: Any, *, tumor_count: int | None = None, largest_tumor_mm: float | None = None,
+def patient_facts(patient: Patient, *, tumor_count: int | None = None, largest_tumor_mm: float | None = None,
                   sflr_percent: float | None = None, scan_date: date | None = None) -> dict[str, Any]:
     """Facts from a :class:`flr.patient.Patient` (scores computed here when their inputs are present)."""
     from flr import scores
@@ -62,15 +128,16 @@ def patient_facts(patient: Any, *, tumor_count: int | None = None, largest_tumor
         "weight_kg": patient.weight_kg,
         "height_cm": patient.height_cm,
     }
-    bili, alb, inr = labs.bilirubin_mg_dl, labs.albumin_g_dl, labs.inr
+    bili, alb, inr, cr = labs.bilirubin_mg_dl, labs.albumin_g_dl, labs.inr, labs.creatinine_mg_dl
+    asc, enc = patient.ascites, patient.encephalopathy
     cp = None
-    if None not in (bili, alb, inr, patient.ascites, patient.encephalopathy):
-        cp = scores.child_pugh(bili, alb, inr, patient.ascites, patient.encephalopathy)
+    if bili is not None and alb is not None and inr is not None and asc is not None and enc is not None:
+        cp = scores.child_pugh(bili, alb, inr, asc, enc)
     f["child_pugh_points"], f["child_pugh_class"] = cp if cp else (None, None)
-    f["albi_grade"] = scores.albi(labs.bilirubin_umol_l, labs.albumin_g_l)[1] if None not in (bili, alb) else None
-    cr = labs.creatinine_mg_dl
-    f["meld"] = scores.meld(cr, bili, inr, dialysis=bool(getattr(labs, "dialysis", False))) \
-        if None not in (cr, bili, inr) else None
+    bili_umol, alb_g_l = labs.bilirubin_umol_l, labs.albumin_g_l
+    f["albi_grade"] = scores.albi(bili_umol, alb_g_l)[1] if bili_umol is not None and alb_g_l is not None else None
+    f["meld"] = scores.meld(cr, bili, inr, dialysis=bool(labs.dialysis)) \
+        if cr is not None and bili is not None and inr is not None else None
     f["cea_ng_ml"] = labs.cea_ng_ml
     for key in ("site", "synchronous", "node_positive_primary", "disease_free_interval_months", "tki_response",
                 "progression", "origin", "prior_liver_recurrence"):
@@ -92,5 +159,6 @@ def patient_facts(patient: Any, *, tumor_count: int | None = None, largest_tumor
         if pve.date is not None and (scan_date or date.today()) > pve.date:
             weeks = patient.pve_weeks(scan_date or date.today())
             f["weeks_since_pve"] = weeks
-            f["kinetic_growth_rate_pp_per_week"] = scores.kinetic_growth_rate(dh, weeks)
+            if weeks is not None:
+                f["kinetic_growth_rate_pp_per_week"] = scores.kinetic_growth_rate(dh, weeks)
     return f

@@ -2,39 +2,51 @@
 
 >>> p = resection_plan("right-hemihepatectomy", wedges=["2:5"])
 >>> p.resected_segments, p.wedges
-(('liver_segment_5', 'liver_segment_6', 'liver_segment_7', 'liver_segment_8'), ((2, 5.0),))
+(('liver_segment_5', 'liver_segment_6', 'liver_segment_7', 'liver_segment_8'), (Zone(tumor_id=2, margin_mm=5.0),))
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from flr.anatomy import RESECTION_ALIASES, RESECTIONS, named_resection, segment_name
+from pydantic import Field, model_validator
+
+from flr.anatomy import RESECTION_ALIASES, RESECTIONS, named_resection, segment_list, segment_name
 from flr.errors import PlanError
+from flr.model import FrozenModel
 from flr.zones import parse_zone_spec
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What the surgeon removes or treats. Segment names are canonical; zones are (tumour id, margin mm)."""
+class Zone(FrozenModel):
+    """A wedge or an ablation: the tumour it treats and the margin (mm) around it."""
+
+    tumor_id: int = Field(ge=1)
+    margin_mm: float = Field(ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_pair(cls, data: Any) -> Any:
+        """Accept ``(tumor_id, margin_mm)`` pairs as well as the JSON object."""
+        if isinstance(data, (tuple, list)) and len(data) == 2:
+            return {"tumor_id": data[0], "margin_mm": data[1]}
+        return data
+
+
+class Plan(FrozenModel):
+    """What the surgeon removes or treats. Segment names are canonical; zones name a tumour and a margin."""
 
     name: str
     resected_segments: tuple[str, ...] = ()
     include_caudate: bool = False
-    wedges: tuple[tuple[int, float], ...] = ()
-    ablations: tuple[tuple[int, float], ...] = ()
+    wedges: tuple[Zone, ...] = ()
+    ablations: tuple[Zone, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "resected_segments": list(self.resected_segments),
-            "include_caudate": self.include_caudate,
-            "wedges": [{"tumor_id": t, "margin_mm": m} for t, m in self.wedges],
-            "ablations": [{"tumor_id": t, "margin_mm": m} for t, m in self.ablations],
-        }
+    @property
+    def zones(self) -> tuple[Zone, ...]:
+        """Wedges, then ablations."""
+        return (*self.wedges, *self.ablations)
 
 
 def _segments_from_list(text: str) -> tuple[str, ...]:
@@ -64,7 +76,7 @@ def resection_plan(resect: str | None = None, *, include_caudate: bool = False,
             segments = _segments_from_list(resect)
             if include_caudate and "liver_segment_1" not in segments:
                 segments = (*segments, "liver_segment_1")
-            name_parts.append("resection of segments " + ", ".join(s.rsplit("_", 1)[1] for s in segments))
+            name_parts.append("resection of segments " + segment_list(segments))
         else:
             try:
                 segments = named_resection(resect, include_caudate=include_caudate)
@@ -82,4 +94,6 @@ def resection_plan(resect: str | None = None, *, include_caudate: bool = False,
     name_parts += [f"ablation of tumour {t} ({m:g} mm)" for t, m in a]
     if not name_parts:
         raise PlanError("no plan: give a resection (--plan NAME or --resect 5,6,7,8), --wedge or --ablate")
-    return Plan(" + ".join(name_parts), segments, include_caudate, w, a)
+    return Plan(name=" + ".join(name_parts), resected_segments=segments, include_caudate=include_caudate,
+                wedges=tuple(Zone(tumor_id=t, margin_mm=m) for t, m in w),
+                ablations=tuple(Zone(tumor_id=t, margin_mm=m) for t, m in a))

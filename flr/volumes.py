@@ -10,106 +10,21 @@ tumour label is carved out of the liver label, and a segment map has no liver la
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from flr import __version__
-from flr.anatomy import textbook_adjacent
+from flr.anatomy import SEGMENT_NAMES, textbook_adjacent
+from flr.case import Case
 from flr.errors import EmptyStructureError
 from flr.image import Geometry, Image, LabelMap, mm3_to_ml
-from flr.schemes import LIVER_PARTS, SEGMENT_NAMES
+from flr.results import VOLUMETRY_SCHEMA_VERSION, InputRecord, SegmentContact, StructureVolume, VolumetryResult
+from flr.schemes import LIVER_PARTS
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = VOLUMETRY_SCHEMA_VERSION
+__all__ = ["SCHEMA_VERSION", "SegmentContact", "StructureVolume", "VolumetryResult", "measure_case", "volumetry"]
 _PATIENT_AXES = (("right", "left"), ("anterior", "posterior"), ("inferior", "superior"))
-
-
-@dataclass(frozen=True)
-class StructureVolume:
-    """Volume of one structure. ``truncated_sides`` names the scan edges it touches (patient terms)."""
-
-    name: str
-    label: int | None
-    labels: tuple[int, ...]
-    source: str
-    voxels: int
-    volume_ml: float
-    touches_border: bool
-    truncated_sides: tuple[str, ...] = ()
-    derived_from: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "label": self.label,
-            "labels": list(self.labels),
-            "source": self.source,
-            "voxels": self.voxels,
-            "volume_ml": self.volume_ml,
-            "touches_border": self.touches_border,
-            "truncated_sides": list(self.truncated_sides),
-            "derived_from": list(self.derived_from),
-        }
-
-
-@dataclass(frozen=True)
-class SegmentContact:
-    """Two Couinaud segments sharing voxel faces; area is the summed physical face area."""
-
-    a: str
-    b: str
-    faces: int
-    contact_area_mm2: float
-    textbook: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "faces": self.faces, "contact_area_mm2": self.contact_area_mm2,
-                "textbook": self.textbook}
-
-
-@dataclass(frozen=True)
-class VolumetryResult:
-    """Typed result of :func:`volumetry`; :meth:`to_json` gives the public JSON contract."""
-
-    geometry: Geometry
-    inputs: tuple[Mapping[str, Any], ...]
-    structures: Mapping[str, StructureVolume]
-    segment_contacts: tuple[SegmentContact, ...]
-    warnings: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def voxel_volume_ml(self) -> float:
-        return self.geometry.voxel_volume_ml
-
-    @property
-    def volumes_ml(self) -> dict[str, float]:
-        return {name: s.volume_ml for name, s in self.structures.items()}
-
-    @property
-    def segment_adjacency(self) -> list[list[str]]:
-        return [[c.a, c.b] for c in self.segment_contacts]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "flr_version": __version__,
-            "kind": "volumetry",
-            "inputs": [dict(i) for i in self.inputs],
-            "geometry": self.geometry.to_dict(),
-            "voxel_volume_ml": self.voxel_volume_ml,
-            "structures": {n: s.to_dict() for n, s in self.structures.items()},
-            "volumes_ml": self.volumes_ml,
-            "segment_adjacency": self.segment_adjacency,
-            "segment_contacts": [c.to_dict() for c in self.segment_contacts],
-            "warnings": list(self.warnings),
-            **dict(self.extra),
-        }
-
-    def to_json(self, indent: int = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
 
 def _truncated_sides(bbox_zyx: np.ndarray, geometry: Geometry) -> tuple[str, ...]:
@@ -135,21 +50,16 @@ def _union_bbox(boxes: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([arr[:, :3].min(axis=0), arr[:, 3:].max(axis=0)])
 
 
-def _input_record(image: Image, role: str) -> dict[str, Any]:
+def _input_record(image: Image, role: str) -> InputRecord:
     meta = image.metadata
-    record: dict[str, Any] = {
-        "role": role,
-        "path": image.source,
-        "sha256": meta.get("sha256"),
-        "format": meta.get("format"),
-        "geometry": image.geometry.to_dict(),
-    }
+    record: dict[str, Any] = {"role": role, "path": image.source, "sha256": meta.get("sha256"),
+                              "format": meta.get("format"), "geometry": image.geometry}
     if isinstance(image, LabelMap):
         record["scheme"] = image.scheme
     for key in ("series_instance_uid", "series_description", "study_date", "modality", "resampled"):
         if meta.get(key):
             record[key] = meta[key]
-    return record
+    return InputRecord(**record)
 
 
 def volumetry(
@@ -171,22 +81,22 @@ def volumetry(
     GeometryMismatchError : a label map is not on the reference grid (names both grids).
     EmptyStructureError : no label map holds a named structure.
     """
-    from flr.kernels import label_stats
-
     if not label_maps:
         raise ValueError("volumetry needs at least one label map")
-    reference: Image = ct if ct is not None else label_maps[0]
-    ref_name = f"CT {ct.source}" if ct is not None else f"label map {label_maps[0].source}"
-    for lm in label_maps:
-        if lm is not reference:
-            reference.geometry.require_same_grid(lm.geometry, this=ref_name, that=f"label map {lm.source}")
-    geometry = reference.geometry
+    return measure_case(Case.build(label_maps, ct), n_threads=n_threads)
+
+
+def measure_case(case: Case, *, n_threads: int | None = None) -> VolumetryResult:
+    """:func:`volumetry` of a validated :class:`~flr.case.Case`."""
+    from flr.kernels import label_stats
+
+    ct, label_maps, geometry = case.ct, case.label_maps, case.geometry
     vv_ml = geometry.voxel_volume_ml
     sx, sy, sz = geometry.spacing_mm
     face_area_mm2 = np.array([sy * sz, sx * sz, sx * sy])  # faces between x-, y-, z-neighbours
 
     warnings: list[str] = []
-    inputs: list[dict[str, Any]] = []
+    inputs: list[InputRecord] = []
     if ct is not None:
         inputs.append(_input_record(ct, "ct"))
         warnings.extend(ct.metadata.get("warnings", []))
@@ -212,8 +122,9 @@ def volumetry(
             voxels = int(sum(stats.count(i) for i in ids))
             bbox = _union_bbox([stats.bbox_zyx[int(np.searchsorted(stats.labels, i))] for i in ids])
             sides = _truncated_sides(bbox, geometry)
-            structures[name] = StructureVolume(name, ids[0], tuple(ids), str(lm.source), voxels,
-                                               mm3_to_ml(voxels * geometry.voxel_volume_mm3), bool(sides), sides)
+            structures[name] = StructureVolume(name=name, label=ids[0], labels=tuple(ids), source=str(lm.source),
+                                               voxels=voxels, volume_ml=mm3_to_ml(voxels * geometry.voxel_volume_mm3),
+                                               touches_border=bool(sides), truncated_sides=sides)
             boxes_by_name[name] = bbox
         parts = sorted(n for n in by_name if n in LIVER_PARTS)
         if parts:
@@ -233,7 +144,8 @@ def volumetry(
     warnings.extend(f"{c.a} and {c.b} share {c.contact_area_mm2:.0f} mm^2 of surface, which the textbook "
                     "Couinaud anatomy does not expect: check the segment labels"
                     for c in contacts if not c.textbook)
-    return VolumetryResult(geometry, tuple(inputs), structures, tuple(contacts), tuple(warnings))
+    return VolumetryResult(inputs=tuple(inputs), geometry=geometry, structures=structures,
+                           segment_contacts=tuple(contacts), warnings=tuple(warnings))
 
 
 def _segment_contacts(stats: Any, by_name: dict[str, list[int]], segs: list[str],
@@ -247,7 +159,8 @@ def _segment_contacts(stats: Any, by_name: dict[str, list[int]], segs: list[str]
                     faces += stats.contact_faces(la, lb)
             total = int(faces.sum())
             if total:
-                out.append(SegmentContact(a, b, total, float(faces @ face_area_mm2), textbook_adjacent(a, b)))
+                out.append(SegmentContact(a=a, b=b, faces=total, contact_area_mm2=float(faces @ face_area_mm2),
+                                          textbook=textbook_adjacent(a, b)))
     return out
 
 
@@ -276,20 +189,18 @@ def _with_liver(
     sides = _truncated_sides(bbox, geometry)
     old = structures.get("liver")
     liver = StructureVolume(
-        "liver",
-        old.label if old else None,
-        tuple(i for _, ids, _ in liver_sources for i in ids),
-        source,
-        int(voxels),
-        mm3_to_ml(voxels * geometry.voxel_volume_mm3),
-        bool(sides),
-        sides,
-        tuple(parts),
+        name="liver",
+        label=old.label if old else None,
+        labels=tuple(i for _, ids, _ in liver_sources for i in ids),
+        source=source,
+        voxels=int(voxels),
+        volume_ml=mm3_to_ml(voxels * geometry.voxel_volume_mm3),
+        touches_border=bool(sides),
+        truncated_sides=sides,
+        derived_from=tuple(parts),
     )
     out = {"liver": liver}
     out.update((k, v) for k, v in structures.items() if k != "liver")
     if old is not None and liver.voxels != old.voxels:
-        out["liver_parenchyma_label"] = StructureVolume(
-            "liver_parenchyma_label", old.label, old.labels, old.source, old.voxels, old.volume_ml,
-            old.touches_border, old.truncated_sides)
+        out["liver_parenchyma_label"] = old.model_copy(update={"name": "liver_parenchyma_label"})
     return out

@@ -1,138 +1,182 @@
-"""Single-case assessment workflow: read the inputs, apply the plan, judge the remnant, format."""
+"""Single-case assessment workflow: one request object in, the typed assessment out, and its summary."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flr.assess import Assessment, Body, assess
-from flr.errors import PlanError
-from flr.plan import resection_plan
+from flr.anatomy import segment_list
+from flr.assess import Body, BsaFormula, TelvFormula, assess, judge
+from flr.errors import InputFileError, PlanError
+from flr.image import Image
+from flr.model import DISCLAIMER
+from flr.plan import Plan, resection_plan
+from flr.results import Assessment
 from pipelines.inputs import load_case
 
-DISCLAIMER = "flr supports the multidisciplinary team's decision; it does not replace it."
+if TYPE_CHECKING:
+    from flr.patient import Patient
+    from flr.rules import Rulebook
 
 
-def run_assess(labels: Sequence[str], *, ct: Path | None = None, plan_name: str | None = None,
-               resect: str | None = None, include_caudate: bool = False, wedges: Sequence[str] = (),
-               ablations: Sequence[str] = (), body: Body | None = None, series_uid: str | None = None,
-               resample: str | None = None, patient: Path | None = None, rules: str | None = None,
-               report_dir: Path | None = None, include_identifiers: bool = False,
-               export_dir: Path | None = None) -> Assessment:
-    """Read ``PATH[:SCHEME]`` label maps (and the CT), build the plan and assess it.
+@dataclass(frozen=True)
+class AssessRequest:
+    """Everything ``flr assess`` was asked to do, built once by the command line (or a batch runner).
 
-    With ``patient`` (a YAML/JSON file) or ``rules`` (a rulebook name or file) the rulebook is evaluated
-    and the verdict attached; the patient's weight and height serve as ``body`` unless one is given.
+    Body size: ``weight_kg``/``height_cm`` given here win over the patient file's; the formulas apply to
+    whichever is used.
     """
-    if plan_name and resect:
-        raise PlanError(f"give either --plan {plan_name!r} or --resect {resect!r}, not both")
-    plan = resection_plan(plan_name or resect, include_caudate=include_caudate, wedges=wedges, ablations=ablations)
-    rulebook = person = None
-    if patient is not None or rules is not None:
+
+    labels: tuple[str, ...]
+    plan: Plan
+    ct: Path | None = None
+    series_uid: str | None = None
+    resample: str | None = None
+    weight_kg: float | None = None
+    height_cm: float | None = None
+    bsa_formula: BsaFormula = "mosteller"
+    telv_formula: TelvFormula = "vauthey"
+    patient: Path | None = None
+    rules: str | None = None
+    report_dir: Path | None = None
+    include_identifiers: bool = False
+    export_dir: Path | None = None
+    extra_warnings: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_options(cls, labels: Sequence[str], *, plan_name: str | None = None, resect: str | None = None,
+                     include_caudate: bool = False, wedges: Sequence[str] = (), ablations: Sequence[str] = (),
+                     **options: Any) -> AssessRequest:
+        """Build the plan from command-line parts (``--plan`` or ``--resect``, ``--wedge``, ``--ablate``)."""
+        if plan_name and resect:
+            raise PlanError(f"give either --plan {plan_name!r} or --resect {resect!r}, not both")
+        plan = resection_plan(plan_name or resect, include_caudate=include_caudate, wedges=wedges,
+                              ablations=ablations)
+        return cls(labels=tuple(labels), plan=plan, **options)
+
+    def body(self, patient: Patient | None) -> Body:
+        """The body size used: the request's weight/height, else the patient file's, with the formulas."""
+        if self.weight_kg is not None:
+            return Body(weight_kg=self.weight_kg, height_cm=self.height_cm, bsa_formula=self.bsa_formula,
+                        telv_formula=self.telv_formula)
+        return Body.from_patient(patient, bsa_formula=self.bsa_formula, telv_formula=self.telv_formula)
+
+
+def run_assess(request: AssessRequest) -> Assessment:
+    """Read the inputs, assess the plan, judge it with the rulebook (when a patient or rules are given),
+    and write the export and the report when asked.
+    """
+    rulebook: Rulebook | None = None
+    person: Patient | None = None
+    if request.patient is not None or request.rules is not None:
         from flr.patient import load_patient
         from flr.rules import load_rulebook
 
-        rulebook = load_rulebook(rules or "default")
-        person = load_patient(patient) if patient is not None else None
-        if body is None and person is not None and person.weight_kg is not None:
-            body = Body(person.weight_kg, person.height_cm)
-    ct_image, maps = load_case(labels, ct=ct, series_uid=series_uid, resample=resample)
-    result = assess(maps, plan, ct=ct_image, body=body)
+        rulebook = load_rulebook(request.rules or "default")
+        person = load_patient(request.patient) if request.patient is not None else None
+    ct_image, maps = load_case(request.labels, ct=request.ct, series_uid=request.series_uid,
+                               resample=request.resample)
+    result = assess(maps, request.plan, ct=ct_image, body=request.body(person))
     if rulebook is not None:
-        from flr.assess import judge
-
-        scan_date = _study_date(ct_image) if ct_image is not None else None
-        result = judge(result, person, rulebook, scan_date=scan_date)
-    if export_dir is not None:
+        result = judge(result, person, rulebook, scan_date=study_date(ct_image))
+    if request.export_dir is not None:
         from pipelines.export import export_plan
 
-        export_plan(result, export_dir, ct=ct_image)
-    if report_dir is not None:
+        export_plan(result, request.export_dir, ct=ct_image)
+    if request.report_dir is not None:
         from flr.io import read_dicom_identifiers
         from pipelines.report import write_report
 
-        identifiers = read_dicom_identifiers(ct_image) if include_identifiers and ct_image is not None else None
-        write_report(result, report_dir, ct=ct_image, identifiers=identifiers)
+        identifiers = read_dicom_identifiers(ct_image) if request.include_identifiers and ct_image else None
+        write_report(result, request.report_dir, ct=ct_image, identifiers=identifiers, rulebook=rulebook)
     return result
 
 
-def _study_date(image: Any) -> Any:
-    import datetime as dt
-
-    text = str(image.metadata.get("study_date") or "")
+def study_date(image: Image | None) -> dt.date | None:
+    """The CT's study date (DICOM ``StudyDate``), or None."""
+    text = str(image.metadata.get("study_date") or "") if image is not None else ""
     try:
         return dt.datetime.strptime(text, "%Y%m%d").date()
     except ValueError:
         return None
 
 
-def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
+def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
     if value is None:
         return "n/a (needs weight and height)" if unit == "%" else "n/a"
     return f"{value:,.{digits}f}{(' ' + unit) if unit else ''}"
+
+
+def _verdict_lines(a: Assessment) -> list[str]:
+    v = a.verdict
+    if v is None:
+        return []
+    lines = [f"verdict ({v.rulebook_id} rulebook v{v.rulebook_version}): {v.status.upper().replace('_', ' ')}"]
+    if v.strategies:
+        lines.append("  strategies: " + ", ".join(s.replace("_", " ") for s in v.strategies))
+    for r in v.reasons:
+        if r.status in ("fail", "not_assessed"):
+            value = "" if r.value is None else f" (value {r.value}, threshold {r.threshold})"
+            lines.append(f"  {r.status.upper():<13} {r.rule}: {r.statement}{value} [{r.source}]")
+    if v.missing_inputs:
+        lines.append("  missing inputs: " + "; ".join(
+            f"{m['fact']} (needs {', '.join(m['needs'])})" for m in v.missing_inputs))
+    lines.extend(f"  caution: {c}" for c in v.cautions)
+    lines.extend(f"  guidance: {g['text']}" for g in v.primary_guidance)
+    return lines
 
 
 def format_summary(a: Assessment) -> str:
     """A readable terminal summary of an assessment."""
     r, lv = a.remnant, a.liver
     lines = [DISCLAIMER, f"plan: {a.plan.name}"]
-    lines.append(f"liver {_fmt(lv['total_volume_ml'], 'mL')}, tumour {_fmt(lv['tumor_volume_ml'], 'mL')}, "
-                 f"functional liver {_fmt(lv['functional_volume_ml'], 'mL')}, resected "
-                 f"{_fmt(lv['resected_volume_ml'], 'mL')}")
-    seg_names = ", ".join(s.rsplit("_", 1)[1] for s in r["segments"])
-    lines.append(f"remnant (segments {seg_names}): {_fmt(r['volume_ml'], 'mL')}; functional remnant "
-                 f"{_fmt(r['functional_volume_ml'], 'mL')} = {_fmt(r['percent_of_functional_liver'], '%')} of "
+    lines.append(f"liver {_fmt(lv.total_volume_ml, 'mL')}, tumour {_fmt(lv.tumor_volume_ml, 'mL')}, "
+                 f"functional liver {_fmt(lv.functional_volume_ml, 'mL')}, resected "
+                 f"{_fmt(lv.resected_volume_ml, 'mL')}")
+    lines.append(f"remnant (segments {segment_list(r.segments)}): {_fmt(r.volume_ml, 'mL')}; functional remnant "
+                 f"{_fmt(r.functional_volume_ml, 'mL')} = {_fmt(r.percent_of_functional_liver, '%')} of "
                  "functional liver")
-    lines.append(f"sFLR {_fmt(r['sflr_percent'], '%')}; FLR/body weight {_fmt(r['flr_body_weight_percent'], '%', 2)}")
-    if r["islands_count"]:
-        listed = ", ".join(_fmt(v, "mL") for v in r["islands_ml"][:5])
-        lines.append(f"islands cut off from the remnant (not functional): {r['islands_count']} pieces, "
-                     f"{_fmt(r['islands_total_ml'], 'mL', 2)} in total" + (f"; largest {listed}" if listed else ""))
+    lines.append(f"sFLR {_fmt(r.sflr_percent, '%')}; FLR/body weight {_fmt(r.flr_body_weight_percent, '%', 2)}")
+    if r.islands_count:
+        listed = ", ".join(_fmt(v, "mL") for v in r.islands_ml[:5])
+        lines.append(f"islands cut off from the remnant (not functional): {r.islands_count} pieces, "
+                     f"{_fmt(r.islands_total_ml, 'mL', 2)} in total" + (f"; largest {listed}" if listed else ""))
     lines.append("checks:")
-    for name, chk in a.checks.items():
-        lines.append(f"  {name:<24} {chk['status'].upper():<13} {chk['detail']}")
+    lines.extend(f"  {name:<24} {chk.status.upper():<13} {chk.detail}" for name, chk in a.checks.items())
     if a.tumors:
         lines.append("tumours:")
         lines.append(f"  {'id':>3} {'volume_ml':>10}  {'segments':<10} {'fate':<9} margin")
         for t in a.tumors:
-            segs = "/".join(s.rsplit("_", 1)[1] for s in t["segments"]) or "?"
-            margin = (f"{t['margin_mm']:.1f} mm ({t['margin_class']})" if t.get("margin_mm") is not None else "")
-            lines.append(f"  {t['id']:>3} {t['volume_ml']:>10.1f}  {segs:<10} {t['fate']:<9} {margin}")
-    if a.verdict:
-        v = a.verdict
-        lines.append(f"verdict ({v['rulebook']['id']} rulebook v{v['rulebook']['version']}): "
-                     f"{v['status'].upper().replace('_', ' ')}")
-        if v.get("strategies"):
-            lines.append("  strategies: " + ", ".join(s.replace("_", " ") for s in v["strategies"]))
-        for r in v["reasons"]:
-            if r["status"] in ("fail", "not_assessed"):
-                value = "" if r.get("value") is None else f" (value {r['value']}, threshold {r.get('threshold')})"
-                lines.append(f"  {r['status'].upper():<13} {r['rule']}: {r['statement']}{value} [{r['source']}]")
-        if v.get("missing_inputs"):
-            lines.append("  missing inputs: " + "; ".join(
-                f"{m['fact']} (needs {', '.join(m['needs'])})" for m in v["missing_inputs"]))
-        lines.extend(f"  caution: {c['rule'] if isinstance(c, dict) else c}" for c in v.get("cautions", []))
-        lines.extend(f"  guidance: {g['text']}" for g in v.get("primary_guidance", []))
-    lines.extend(f"warning: {w}" for w in a.to_dict()["warnings"])
+            margin = f"{t.margin_mm:.1f} mm ({t.margin_class})" if t.margin_mm is not None else ""
+            segs = segment_list(t.segments, "/") or "?"
+            lines.append(f"  {t.id:>3} {t.volume_ml:>10.1f}  {segs:<10} {t.fate:<9} {margin}")
+    lines.extend(_verdict_lines(a))
+    lines.extend(f"warning: {w}" for w in a.warnings)
     return "\n".join(lines)
+
+
+def read_assessment(path: Path) -> Assessment:
+    """A saved assessment JSON, checked against the assessment schema (one-line error naming every bad field)."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputFileError(f"{path}: not an flr assessment JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("kind") != "assessment":
+        raise InputFileError(f"{path}: not an flr assessment JSON (kind is not 'assessment'); "
+                             "run flr assess --json first")
+    return Assessment.from_dict(data, source=str(path))
 
 
 def run_compare(before: Path, after: Path, weeks: float) -> dict[str, Any]:
     """Read two assessment JSON files and compare the remnant before and after portal vein embolization."""
-    import json
-
-    from flr.errors import InputFileError
     from flr.scores import compare_pve
 
-    loaded = []
-    for path in (before, after):
-        try:
-            loaded.append(json.loads(Path(path).read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise InputFileError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputFileError(f"{path}: not an flr assessment JSON ({exc})") from None
-        if "remnant" not in loaded[-1]:
-            raise InputFileError(f"{path}: not an flr assessment JSON (no 'remnant'); run flr assess --json first")
-    return compare_pve(loaded[0], loaded[1], weeks)
+    # both files are validated against the assessment schema first; compare_pve reads their JSON form
+    return compare_pve(read_assessment(before).to_dict(), read_assessment(after).to_dict(), weeks)

@@ -106,14 +106,14 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
            patient: Path | None, rules: str | None, report_dir: Path | None, include_identifiers: bool,
            export_dir: Path | None, json_out: Path | None, quiet: bool) -> None:
     """Apply a resection plan and judge the remnant: FLR, contiguity, inflow/outflow, margins."""
-    from flr.assess import Body
-    from pipelines.assess import format_summary, run_assess
+    from pipelines.assess import AssessRequest, format_summary, run_assess
 
-    body = Body(weight_kg, height_cm, bsa_formula, telv_formula) if weight_kg is not None else None
-    result = run_assess(list(labels), ct=ct, plan_name=plan_name, resect=resect, include_caudate=include_caudate,
-                        wedges=wedges, ablations=ablations, body=body, series_uid=series_uid, resample=resample,
-                        patient=patient, rules=rules, report_dir=report_dir,
-                        include_identifiers=include_identifiers, export_dir=export_dir)
+    request = AssessRequest.from_options(
+        labels, plan_name=plan_name, resect=resect, include_caudate=include_caudate, wedges=wedges,
+        ablations=ablations, ct=ct, series_uid=series_uid, resample=resample, weight_kg=weight_kg,
+        height_cm=height_cm, bsa_formula=bsa_formula, telv_formula=telv_formula, patient=patient, rules=rules,
+        report_dir=report_dir, include_identifiers=include_identifiers, export_dir=export_dir)
+    result = run_assess(request)
     _emit(result, json_out, quiet, format_summary)
     if report_dir is not None:
         click.echo(f"report: {(report_dir / 'report.html').resolve()}")
@@ -142,10 +142,11 @@ def report(result: Path, labels: tuple[str, ...], ct: Path | None, series_uid: s
               help="Rulebook: default, literature, or a YAML file.")
 def rules(rules: str) -> None:
     """List the active resectability rules with their sources."""
+    from flr.model import DISCLAIMER
     from flr.rules import list_rules, load_rulebook
 
     book = load_rulebook(rules)
-    click.echo("flr supports the multidisciplinary team's decision; it does not replace it.")
+    click.echo(DISCLAIMER)
     for r in list_rules(book):
         click.echo(f"{r['id']}  [{r.get('on_fail', '')}]\n  {r['statement']}\n  source: {r['source']}")
 
@@ -181,8 +182,13 @@ def phantom(out: Path, seed: int, oblique_deg: float, no_dicom: bool, dicom_synt
     """Write a seeded synthetic liver phantom: CT (DICOM + NIfTI), labels, liver outline, truth JSON."""
     from pipelines.sample import write_phantom_case
 
+    from typing import get_args
+
+    from flr.io.dicom import TransferSyntaxName
+
+    syntax: TransferSyntaxName = next(s for s in get_args(TransferSyntaxName) if s == dicom_syntax)
     paths = write_phantom_case(out, seed=seed, oblique_deg=oblique_deg, dicom=not no_dicom,
-                               dicom_transfer_syntax=dicom_syntax)
+                               dicom_transfer_syntax=syntax)
     for what, p in paths.items():
         click.echo(f"{what:>8}: {p}")
 
@@ -206,6 +212,17 @@ def schemes() -> None:
         s = builtin_scheme(name)
         named = ", ".join(f"{k}={v}" for k, v in s.labels.items())
         click.echo(f"{name}\n  {s.description}\n  labels: {named}\n  source: {s.source}")
+
+
+@cli.command()
+@click.argument("document", type=click.Choice(["volumetry", "assessment", "patient", "rulebook"]))
+def schema(document: str) -> None:
+    """Print the JSON Schema (draft 2020-12) of a JSON result, the patient file or a rulebook."""
+    import json
+
+    from flr.schemas import DOCUMENTS, json_schema_of
+
+    click.echo(json.dumps(json_schema_of(next(d for d in DOCUMENTS if d == document)), indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from flr.assess import Assessment
 from flr.errors import InputFileError
 from flr.image import Image, LabelMap
+from flr.results import Assessment
 
 #: Label ids of the exported plan map.
 PLAN_LABELS: dict[int, str] = {
@@ -23,11 +23,11 @@ PLAN_LABELS: dict[int, str] = {
 def plan_label_map(assessment: Assessment) -> LabelMap:
     """The plan on the case's grid: ids of :data:`PLAN_LABELS` (later ids win where zones overlap)."""
     a = assessment.arrays
-    if not a:
-        raise InputFileError("the assessment holds no arrays to export")
-    g = assessment.volumetry.geometry
+    if a is None:
+        raise InputFileError("the assessment holds no arrays to export (it was read back from JSON)")
+    g = assessment.geometry
     out = np.zeros(g.shape_zyx, np.uint8)
-    liver, removed, ablation, functional, tumors = a["liver"], a["removed"], a["ablation"], a["functional"], a["tumors"]
+    liver, removed, ablation, functional, tumors = a.liver, a.removed, a.ablation, a.functional, a.tumors
     out[liver & ~removed] = 5
     out[functional] = 1
     out[removed & liver] = 2

@@ -2,56 +2,88 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flr.assess import SEGMENT_CODES, Assessment
+from flr.anatomy import SEGMENT_CODES
 from flr.errors import InputFileError
 from flr.image import Image
-from flr.report.html import Figure, render_report
+from flr.report.html import Figure, Thresholds, render_report
+from flr.results import Assessment
+
+if TYPE_CHECKING:
+    from flr.rules import Rulebook
 
 
-def make_figures(assessment: Assessment, ct: Image | None) -> list[Figure]:
+def active_rulebook(assessment: Assessment, rulebook: Rulebook | None = None) -> Rulebook:
+    """The rulebook whose thresholds the report draws: the one given, else the verdict's built-in rulebook
+    (when its hash matches), else the default one.
+    """
+    from flr.rules import load_rulebook, rulebook_sha256
+
+    if rulebook is not None:
+        return rulebook
+    v = assessment.verdict
+    if v is not None:
+        try:
+            book = load_rulebook(v.rulebook_id)
+        except InputFileError:
+            book = None
+        if book is not None and rulebook_sha256(book) == v.rulebook_sha256:
+            return book
+    return load_rulebook("default")
+
+
+def make_figures(assessment: Assessment, ct: Image | None, thresholds: Thresholds) -> list[Figure]:
     """Slices through the liver centre and each tumour, the segment volume chart and a remnant projection."""
     from flr.report import figures as fg
 
     arr = assessment.arrays
-    if not arr:
+    if arr is None:
         return []
-    g = assessment.volumetry.geometry
-    territory, removed, tumors = arr["territory"], arr["removed"], arr["tumors"]
-    margin_points = [(t["tumor_point_mm"], t["remnant_point_mm"], t["margin_mm"]) for t in assessment.tumors
-                     if t.get("tumor_point_mm") is not None and t.get("margin_mm") is not None]
+    g = assessment.geometry
+    margin_points = [(t.tumor_point_mm, t.remnant_point_mm, t.margin_mm) for t in assessment.tumors
+                     if t.tumor_point_mm is not None and t.remnant_point_mm is not None and t.margin_mm is not None]
     ct_hu = np.asarray(ct.array) if ct is not None else None
     out = []
-    for title, view, index in fg.pick_slices(g, arr["liver"], tumors if tumors.any() else None):
-        png = fg.slice_png(ct_hu, g, view=view, index=index, segment_map=territory, segment_names=SEGMENT_CODES,
-                           resected=removed, tumors=tumors, margin_points=margin_points, title=title)
+    for title, view, index in fg.pick_slices(g, arr.liver, arr.tumors if arr.tumors.any() else None):
+        png = fg.slice_png(ct_hu, g, view=view, index=index, segment_map=arr.territory, segment_names=SEGMENT_CODES,
+                           resected=arr.removed, tumors=arr.tumors, margin_points=margin_points, title=title)
         out.append(Figure(title, png, f"{view} slice {index}; resected parenchyma hatched, tumours outlined"))
-    rows = []
-    for code, name in SEGMENT_CODES.items():
-        seg = territory == code
-        if seg.any():
-            gone = int(np.count_nonzero(seg & removed))
-            rows.append((name, (int(np.count_nonzero(seg)) - gone) * g.voxel_volume_ml, gone * g.voxel_volume_ml))
-    weight = assessment.body.get("weight_kg")
-    threshold = weight * 10.0 if weight else None  # 1% of body weight in mL at 1 g/mL
-    out.append(Figure("Segment volumes", fg.volume_bar_png(rows, threshold_ml=threshold,
-                                                           threshold_label="FLR 1% of body weight"),
-                      "remnant and resected parenchyma per segment" + (
-                          f"; line: 1% of {weight:g} kg" if weight else "")))
+    out.append(_volume_chart(assessment, thresholds))
     out.append(Figure("Remnant (anterior projection)",
-                      fg.remnant_projection_png(arr["functional"], removed, g, tumors=tumors),
+                      fg.remnant_projection_png(arr.functional, arr.removed, g, tumors=arr.tumors),
                       "functional remnant in colour, resected parenchyma grey, tumours red"))
     return out
 
 
+def _volume_chart(assessment: Assessment, thresholds: Thresholds) -> Figure:
+    """Remnant and resected volume per segment (mL), with the rulebook's FLR/body-weight line."""
+    from flr.report import figures as fg
+
+    arr = assessment.arrays
+    assert arr is not None
+    vv = assessment.geometry.voxel_volume_ml
+    per_code = np.bincount(arr.territory.ravel().astype(np.intp), minlength=len(SEGMENT_CODES) + 1)
+    gone_code = np.bincount(arr.territory[arr.removed].astype(np.intp), minlength=len(SEGMENT_CODES) + 1)
+    rows = [(name, (int(per_code[c]) - int(gone_code[c])) * vv, int(gone_code[c]) * vv)
+            for c, name in SEGMENT_CODES.items() if per_code[c]]
+    weight = assessment.body.weight_kg
+    percent = thresholds.flr_body_weight_percent
+    line_ml = weight * 10.0 * percent if weight and percent is not None else None  # 1 g/mL: 1 % of W kg = 10 W mL
+    label = f"FLR {percent:g}% of body weight ({thresholds.rulebook_id})" if line_ml is not None else ""
+    png = fg.volume_bar_png(rows, threshold_ml=line_ml, threshold_label=label)
+    caption = "remnant and resected parenchyma per segment" + (
+        f"; line: {percent:g}% of {weight:g} kg, the {thresholds.rulebook_id} rulebook's threshold"
+        if line_ml is not None else "")
+    return Figure("Segment volumes", png, caption)
+
+
 def write_report(assessment: Assessment, out_dir: Path, *, ct: Image | None = None,
-                 identifiers: dict[str, str] | None = None) -> dict[str, Path]:
+                 identifiers: dict[str, str] | None = None, rulebook: Rulebook | None = None) -> dict[str, Path]:
     """Write ``report.html`` and ``result.json`` into ``out_dir`` (created), each atomically."""
     from flr.io import write_json_atomic, write_text_atomic
 
@@ -59,11 +91,13 @@ def write_report(assessment: Assessment, out_dir: Path, *, ct: Image | None = No
     if out_dir.exists() and not out_dir.is_dir():
         raise InputFileError(f"{out_dir}: exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
+    thresholds = Thresholds.from_rulebook(active_rulebook(assessment, rulebook))
     result = assessment.to_dict()
     if identifiers:
         result["identifiers"] = dict(identifiers)
     ident_text = ", ".join(f"{k}: {v}" for k, v in (identifiers or {}).items())
-    html = render_report(result, make_figures(assessment, ct), identifiers=ident_text)
+    html = render_report(result, make_figures(assessment, ct, thresholds), identifiers=ident_text,
+                         thresholds=thresholds)
     json_path = write_json_atomic(result, out_dir / "result.json")
     html_path = write_text_atomic(html, out_dir / "report.html")
     return {"report": html_path, "json": json_path}
@@ -71,35 +105,22 @@ def write_report(assessment: Assessment, out_dir: Path, *, ct: Image | None = No
 
 def report_from_result(result_path: Path, labels: Sequence[str], out_dir: Path, *, ct: Path | None = None,
                        series_uid: str | None = None, include_identifiers: bool = False) -> dict[str, Path]:
-    """Re-draw the report of a saved assessment: the plan comes from the JSON, the images from the inputs.
+    """Re-draw the report of a saved assessment: the saved result is shown, the images come from the inputs.
 
-    The inputs must be the ones the JSON was computed from: the remnant volume is checked.
+    The inputs must be the ones the JSON was computed from: the plan is re-applied to them (for the
+    figures' masks) and the remnant volume is checked against the saved one.
     """
-    from dataclasses import replace
-
     from flr.assess import assess
     from flr.io import read_dicom_identifiers
-    from flr.plan import Plan
+    from pipelines.assess import read_assessment
     from pipelines.inputs import load_case
 
-    try:
-        saved: dict[str, Any] = json.loads(Path(result_path).read_text(encoding="utf-8"))
-        p = saved["plan"]
-    except FileNotFoundError:
-        raise InputFileError(f"{result_path}: no such file") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputFileError(f"{result_path}: not an flr assessment JSON ({exc})") from None
-    plan = Plan(p["name"], tuple(p["resected_segments"]), bool(p.get("include_caudate")),
-                tuple((w["tumor_id"], w["margin_mm"]) for w in p.get("wedges", [])),
-                tuple((a["tumor_id"], a["margin_mm"]) for a in p.get("ablations", [])))
+    saved = read_assessment(result_path)
     ct_image, maps = load_case(labels, ct=ct, series_uid=series_uid)
-    fresh = assess(maps, plan, ct=ct_image)
-    expected_ml = saved["remnant"]["volume_ml"]
-    if abs(fresh.remnant["volume_ml"] - expected_ml) > 1e-6 * max(1.0, expected_ml):
+    fresh = assess(maps, saved.plan, ct=ct_image)
+    expected_ml = saved.remnant.volume_ml
+    if abs(fresh.remnant.volume_ml - expected_ml) > 1e-6 * max(1.0, expected_ml):
         raise InputFileError(f"{result_path}: computed from other inputs (remnant {expected_ml:.1f} mL there, "
-                             f"{fresh.remnant['volume_ml']:.1f} mL from these labels)")
-    restored = replace(fresh, body=saved.get("body", {}), remnant=saved["remnant"], checks=saved["checks"],
-                       patient=saved.get("patient", {}), facts=saved.get("facts", {}),
-                       verdict=saved.get("verdict", {}))
+                             f"{fresh.remnant.volume_ml:.1f} mL from these labels)")
     identifiers = read_dicom_identifiers(ct_image) if include_identifiers and ct_image is not None else None
-    return write_report(restored, out_dir, ct=ct_image, identifiers=identifiers)
+    return write_report(saved.with_arrays(fresh.arrays), out_dir, ct=ct_image, identifiers=identifiers)

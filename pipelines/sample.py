@@ -7,9 +7,12 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flr.errors import FlrError, InputFileError
+
+if TYPE_CHECKING:
+    from flr.io.dicom import TransferSyntaxName
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CASE = REPO_ROOT / "sample_data" / "phantom-001"
@@ -21,9 +24,8 @@ DEMO_ABLATIONS = ("2:5",)
 DEMO_PLAN_ARGS = ("--plan", DEMO_PLAN, "--ablate", "2:5")
 
 
-
 def write_phantom_case(out: Path, *, seed: int = SAMPLE_SEED, oblique_deg: float = 0.0, dicom: bool = True,
-                       dicom_transfer_syntax: str = "explicit-little") -> dict[str, Path]:
+                       dicom_transfer_syntax: TransferSyntaxName = "explicit-little") -> dict[str, Path]:
     """Write a phantom case: ``ct.nii.gz``, ``ct_dicom/``, ``labels.nii.gz`` (+ scheme), ``liver.nii.gz``,
     ``truth.json``.
 
@@ -103,16 +105,16 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> Path:
     if problems:
         raise FlrError(f"{case}: demo result differs from the case's truth: {'; '.join(problems)}")
 
-    from pipelines.assess import format_summary, run_assess
+    from pipelines.assess import AssessRequest, format_summary, run_assess
 
     patient = case / "patient.yaml"
     echo("")
     echo(f"assessment: {' '.join(DEMO_PLAN_ARGS)}"
          + (f" --patient {patient.name} (an invented sample patient)" if patient.is_file() else ""))
-    assessment = run_assess([str(case / "labels.nii.gz"), str(case / "liver.nii.gz")], ct=ct,
-                            plan_name=DEMO_PLAN, ablations=DEMO_ABLATIONS,
-                            patient=patient if patient.is_file() else None, rules="default",
-                            report_dir=Path(out) / "report")
+    request = AssessRequest.from_options(
+        [str(case / "labels.nii.gz"), str(case / "liver.nii.gz")], plan_name=DEMO_PLAN, ablations=DEMO_ABLATIONS,
+        ct=ct, patient=patient if patient.is_file() else None, rules="default", report_dir=Path(out) / "report")
+    assessment = run_assess(request)
     echo(format_summary(assessment))
     apath = write_json_atomic(assessment.to_dict(), Path(out) / "assessment.json")
     echo(f"assessment: {apath.resolve()}")

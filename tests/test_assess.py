@@ -12,14 +12,13 @@ from flr.assess import Body, assess
 from flr.errors import GeometryMismatchError, PlanError
 from flr.image import Geometry, LabelMap
 from flr.io import write_nifti
-from flr.phantom import make_liver_phantom
 from flr.plan import resection_plan
 from pipelines.cli import main
 
 
 @pytest.fixture(scope="module")
-def phantom():
-    return make_liver_phantom(1)
+def phantom(phantom_1):
+    return phantom_1
 
 
 @pytest.fixture(scope="module")
@@ -37,54 +36,54 @@ def test_named_plan_remnant_equals_remaining_segments_exactly(segments_only, nam
     arr = segments_only.array
     kept_voxels = int(np.count_nonzero((arr > 0) & ~np.isin(arr, list(removed))))
     expected_ml = kept_voxels * segments_only.geometry.voxel_volume_mm3 / 1000
-    assert a.remnant["volume_ml"] == pytest.approx(expected_ml, rel=1e-12)
-    assert a.remnant["functional_volume_ml"] == pytest.approx(expected_ml, rel=1e-12)  # no vessels, no islands
-    assert a.remnant["islands_count"] == 0 and a.remnant["islands_ml"] == []
-    assert a.remnant["segments"] == [f"liver_segment_{i}" for i in range(1, 9) if i not in removed]
-    assert a.checks["two_contiguous_segments"]["status"] == "pass"
-    assert a.checks["inflow"]["status"] == "not_assessed"  # no vessel masks: never a silent pass
+    assert a.remnant.volume_ml == pytest.approx(expected_ml, rel=1e-12)
+    assert a.remnant.functional_volume_ml == pytest.approx(expected_ml, rel=1e-12)  # no vessels, no islands
+    assert a.remnant.islands_count == 0 and a.remnant.islands_ml == ()
+    assert a.remnant.segments == tuple(f"liver_segment_{i}" for i in range(1, 9) if i not in removed)
+    assert a.checks.two_contiguous_segments.status == "pass"
+    assert a.checks.inflow.status == "not_assessed"  # no vessel masks: never a silent pass
     total = int(np.count_nonzero(arr))
-    assert a.remnant["percent_of_functional_liver"] == pytest.approx(kept_voxels / total * 100, rel=1e-12)
+    assert a.remnant.percent_of_functional_liver == pytest.approx(kept_voxels / total * 100, rel=1e-12)
 
 
 def test_two_non_adjacent_segments_fail_contiguity(segments_only):
     a = assess([segments_only], resection_plan("1,2,4,5,7,8"))  # leaves III and VI, far apart
-    chk = a.checks["two_contiguous_segments"]
-    assert chk["status"] == "fail"
-    assert len(chk["group"]) == 1
-    assert set(chk["outside_group"]) | set(chk["group"]) == {"liver_segment_3", "liver_segment_6"}
+    chk = a.checks.two_contiguous_segments
+    assert chk.status == "fail"
+    assert len(chk.group) == 1
+    assert set(chk.outside_group) | set(chk.group) == {"liver_segment_3", "liver_segment_6"}
     # the smaller piece is an island, out of the functional remnant
-    assert len(a.remnant["islands_ml"]) == 1 and a.remnant["islands_count"] == 1
-    assert a.remnant["functional_volume_ml"] < a.remnant["volume_ml"]
+    assert len(a.remnant.islands_ml) == 1 and a.remnant.islands_count == 1
+    assert a.remnant.functional_volume_ml < a.remnant.volume_ml
 
 
 def test_full_phantom_right_hemihepatectomy(phantom):
     a = assess([phantom.labels, phantom.liver], resection_plan("right-hemihepatectomy"),
                body=Body(weight_kg=70, height_cm=175))
     truth = phantom.truth
-    assert a.liver["total_volume_ml"] == pytest.approx(truth["structures"]["liver"]["volume_ml"], rel=1e-12)
-    fates = {t["id"]: t["fate"] for t in a.tumors}
+    assert a.liver.total_volume_ml == pytest.approx(truth["structures"]["liver"]["volume_ml"], rel=1e-12)
+    fates = {t.id: t.fate for t in a.tumors}
     for t in a.tumors:
-        segs = {int(s.rsplit("_", 1)[1]) for s in t["segments"]}
+        segs = {int(s.rsplit("_", 1)[1]) for s in t.segments}
         if segs <= {5, 6, 7, 8}:
-            assert fates[t["id"]] == "resected"
-            assert t["margin_mm"] is not None and t["margin_class"] in (">=10 mm", "1-10 mm", "<1 mm")
+            assert fates[t.id] == "resected"
+            assert t.margin_mm is not None and t.margin_class in (">=10 mm", "1-10 mm", "<1 mm")
         elif not segs & {5, 6, 7, 8}:
-            assert fates[t["id"]] == "left"
-    left = [t for t in a.tumors if t["fate"] == "left"]
-    assert a.checks["tumor_clearance"]["status"] == ("fail" if left else "pass")
+            assert fates[t.id] == "left"
+    left = [t for t in a.tumors if t.fate == "left"]
+    assert a.checks.tumor_clearance.status == ("fail" if left else "pass")
     # remnant II-IV + I keeps portal supply and venous drainage in the phantom
-    assert a.checks["inflow"]["status"] == "pass"
-    assert a.checks["outflow"]["status"] == "pass"
-    assert a.checks["biliary_drainage"]["status"] == "not_assessed"
-    assert a.checks["two_contiguous_segments"]["status"] == "pass"
+    assert a.checks.inflow.status == "pass"
+    assert a.checks.outflow.status == "pass"
+    assert a.checks.biliary_drainage.status == "not_assessed"
+    assert a.checks.two_contiguous_segments.status == "pass"
     r = a.remnant
-    tumour_left_ml = sum(t["volume_ml"] for t in left)
-    assert r["tumor_left_ml"] == pytest.approx(tumour_left_ml, rel=1e-9)
-    assert r["functional_volume_ml"] == pytest.approx(r["volume_ml"] - tumour_left_ml, rel=1e-9)
-    assert a.body["bsa_m2"] == pytest.approx(1.84466, abs=1e-5)
-    assert r["sflr_percent"] == pytest.approx(r["functional_volume_ml"] / a.body["telv_ml"] * 100)
-    assert r["flr_body_weight_percent"] == pytest.approx(r["functional_volume_ml"] / 700)
+    tumour_left_ml = sum(t.volume_ml for t in left)
+    assert r.tumor_left_ml == pytest.approx(tumour_left_ml, rel=1e-9)
+    assert r.functional_volume_ml == pytest.approx(r.volume_ml - tumour_left_ml, rel=1e-9)
+    assert a.body.bsa_m2 == pytest.approx(1.84466, abs=1e-5)
+    assert r.sflr_percent == pytest.approx(r.functional_volume_ml / a.body.telv_ml * 100)
+    assert r.flr_body_weight_percent == pytest.approx(r.functional_volume_ml / 700)
     data = json.loads(a.to_json())
     for key in ("plan", "remnant", "checks", "tumors"):
         assert key in data
@@ -94,18 +93,23 @@ def test_full_phantom_right_hemihepatectomy(phantom):
     assert {"id", "volume_ml", "centroid_mm", "segments", "fate", "margin_mm", "margin_class"} <= set(data["tumors"][0])
 
 
-def test_ablation_is_lost_parenchyma_and_treats_the_tumour(phantom):
+@pytest.fixture(scope="module")
+def tumour_left_by_right_hemihepatectomy(phantom):
+    """The right hemihepatectomy of seed 1 and the tumour it leaves (tumour 2, in III/IV): cannot skip."""
     base = assess([phantom.labels, phantom.liver], resection_plan("right-hemihepatectomy"))
-    left = [t for t in base.tumors if t["fate"] == "left"]
-    if not left:
-        pytest.skip("seed leaves no tumour in the remnant")
-    tid = left[0]["id"]
+    left = [t.id for t in base.tumors if t.fate == "left"]
+    assert left == [2], f"seed 1 places tumour 2 in III/IV, which a right hemihepatectomy leaves; got {left}"
+    return base, left[0]
+
+
+def test_ablation_is_lost_parenchyma_and_treats_the_tumour(phantom, tumour_left_by_right_hemihepatectomy):
+    base, tid = tumour_left_by_right_hemihepatectomy
     a = assess([phantom.labels, phantom.liver], resection_plan("right-hemihepatectomy", ablations=[f"{tid}:5"]))
-    row = next(t for t in a.tumors if t["id"] == tid)
-    assert row["fate"] == "ablated"
-    assert a.remnant["ablation_zones_ml"] > row["volume_ml"]
-    assert a.remnant["volume_ml"] == pytest.approx(base.remnant["volume_ml"])  # ablation stays in situ
-    assert a.remnant["functional_volume_ml"] < base.remnant["functional_volume_ml"]
+    row = next(t for t in a.tumors if t.id == tid)
+    assert row.fate == "ablated"
+    assert a.remnant.ablation_zones_ml > row.volume_ml
+    assert a.remnant.volume_ml == pytest.approx(base.remnant.volume_ml)  # ablation stays in situ
+    assert a.remnant.functional_volume_ml < base.remnant.functional_volume_ml
 
 
 @pytest.mark.parametrize(
@@ -170,16 +174,16 @@ def test_interrupted_portal_branch_removes_its_segment_from_the_functional_remna
     plan = resection_plan("left-lateral-sectionectomy")
     intact = assess([phantom.labels, phantom.liver], plan)
     broken = assess([cut, phantom.liver], plan)
-    failed = {n for n, s in broken.checks["inflow"]["segments"].items() if s["status"] == "fail"}
-    was_failing = {n for n, s in intact.checks["inflow"]["segments"].items() if s["status"] == "fail"}
+    failed = {n for n, s in broken.checks.inflow.segments.items() if s.status == "fail"}
+    was_failing = {n for n, s in intact.checks.inflow.segments.items() if s.status == "fail"}
     assert failed - was_failing == {"liver_segment_6"}
-    assert "no inflow" in broken.checks["two_contiguous_segments"]["segments"]["liver_segment_6"]["excluded_because"]
-    seg6_ml = broken.checks["two_contiguous_segments"]["segments"]["liver_segment_6"]["functional_volume_ml"]
+    assert "no inflow" in broken.checks.two_contiguous_segments.segments["liver_segment_6"].excluded_because
+    seg6_ml = broken.checks.two_contiguous_segments.segments["liver_segment_6"].functional_volume_ml
     assert seg6_ml == 0.0
-    lost_ml = intact.remnant["functional_volume_ml"] - broken.remnant["functional_volume_ml"]
-    seg6_territory_ml = intact.checks["two_contiguous_segments"]["segments"]["liver_segment_6"]["functional_volume_ml"]
+    lost_ml = intact.remnant.functional_volume_ml - broken.remnant.functional_volume_ml
+    seg6_territory_ml = intact.checks.two_contiguous_segments.segments["liver_segment_6"].functional_volume_ml
     assert lost_ml == pytest.approx(seg6_territory_ml, rel=0.01)
-    assert broken.remnant["devascularized_ml"] > intact.remnant["devascularized_ml"]
+    assert broken.remnant.devascularized_ml > intact.remnant.devascularized_ml
 
 
 @pytest.mark.parametrize(
@@ -211,6 +215,6 @@ def test_cli_segments_missing_for_anatomical_plan(phantom, tmp_path, capsys):
 def test_left_lateral_sectionectomy_keeps_segment_4_supplied(phantom):
     """The umbilical portion runs in the umbilical fissure: removing II/III leaves IV's portal supply intact."""
     a = assess([phantom.labels, phantom.liver], resection_plan("left-lateral-sectionectomy"))
-    assert a.checks["inflow"]["status"] == "pass", a.checks["inflow"]["detail"]
-    assert a.checks["outflow"]["status"] == "pass", a.checks["outflow"]["detail"]
-    assert a.remnant["devascularized_ml"] == 0.0
+    assert a.checks.inflow.status == "pass", a.checks.inflow.detail
+    assert a.checks.outflow.status == "pass", a.checks.outflow.detail
+    assert a.remnant.devascularized_ml == 0.0

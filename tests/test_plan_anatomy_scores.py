@@ -45,7 +45,8 @@ def test_catalogue_is_complete_and_sectionectomies_are_textbook_contiguous():
 def test_plans():
     p = resection_plan("5, 6,7,8", wedges=["2"], ablations=["3:5mm"])
     assert p.resected_segments == ("liver_segment_5", "liver_segment_6", "liver_segment_7", "liver_segment_8")
-    assert p.wedges == ((2, 10.0),) and p.ablations == ((3, 5.0),)
+    assert [(z.tumor_id, z.margin_mm) for z in p.wedges] == [(2, 10.0)]
+    assert [(z.tumor_id, z.margin_mm) for z in p.ablations] == [(3, 5.0)]
     assert "wedge of tumour 2 (10 mm)" in p.name
     assert resection_plan("Right-Hepatectomy").resected_segments == named_resection("right-hemihepatectomy")
     assert resection_plan("4a,4b").resected_segments == ("liver_segment_4a", "liver_segment_4b")

@@ -131,4 +131,4 @@ def test_python_api_reads_paths(tmp_path):
     assert {n: s.voxels for n, s in res.structures.items()} == {n: s.voxels for n, s in direct.structures.items()}
     # NIfTI stores spacing as float32: 0.8 mm becomes 0.800000011920929 mm
     assert res.volumes_ml == pytest.approx(direct.volumes_ml, rel=1e-6)
-    assert res.inputs[0]["sha256"] == flr.io.sha256_of(path)
+    assert res.inputs[0].sha256 == flr.io.sha256_of(path)

@@ -11,10 +11,53 @@ import base64
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-DISCLAIMER = ("flr is decision support for the multidisciplinary team: it supports the team's decision and "
-              "does not replace it. Check every measurement on the images.")
+from flr.anatomy import roman_numeral, segment_list
+from flr.model import DISCLAIMER as _DISCLAIMER
+
+if TYPE_CHECKING:
+    from flr.rules import Rulebook
+
+#: The report's disclaimer: flr's one disclaimer, plus what a reader of images should do.
+DISCLAIMER = f"{_DISCLAIMER} Check every measurement on the images."
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The volume thresholds the report shows, from the active rulebook (percent 0-100; None: no such rule).
+
+    ``sflr_percent`` maps a liver condition (or ``"any"``) to the minimum sFLR.
+    """
+
+    rulebook_id: str
+    flr_body_weight_percent: float | None
+    sflr_percent: Mapping[str, float]
+
+    @classmethod
+    def from_rulebook(cls, rulebook: Rulebook) -> Thresholds:
+        """The first rule testing each fact (its threshold as a number, or a mapping by liver condition)."""
+        bw = _first_threshold(rulebook, "flr_body_weight_percent")
+        sflr = _first_threshold(rulebook, "sflr_percent")
+        return cls(rulebook.id, float(bw) if isinstance(bw, (int, float)) else None,
+                   {str(k): float(v) for k, v in sflr.items()} if isinstance(sflr, Mapping)
+                   else ({"any": float(sflr)} if isinstance(sflr, (int, float)) else {}))
+
+    def text(self, fact: str) -> str:
+        """The threshold cell of the volumes table for ``fact``."""
+        if fact == "flr_body_weight_percent" and self.flr_body_weight_percent is not None:
+            return f"≥ {self.flr_body_weight_percent:g} % ({self.rulebook_id} rulebook)"
+        if fact == "sflr_percent" and self.sflr_percent:
+            parts = [f"{v:g} %" + ("" if k == "any" else f" {k.replace('_', ' ')}") for k, v in self.sflr_percent.items()]
+            return "≥ " + ", ".join(parts) + f" ({self.rulebook_id} rulebook)"
+        return ""
+
+
+def _first_threshold(rulebook: Rulebook, fact: str) -> Any:
+    for rule_id, threshold in rulebook.thresholds_for(fact):
+        if threshold is not None and rule_id:
+            return threshold
+    return None
 
 
 @dataclass(frozen=True)
@@ -44,14 +87,8 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
-def _roman(name: str) -> str:
-    seg = name.rsplit("_", 1)[-1]
-    base = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V", "6": "VI", "7": "VII", "8": "VIII"}
-    return base.get(seg[0], seg) + seg[1:] if seg else name
-
-
 def render_report(result: Mapping[str, Any], figures: Sequence[Figure] = (), *, identifiers: str = "",
-                  analysed: str | None = None) -> str:
+                  analysed: str | None = None, thresholds: Thresholds | None = None) -> str:
     """The report page for an assessment result (the dict of ``Assessment.to_dict()``)."""
     import jinja2
 
@@ -68,4 +105,5 @@ def render_report(result: Mapping[str, Any], figures: Sequence[Figure] = (), *, 
         analysed=analysed or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         identifiers=identifiers, disclaimer=DISCLAIMER,
         fmt=_fmt, ml=lambda v: "—" if v is None else f"{v:,.{2 if abs(v) < 1 else 1}f} mL",
-        pct=lambda v, d=1: "—" if v is None else f"{v:.{d}f} %", roman=_roman)
+        pct=lambda v, d=1: "—" if v is None else f"{v:.{d}f} %", roman=roman_numeral, segments=segment_list,
+        threshold=(thresholds.text if thresholds is not None else (lambda _fact: "")))

@@ -1,0 +1,149 @@
+"""A case, validated once: label maps on one common grid, the CT, and the anatomy they name.
+
+:class:`Case` checks the grid rule (the CT's grid wins when a CT is given, else the first label map's)
+once; :func:`gather_anatomy` turns the named labels into the masks an assessment works on.
+
+>>> import numpy as np
+>>> from flr.image import Geometry, LabelMap
+>>> arr = np.zeros((3, 4, 5), np.uint8); arr[1, 1:3, 1:4] = 1; arr[1, 1:3, 4] = 2
+>>> case = Case.build([LabelMap(arr, Geometry(arr.shape), names={1: "liver_segment_2", 2: "tumor"})])
+>>> a = gather_anatomy(case)
+>>> a.present_segments, int(a.liver.sum()), int(a.tumor.sum())
+(('liver_segment_2',), 8, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flr.anatomy import SEGMENT_BY_CODE, SEGMENT_BY_NAME, SEGMENT_NAMES
+from flr.errors import EmptyStructureError
+from flr.image import Geometry, Image, LabelMap
+from flr.schemes import VESSEL_NAMES
+
+__all__ = ["Case", "CaseAnatomy", "gather_anatomy"]
+
+
+@dataclass(frozen=True, repr=False)
+class Case:
+    """Label maps on one grid (``geometry``) and, optionally, the CT that grid belongs to."""
+
+    label_maps: tuple[LabelMap, ...]
+    ct: Image | None = None
+
+    @classmethod
+    def build(cls, label_maps: Sequence[LabelMap], ct: Image | None = None) -> Case:
+        """Validate the grid rule once.
+
+        Raises
+        ------
+        ValueError
+            No label map.
+        GeometryMismatchError
+            A label map is not on the reference grid (the message names both grids).
+        """
+        maps = tuple(label_maps)
+        if not maps:
+            raise ValueError("a case needs at least one label map")
+        reference: Image = ct if ct is not None else maps[0]
+        ref_name = f"CT {ct.source}" if ct is not None else f"label map {maps[0].source}"
+        for lm in maps:
+            if lm is not reference:
+                reference.geometry.require_same_grid(lm.geometry, this=ref_name, that=f"label map {lm.source}")
+        return cls(maps, ct)
+
+    @property
+    def geometry(self) -> Geometry:
+        """The common grid."""
+        return self.ct.geometry if self.ct is not None else self.label_maps[0].geometry
+
+    @property
+    def sources(self) -> str:
+        """The label maps' sources, for messages."""
+        return ", ".join(str(lm.source) for lm in self.label_maps)
+
+    def __repr__(self) -> str:
+        ct = f", ct={self.ct.source!r}" if self.ct is not None else ""
+        return f"Case({len(self.label_maps)} label maps{ct}, shape_zyx={self.geometry.shape_zyx})"
+
+
+@dataclass(frozen=True, repr=False)
+class CaseAnatomy:
+    """The masks (z, y, x) of a case's named structures on its grid.
+
+    ``segment_map`` holds segment codes (:data:`flr.anatomy.SEGMENT_CODES`) on segment parenchyma, 0
+    elsewhere; ``liver`` is the union of outline, segments and tumours; ``tumor_instances`` the instance
+    ids of a map whose tumours carry them (else None); ``vessels`` one bool mask per vessel name.
+    """
+
+    geometry: Geometry
+    segment_map: np.ndarray
+    liver: np.ndarray
+    tumor: np.ndarray
+    tumor_instances: np.ndarray | None
+    vessels: Mapping[str, np.ndarray] = field(default_factory=dict)
+    has_outline: bool = False
+
+    @property
+    def present_segments(self) -> tuple[str, ...]:
+        """Canonical names of the segments with voxels, in code order."""
+        codes = np.flatnonzero(np.bincount(self.segment_map.ravel(), minlength=len(SEGMENT_NAMES) + 1)[1:]) + 1
+        return tuple(SEGMENT_BY_CODE[int(c)].name for c in codes)
+
+    def __repr__(self) -> str:
+        return (f"CaseAnatomy(shape_zyx={self.geometry.shape_zyx}, segments={list(self.present_segments)}, "
+                f"vessels={sorted(self.vessels)}, has_outline={self.has_outline})")
+
+
+_ANATOMY_NAMES = frozenset(("liver", "tumor", *SEGMENT_NAMES, *VESSEL_NAMES))
+
+
+def _tumor_instances(lm: LabelMap) -> np.ndarray | None:
+    tumor_ids = lm.ids_of("tumor")
+    if len(tumor_ids) <= 1:
+        return None
+    return np.where(np.isin(lm.array, tumor_ids), lm.array, 0).astype(np.int32)
+
+
+def gather_anatomy(case: Case) -> CaseAnatomy:
+    """The masks of every named liver structure of ``case``.
+
+    Raises
+    ------
+    EmptyStructureError
+        No liver, segment or tumour voxel in any label map.
+    """
+    shape = case.geometry.shape_zyx
+    seg = np.zeros(shape, np.int16)
+    liver = np.zeros(shape, bool)
+    tumor = np.zeros(shape, bool)
+    instances: np.ndarray | None = None
+    vessels: dict[str, np.ndarray] = {}
+    has_outline = False
+    for lm in case.label_maps:
+        for label, name in lm.names.items():
+            if name not in _ANATOMY_NAMES:
+                continue
+            m = lm.array == label
+            if not m.any():
+                continue
+            if name in SEGMENT_BY_NAME:
+                seg[m] = SEGMENT_BY_NAME[name].code
+                liver |= m
+            elif name == "liver":
+                liver |= m
+                has_outline = True
+            elif name == "tumor":
+                tumor |= m
+                liver |= m
+            else:
+                vessels[name] = vessels[name] | m if name in vessels else m
+        inst = _tumor_instances(lm)
+        if inst is not None:
+            instances = inst if instances is None else np.maximum(instances, inst)
+    if not liver.any():
+        raise EmptyStructureError(f"no liver, segment or tumour labels in {case.sources}")
+    return CaseAnatomy(case.geometry, seg, liver, tumor, instances, vessels, has_outline)

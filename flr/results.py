@@ -1,0 +1,392 @@
+"""The typed results of flr: volumetry and assessment, as frozen models whose ``to_dict()`` is the JSON contract.
+
+Every key of the round-1 JSON is kept (public contract: keys are added, never renamed); the volumetry and
+the assessment documents carry their own ``schema_version``. ``flr schema volumetry|assessment`` prints
+the JSON Schema (draft 2020-12) generated from these types.
+
+Units are in the names: ``_ml`` millilitres, ``_mm`` millimetres (LPS patient coordinates for points),
+``_percent`` 0-100, ``_mm2`` square millimetres.
+
+>>> import numpy as np, flr
+>>> arr = np.zeros((4, 5, 6), np.uint8); arr[1:3, 1:4, 1:5] = 1
+>>> r = flr.volumetry(flr.LabelMap(arr, flr.Geometry(arr.shape, (2.0, 2.0, 5.0)), names={1: "liver"}))
+>>> VolumetryResult.from_dict(r.to_dict()) == r
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import (
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    WithJsonSchema,
+    computed_field,
+    model_validator,
+)
+
+from flr import __version__
+from flr.errors import GeometryError
+from flr.facts import Facts
+from flr.image import Geometry
+from flr.model import DISCLAIMER, FrozenModel, Status
+from flr.plan import Plan
+
+#: Version of the volumetry document (``flr volumetry --json``).
+VOLUMETRY_SCHEMA_VERSION: Literal["1.0"] = "1.0"
+#: Version of the assessment document (``flr assess --json``); it has its own history from round 2 on.
+ASSESSMENT_SCHEMA_VERSION: Literal["1.0"] = "1.0"
+
+Point_mm = tuple[float, float, float]
+Fate = Literal["resected", "ablated", "left"]
+
+
+class GeometryRecord(FrozenModel):
+    """The JSON form of a :class:`flr.image.Geometry` (sizes (z, y, x); spacing/origin (x, y, z) LPS mm)."""
+
+    shape_zyx: tuple[int, int, int]
+    spacing_mm: tuple[float, float, float]
+    origin_mm: tuple[float, float, float]
+    direction: tuple[float, float, float, float, float, float, float, float, float]
+    voxel_volume_ml: float
+    coordinate_system: Literal["LPS"]
+
+
+def _geometry_in(value: Any) -> Geometry:
+    if isinstance(value, Geometry):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError("a geometry must be an object with shape_zyx, spacing_mm, origin_mm and direction")
+    try:
+        return Geometry(tuple(value["shape_zyx"]), tuple(value["spacing_mm"]), tuple(value["origin_mm"]),
+                        tuple(value["direction"]))
+    except KeyError as exc:
+        raise ValueError(f"geometry lacks {exc.args[0]}") from None
+    except (TypeError, GeometryError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+#: A :class:`Geometry` field: validated from and serialised to :class:`GeometryRecord`.
+GeometryField = Annotated[
+    Geometry,
+    PlainValidator(_geometry_in),
+    PlainSerializer(lambda g: g.to_dict(), return_type=dict),
+    WithJsonSchema(GeometryRecord.model_json_schema(mode="serialization")),
+]
+
+
+# --- volumetry ----------------------------------------------------------------------------------------
+
+
+class InputRecord(FrozenModel):
+    """One input file: its role, the path as given, content hash, format and grid (never an identifier)."""
+
+    role: Literal["ct", "labels"]
+    path: str | None
+    sha256: str | None
+    format: str | None
+    geometry: GeometryField
+    scheme: str | None = None
+    series_instance_uid: str | None = None
+    series_description: str | None = None
+    study_date: str | None = None
+    modality: str | None = None
+    resampled: str | bool | None = None
+
+
+class StructureVolume(FrozenModel):
+    """Volume of one structure; ``truncated_sides`` names the scan edges it touches (patient terms)."""
+
+    name: str = Field(default="", exclude=True, description="the key of the structure (not in its JSON object)")
+    label: int | None
+    labels: tuple[int, ...]
+    source: str
+    voxels: int = Field(ge=0)
+    volume_ml: float = Field(ge=0)
+    touches_border: bool
+    truncated_sides: tuple[str, ...] = ()
+    derived_from: tuple[str, ...] = ()
+
+
+class SegmentContact(FrozenModel):
+    """Two Couinaud segments sharing voxel faces; the area is the summed physical face area."""
+
+    a: str
+    b: str
+    faces: int = Field(ge=0)
+    contact_area_mm2: float = Field(ge=0)
+    textbook: bool
+
+
+_VOLUMETRY_KEYS = ("schema_version", "flr_version", "kind", "inputs", "geometry", "voxel_volume_ml", "structures",
+                   "volumes_ml", "segment_adjacency", "segment_contacts", "warnings")
+
+
+class _CaseMeasures(FrozenModel):
+    """What every result of a case holds: the inputs, the common grid, the structures and their contacts."""
+
+    flr_version: str = __version__
+    inputs: tuple[InputRecord, ...]
+    geometry: GeometryField
+    structures: dict[str, StructureVolume]
+    segment_contacts: tuple[SegmentContact, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_json(cls, data: Any) -> Any:
+        """Drop the derived keys of the JSON form and give each structure its key as name."""
+        if not isinstance(data, Mapping):
+            return data
+        out = {k: v for k, v in data.items() if k not in cls.model_computed_fields}
+        structures = out.get("structures")
+        if isinstance(structures, Mapping):
+            out["structures"] = {k: ({**v, "name": k} if isinstance(v, Mapping) else v)
+                                 for k, v in structures.items()}
+        return out
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def voxel_volume_ml(self) -> float:
+        """Volume of one voxel of the common grid (mL)."""
+        return self.geometry.voxel_volume_ml
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def volumes_ml(self) -> dict[str, float]:
+        """``{structure: volume in mL}``."""
+        return {name: s.volume_ml for name, s in self.structures.items()}
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def segment_adjacency(self) -> list[list[str]]:
+        """Pairs of segments sharing at least one voxel face."""
+        return [[c.a, c.b] for c in self.segment_contacts]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract, keys in the documented order."""
+        raw = super().to_dict()
+        return {**{k: raw[k] for k in _VOLUMETRY_KEYS if k in raw}, **raw}
+
+    def to_json(self, indent: int = 2) -> str:
+        """:meth:`to_dict` as JSON text (NaN and infinity refused)."""
+        import json
+
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+class VolumetryResult(_CaseMeasures):
+    """Typed result of :func:`flr.volumetry`."""
+
+    schema_version: Literal["1.0"] = VOLUMETRY_SCHEMA_VERSION
+    kind: Literal["volumetry"] = "volumetry"
+
+
+# --- assessment ---------------------------------------------------------------------------------------
+
+
+class LiverVolumes(FrozenModel):
+    """The whole liver before the plan (mL); ``segments_ml`` by territory (every liver voxel in one)."""
+
+    total_volume_ml: float
+    tumor_volume_ml: float
+    functional_volume_ml: float
+    resected_volume_ml: float
+    includes_intrahepatic_vessels: bool
+    segments_ml: dict[str, float]
+
+
+class Remnant(FrozenModel):
+    """What the plan leaves (mL, percent 0-100): the remnant and its functional part."""
+
+    volume_ml: float
+    functional_volume_ml: float
+    segments: tuple[str, ...]
+    percent_of_functional_liver: float | None
+    sflr_percent: float | None
+    flr_body_weight_percent: float | None
+    islands_ml: tuple[float, ...]
+    islands_count: int
+    islands_total_ml: float
+    tumor_left_ml: float
+    ablation_zones_ml: float
+    devascularized_ml: float
+
+
+class ContiguitySegment(FrozenModel):
+    """One remnant segment in the contiguity check: its functional volume and why it is out, if it is."""
+
+    functional_volume_ml: float
+    excluded_because: tuple[str, ...]
+
+
+class ContiguityCheck(FrozenModel):
+    """``two_contiguous_segments``: the largest face-connected group of supplied remnant segments."""
+
+    status: Status
+    detail: str
+    group: tuple[str, ...]
+    group_volume_ml: float
+    outside_group: dict[str, tuple[str, ...]]
+    segments: dict[str, ContiguitySegment]
+
+
+class SegmentSupply(FrozenModel):
+    """Supply of one remnant segment by one vessel system (volumes in mL, within the segment's territory)."""
+
+    status: Status
+    detail: str
+    connected_vessel_ml: float
+    total_vessel_ml: float
+    orphaned_vessel_ml: float
+    cut_vessel_ml: float
+
+
+class SupplyCheck(FrozenModel):
+    """``inflow``, ``outflow``, ``biliary_drainage`` or ``arterial_inflow`` over the remnant segments."""
+
+    status: Status
+    detail: str
+    vessel: str
+    segments: dict[str, SegmentSupply]
+
+    def failing(self) -> list[str]:
+        """Segments that fail this check."""
+        return [name for name, s in self.segments.items() if s.status == "fail"]
+
+
+class TumorFate(FrozenModel):
+    """A tumour's fate and margin, as the clearance check lists it."""
+
+    fate: Fate
+    margin_mm: float | None
+    margin_class: str | None
+
+
+class ClearanceCheck(FrozenModel):
+    """``tumor_clearance``: every tumour resected or ablated."""
+
+    status: Status
+    detail: str
+    tumors: dict[str, TumorFate]
+
+
+def _absent(value: Any) -> bool:
+    return value is None
+
+
+class Checks(FrozenModel):
+    """Every check of an assessment, in the order the report lists them."""
+
+    two_contiguous_segments: ContiguityCheck
+    inflow: SupplyCheck
+    outflow: SupplyCheck
+    biliary_drainage: SupplyCheck
+    arterial_inflow: SupplyCheck | None = Field(default=None, exclude_if=_absent)
+    tumor_clearance: ClearanceCheck
+
+    def items(self) -> Iterator[tuple[str, ContiguityCheck | SupplyCheck | ClearanceCheck]]:
+        """``(name, check)`` for every check made (``arterial_inflow`` only with an artery mask)."""
+        for name in type(self).model_fields:
+            check = getattr(self, name)
+            if check is not None:
+                yield name, check
+
+    def supply_checks(self) -> list[SupplyCheck]:
+        """The vessel checks made."""
+        return [c for _, c in self.items() if isinstance(c, SupplyCheck)]
+
+
+class TumorOutcome(FrozenModel):
+    """One tumour: where it is, what the plan does to it, and for a resected one its margin."""
+
+    id: int = Field(ge=1)
+    voxels: int = Field(ge=1)
+    volume_ml: float
+    centroid_mm: Point_mm
+    segments: tuple[str, ...]
+    segment_fractions: dict[str, float]
+    fate: Fate
+    margin_mm: float | None = None
+    margin_class: str | None = None
+    tumor_point_mm: Point_mm | None = None
+    remnant_point_mm: Point_mm | None = None
+    note: str | None = None
+
+
+class BodyMeasures(FrozenModel):
+    """The patient's size as used (kg, cm, m^2, mL); ``None`` where not given or not computable."""
+
+    weight_kg: float | None = None
+    height_cm: float | None = None
+    bsa_m2: float | None = None
+    bsa_formula: str | None = None
+    telv_ml: float | None = None
+    telv_formula: str | None = None
+
+
+@dataclass(frozen=True, repr=False)
+class AssessmentArrays:
+    """Arrays (z, y, x) on the assessment's grid for figures and export; never in the JSON.
+
+    ``territory`` segment codes (:data:`flr.anatomy.SEGMENT_CODES`), ``removed``, ``ablation``,
+    ``functional`` and ``liver`` bool, ``tumors`` tumour ids.
+    """
+
+    territory: np.ndarray
+    removed: np.ndarray
+    ablation: np.ndarray
+    functional: np.ndarray
+    tumors: np.ndarray
+    liver: np.ndarray
+
+    def __repr__(self) -> str:
+        return f"AssessmentArrays(shape_zyx={self.liver.shape})"
+
+
+class Assessment(_CaseMeasures):
+    """Typed result of :func:`flr.assess`: the volumetry plus plan, remnant, checks, tumours and verdict."""
+
+    schema_version: Literal["1.0"] = ASSESSMENT_SCHEMA_VERSION
+    kind: Literal["assessment"] = "assessment"
+    plan: Plan
+    liver: LiverVolumes
+    remnant: Remnant
+    checks: Checks
+    tumors: tuple[TumorOutcome, ...]
+    body: BodyMeasures = BodyMeasures()
+    patient: dict[str, Any] | None = Field(default=None, exclude_if=_absent)
+    facts: Facts | None = Field(default=None, exclude_if=_absent)
+    verdict: dict[str, Any] | None = Field(default=None, exclude_if=_absent)
+    disclaimer: str = DISCLAIMER
+    _arrays: AssessmentArrays | None = PrivateAttr(default=None)
+
+    @property
+    def arrays(self) -> AssessmentArrays | None:
+        """The masks behind the numbers (None for an assessment read back from JSON)."""
+        return self._arrays
+
+    def with_arrays(self, arrays: AssessmentArrays | None) -> Assessment:
+        """A copy of this assessment that carries ``arrays``."""
+        out = self.model_copy()
+        out._arrays = arrays
+        return out
+
+    def evolve(self, **changes: Any) -> Assessment:
+        """A validated copy with ``changes`` (the arrays are kept)."""
+        data = {name: getattr(self, name) for name in type(self).model_fields}
+        data.update(changes)
+        return type(self).model_validate(data).with_arrays(self._arrays)
+
+    @property
+    def volumetry(self) -> VolumetryResult:
+        """The volumetry part of this assessment (inputs, grid, structures, contacts, warnings)."""
+        return VolumetryResult(flr_version=self.flr_version, inputs=self.inputs, geometry=self.geometry,
+                               structures=self.structures, segment_contacts=self.segment_contacts,
+                               warnings=self.warnings)
