@@ -14,11 +14,6 @@ import numpy as np
 from flr.image import Geometry
 
 
-def _spacing_zyx(geometry: Geometry) -> tuple[float, float, float]:
-    sx, sy, sz = geometry.spacing_mm
-    return (sz, sy, sx)
-
-
 def bbox_zyx(mask: np.ndarray) -> tuple[int, int, int, int, int, int] | None:
     """Inclusive bounding box (zmin, ymin, xmin, zmax, ymax, xmax) of a boolean mask, or None if empty."""
     out = []
@@ -32,7 +27,7 @@ def bbox_zyx(mask: np.ndarray) -> tuple[int, int, int, int, int, int] | None:
 
 def roi_slices(box: tuple[int, ...], geometry: Geometry, pad_mm: float) -> tuple[slice, slice, slice]:
     """Slices of ``box`` grown by ``pad_mm`` on every side (clipped to the grid)."""
-    spacing = _spacing_zyx(geometry)
+    spacing = geometry.spacing_zyx_mm
     out = []
     for axis in range(3):
         pad = math.ceil(pad_mm / spacing[axis]) + 1
@@ -54,7 +49,7 @@ def distance_to_mm(mask: np.ndarray, geometry: Geometry, roi: tuple[slice, slice
     sub = mask if roi is None else mask[roi]
     if not sub.any():
         return np.full(sub.shape, np.inf)
-    return ndimage.distance_transform_edt(~sub, sampling=_spacing_zyx(geometry))
+    return ndimage.distance_transform_edt(~sub, sampling=geometry.spacing_zyx_mm)
 
 
 def dilate_mm(mask: np.ndarray, geometry: Geometry, margin_mm: float, *, within: np.ndarray | None = None
@@ -97,7 +92,7 @@ def min_distance_mm(source: np.ndarray, target: np.ndarray, geometry: Geometry, 
         roi = roi_slices(box, geometry, pad)
         sub_t = target[roi]
         if sub_t.any():
-            dist, idx = ndimage.distance_transform_edt(~sub_t, sampling=_spacing_zyx(geometry), return_indices=True)
+            dist, idx = ndimage.distance_transform_edt(~sub_t, sampling=geometry.spacing_zyx_mm, return_indices=True)
             sub_s = source[roi]
             d = np.where(sub_s, dist, np.inf)
             flat = int(np.argmin(d))
@@ -130,7 +125,7 @@ def nearest_label(labels: np.ndarray, fill: np.ndarray, geometry: Geometry) -> n
     assert lbox is not None
     both = tuple(min(box[i], lbox[i]) for i in range(3)) + tuple(max(box[3 + i], lbox[3 + i]) for i in range(3))
     roi = roi_slices(both, geometry, 0.0)
-    _, idx = ndimage.distance_transform_edt(~has[roi], sampling=_spacing_zyx(geometry), return_indices=True)
+    _, idx = ndimage.distance_transform_edt(~has[roi], sampling=geometry.spacing_zyx_mm, return_indices=True)
     sub = out[roi]
     sub_fill = fill[roi]
     near = labels[roi][idx[0][sub_fill], idx[1][sub_fill], idx[2][sub_fill]]

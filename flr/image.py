@@ -10,7 +10,10 @@ Axis order and coordinates (used everywhere in flr):
 A voxel with index ``(i, j, k)`` = ``(x, y, z)`` lies at
 ``origin_mm + direction @ (spacing_mm * (i, j, k))``.
 
-Images are immutable: the array is made read-only on construction and methods derive new images.
+Images are immutable: an :class:`Image` owns a read-only array, so changing the caller's array after
+construction never changes the image, and methods derive new images. Construction copies the array
+unless nothing could change it (see :class:`Image`); a reader that decodes a fresh array hands it over
+without a copy by marking it read-only first (``array.flags.writeable = False``).
 
 >>> import numpy as np
 >>> g = Geometry(shape_zyx=(2, 3, 4), spacing_mm=(0.5, 0.5, 2.0))
@@ -23,13 +26,14 @@ Images are immutable: the array is made read-only on construction and methods de
 from __future__ import annotations
 
 import math
+import mmap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from flr.errors import GeometryMismatchError
+from flr.errors import GeometryError, GeometryMismatchError
 
 IDENTITY_DIRECTION: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
@@ -46,11 +50,14 @@ def mm3_to_ml(volume_mm3: float) -> float:
 
 
 def _as_float_tuple(values: Sequence[float], n: int, what: str) -> tuple[float, ...]:
-    out = tuple(float(v) for v in values)
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise GeometryError(f"{what} must be {n} numbers, got {str(values)[:80]}") from None
     if len(out) != n:
-        raise ValueError(f"{what} needs {n} values, got {len(out)}: {out}")
+        raise GeometryError(f"{what} needs {n} values, got {len(out)}: {str(out)[:80]}")
     if not all(math.isfinite(v) for v in out):
-        raise ValueError(f"{what} must be finite, got {out}")
+        raise GeometryError(f"{what} must be finite, got {out}")
     return out
 
 
@@ -66,15 +73,15 @@ class Geometry:
     def __post_init__(self) -> None:
         shape = tuple(int(s) for s in self.shape_zyx)
         if len(shape) != 3 or any(s < 1 for s in shape):
-            raise ValueError(f"shape_zyx must be three positive sizes, got {self.shape_zyx}")
+            raise GeometryError(f"shape_zyx must be three positive sizes, got {self.shape_zyx}")
         spacing = _as_float_tuple(self.spacing_mm, 3, "spacing_mm")
         if any(s <= 0 for s in spacing):
-            raise ValueError(f"spacing_mm must be positive, got {spacing}")
+            raise GeometryError(f"spacing_mm must be positive, got {spacing}")
         origin = _as_float_tuple(self.origin_mm, 3, "origin_mm")
         direction = _as_float_tuple(np.asarray(self.direction, dtype=float).ravel(), 9, "direction")
         d = np.asarray(direction).reshape(3, 3)
         if not np.allclose(d.T @ d, np.eye(3), atol=1e-4):
-            raise ValueError(f"direction must be orthonormal, got {direction}")
+            raise GeometryError(f"direction must be orthonormal, got {direction}")
         object.__setattr__(self, "shape_zyx", shape)
         object.__setattr__(self, "spacing_mm", spacing)
         object.__setattr__(self, "origin_mm", origin)
@@ -85,6 +92,12 @@ class Geometry:
     def direction_matrix(self) -> np.ndarray:
         """3x3 array; column c is the LPS direction of index axis c (0=x, 1=y, 2=z)."""
         return np.asarray(self.direction, dtype=float).reshape(3, 3)
+
+    @property
+    def spacing_zyx_mm(self) -> tuple[float, float, float]:
+        """Spacing in array-axis order (z, y, x), as scipy/skimage ``sampling=``/``spacing=`` want it."""
+        sx, sy, sz = self.spacing_mm
+        return (sz, sy, sx)
 
     @property
     def voxel_volume_mm3(self) -> float:
@@ -166,17 +179,53 @@ class Geometry:
         }
 
 
-def _frozen(array: np.ndarray) -> np.ndarray:
-    arr = np.asarray(array)
-    if arr.flags.writeable:
-        arr = arr.view()
-        arr.flags.writeable = False
-    return arr
+def _is_frozen_memory(array: np.ndarray) -> bool:
+    """True when nothing can write to ``array``'s memory through numpy: ``array`` and every array it is a
+    view of are read-only, and the memory is not a memory-mapped file (which another process may change)."""
+    base: object = array
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable or isinstance(base, np.memmap):
+            return False
+        base = base.base
+    return not isinstance(base, mmap.mmap)
+
+
+def _copy(array: Any) -> np.ndarray:
+    """A fresh array owning its data, in the memory layout of ``array`` (a plain ndarray, never a subclass)."""
+    return np.array(array, order="K", subok=False)
+
+
+def _owned_read_only(array: Any) -> np.ndarray:
+    """``array`` as an ndarray nobody else can change: kept if its memory is frozen, else a read-only copy.
+
+    Either way the result is a view, so its ``writeable`` flag cannot be set back to True through it.
+    """
+    if not (isinstance(array, np.ndarray) and _is_frozen_memory(array)):
+        array = _copy(array)
+        array.flags.writeable = False
+    return array.view(np.ndarray)
 
 
 @dataclass(frozen=True)
 class Image:
-    """An array (z, y, x) on a :class:`Geometry`. Read-only; derive new images, never mutate."""
+    """An array (z, y, x) on a :class:`Geometry`. Read-only; derive new images, never mutate.
+
+    The image owns its array: a writeable array, a view of writeable memory or of a memory-mapped file, and
+    anything that is not an ndarray are copied (keeping the memory layout) and the copy made read-only, so
+    the caller's array stays writeable and changing it later does not change the image. An array that
+    is read-only all the way down (it owns its data, or it and every array it is a view of are read-only,
+    down to the buffer holding the data, e.g. the bytes a decoder filled) is kept without a copy: whoever
+    made it read-only handed it over; one who sets an owner's ``writeable`` flag back to True, or writes
+    to the raw buffer, breaks that contract on purpose. ``metadata`` is copied (shallowly).
+
+    >>> a = np.zeros((1, 2, 2), np.int16)
+    >>> img = Image(a, Geometry((1, 2, 2)))
+    >>> a[0, 0, 0] = 7                      # the caller's array, not the image's
+    >>> int(img.array[0, 0, 0]), img.array.flags.writeable
+    (0, False)
+    >>> np.shares_memory(Image(img.array, img.geometry).array, img.array)   # read-only already: no copy
+    True
+    """
 
     array: np.ndarray
     geometry: Geometry
@@ -184,11 +233,12 @@ class Image:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.array.ndim != 3:
-            raise ValueError(f"image array must be 3-D (z, y, x), got shape {self.array.shape}")
-        if tuple(self.array.shape) != self.geometry.shape_zyx:
-            raise ValueError(f"array shape {self.array.shape} != geometry shape {self.geometry.shape_zyx}")
-        object.__setattr__(self, "array", _frozen(self.array))
+        shape = np.shape(self.array)
+        if len(shape) != 3:
+            raise ValueError(f"image array must be 3-D (z, y, x), got shape {shape}")
+        if tuple(shape) != self.geometry.shape_zyx:
+            raise ValueError(f"array shape {shape} != geometry shape {self.geometry.shape_zyx}")
+        object.__setattr__(self, "array", _owned_read_only(self.array))
         object.__setattr__(self, "metadata", dict(self.metadata))
 
     @property
@@ -208,6 +258,7 @@ class Image:
         return self.geometry.voxel_volume_ml
 
     def with_array(self, array: np.ndarray) -> Image:
+        """A new :class:`Image` of ``array`` on this grid, with this source and metadata (copied as on construction)."""
         return Image(array, self.geometry, self.source, self.metadata)
 
 
@@ -215,7 +266,8 @@ class Image:
 class LabelMap(Image):
     """An integer label image plus the map ``label id -> canonical structure name``.
 
-    ``names`` holds only the ids the label scheme names; ``scheme`` is the scheme's name.
+    ``names`` holds only the ids the label scheme names (a copy of the mapping given); ``scheme`` is the
+    scheme's name. The array is owned and read-only as for :class:`Image`.
     """
 
     names: Mapping[int, str] = field(default_factory=dict)
@@ -230,3 +282,19 @@ class LabelMap(Image):
     def ids_of(self, name: str) -> list[int]:
         """Label ids carrying ``name`` (several ids may map to one name)."""
         return sorted(i for i, n in self.names.items() if n == name)
+
+
+#: Patient sides at the (negative, positive) end of the LPS x, y and z axes.
+PATIENT_SIDES: tuple[tuple[str, str], ...] = (("right", "left"), ("anterior", "posterior"), ("inferior", "superior"))
+
+
+def patient_side(vector_lps: Sequence[float], *, letter: bool = False) -> str:
+    """The patient side a direction points to (its dominant LPS component): ``"left"`` or, with ``letter``, ``"L"``.
+
+    >>> patient_side((0.0, -0.2, 0.9)), patient_side((-1.0, 0.0, 0.0), letter=True)
+    ('superior', 'R')
+    """
+    v = np.asarray(vector_lps, dtype=float)
+    k = int(np.argmax(np.abs(v)))
+    side = PATIENT_SIDES[k][1 if v[k] > 0 else 0]
+    return side[0].upper() if letter else side

@@ -286,7 +286,7 @@ def liver_outline_from_parts(parts_mask: np.ndarray, vessel_masks: Sequence[np.n
     box = bbox_zyx(parts)
     if box is None or not vessels.any():
         return out
-    pad = [int(np.ceil(closing_mm / s)) + 2 for s in geometry.spacing_mm[::-1]]
+    pad = [int(np.ceil(closing_mm / s)) + 2 for s in geometry.spacing_zyx_mm]
     roi = _slices(box, parts.shape, pad)
     sub_geom = _sub_geometry(geometry, parts[roi].shape)
     dilated = distance_to_mm(parts[roi], sub_geom) <= closing_mm + 1e-9
@@ -519,7 +519,7 @@ def _inside(dense: np.ndarray, points: tuple[np.ndarray, ...], territory: np.nda
     """
     from scipy import ndimage
 
-    pad = [int(np.ceil(REACH_DEPTH_MM / s)) for s in geometry.spacing_mm[::-1]]
+    pad = [int(np.ceil(REACH_DEPTH_MM / s)) for s in geometry.spacing_zyx_mm]
     pbox = tuple(int(p.min()) for p in points) + tuple(int(p.max()) for p in points)
     roi = _slices(pbox, dense.shape, pad)
     sub = dense[roi]
@@ -569,7 +569,7 @@ def _nearest_segment_voxel(has: np.ndarray, points: tuple[np.ndarray, ...], geom
     box = _union_box(pbox, bbox_zyx(has))
     assert box is not None
     roi = _slices(box, has.shape)
-    idx = ndimage.distance_transform_edt(~has[roi], sampling=geometry.spacing_mm[::-1], return_distances=False,
+    idx = ndimage.distance_transform_edt(~has[roi], sampling=geometry.spacing_zyx_mm, return_distances=False,
                                          return_indices=True)
     local = tuple(p - r.start for p, r in zip(points, roi, strict=True))
     return tuple(idx[a][local] + roi[a].start for a in range(3))

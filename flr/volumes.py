@@ -18,13 +18,12 @@ import numpy as np
 from flr.anatomy import SEGMENT_NAMES, textbook_adjacent
 from flr.case import Case
 from flr.errors import EmptyStructureError
-from flr.image import Geometry, Image, LabelMap, mm3_to_ml
+from flr.image import Geometry, Image, LabelMap, mm3_to_ml, patient_side
 from flr.results import VOLUMETRY_SCHEMA_VERSION, InputRecord, SegmentContact, StructureVolume, VolumetryResult
 from flr.schemes import LIVER_PARTS
 
 SCHEMA_VERSION = VOLUMETRY_SCHEMA_VERSION
 __all__ = ["SCHEMA_VERSION", "SegmentContact", "StructureVolume", "VolumetryResult", "measure_case", "volumetry"]
-_PATIENT_AXES = (("right", "left"), ("anterior", "posterior"), ("inferior", "superior"))
 
 
 def _truncated_sides(bbox_zyx: np.ndarray, geometry: Geometry) -> tuple[str, ...]:
@@ -34,10 +33,7 @@ def _truncated_sides(bbox_zyx: np.ndarray, geometry: Geometry) -> tuple[str, ...
     sides = []
     for axis_zyx in range(3):
         col = d[:, 2 - axis_zyx]  # direction column of the index axis (x=0, y=1, z=2)
-        k = int(np.argmax(np.abs(col)))
-        positive, negative = _PATIENT_AXES[k][1], _PATIENT_AXES[k][0]
-        if col[k] < 0:
-            positive, negative = negative, positive
+        positive, negative = patient_side(col), patient_side(-col)
         if bbox_zyx[axis_zyx] == 0:
             sides.append(negative)
         if bbox_zyx[3 + axis_zyx] == shape[axis_zyx] - 1:

@@ -23,15 +23,14 @@ Display convention (radiological)
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from flr.image import Geometry
-from flr.schemes import SEGMENT_NAMES
+from flr.anatomy import SEGMENT_BY_NAME, SEGMENTS, roman_numeral
+from flr.image import Geometry, patient_side
 
 __all__ = [
     "display_slice",
@@ -45,28 +44,19 @@ __all__ = [
 
 VIEWS: tuple[str, ...] = ("axial", "coronal")
 
-#: One colour per canonical segment (order of :data:`flr.schemes.SEGMENT_NAMES`: 1..8, 4a, 4b); no grey
-#: (resected) and no pure red (tumours).
-SEGMENT_COLOURS: tuple[str, ...] = (
-    "#e6ab02",  # I
-    "#1f78b4",  # II
-    "#a6cee3",  # III
-    "#33a02c",  # IV
-    "#ff7f00",  # V
-    "#6a3d9a",  # VI
-    "#b15928",  # VII
-    "#f781bf",  # VIII
-    "#66c2a5",  # IVa
-    "#b2df8a",  # IVb
-)
+#: One colour per canonical segment, from the registry (:data:`flr.anatomy.SEGMENTS`, code order 1..8, 4a, 4b).
+SEGMENT_COLOURS: tuple[str, ...] = tuple(seg.colour for seg in SEGMENTS)
 _EXTRA_COLOURS: tuple[str, ...] = ("#8dd3c7", "#bebada", "#80b1d3", "#fdb462", "#fccde5", "#ccebc5")
 REMNANT_COLOUR = "#2e8b57"
 RESECTED_COLOUR = "#9e9e9e"
 TUMOUR_COLOUR = "#ff1a1a"
 MARGIN_COLOUR = "#ffff33"
+THRESHOLD_COLOUR = "#d62728"
 
-_ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V", "6": "VI", "7": "VII", "8": "VIII"}
-_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))  # (negative, positive) end of LPS x, y, z
+#: Where the image axes of :func:`slice_png` and :func:`remnant_projection_png` sit, as figure fractions
+#: (left, bottom, width, height); the drawn image is that box shrunk to the physical aspect, centred.
+IMAGE_AXES_RECT: tuple[float, float, float, float] = (0.02, 0.02, 0.96, 0.90)
+
 
 
 # ------------------------------------------------------------------------------------------------
@@ -149,8 +139,7 @@ def _plan(geometry: Geometry, view: str, fixed_axis: int | None = None) -> _Plan
 
 def _letter(vector: np.ndarray) -> str:
     """Patient side ('R', 'L', 'A', 'P', 'I', 'S') of the dominant LPS component of ``vector``."""
-    k = int(np.argmax(np.abs(vector)))
-    return _LETTERS[k][1 if vector[k] > 0 else 0]
+    return patient_side(vector, letter=True)
 
 
 def _labels_of(plan: _Plan) -> dict[str, str]:
@@ -219,13 +208,12 @@ def _png(fig: Any) -> bytes:
 
 def segment_label(name: str) -> str:
     """Roman numeral of a canonical segment name ("liver_segment_4a" -> "IVa"); other names unchanged."""
-    m = re.fullmatch(r"liver_segment_([1-8])([ab]?)", name)
-    return _ROMAN[m.group(1)] + m.group(2) if m else name
+    return roman_numeral(name)
 
 
 def _segment_colour(name: str, code: int) -> str:
-    if name in SEGMENT_NAMES:
-        return SEGMENT_COLOURS[SEGMENT_NAMES.index(name)]
+    if name in SEGMENT_BY_NAME:
+        return SEGMENT_BY_NAME[name].colour
     return _EXTRA_COLOURS[code % len(_EXTRA_COLOURS)]
 
 
@@ -325,7 +313,7 @@ def slice_png(
     extent = _extent(plan, seg2d.shape)
 
     fig = _new_figure(6.0, 6.0)
-    ax = fig.add_axes((0.02, 0.02, 0.96, 0.90))
+    ax = fig.add_axes(IMAGE_AXES_RECT)
     ax.set_axis_off()
     ax.set_facecolor("black")
     grey = np.zeros(seg2d.shape, np.float32) if ct2d is None else ct2d.astype(np.float32)
@@ -421,7 +409,7 @@ def volume_bar_png(rows: Sequence[tuple[str, float, float]], *, threshold_ml: fl
         t = float(threshold_ml)
         if not np.isfinite(t):
             raise ValueError(f"threshold_ml must be finite, got {threshold_ml}")
-        ax.axhline(t, color="#d62728", ls="--", lw=1.5, label=threshold_label or f"threshold {t:.0f} mL")
+        ax.axhline(t, color=THRESHOLD_COLOUR, ls="--", lw=1.5, label=threshold_label or f"threshold {t:.0f} mL")
     ax.set_xticks(x)
     ax.set_xticklabels(names)
     ax.set_ylabel("volume (mL)")
@@ -453,7 +441,7 @@ def remnant_projection_png(remnant: np.ndarray, resected: np.ndarray, geometry: 
     box = [slice(0, 0)] * 3 if tight is None else [
         slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(tight, geometry.shape_zyx, strict=True)]
     fig = _new_figure(5.0, 5.0)
-    ax = fig.add_axes((0.02, 0.02, 0.96, 0.90))
+    ax = fig.add_axes(IMAGE_AXES_RECT)
     ax.set_axis_off()
     fig.suptitle("Anterior view: remnant (green), resected (grey)", fontsize=10)
     if any(s.stop - s.start == 0 for s in box):
