@@ -209,9 +209,10 @@ def _supply_check(check: str, vessel: np.ndarray | None, vessel_name: str, anato
     r = check_vessel(check, vessel, vessel_name=vessel_name, geometry=anatomy.geometry,
                      segment_map=anatomy.segment_map, segment_names=SEGMENT_CODES, lost_mask=zones.lost,
                      liver_mask=anatomy.liver, remnant_segments=remnant_segments, trunk_mask=trunk)
-    segments = {s.segment: SegmentSupply(status=cast(Status, s.status), detail=s.detail, connected_vessel_ml=s.connected_vessel_ml,
-                                         total_vessel_ml=s.total_vessel_ml, orphaned_vessel_ml=s.orphaned_vessel_ml,
-                                         cut_vessel_ml=s.cut_vessel_ml) for s in r.segments}
+    segments = {s.segment: SegmentSupply(status=cast(Status, s.status), detail=s.detail,
+                                         connected_vessel_ml=s.connected_vessel_ml, total_vessel_ml=s.total_vessel_ml,
+                                         orphaned_vessel_ml=s.orphaned_vessel_ml, cut_vessel_ml=s.cut_vessel_ml)
+                for s in r.segments}
     return SupplyCheck(status=cast(Status, r.status), detail=r.detail, vessel=r.vessel, segments=segments)
 
 

@@ -102,7 +102,7 @@ def min_distance_mm(source: np.ndarray, target: np.ndarray, geometry: Geometry, 
                 src = np.unravel_index(flat, d.shape)
                 tgt = tuple(int(idx[a][src]) + roi[a].start for a in range(3))
                 src_full = tuple(int(src[a]) + roi[a].start for a in range(3))
-                return best, src_full, tgt  # type: ignore[return-value]
+                return best, src_full, tgt
         if all(s.start == 0 and s.stop == n for s, n in zip(roi, geometry.shape_zyx, strict=True)):
             return math.inf, None, None
         pad *= 2

@@ -49,7 +49,7 @@ def mm3_to_ml(volume_mm3: float) -> float:
     return volume_mm3 / 1000.0
 
 
-def _as_float_tuple(values: Sequence[float], n: int, what: str) -> tuple[float, ...]:
+def _as_float_tuple(values: Sequence[float] | np.ndarray, n: int, what: str) -> tuple[float, ...]:
     try:
         out = tuple(float(v) for v in values)
     except (TypeError, ValueError):
@@ -288,7 +288,7 @@ class LabelMap(Image):
 PATIENT_SIDES: tuple[tuple[str, str], ...] = (("right", "left"), ("anterior", "posterior"), ("inferior", "superior"))
 
 
-def patient_side(vector_lps: Sequence[float], *, letter: bool = False) -> str:
+def patient_side(vector_lps: Sequence[float] | np.ndarray, *, letter: bool = False) -> str:
     """The patient side a direction points to (its dominant LPS component): ``"left"`` or, with ``letter``, ``"L"``.
 
     >>> patient_side((0.0, -0.2, 0.9)), patient_side((-1.0, 0.0, 0.0), letter=True)

@@ -365,7 +365,7 @@ class _Anatomy:
         """Columns: the liver ellipsoid's axes in LPS."""
         return _rot_z(self.liver_rot_z_deg) @ _rot_y(self.liver_rot_y_deg)
 
-    def hv_point(self, direction: tuple[float, float], distance_mm: float, z_mm: float) -> tuple[float, ...]:
+    def hv_point(self, direction: tuple[float, float], distance_mm: float, z_mm: float) -> tuple[float, float, float]:
         """Point of a vertical hepatic-vein plane: ``distance_mm`` from the IVC axis, at height ``z_mm``."""
         d = _unit(*direction)
         x, y = np.asarray(self.ivc_xy_mm) + distance_mm * d
@@ -374,7 +374,7 @@ class _Anatomy:
     @property
     def vessels(self) -> tuple[_Vessel, ...]:
         """Portal and hepatic vein trees as capsules (the IVC is separate: a flat-capped cylinder)."""
-        pv = {
+        pv: dict[str, tuple[float, float, float]] = {
             "trunk_start": (12.0, 14.0, -118.0),   # behind the pancreas, outside the liver
             "hilum": (-14.0, -4.0, -10.0),         # bifurcation, in front of the caudate
             "right": (-44.0, -6.0, -9.0),
@@ -410,7 +410,7 @@ class _Anatomy:
             ("caudate portal branch", "hilum", "seg1", 3.0),
         ]
         zc = self.hv_confluence_z_mm
-        hv = {
+        hv: dict[str, tuple[float, float, float]] = {
             "confluence": (*self.ivc_xy_mm, zc),
             "rhv_1": self.hv_point(self.rhv_dir, 60.0, zc - 28.0),
             "rhv_2": self.hv_point(self.rhv_dir, 100.0, zc - 70.0),
@@ -570,8 +570,10 @@ def _phantom_geometry(spacing_mm: Sequence[float], oblique_deg: float,
     phase = (anatomy.portal_z_mm + spacing[2] / 2.0 - start[2]) % spacing[2]
     start = start + np.array([0.0, 0.0, phase - spacing[2] if phase > spacing[2] / 2.0 else phase])
     origin = rot @ start
-    return Geometry(shape_zyx=(int(n_xyz[2]), int(n_xyz[1]), int(n_xyz[0])), spacing_mm=tuple(spacing),
-                    origin_mm=tuple(float(v) for v in origin), direction=tuple(rot.ravel()))
+    ox, oy, oz = (float(v) for v in origin)
+    sx, sy, sz = (float(v) for v in spacing)
+    return Geometry(shape_zyx=(int(n_xyz[2]), int(n_xyz[1]), int(n_xyz[0])), spacing_mm=(sx, sy, sz),
+                    origin_mm=(ox, oy, oz), direction=tuple(rot.ravel()))
 
 
 def _fibonacci_sphere(n: int) -> np.ndarray:

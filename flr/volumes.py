@@ -87,7 +87,6 @@ def measure_case(case: Case, *, n_threads: int | None = None) -> VolumetryResult
     from flr.kernels import label_stats
 
     ct, label_maps, geometry = case.ct, case.label_maps, case.geometry
-    vv_ml = geometry.voxel_volume_ml
     sx, sy, sz = geometry.spacing_mm
     face_area_mm2 = np.array([sy * sz, sx * sz, sx * sy])  # faces between x-, y-, z-neighbours
 
@@ -133,7 +132,7 @@ def measure_case(case: Case, *, n_threads: int | None = None) -> VolumetryResult
         raise EmptyStructureError("no named structure has voxels in "
                                   + ", ".join(str(lm.source) for lm in label_maps))
     if liver_sources:
-        structures = _with_liver(structures, liver_sources, geometry, boxes_by_name, vv_ml)
+        structures = _with_liver(structures, liver_sources, geometry, boxes_by_name)
     warnings.extend(f"{s.name} touches the {'/'.join(s.truncated_sides)} edge of the scanned volume: "
                     f"possibly truncated, {s.volume_ml:.1f} mL is a lower bound"
                     for s in structures.values() if s.touches_border)
@@ -165,7 +164,6 @@ def _with_liver(
     liver_sources: list[tuple[LabelMap, list[int], list[str]]],
     geometry: Geometry,
     boxes_by_name: dict[str, np.ndarray],
-    vv_ml: float,
 ) -> dict[str, StructureVolume]:
     """Add (or replace) ``liver`` as the union of the liver parts of every map."""
     parts = sorted({p for _, _, ps in liver_sources for p in ps})

@@ -180,11 +180,10 @@ def compare(before: Path, after: Path, weeks: float, json_out: Path | None) -> N
               default="explicit-little", show_default=True, help="Transfer syntax of the DICOM series.")
 def phantom(out: Path, seed: int, oblique_deg: float, no_dicom: bool, dicom_syntax: str) -> None:
     """Write a seeded synthetic liver phantom: CT (DICOM + NIfTI), labels, liver outline, truth JSON."""
-    from pipelines.sample import write_phantom_case
-
     from typing import get_args
 
     from flr.io.dicom import TransferSyntaxName
+    from pipelines.sample import write_phantom_case
 
     syntax: TransferSyntaxName = next(s for s in get_args(TransferSyntaxName) if s == dicom_syntax)
     paths = write_phantom_case(out, seed=seed, oblique_deg=oblique_deg, dicom=not no_dicom,

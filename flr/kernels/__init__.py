@@ -142,7 +142,8 @@ def _default_threads(n_threads: int | None) -> int:
     if n_threads is None:
         import numba
 
-        return max(1, min(int(numba.config.NUMBA_NUM_THREADS), os.cpu_count() or 1))
+        configured = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set from the environment
+        return max(1, min(configured, os.cpu_count() or 1))
     if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) or n_threads < 1:
         raise KernelInputError(f"n_threads must be a positive integer or None, got {n_threads!r}")
     return int(n_threads)

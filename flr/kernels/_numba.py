@@ -206,7 +206,7 @@ def _stats_rows_words(
                     w = wrow[0]
                     todo |= np.uint64(((w ^ ((w << bits) | plast)) | (w ^ wup[0]) | (w ^ wbk[0])) != _ZERO)
                 while todo != _ZERO:
-                    k = seg + np.int64(_ctz(todo))
+                    k = seg + np.int64(_ctz(todo))  # type: ignore[call-arg]  # numba intrinsic: typing context is implicit
                     todo &= todo - one
                     w = wrow[k]
                     wx = (w << bits) | plast  # left neighbours
@@ -350,7 +350,7 @@ def _runs_words(W2, r0, r1, nx, inc, E, mask, rep, offsets, starts, ends, write)
                     w = wrow[0]
                     todo |= np.uint64(w != ((w << bits) | plast))
                 while todo != _ZERO:
-                    k = seg + np.int64(_ctz(todo))
+                    k = seg + np.int64(_ctz(todo))  # type: ignore[call-arg]  # numba intrinsic: typing context is implicit
                     todo &= todo - one
                     w = wrow[k]
                     flags = _ZERO  # bit e: voxel e of the word is included

@@ -473,7 +473,7 @@ def remnant_projection_png(remnant: np.ndarray, resected: np.ndarray, geometry: 
 
     handles = [Patch(color=REMNANT_COLOUR, label="remnant"), Patch(color=RESECTED_COLOUR, label="resected")]
     if tum is not None:
-        tproj = plan.orient(rays(tum).any(axis=0))
+        tproj = plan.orient(np.asarray(rays(tum).any(axis=0)))
         if tproj.any():
             overlay = np.zeros((*tproj.shape, 4), np.float32)
             overlay[tproj] = _rgba(TUMOUR_COLOUR, 0.7)
