@@ -423,6 +423,41 @@ def _judge(name: str, vessel: str, segment_ml: float, total: float, conn: float,
     return out("pass", f"trunk-connected {vessel} reaches this segment")
 
 
+def _segment_map(segment_map: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    seg_map = np.asarray(segment_map)
+    if seg_map.shape != shape:
+        raise GeometryMismatchError(f"segment_map has shape (z,y,x) {seg_map.shape}, the grid has {shape}; "
+                                    "resample it onto the label map's grid first")
+    if seg_map.dtype.kind not in "iub":
+        raise ValueError(f"segment_map must hold integer segment ids, got dtype {seg_map.dtype}")
+    return seg_map
+
+
+def _find_trunk(check: str, vessel: str, V: np.ndarray, Lv: np.ndarray, trunk_mask: np.ndarray | None,
+                box: tuple[int, ...], roi: tuple[slice, ...], shape: tuple[int, int, int], notes: list[str]
+                ) -> tuple[np.ndarray | None, str]:
+    """The trunk voxels of the cropped vessel ``V`` (or None and why); appends how it was found to ``notes``."""
+    if trunk_mask is not None:
+        wide = _slices(box, shape, (1, 1, 1))        # one voxel more, for trunk voxels just outside roi
+        tm = _bool(trunk_mask, "trunk_mask", shape)[wide]
+        if tm.any():
+            back = tuple(slice(r.start - w.start, r.stop - w.start) for r, w in zip(roi, wide, strict=True))
+            trunk = V & _grow_one_voxel(tm)[back]
+            if not trunk.any():
+                return None, (f"no {vessel} voxel lies within one voxel of the trunk mask: the tree cannot be "
+                              "connected to its trunk")
+            notes.append(f"trunk: the {vessel} voxels within one voxel of the given trunk mask")
+            return trunk, ""
+    pieces = _main_pieces(V & ~Lv)
+    if pieces is None:
+        what = "an IVC mask or " if check == "outflow" else ""
+        return None, (f"no trunk: the {vessel} mask has no voxel outside the liver (give {what}a mask "
+                      "that includes the extrahepatic trunk)")
+    note = f"trunk: the extrahepatic {vessel} voxels"
+    notes.append(f"no IVC mask given; {note}" if check == "outflow" else note)
+    return pieces, ""
+
+
 def prepare_vessel_tree(check: str, vessel_mask: np.ndarray | None, *, geometry: Geometry,
                         segment_map: np.ndarray, segment_names: Mapping[int, str], liver_mask: np.ndarray | None,
                         trunk_mask: np.ndarray | None = None, vessel_name: str = "") -> VesselTree:
@@ -435,12 +470,7 @@ def prepare_vessel_tree(check: str, vessel_mask: np.ndarray | None, *, geometry:
         raise ValueError(f"check must be one of {sorted(CHECK_VESSELS)}, got {check!r}")
     vessel = vessel_name or CHECK_VESSELS[check]
     shape = geometry.shape_zyx
-    seg_map = np.asarray(segment_map)
-    if seg_map.shape != shape:
-        raise GeometryMismatchError(f"segment_map has shape (z,y,x) {seg_map.shape}, the grid has {shape}; "
-                                    "resample it onto the label map's grid first")
-    if seg_map.dtype.kind not in "iub":
-        raise ValueError(f"segment_map must hold integer segment ids, got dtype {seg_map.dtype}")
+    seg_map = _segment_map(segment_map, shape)
 
     def unusable(why: str) -> VesselTree:
         return VesselTree(check, vessel, geometry, (), unusable=why)
@@ -480,26 +510,9 @@ def prepare_vessel_tree(check: str, vessel_mask: np.ndarray | None, *, geometry:
         return unusable(f"the {vessel} mask has {_fmt(n_intra * vv)} inside the liver: it does not show the "
                         "intrahepatic tree")
 
-    # --- trunk ----------------------------------------------------------------------------------------
-    trunk = None
-    if trunk_mask is not None:
-        wide = _slices(box, shape, (1, 1, 1))        # one voxel more, for trunk voxels just outside roi
-        tm = _bool(trunk_mask, "trunk_mask", shape)[wide]
-        if tm.any():
-            back = tuple(slice(r.start - w.start, r.stop - w.start) for r, w in zip(roi, wide, strict=True))
-            trunk = V & _grow_one_voxel(tm)[back]
-            if not trunk.any():
-                return unusable(f"no {vessel} voxel lies within one voxel of the trunk mask: the tree cannot be "
-                                "connected to its trunk")
-            notes.append(f"trunk: the {vessel} voxels within one voxel of the given trunk mask")
+    trunk, why = _find_trunk(check, vessel, V, Lv, trunk_mask, box, roi, shape, notes)
     if trunk is None:
-        trunk = _main_pieces(V & ~Lv)
-        if trunk is None:
-            what = "an IVC mask or " if check == "outflow" else ""
-            return unusable(f"no trunk: the {vessel} mask has no voxel outside the liver (give {what}a mask "
-                            "that includes the extrahepatic trunk)")
-        note = f"trunk: the extrahepatic {vessel} voxels"
-        notes.append(f"no IVC mask given; {note}" if check == "outflow" else note)
+        return unusable(why)
 
     # --- territories: nearest segment voxel of each intrahepatic vessel voxel --------------------------
     intra = np.nonzero(intra_mask)
