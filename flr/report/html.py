@@ -48,7 +48,8 @@ class Thresholds:
         if fact == "flr_body_weight_percent" and self.flr_body_weight_percent is not None:
             return f"≥ {self.flr_body_weight_percent:g} % ({self.rulebook_id} rulebook)"
         if fact == "sflr_percent" and self.sflr_percent:
-            parts = [f"{v:g} %" + ("" if k == "any" else f" {k.replace('_', ' ')}") for k, v in self.sflr_percent.items()]
+            parts = [f"{v:g} %" + ("" if k == "any" else f" {k.replace('_', ' ')}")
+                     for k, v in self.sflr_percent.items()]
             return "≥ " + ", ".join(parts) + f" ({self.rulebook_id} rulebook)"
         return ""
 
