@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,49 +46,124 @@ def test_volumetry_table_and_json(case, capsys):
     assert [i["role"] for i in data["inputs"]] == ["ct", "labels"]
 
 
-def _run_bad(args, capsys):
-    code = main(args)
+def _run_bad(args, capsys, code=2):
+    got = main(args)
     err = capsys.readouterr().err
-    assert code == 2, err
-    assert err.startswith("flr: error: ")
+    assert got == code, err
+    assert err.startswith("flr: error: " if code == 2 else "flr: internal error: ")
     assert err.count("\n") == 1, err
     assert "Traceback" not in err
     return err
 
 
-def test_bad_inputs(case, tmp_path, capsys):
-    seg = str(case / "seg.nii.gz")
-    scheme = f"{seg}:{case / 'segments.json'}"
-    err = _run_bad(["volumetry", "--labels", str(tmp_path / "nope.nii.gz")], capsys)
-    assert "nope.nii.gz: no such file" in err
-    (tmp_path / "notes.txt").write_text("not an image")
-    assert "notes.txt: not a NIfTI" in _run_bad(["volumetry", "--labels", str(tmp_path / "notes.txt")], capsys)
+def _temp_files(out):
+    """The temporary files flr's atomic writer (flr.io._common.atomic_path) would leave beside ``out``:
+    ``.<name>.<random>.tmp`` in the output's folder (hidden; ``--json`` uses the default ``.tmp`` suffix)."""
+    return sorted(out.parent.glob(f".{out.name}.*.tmp"))
+
+
+# Each bad input: (how to make it in the case folder -> the volumetry arguments, the message expected).
+def _missing_labels(case):
+    return ["--labels", str(case / "nope.nii.gz")]
+
+
+def _text_as_labels(case):
+    (case / "notes.txt").write_text("not an image")
+    return ["--labels", str(case / "notes.txt")]
+
+
+def _truncated_labels(case):
     blob = (case / "seg.nii.gz").read_bytes()
-    (tmp_path / "cut.nii.gz").write_bytes(blob[: len(blob) // 3])
-    assert "cut.nii.gz" in _run_bad(["volumetry", "--labels", f"{tmp_path / 'cut.nii.gz'}:lits"], capsys)
-    (tmp_path / "empty").mkdir()
-    assert "empty" in _run_bad(["volumetry", "--labels", scheme, "--ct", str(tmp_path / "empty")], capsys)
+    (case / "cut.nii.gz").write_bytes(blob[: len(blob) // 3])
+    return ["--labels", f"{case / 'cut.nii.gz'}:lits"]
+
+
+def _empty_ct_folder(case):
+    (case / "empty").mkdir()
+    return ["--labels", f"{case / 'seg.nii.gz'}:{case / 'segments.json'}", "--ct", str(case / "empty")]
+
+
+def _ct_on_other_grid(case):
     other = Geometry(G.shape_zyx, (0.8, 0.8, 2.0), (1.0, 2.0, 13.0))
-    write_nifti(Image(np.zeros(G.shape_zyx, np.int16), other), tmp_path / "ct_other.nii.gz")
-    err = _run_bad(["volumetry", "--labels", scheme, "--ct", str(tmp_path / "ct_other.nii.gz")], capsys)
-    assert "seg.nii.gz is not on the grid of CT" in err and "ct_other.nii.gz" in err
-    write_nifti(Image(np.zeros(G.shape_zyx, np.uint8), G), tmp_path / "liver.nii.gz")
-    assert "liver.nii.gz: label map has no labelled voxels" in _run_bad(
-        ["volumetry", "--labels", str(tmp_path / "liver.nii.gz")], capsys)
-    assert "names none of the labels" in _run_bad(["volumetry", "--labels", f"{seg}:totalseg-total"], capsys)
-    (tmp_path / "broken.json").write_text("{1: liver")
-    assert "broken.json: malformed label scheme" in _run_bad(
-        ["volumetry", "--labels", f"{seg}:{tmp_path / 'broken.json'}"], capsys)
-    assert not list(tmp_path.glob("*.json.tmp"))
+    write_nifti(Image(np.zeros(G.shape_zyx, np.int16), other), case / "ct_other.nii.gz")
+    return ["--labels", f"{case / 'seg.nii.gz'}:{case / 'segments.json'}", "--ct", str(case / "ct_other.nii.gz")]
 
 
-def test_json_not_half_written_on_error(case, capsys):
-    out = case / "result.json"
-    out.write_text('{"previous": true}')
-    code = main(["volumetry", "--labels", str(case / "missing.nii.gz"), "--json", str(out)])
-    assert code == 2
-    assert json.loads(out.read_text()) == {"previous": True}
-    capsys.readouterr()
+def _empty_label_map(case):
+    write_nifti(Image(np.zeros(G.shape_zyx, np.uint8), G), case / "liver.nii.gz")
+    return ["--labels", str(case / "liver.nii.gz")]
+
+
+def _scheme_names_nothing_present(case):
+    return ["--labels", f"{case / 'seg.nii.gz'}:totalseg-total"]
+
+
+def _malformed_scheme(case):
+    (case / "broken.json").write_text("{1: liver")
+    return ["--labels", f"{case / 'seg.nii.gz'}:{case / 'broken.json'}"]
+
+
+BAD_INPUTS = [
+    pytest.param(_missing_labels, r"nope\.nii\.gz: no such file", id="labels-missing"),
+    pytest.param(_text_as_labels, r"notes\.txt: not a NIfTI", id="labels-not-an-image"),
+    pytest.param(_truncated_labels, r"cut\.nii\.gz: not a readable NIfTI file", id="labels-truncated"),
+    pytest.param(_empty_ct_folder, r"empty: no DICOM image series", id="ct-empty-folder"),
+    pytest.param(_ct_on_other_grid, r"seg\.nii\.gz is not on the grid of CT.*ct_other\.nii\.gz", id="ct-other-grid"),
+    pytest.param(_empty_label_map, r"liver\.nii\.gz: label map has no labelled voxels", id="labels-empty"),
+    pytest.param(_scheme_names_nothing_present, r"scheme totalseg-total names none of the labels present \[1, 2\]",
+                 id="scheme-names-none"),
+    pytest.param(_malformed_scheme, r"broken\.json: malformed label scheme", id="scheme-malformed"),
+]
+PREVIOUS = '{"previous": true}\n'
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["no-output-yet", "output-exists"])
+@pytest.mark.parametrize(("make_args", "match"), BAD_INPUTS)
+def test_bad_input_is_one_line_and_leaves_the_output_folder_as_it_was(case, capsys, make_args, match, existing):
+    out_dir = case / "out"
+    out_dir.mkdir()
+    out = out_dir / "result.json"
+    if existing:
+        out.write_text(PREVIOUS)
+    err = _run_bad(["volumetry", *make_args(case), "--json", str(out)], capsys)
+    assert re.search(match, err), err
+    assert _temp_files(out) == []
+    if existing:
+        assert out.read_text() == PREVIOUS
+    assert sorted(p.name for p in out_dir.iterdir()) == (["result.json"] if existing else [])
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["no-output-yet", "output-exists"])
+def test_json_not_half_written_when_the_write_fails(case, capsys, monkeypatch, existing):
+    """The disk fills up half-way through writing the JSON: the temp file existed where `_temp_files` looks
+    (so that check can fail), and afterwards neither it nor a partial output remains."""
+    out_dir = case / "out"
+    out_dir.mkdir()
+    out = out_dir / "result.json"
+    if existing:
+        out.write_text(PREVIOUS)
+    real_write_text = Path.write_text
+    seen = []
+
+    def write_text_then_fill_disk(self, data, *args, **kwargs):
+        if self.parent != out_dir:
+            return real_write_text(self, data, *args, **kwargs)
+        seen.append((self, _temp_files(out)))
+        real_write_text(self, data[: len(data) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", write_text_then_fill_disk)
+    monkeypatch.delenv("FLR_DEBUG", raising=False)
+    err = _run_bad(["volumetry", "--labels", f"{case / 'seg.nii.gz'}:{case / 'segments.json'}", "--json", str(out)],
+                   capsys, code=1)
+    assert "No space left on device" in err
+    assert len(seen) == 1
+    tmp, found_during = seen[0]
+    assert found_during == [tmp] and tmp != out     # the writer wrote a temp file, and _temp_files saw it
+    assert _temp_files(out) == [] and not tmp.exists()
+    assert sorted(p.name for p in out_dir.iterdir()) == (["result.json"] if existing else [])
+    if existing:
+        assert out.read_text() == PREVIOUS
 
 
 def test_console_script_runs_without_traceback(tmp_path):

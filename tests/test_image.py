@@ -47,14 +47,136 @@ def test_geometry_rejects_bad_values(kwargs, match):
         Geometry(**kwargs)
 
 
-def test_image_is_immutable_and_checks_shape():
-    arr = np.zeros((2, 3, 4), np.int16)
-    img = Image(arr, Geometry((2, 3, 4)))
+def _writeable_view(shape):
+    return np.zeros((shape[0] + 1, *shape[1:]), np.int16)[1:]
+
+
+def _read_only_view_of_writeable(shape):
+    view = np.zeros(shape, np.int16)[...]
+    view.flags.writeable = False                 # the view is read-only, its base is not
+    return view
+
+
+def _fortran(shape):
+    return np.asfortranarray(np.zeros(shape, np.int16))
+
+
+@pytest.mark.parametrize("make", [
+    lambda shape: np.zeros(shape, np.int16),
+    _writeable_view,
+    _read_only_view_of_writeable,
+    _fortran,
+], ids=["writeable", "writeable-view", "read-only-view-of-writeable-base", "fortran-order"])
+def test_image_owns_a_read_only_copy_of_writeable_memory(make):
+    shape = (2, 3, 4)
+    arr = make(shape)
+    base = arr if arr.base is None else arr.base
+    img = Image(arr, Geometry(shape))
+    assert not img.array.flags.writeable
     with pytest.raises(ValueError, match="read-only"):
         img.array[0, 0, 0] = 1
-    arr[0, 0, 0] = 5  # the caller's array stays writeable
+    with pytest.raises(ValueError, match="WRITEABLE"):
+        img.array.flags.writeable = True        # not even through its flag
+    base[...] = 5                                # the caller's memory stays writeable and is not the image's
+    assert not np.shares_memory(img.array, base)
+    assert np.all(img.array == 0)
+    assert img.array.flags.f_contiguous == arr.flags.f_contiguous   # the copy keeps the memory layout
+
+
+def test_image_of_a_list_or_buffer_is_a_read_only_array():
+    img = Image([[[1, 2], [3, 4]]], Geometry((1, 2, 2)))
+    assert isinstance(img.array, np.ndarray) and not img.array.flags.writeable
+    assert img.array.tolist() == [[[1, 2], [3, 4]]]
+    buf = bytearray(np.arange(4, dtype=np.uint8).tobytes())
+    img = Image(np.frombuffer(buf, np.uint8).reshape(1, 2, 2), Geometry((1, 2, 2)))
+    buf[0] = 9                                   # writeable buffer under a writeable array: copied
+    assert img.array[0, 0, 0] == 0
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.zeros((2, 3, 4), np.int16),
+    lambda: np.zeros((4, 3, 4), np.int16)[1:3],
+    lambda: np.frombuffer(bytes(24), np.uint8).reshape(2, 3, 4),
+], ids=["owner", "view-of-read-only-owner", "view-of-bytes"])
+def test_read_only_memory_is_kept_without_a_copy(make):
+    arr = make()
+    base = arr if arr.base is None else arr.base
+    if isinstance(base, np.ndarray):
+        base.flags.writeable = False
+    arr.flags.writeable = False
+    img = Image(arr, Geometry((2, 3, 4)))
+    assert np.shares_memory(img.array, arr) and not img.array.flags.writeable
+    again = img.with_array(img.array)            # re-wrapping an image's own array costs nothing either
+    assert np.shares_memory(again.array, arr) and again.geometry == img.geometry
+
+
+def test_memory_mapped_file_is_copied(tmp_path):
+    """A read-only memmap is still a file another process (or another memmap) may change."""
+    path = tmp_path / "volume.raw"
+    np.zeros((2, 3, 4), np.int16).tofile(path)
+    mapped = np.memmap(path, np.int16, mode="r", shape=(2, 3, 4))
+    img = Image(mapped, Geometry((2, 3, 4)))
+    assert type(img.array) is np.ndarray and not np.shares_memory(img.array, mapped)
+    writer = np.memmap(path, np.int16, mode="r+", shape=(2, 3, 4))
+    writer[...] = 3
+    writer.flush()
+    assert mapped[0, 0, 0] == 3 and np.all(img.array == 0)
+    del mapped, writer
+
+
+def test_with_array_copies_writeable_memory_too():
+    img = Image(np.zeros((2, 3, 4), np.int16), Geometry((2, 3, 4)), source="ct.nii", metadata={"k": 1})
+    new = np.ones((2, 3, 4), np.int16)
+    derived = img.with_array(new)
+    new[...] = 7
+    assert np.all(derived.array == 1) and not derived.array.flags.writeable
+    assert np.all(img.array == 0)
+    assert derived.source == "ct.nii" and derived.metadata == {"k": 1}
+    with pytest.raises(ValueError, match="geometry shape"):
+        img.with_array(np.zeros((2, 3, 5)))
+
+
+def test_image_checks_shape_and_copies_metadata():
     with pytest.raises(ValueError, match="geometry shape"):
         Image(np.zeros((2, 3, 5)), Geometry((2, 3, 4)))
+    with pytest.raises(ValueError, match="3-D"):
+        Image(np.zeros((3, 4)), Geometry((1, 3, 4)))
+    meta = {"warnings": []}
+    img = Image(np.zeros((1, 1, 1)), Geometry((1, 1, 1)), metadata=meta)
+    meta["sha256"] = "abc"
+    assert "sha256" not in img.metadata
+
+
+def test_label_map_names_are_a_copy_and_array_is_owned():
+    names = {1: "liver"}
+    arr = np.ones((1, 2, 2), np.uint8)
+    lm = LabelMap(arr, Geometry((1, 2, 2)), names=names)
+    names[2] = "tumor"
+    names[1] = "spleen"
+    arr[...] = 2
+    assert lm.names == {1: "liver"}
+    assert np.all(lm.array == 1) and not lm.array.flags.writeable
+
+
+@pytest.mark.parametrize("name", ["ct.nii", "ct.nii.gz"])
+@pytest.mark.parametrize("label_map", [False, True], ids=["image", "label-map"])
+def test_nifti_reader_hands_its_decoded_array_over_without_a_copy(tmp_path, monkeypatch, name, label_map):
+    """Reading costs the decode only: the reader marks its fresh array read-only, so Image keeps it."""
+    import flr.image
+    from flr.io import write_nifti
+    from flr.io.nifti import read_nifti
+
+    data = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    write_nifti(Image(data, Geometry((2, 3, 4))), tmp_path / name)
+    copies = []
+    real_copy = flr.image._copy
+    monkeypatch.setattr(flr.image, "_copy", lambda array: copies.append(np.shape(array)) or real_copy(array))
+    img = read_nifti(tmp_path / name, label_map=label_map)
+    assert copies == []
+    assert np.array_equal(img.array, data) and not img.array.flags.writeable
+    # and the counter counts: a writeable array is copied once
+    Image(np.zeros((2, 3, 4)), img.geometry)
+    assert copies == [(2, 3, 4)]
 
 
 def test_label_map_requires_integers_and_finds_ids():

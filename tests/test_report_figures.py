@@ -1,4 +1,4 @@
-"""Report figures: display orientation on any grid, and PNGs that decode, have the stated size and are not blank."""
+"""Report figures: display orientation on any grid, and PNGs that show each layer in its colour where it lies."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ import io
 import numpy as np
 import pytest
 
+from flr.anatomy import SEGMENT_NAMES
 from flr.image import Geometry
 from flr.phantom import make_liver_phantom
 from flr.report.figures import (
+    IMAGE_AXES_RECT,
+    REMNANT_COLOUR,
+    RESECTED_COLOUR,
+    SEGMENT_COLOURS,
+    THRESHOLD_COLOUR,
     display_slice,
     orientation_labels,
     pick_slices,
@@ -169,6 +175,77 @@ def test_pick_slices_refuses_empty_liver():
 
 
 # --- PNGs -----------------------------------------------------------------------------------------
+#
+# The figures are checked by colour: the decoded PNG (floats in 0..1) holds the colours flr/report/figures.py
+# draws with, where the synthetic geometry puts them. A drawn image's position follows from IMAGE_AXES_RECT
+# and the physical aspect (matplotlib shrinks the axes box to the aspect, centred), which `_Box` checks
+# against the white page around it before any test relies on it.
+
+#: Decoded 8-bit PNG: one level is 1/255; Agg rounds each blend once, so 3 levels cover a composite colour.
+COLOUR_TOL = 3.0 / 255.0
+
+
+def _rgb(colour: str) -> np.ndarray:
+    from matplotlib.colors import to_rgb
+
+    return np.asarray(to_rgb(colour))
+
+
+def _near(rgb: np.ndarray, colour: np.ndarray, tol: float = COLOUR_TOL) -> np.ndarray:
+    return np.all(np.abs(rgb - colour) <= tol, axis=-1)
+
+
+def _red(rgb: np.ndarray) -> np.ndarray:
+    """Pixels of TUMOUR_COLOUR (#ff1a1a) or a blend of it with a dark background (antialiased lines)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return (r > 0.5) & (g < 0.5 * r) & (b < 0.5 * r) & (np.abs(g - b) < 0.1)
+
+
+def _yellow(rgb: np.ndarray) -> np.ndarray:
+    """Pixels of MARGIN_COLOUR (#ffff33), also dimmed (antialiased on black, or under the distance label's
+    half-transparent box, which overlaps the mark's middle)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return (r > 0.4) & (np.abs(r - g) < 0.08) & (b < 0.4 * r)
+
+
+class _Box:
+    """Where a displayed image (n_rows x n_cols pixels of row_mm x col_mm) lands in a decoded figure."""
+
+    def __init__(self, image: np.ndarray, shape_2d: tuple[int, int], row_mm: float, col_mm: float) -> None:
+        fig_h, fig_w = image.shape[:2]
+        left, bottom, width, height = IMAGE_AXES_RECT
+        ax_w, ax_h = width * fig_w, height * fig_h
+        extent_w, extent_h = shape_2d[1] * col_mm, shape_2d[0] * row_mm
+        self.px_per_mm = min(ax_w / extent_w, ax_h / extent_h)
+        self.left = left * fig_w + (ax_w - extent_w * self.px_per_mm) / 2.0
+        self.top = (1.0 - bottom - height) * fig_h + (ax_h - extent_h * self.px_per_mm) / 2.0
+        self.row_px, self.col_px = row_mm * self.px_per_mm, col_mm * self.px_per_mm
+        self.bottom = self.top + shape_2d[0] * self.row_px
+        self.right = self.left + shape_2d[1] * self.col_px
+        # the box is right: white page just outside each edge, the black image just inside (a quarter along,
+        # clear of the orientation letters at the middle of each edge)
+        rgb = image[..., :3]
+        r4 = round(self.top + (self.bottom - self.top) / 4.0)
+        c4 = round(self.left + (self.right - self.left) / 4.0)
+        edges = (((r4, self.left - 3), (r4, self.left + 2)), ((r4, self.right + 2), (r4, self.right - 3)),
+                 ((self.top - 3, c4), (self.top + 2, c4)), ((self.bottom + 2, c4), (self.bottom - 3, c4)))
+        for outside, inside in edges:
+            assert np.all(rgb[round(outside[0]), round(outside[1])] > 0.98), (outside, self.__dict__)
+            assert np.all(rgb[round(inside[0]), round(inside[1])] < 0.02), (inside, self.__dict__)
+
+    def rows(self, r0: float, r1: float, inset: int = 3) -> slice:
+        """Pixel rows covering displayed rows r0 .. r1 - 1, ``inset`` pixels in from each edge."""
+        return slice(round(self.top + r0 * self.row_px) + inset, round(self.top + r1 * self.row_px) - inset)
+
+    def cols(self, c0: float, c1: float, inset: int = 3) -> slice:
+        return slice(round(self.left + c0 * self.col_px) + inset, round(self.left + c1 * self.col_px) - inset)
+
+    def row_of(self, r: float) -> float:
+        """Pixel row (fractional) of the centre of displayed row r."""
+        return self.top + (r + 0.5) * self.row_px
+
+    def col_of(self, c: float) -> float:
+        return self.left + (c + 0.5) * self.col_px
 
 
 def test_segment_label_roman_numerals():
@@ -176,8 +253,121 @@ def test_segment_label_roman_numerals():
     assert segment_label("caudate") == "caudate"
 
 
+# Synthetic slice on an LPS grid (x index = patient left, y index = posterior): 1 mm along x, 1.5 mm along y
+# (2 mm slices), so rows and columns have different pixel sizes. Axial slice 1 shows rows = y, columns = x.
+SLICE_GRID = Geometry(shape_zyx=(3, 16, 20), spacing_mm=(1.0, 1.5, 2.0))
+SEG_II = (slice(2, 14), slice(2, 10))        # (y, x) of liver_segment_2: remnant
+SEG_V = (slice(2, 14), slice(10, 18))        # liver_segment_5: resected
+TUMOUR = (slice(4, 7), slice(4, 8))          # inside segment II
+MARGIN_Y, MARGIN_X = 10, (5, 14)             # a horizontal margin mark at y index 10 from x 5 to x 14
+SLICE_NAMES = {2: "liver_segment_2", 5: "liver_segment_5"}
+
+
+def _slice_case(**overrides):
+    g = SLICE_GRID
+    seg = np.zeros(g.shape_zyx, np.int16)
+    seg[(slice(None), *SEG_II)] = 2
+    seg[(slice(None), *SEG_V)] = 5
+    resected = seg == 5
+    tumours = np.zeros(g.shape_zyx, np.uint8)
+    tumours[(slice(None), *TUMOUR)] = 1
+    ends = [g.index_to_lps_mm((1, MARGIN_Y, x)) for x in MARGIN_X]
+    kwargs = {"view": "axial", "index": 1, "segment_map": seg, "segment_names": SLICE_NAMES,
+              "resected": resected, "tumors": tumours,
+              "margin_points": [(tuple(ends[0]), tuple(ends[1]), 9.0)]}
+    kwargs.update(overrides)
+    image = _decode(slice_png(None, g, **kwargs))
+    assert image.shape[:2] == (600, 600)
+    box = _Box(image, (g.shape_zyx[1], g.shape_zyx[2]), row_mm=g.spacing_mm[1], col_mm=g.spacing_mm[0])
+    return image[..., :3], box
+
+
+def _region(box: _Box, yx: tuple[slice, slice], inset: int = 3) -> tuple[slice, slice]:
+    return box.rows(yx[0].start, yx[0].stop, inset), box.cols(yx[1].start, yx[1].stop, inset)
+
+
+def _segment_colour(code: int) -> np.ndarray:
+    return _rgb(SEGMENT_COLOURS[SEGMENT_NAMES.index(SLICE_NAMES[code])])
+
+
+def test_slice_png_tints_each_segment_in_its_colour_and_dims_the_resected_one():
+    rgb, box = _slice_case(tumors=None, margin_points=())
+    # on the black (no CT) background: segment tint alpha 0.38; resected: colour halved, alpha 0.55
+    tint_ii = 0.38 * _segment_colour(2)
+    tint_v, dimmed_v = 0.38 * _segment_colour(5), 0.55 * 0.5 * _segment_colour(5)
+    ii, v = _region(box, SEG_II), _region(box, SEG_V)
+    area_ii = rgb[ii].shape[0] * rgb[ii].shape[1]
+    # segment II is its colour, bar its numeral's label box
+    assert _near(rgb[ii], tint_ii).sum() > 0.9 * area_ii
+    assert not _near(rgb[v], tint_ii).any()
+    # segment V (resected) is its colour dimmed, never the undimmed tint; the rest is hatch
+    assert _near(rgb[v], dimmed_v).sum() > 0.5 * rgb[v].shape[0] * rgb[v].shape[1]
+    assert not _near(rgb[v], tint_v).any() and not _near(rgb[ii], dimmed_v).any()
+    # nothing tinted outside the liver: the rows above both segments stay black
+    above = (box.rows(0, SEG_II[0].start), box.cols(0, 8))  # left of the "A" letter
+    assert rgb[above].max() < 0.02
+
+
+def test_slice_png_hatches_only_the_resected_part():
+    rgb, box = _slice_case(tumors=None, margin_points=())
+    dark = rgb.max(axis=-1) < 0.1                     # hatch lines: black over the dimmed tint (max 0.275)
+    v, ii = _region(box, SEG_V), _region(box, SEG_II)
+    assert dark[v].mean() > 0.05
+    assert not dark[ii].any()
+    # a hatch, not a dark fill: a row across the resected part crosses several separate lines
+    row = dark[v][dark[v].shape[0] // 2]
+    assert 3 <= np.count_nonzero(np.diff(row.astype(int)) == 1) <= 40
+    without = _slice_case(tumors=None, margin_points=(), resected=None)[0]
+    assert not (without.max(axis=-1) < 0.1)[v].any()  # no resection, no hatch
+
+
+def test_slice_png_outlines_the_tumour():
+    rgb, box = _slice_case(margin_points=())
+    red = _red(rgb)
+    (y0, y1), (x0, x1) = (TUMOUR[0].start, TUMOUR[0].stop), (TUMOUR[1].start, TUMOUR[1].stop)
+    # the outline runs along the tumour's voxel edges (contour at 0.5 between voxel centres), 1.8 pt wide;
+    # each side is red along its middle (the corners are cut)
+    sides = {
+        "top": (box.rows(y0, y0, -3), box.cols(x0 + 0.5, x1 - 0.5)),
+        "bottom": (box.rows(y1, y1, -3), box.cols(x0 + 0.5, x1 - 0.5)),
+        "left": (box.rows(y0 + 0.5, y1 - 0.5), box.cols(x0, x0, -3)),
+        "right": (box.rows(y0 + 0.5, y1 - 0.5), box.cols(x1, x1, -3)),
+    }
+    for side, region in sides.items():
+        along = red[region].any(axis=0 if side in ("top", "bottom") else 1)
+        assert along.all(), side
+    # nowhere else: not inside the tumour, not elsewhere above the legend (which repeats the colour)
+    # (marching squares cuts each corner through the outer half of the corner voxel: stay half a voxel in)
+    assert not red[box.rows(y0 + 0.5, y1 - 0.5), box.cols(x0 + 0.5, x1 - 0.5)].any()
+    ring = np.zeros(red.shape, bool)
+    ring[box.rows(y0, y1, -5), box.cols(x0, x1, -5)] = True
+    upper = np.zeros(red.shape, bool)
+    upper[: round(box.row_of(MARGIN_Y - 1))] = True
+    assert not (red & upper & ~ring).any()
+    assert not _red(_slice_case(margin_points=(), tumors=None)[0]).any()
+
+
+def test_slice_png_draws_the_margin_between_its_points():
+    rgb, box = _slice_case(tumors=None)
+    yellow = _yellow(rgb)
+    row = box.row_of(MARGIN_Y)
+    c0, c1 = (box.col_of(x) for x in MARGIN_X)
+    band = slice(round(row) - 3, round(row) + 4)
+    # every column between the end markers is yellow at the line's row (the label sits above, clear of it)
+    span = yellow[band, round(c0) + 6: round(c1) - 5]
+    assert span.any(axis=0).all()
+    line_rows = np.nonzero(yellow[:, round(c0) + 6: round(c1) - 5].sum(axis=1) > 0.9 * span.shape[1])[0]
+    assert line_rows.size and abs(line_rows.mean() - row) <= 1.5
+    # the line stops at its points (markers 3 pt wide): none of it left of the first or right of the last
+    assert not yellow[band, : round(c0) - 6].any()
+    assert not yellow[band, round(c1) + 6:].any()
+    # a mark between points two slices away is not drawn on this slice
+    far = [tuple(SLICE_GRID.index_to_lps_mm((2.0 + 0.6, MARGIN_Y, x))) for x in MARGIN_X]
+    assert not _yellow(_slice_case(tumors=None, margin_points=[(far[0], far[1], 9.0)])[0]).any()
+
+
 @pytest.mark.parametrize("view", ["axial", "coronal"])
-def test_slice_png_decodes_with_size_and_content(oblique, view):
+def test_slice_png_on_the_oblique_phantom_draws_every_layer(oblique, view):
     g = oblique.ct.geometry
     labels = oblique.labels.array
     segments = np.where(labels <= 8, labels, 0)
@@ -187,23 +377,42 @@ def test_slice_png_decodes_with_size_and_content(oblique, view):
     _, _, index = picks[1]                                       # through tumour 1
     zyx = np.argwhere(tumours)
     tumour_mm = g.index_to_lps_mm(zyx[np.argmin(np.abs(zyx[:, 0 if view == "axial" else 1] - index))])
-    png = slice_png(oblique.ct.array, g, view=view, index=index, segment_map=segments, segment_names=names,
-                    resected=np.isin(labels, (5, 6, 7, 8)), tumors=tumours,
-                    margin_points=[(tuple(tumour_mm), tuple(tumour_mm + np.array([15.0, 0.0, 0.0])), 15.0)],
-                    title=f"{view} through tumour 1")
-    image = _decode(png)
+    kwargs = {"view": view, "index": index, "segment_map": segments, "segment_names": names,
+              "resected": np.isin(labels, (5, 6, 7, 8)), "tumors": tumours,
+              "margin_points": [(tuple(tumour_mm), tuple(tumour_mm + np.array([15.0, 0.0, 0.0])), 15.0)],
+              "title": f"{view} through tumour 1"}
+    image = _decode(slice_png(oblique.ct.array, g, **kwargs))
     assert image.shape[:2] == (600, 600)
-    assert image[..., :3].var() > 0.0
+    rgb = image[..., :3]
+    # the tumour outline and the margin mark are drawn (more pixels than their legend entries alone)
+    assert _red(rgb).sum() > 150 and _yellow(rgb).sum() > 150
+    bare = _decode(slice_png(oblique.ct.array, g, view=view, index=index, segment_map=np.zeros_like(segments),
+                             segment_names={}, title=kwargs["title"]))[..., :3]
+    assert not _red(bare).any() and not _yellow(bare).any()
+    # the segment tint changes the liver's pixels, not the page around the image
+    changed = np.any(np.abs(rgb - bare) > 0.05, axis=-1)
+    assert changed.sum() > 20000 and not changed[:, :10].any()
 
 
 def test_slice_png_without_ct_and_overlays(straight):
     g = straight.ct.geometry
     labels = straight.labels.array
-    png = slice_png(None, g, view="axial", index=g.shape_zyx[0] // 2, segment_map=np.where(labels <= 8, labels, 0),
+    index = g.shape_zyx[0] // 2
+    png = slice_png(None, g, view="axial", index=index, segment_map=np.where(labels <= 8, labels, 0),
                     segment_names={k: f"liver_segment_{k}" for k in range(1, 9)})
     image = _decode(png)
     assert image.shape[:2] == (600, 600)
-    assert image[..., :3].var() > 0.0
+    rgb = image[..., :3]
+    # each segment present in the slice shows its tint (alpha 0.38 over black), in as many pixels as its area
+    shown = display_slice(labels, g, "axial", index)
+    box = _Box(image, shown.shape, row_mm=g.spacing_mm[1], col_mm=g.spacing_mm[0])
+    px_per_voxel = box.row_px * box.col_px
+    present = [k for k in range(1, 9) if np.any(shown == k)]
+    assert len(present) >= 3
+    for k in present:
+        tinted = _near(rgb, 0.38 * _rgb(SEGMENT_COLOURS[k - 1])).sum()
+        # label boxes, legend and antialiased borders take some of it; nothing else has the tint
+        assert 0.5 * px_per_voxel * np.sum(shown == k) < tinted < 1.05 * px_per_voxel * np.sum(shown == k), k
 
 
 def test_slice_png_rejects_bad_window(straight):
@@ -213,13 +422,68 @@ def test_slice_png_rejects_bad_window(straight):
                   window=(80.0, 0.0))
 
 
-def test_volume_bar_png_with_threshold():
-    rows = [(f"liver_segment_{k}", 150.0 if k < 5 else 0.0, 0.0 if k < 5 else 180.0) for k in range(1, 9)]
-    png = volume_bar_png(rows, threshold_ml=700.0, threshold_label="FLR 1% of body weight (700 mL)")
-    image = _decode(png)
+BAR_ROWS = [(f"liver_segment_{k}", 150.0 if k < 5 else 0.0, 0.0 if k < 5 else 180.0) for k in range(1, 9)]
+
+
+def _bar_scale(rgb: np.ndarray) -> tuple[float, float]:
+    """(pixel row of 0 mL, pixels per mL) read off the drawing; rows are continuous, pixel r spans [r, r + 1).
+
+    0 mL is the x axis' spine under the bars; the scale comes from the total's remnant bar (600 mL), its top
+    edge located to a fraction of a pixel from the antialiased pixel's blend of white and green.
+    """
+    green = _rgb(REMNANT_COLOUR)
+    is_green = _near(rgb, green)
+    cols = np.nonzero(is_green.sum(axis=0) > 5)[0]
+    groups = np.split(cols, np.nonzero(np.diff(cols) > 1)[0] + 1)
+    assert len(groups) == 5                         # segments I-IV and the total
+
+    def top_and_spine(col: int) -> tuple[float, float]:
+        rows = np.nonzero(is_green[:, col])[0]
+        first, last = rows.min(), rows.max()
+        covered = (1.0 - rgb[first - 1, col, 0]) / (1.0 - green[0])   # green share of the edge pixel
+        below = first + np.nonzero(rgb[first:, col].max(axis=-1) < 0.1)[0][0]  # the black spine
+        assert below - last <= 2
+        return first - covered, below + 0.5
+
+    (top_ii, zero_ii), *_, (top_total, zero) = (top_and_spine(int(g[len(g) // 2])) for g in groups)
+    per_ml = (zero - top_total) / 600.0
+    # the 150 mL bars agree with that scale within a pixel (Agg snaps bar edges and the spine to pixels)
+    assert zero_ii == zero and abs(zero - top_ii - 150.0 * per_ml) <= 1.0, (top_ii, top_total, zero, per_ml)
+    return zero, per_ml
+
+
+def _threshold_row(rgb: np.ndarray) -> float:
+    """Mean pixel row of the dashed threshold line: rows where THRESHOLD_COLOUR fills a third of the width
+    (the legend's sample is a short stroke)."""
+    red = _near(rgb, _rgb(THRESHOLD_COLOUR), tol=0.1)
+    rows = np.nonzero(red.sum(axis=1) > rgb.shape[1] / 3.0)[0]
+    assert rows.size and np.ptp(rows) <= 2, rows   # one line, 1.5 pt = 2 pixels at 100 dpi
+    return float(rows.mean()) + 0.5                # pixel centre, on _bar_scale's continuous rows
+
+
+@pytest.mark.parametrize("threshold_ml", [700.0, 400.0, 1000.0])
+def test_volume_bar_png_draws_threshold_at_its_height(threshold_ml):
+    image = _decode(volume_bar_png(BAR_ROWS, threshold_ml=threshold_ml, threshold_label="FLR minimum"))
     assert image.shape[:2] == (400, 700)
-    assert image[..., :3].var() > 0.0
-    assert _decode(volume_bar_png(rows)).shape[:2] == (400, 700)
+    rgb = image[..., :3]
+    zero, per_ml = _bar_scale(rgb)
+    # the line's centre is at threshold_ml on the axis, within a pixel or two (2-pixel line, bar-edge snapping)
+    assert abs(_threshold_row(rgb) - (zero - threshold_ml * per_ml)) <= 2.0
+    # resected volumes are stacked in grey above the remnant: segments V-VIII and the total's upper part
+    grey = _near(rgb, _rgb(RESECTED_COLOUR))
+    assert grey.sum() > 2000
+
+
+def test_volume_bar_png_threshold_moves_with_its_value():
+    low = _threshold_row(_decode(volume_bar_png(BAR_ROWS, threshold_ml=400.0))[..., :3])
+    rgb_high = _decode(volume_bar_png(BAR_ROWS, threshold_ml=700.0))[..., :3]
+    high = _threshold_row(rgb_high)
+    _, per_ml = _bar_scale(rgb_high)
+    # 300 mL higher is 300 mL of axis higher (about 70 pixels), within the line's 2-pixel width
+    assert abs((low - high) - 300.0 * per_ml) <= 2.0
+    without = _decode(volume_bar_png(BAR_ROWS))
+    assert without.shape[:2] == (400, 700)
+    assert not (_near(without[..., :3], _rgb(THRESHOLD_COLOUR), tol=0.1).sum(axis=1) > 700 / 3.0).any()
 
 
 def test_volume_bar_png_rejects_negative_volume():
@@ -227,22 +491,71 @@ def test_volume_bar_png_rejects_negative_volume():
         volume_bar_png([("liver_segment_1", -1.0, 0.0)])
 
 
-def test_remnant_projection_png(oblique):
-    labels = oblique.labels.array
-    segments = (labels >= 1) & (labels <= 8)
-    resected = np.isin(labels, (5, 6, 7, 8))
-    png = remnant_projection_png(segments & ~resected, resected, oblique.ct.geometry, tumors=labels == 9)
-    image = _decode(png)
+# Projection phantom on an LPS grid: rays run along y (anterior first). Remnant on the patient's right
+# (x 2..9), its front at y 2 for x 2..5 and y 6 for x 6..9 (deeper, so darker); resected on the left
+# (x 10..17, front at y 2); a tumour deep inside the resected part. The view is coronal: rows run down from
+# superior (z flipped), columns patient right to left.
+PROJ_GRID = Geometry(shape_zyx=(10, 20, 20), spacing_mm=(1.0, 1.0, 1.5))
+PROJ_Z = slice(2, 8)
+
+
+def _projection_case(with_tumour: bool = True):
+    g = PROJ_GRID
+    rem = np.zeros(g.shape_zyx, bool)
+    rem[PROJ_Z, 2:10, 2:6] = True
+    rem[PROJ_Z, 6:10, 6:10] = True
+    res = np.zeros(g.shape_zyx, bool)
+    res[PROJ_Z, 2:10, 10:18] = True
+    tum = np.zeros(g.shape_zyx, bool)
+    tum[4:6, 6:8, 12:15] = True
+    image = _decode(remnant_projection_png(rem, res & ~tum, g, tumors=tum if with_tumour else None))
     assert image.shape[:2] == (500, 500)
-    rgb = image[..., :3]
-    assert rgb.var() > 0.0
-    # the remnant (green) shows, and so does the resected part (grey)
-    green = (rgb[..., 1] > rgb[..., 0] + 0.15) & (rgb[..., 1] > rgb[..., 2] + 0.1)
-    grey = (np.ptp(rgb, axis=-1) < 0.02) & (rgb[..., 0] > 0.2) & (rgb[..., 0] < 0.7)
-    assert green.sum() > 1000 and grey.sum() > 1000
+    # the drawn box: the parenchyma's bounding box plus 4 voxels, clipped to the grid: z 0..10, x 0..20
+    box = _Box(image, (10, 20), row_mm=g.spacing_mm[2], col_mm=g.spacing_mm[0])
+    return image[..., :3], box
+
+
+def _displayed_rows(z: slice) -> tuple[int, int]:
+    return 9 - (z.stop - 1), 9 - z.start + 1        # z flipped: superior at the top
+
+
+def test_remnant_projection_png_colours_remnant_resected_and_tumour():
+    rgb, box = _projection_case()
+    r0, r1 = _displayed_rows(PROJ_Z)
+    front, deep = rgb[box.rows(r0, r1), box.cols(2, 6)], rgb[box.rows(r0, r1), box.cols(6, 10)]
+    resected = rgb[box.rows(r0, r1), box.cols(10, 18)]
+    green, grey = _rgb(REMNANT_COLOUR), _rgb(RESECTED_COLOUR)
+
+    def shade_of(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
+        """Per-pixel brightness factor where the pixel is ``colour`` scaled (the hue kept), else NaN."""
+        k = (pixels @ colour) / (colour @ colour)
+        return np.where(_near(pixels, k[..., None] * colour, tol=2 * COLOUR_TOL), k, np.nan)
+
+    k_front, k_deep = shade_of(front, green), shade_of(deep, green)
+    # remnant: REMNANT_COLOUR depth-shaded, one shade per depth; the deeper part darker
+    assert np.isfinite(k_front).all() and np.isfinite(k_deep).all()
+    assert np.ptp(k_front) < 0.02 and np.ptp(k_deep) < 0.02
+    assert 0.35 < k_deep.mean() < k_front.mean() - 0.1 and k_front.mean() <= 1.0
+    # resected: RESECTED_COLOUR at the front depth's shade, except where the tumour is overlaid
+    k_res = shade_of(resected, grey)
+    assert np.nanmean(k_res) == pytest.approx(k_front.mean(), abs=0.02)  # same depth, same shade (8-bit)
+    assert np.isfinite(k_res).mean() > 0.8
+    # tumour: red over the resected part at its (z, x), anywhere along the ray
+    t0, t1 = _displayed_rows(slice(4, 6))
+    assert _red(rgb[box.rows(t0, t1, 6), box.cols(12, 15, 6)]).all()
+    outside = _red(rgb)
+    outside[box.rows(t0, t1, -4), box.cols(12, 15, -4)] = False
+    outside[round(box.row_of(r1)):] = False          # the legend (lower right) repeats the colour
+    assert not outside.any()
+    assert not _red(_projection_case(with_tumour=False)[0]).any()
+    # no parenchyma, no colour: the padding stays black (left of the "S" letter, above the "R" letter)
+    assert rgb[box.rows(0, r0, 1), box.cols(0, 8, 1)].max() < 0.02
+    assert rgb[box.rows(r0, r0 + 1, 1), box.cols(0, 2, 1)].max() < 0.02
 
 
 def test_remnant_projection_png_empty():
     g = Geometry(shape_zyx=(4, 5, 6))
     empty = np.zeros(g.shape_zyx, bool)
-    assert _decode(remnant_projection_png(empty, empty, g)).shape[:2] == (500, 500)
+    rgb = _decode(remnant_projection_png(empty, empty, g))[..., :3]
+    assert rgb.shape[:2] == (500, 500)
+    assert not _near(rgb, _rgb(REMNANT_COLOUR), tol=0.1).any() and not _red(rgb).any()

@@ -118,6 +118,7 @@ def test_child_pugh_refuses_impossible_inputs(args, match):
 ])
 def test_albi_worked_examples(bilirubin_umol_l, albumin_g_l, score, grade):
     result = scores.albi(bilirubin_umol_l, albumin_g_l)
+    # worked examples above are rounded to 5 decimals, after rounding log10 to 5 decimals too: off by ~1e-5
     assert result.score == pytest.approx(score, abs=5e-5)
     assert result.grade == grade
 
@@ -125,6 +126,7 @@ def test_albi_worked_examples(bilirubin_umol_l, albumin_g_l, score, grade):
 def test_albi_grade_edges():
     # choose albumin so that the score is exactly at a cut-off: with bilirubin 10 umol/L, 0.66 - 0.085 x alb
     # = -2.60 at alb = 3.26 / 0.085 = 38.3529...; a hair above that albumin is grade 1, a hair below grade 2.
+    # (1e-6 g/L moves the score by 8.5e-8: far beyond float64 rounding of the edge, ~1e-15)
     alb_edge_1 = (0.66 + 2.60) / 0.085
     assert scores.albi(10, alb_edge_1 + 1e-6).grade == 1
     assert scores.albi(10, alb_edge_1 - 1e-6).grade == 2

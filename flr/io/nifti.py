@@ -28,7 +28,7 @@ def _load(path: Path) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # nibabel warns on odd but readable headers; we check ourselves
-            return nib.load(str(path))
+            return nib.load(str(path), mmap=False)  # read into memory: the Image then owns it, no copy
     except (nib.filebasedimages.ImageFileError, OSError, EOFError, zlib.error, gzip.BadGzipFile,
             ValueError) as exc:
         raise InputFileError(f"{path}: not a readable NIfTI file ({_first_line(exc)})") from None
@@ -108,9 +108,19 @@ def read_nifti(path: Path, *, label_map: bool = False) -> Image:
         slope, inter = img.dataobj.slope, img.dataobj.inter
         if (slope not in (1, None) and np.isfinite(slope)) or (inter not in (0, None) and np.isfinite(inter)):
             raise InputFileError(f"{path}: label map has intensity scaling (slope {slope}, intercept {inter})")
-    array = _array_zyx(img, path, scaled=not label_map)
+    array = _hand_over(_array_zyx(img, path, scaled=not label_map))
     geometry = geometry_from_affine(affine, array.shape[::-1], str(path))
     return Image(array, geometry, source=str(path), metadata=meta)
+
+
+def _hand_over(array: np.ndarray) -> np.ndarray:
+    """Mark a freshly decoded array and the arrays it is a view of read-only, so :class:`Image` keeps it
+    without a copy (nothing else holds them)."""
+    base: Any = array
+    while isinstance(base, np.ndarray):
+        base.flags.writeable = False
+        base = base.base
+    return array
 
 
 def write_nifti(image: Image, path: Path) -> Path:
