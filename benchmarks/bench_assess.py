@@ -9,7 +9,7 @@ rasterised on a 512 x 512 x 400 grid (0.7 x 0.7 x 0.8 mm). The plan is a right h
 wedge of the largest tumour left in the remnant (if any). Both sides do the same steps on the same
 arrays:
 
-* flr: ``flr.assess.assess`` (one-pass numba counts/adjacency, run-length components, EDTs cropped to the
+* flr: ``flr.assessment.assess`` (one-pass numba counts/adjacency, run-length components, EDTs cropped to the
   region of interest);
 * baseline: what a researcher would write with the usual libraries: ``np.bincount`` counts, SimpleITK
   ``LabelShapeStatisticsImageFilter`` for bounding boxes, adjacency by shifted-array comparisons,
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    from flr.assess import assess
+    from flr.assessment import assess
     from flr.phantom import make_liver_phantom
     from flr.plan import resection_plan
 

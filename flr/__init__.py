@@ -25,7 +25,7 @@ from flr.errors import (
 from flr.image import Geometry, Image, LabelMap, mm3_to_ml
 
 if TYPE_CHECKING:
-    from flr.assess import Body
+    from flr.assessment import Body
     from flr.patient import Patient
     from flr.plan import Plan
     from flr.results import Assessment, VolumetryResult
@@ -124,9 +124,9 @@ def assess(labels: LabelsLike, ct: Image | PathLike | None = None, *, plan: Plan
     >>> a.remnant.segments[:3], a.checks.two_contiguous_segments.status
     (('liver_segment_1', 'liver_segment_4', 'liver_segment_5'), 'pass')
     """
-    from flr.assess import Body as _Body
-    from flr.assess import assess as _assess
-    from flr.assess import judge
+    from flr.assessment import Body as _Body
+    from flr.assessment import assess as _assess
+    from flr.assessment import judge
 
     ct_image = load_image(ct) if ct is not None and not isinstance(ct, Image) else ct
     the_plan = _plan(plan, include_caudate, wedges, ablations)

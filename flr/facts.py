@@ -61,7 +61,7 @@ class Facts(FrozenModel):
     child_pugh_points: int | None = None
     child_pugh_class: str | None = None
     albi_grade: int | None = None
-    meld: float | None = None
+    meld: int | None = None
     cea_ng_ml: float | None = None
     primary_site: str | None = None
     synchronous: bool | None = None

@@ -206,7 +206,7 @@ def _owned_read_only(array: Any) -> np.ndarray:
     return array.view(np.ndarray)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Image:
     """An array (z, y, x) on a :class:`Geometry`. Read-only; derive new images, never mutate.
 
@@ -235,9 +235,9 @@ class Image:
     def __post_init__(self) -> None:
         shape = np.shape(self.array)
         if len(shape) != 3:
-            raise ValueError(f"image array must be 3-D (z, y, x), got shape {shape}")
+            raise GeometryError(f"image array must be 3-D (z, y, x), got shape {shape}")
         if tuple(shape) != self.geometry.shape_zyx:
-            raise ValueError(f"array shape {shape} != geometry shape {self.geometry.shape_zyx}")
+            raise GeometryError(f"array shape {shape} != geometry shape {self.geometry.shape_zyx}")
         object.__setattr__(self, "array", _owned_read_only(self.array))
         object.__setattr__(self, "metadata", dict(self.metadata))
 
@@ -257,12 +257,20 @@ class Image:
     def voxel_volume_ml(self) -> float:
         return self.geometry.voxel_volume_ml
 
+    def __repr__(self) -> str:
+        sp = ", ".join(f"{v:g}" for v in self.spacing_mm)
+        return (f"{type(self).__name__}(shape_zyx={self.geometry.shape_zyx}, dtype={self.array.dtype}, "
+                f"spacing_mm=({sp}), source={self.source!r}{self._repr_extra()})")
+
+    def _repr_extra(self) -> str:
+        return ""
+
     def with_array(self, array: np.ndarray) -> Image:
         """A new :class:`Image` of ``array`` on this grid, with this source and metadata (copied as on construction)."""
         return Image(array, self.geometry, self.source, self.metadata)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LabelMap(Image):
     """An integer label image plus the map ``label id -> canonical structure name``.
 
@@ -278,6 +286,11 @@ class LabelMap(Image):
         if not np.issubdtype(self.array.dtype, np.integer):
             raise ValueError(f"label map array must be integer, got {self.array.dtype}")
         object.__setattr__(self, "names", {int(k): str(v) for k, v in self.names.items()})
+
+    def _repr_extra(self) -> str:
+        names = ", ".join(f"{k}: {v}" for k, v in list(self.names.items())[:6])
+        more = f", ... {len(self.names) - 6} more" if len(self.names) > 6 else ""
+        return f", scheme={self.scheme!r}, names={{{names}{more}}}"
 
     def ids_of(self, name: str) -> list[int]:
         """Label ids carrying ``name`` (several ids may map to one name)."""

@@ -36,7 +36,9 @@ from flr.errors import GeometryError
 from flr.facts import Facts
 from flr.image import Geometry
 from flr.model import DISCLAIMER, FrozenModel, Status
+from flr.patient import Patient
 from flr.plan import Plan
+from flr.rules import Verdict
 
 #: Version of the volumetry document (``flr volumetry --json``).
 VOLUMETRY_SCHEMA_VERSION: Literal["1.0"] = "1.0"
@@ -361,11 +363,30 @@ class Assessment(_CaseMeasures):
     checks: Checks
     tumors: tuple[TumorOutcome, ...]
     body: BodyMeasures = BodyMeasures()
-    patient: dict[str, Any] | None = Field(default=None, exclude_if=_absent)
+    patient: Patient | None = Field(default=None, exclude_if=_absent,
+                                    description="the patient file as used (no identifiers); {} when judged without one")
     facts: Facts | None = Field(default=None, exclude_if=_absent)
-    verdict: dict[str, Any] | None = Field(default=None, exclude_if=_absent)
+    verdict: Verdict | None = Field(default=None, exclude_if=_absent)
     disclaimer: str = DISCLAIMER
     _arrays: AssessmentArrays | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_patient(cls, data: Any) -> Any:
+        """``"patient": {}`` (judged without a patient file) reads back as no patient."""
+        if isinstance(data, Mapping) and data.get("patient") == {}:
+            return {k: v for k, v in data.items() if k != "patient"}
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract; a verdict reached without a patient file carries ``"patient": {}`` (as in round 1)."""
+        out = super().to_dict()
+        if self.verdict is not None and self.patient is None:
+            keys = list(out)
+            out["patient"] = {}
+            out = {k: out[k] for k in [*keys[:keys.index("facts")], "patient", *keys[keys.index("facts"):]]} \
+                if "facts" in keys else out
+        return out
 
     @property
     def arrays(self) -> AssessmentArrays | None:

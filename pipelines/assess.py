@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flr.anatomy import segment_list
-from flr.assess import Body, BsaFormula, TelvFormula, assess, judge
+from flr.assessment import Body, BsaFormula, TelvFormula, assess, judge
 from flr.errors import InputFileError, PlanError
 from flr.image import Image
 from flr.model import DISCLAIMER

@@ -110,7 +110,7 @@ def report_from_result(result_path: Path, labels: Sequence[str], out_dir: Path, 
     The inputs must be the ones the JSON was computed from: the plan is re-applied to them (for the
     figures' masks) and the remnant volume is checked against the saved one.
     """
-    from flr.assess import assess
+    from flr.assessment import assess
     from flr.io import read_dicom_identifiers
     from pipelines.assess import read_assessment
     from pipelines.inputs import load_case

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from flr.anatomy import RESECTIONS, named_resection
-from flr.assess import Body, assess
+from flr.assessment import Body, assess
 from flr.errors import GeometryMismatchError, PlanError
 from flr.image import Geometry, LabelMap
 from flr.io import write_nifti

@@ -423,5 +423,4 @@ def judge(assessment: Assessment, patient: Patient | None, rulebook: Rulebook, *
         warnings.extend(patient.warnings)
     facts = Facts(**raw)
     verdict = evaluate(facts.for_rules(), rulebook)
-    return assessment.evolve(patient=patient.to_dict() if patient is not None else None, facts=facts,
-                             verdict=verdict.to_dict(), warnings=tuple(warnings))
+    return assessment.evolve(patient=patient, facts=facts, verdict=verdict, warnings=tuple(warnings))
