@@ -1,8 +1,9 @@
-"""Patient input: clinical facts flr needs beside the images, validated once, field by field.
+"""Patient input: clinical facts flr needs beside the images, validated once, every field at once.
 
-A patient file (YAML or JSON) holds body size, liver condition, laboratory values, the primary tumour,
-extrahepatic disease and portal vein embolization (PVE). Every field is optional: a missing value is
-``None`` and the rulebook reports what it could not assess. A value that is present is checked:
+A patient file (YAML or JSON, read by :func:`flr.io.config.read_config`) holds body size, liver condition,
+laboratory values, the primary tumour, extrahepatic disease and portal vein embolization (PVE). Every
+field is optional: a missing value is ``None`` and the rulebook reports what it could not assess. A value
+that is present is checked:
 
 * impossible numbers (negative weight, INR 40, albumin 90 g/dL) are refused with the expected range and,
   when the number fits another unit, the field to use instead (``albumin_g_l``);
@@ -11,8 +12,11 @@ extrahepatic disease and portal vein embolization (PVE). Every field is optional
 * identifiers (name, patient ID, birth date...) are refused: flr never stores who the patient is, and
   ``age`` is all it needs.
 
-Every error is one :class:`~flr.scores.PatientValueError` line naming the file and the field, e.g.
-``patient.yaml: labs.albumin_g_dl = 90 is impossible (expected 1-7 g/dL; did you mean g/L? use albumin_g_l)``.
+The file is validated by a pydantic model of what a user writes (:func:`patient_json_schema` is its JSON
+Schema), so every problem of a file is reported at once, in one :class:`~flr.errors.PatientValueError`
+line that names the file and each field, the problems separated by ``; ``, e.g. ``patient.yaml:
+labs.albumin_g_dl = 90 is impossible (expected 1-7 g/dL; did you mean g/L? use albumin_g_l); weigth_kg is
+not a patient field (did you mean weight_kg?)``.
 
 Values are stored in canonical units (bilirubin mg/dL, albumin g/dL, creatinine mg/dL, sodium mmol/L,
 CEA ng/mL); conversions (1 mg/dL bilirubin = 17.1 umol/L, 1 g/dL albumin = 10 g/L, 1 mg/dL creatinine =
@@ -29,14 +33,40 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import Any
+import os
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError, core_schema
 
 from flr import scores
-from flr.errors import InputFileError, UnsupportedFormatError
-from flr.scores import BODY_RANGES, PatientValueError
+from flr.errors import PatientValueError
+from flr.io.config import read_config
+from flr.model import FrozenModel, json_schema
+from flr.scores import BODY_RANGES
+
+__all__ = [
+    "IDENTIFIER_KEYS",
+    "ExtrahepaticDisease",
+    "Labs",
+    "Patient",
+    "PatientValueError",
+    "Primary",
+    "Pve",
+    "load_patient",
+    "patient_json_schema",
+]
 
 SEXES = ("female", "male", "other")
 LIVER_CONDITIONS = ("normal", "steatosis", "chemotherapy", "cirrhosis")
@@ -84,11 +114,16 @@ _SITE_FIELDS = {
     "progression": ("gist",), "origin": ("neuroendocrine",), "prior_liver_recurrence": ("sarcoma",),
 }
 
+#: At most this many problems of one file are listed (then "... and N more").
+MAX_LISTED_ERRORS = 20
+_EARLIEST_DATE = dt.date(1980, 1, 1)
+_LATEST_DATE = dt.date(2200, 1, 1)
+_SHOWN_CHARS = 80
 
-# --- the model ------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Labs:
+# --- the validated patient (what flr computes with) ------------------------------------------------------
+
+class Labs(FrozenModel):
     """Laboratory values in canonical units (``None``: not given)."""
 
     bilirubin_mg_dl: float | None = None
@@ -115,8 +150,7 @@ class Labs:
         return _convert(self.creatinine_mg_dl, scores.CREATININE_UMOL_L_PER_MG_DL)
 
 
-@dataclass(frozen=True)
-class Primary:
+class Primary(FrozenModel):
     """The primary tumour; site-specific fields are ``None`` when not given or not applicable."""
 
     site: str | None = None
@@ -129,30 +163,27 @@ class Primary:
     prior_liver_recurrence: bool | None = None
 
 
-@dataclass(frozen=True)
-class ExtrahepaticDisease:
+class ExtrahepaticDisease(FrozenModel):
     """One site of disease outside the liver; ``extent`` ``None`` when not stated."""
 
     site: str
     extent: str | None = None
 
 
-@dataclass(frozen=True)
-class Pve:
+class Pve(FrozenModel):
     """Portal vein embolization before this scan: its date and the sFLR (%) measured before it."""
 
     date: dt.date | None = None
     sflr_before_percent: float | None = None
 
 
-@dataclass(frozen=True)
-class Patient:
+class Patient(FrozenModel):
     """Validated, immutable patient input. Build it with :meth:`from_dict` or :func:`load_patient`.
 
     ``labs`` and ``primary`` are always present (their fields ``None`` when not given);
     ``extrahepatic_disease`` is ``None`` when not assessed and ``()`` when ruled out; ``pve`` is ``None``
     without embolization. ``warnings`` (accepted oddities) and ``source`` (where the input came from, which
-    may be a path naming the patient) are not part of :meth:`to_dict`.
+    may be a path naming the patient) are not part of :meth:`to_dict` nor of equality.
     """
 
     weight_kg: float | None = None
@@ -162,41 +193,75 @@ class Patient:
     liver_condition: str | None = None
     chemotherapy_weeks: float | None = None
     fit_for_major_surgery: bool | None = None
-    labs: Labs = field(default_factory=Labs)
+    labs: Labs = Field(default_factory=Labs)
     ascites: str | None = None
     encephalopathy: str | None = None
-    primary: Primary = field(default_factory=Primary)
+    primary: Primary = Field(default_factory=Primary)
     extrahepatic_disease: tuple[ExtrahepaticDisease, ...] | None = None
     pve: Pve | None = None
-    source: str = field(default="patient", compare=False, repr=False)
-    warnings: tuple[str, ...] = field(default=(), compare=False)
+    _source: str = PrivateAttr(default="patient")
+    _warnings: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def source(self) -> str:
+        """Where the input came from (a path, or ``patient``); never written to results."""
+        return self._source
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Oddities accepted while validating (both units of a lab value given, a field for another site)."""
+        return self._warnings
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every field is (``source`` and ``warnings`` aside)."""
+        return isinstance(other, Patient) and self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__.values()))
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], source: str = "patient") -> Patient:
-        """Validate a mapping (parsed YAML/JSON) into a :class:`Patient`; errors name ``source`` and the field.
+    def from_dict(cls, data: Mapping[str, Any], source: str = "patient") -> Patient:
+        """Validate a mapping (parsed YAML/JSON) into a :class:`Patient`; every error names ``source`` and the field.
 
-        >>> Patient.from_dict({"weigth_kg": 70}, source="p.yaml")
-        Traceback (most recent call last):
-        ...
-        flr.errors.PatientValueError: p.yaml: weigth_kg is not a patient field; did you mean weight_kg?
+        Parameters
+        ----------
+        data : the patient file's content (or :meth:`to_dict` output: it reads back).
+        source : what names the input in messages (the file's path).
+
+        Raises
+        ------
+        PatientValueError
+            One line listing every problem of ``data`` (at most :data:`MAX_LISTED_ERRORS`).
+
+        >>> try:
+        ...     Patient.from_dict({"weigth_kg": 70, "labs": {"inr": 40}}, source="p.yaml")
+        ... except PatientValueError as exc:
+        ...     print(*str(exc).split("; "), sep="\\n")
+        p.yaml: labs.inr = 40 is impossible (expected 0.5-20)
+        weigth_kg is not a patient field (did you mean weight_kg?)
         """
-        return _Parser(source).patient(d)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready canonical values (dates as ISO strings); never an identifier, the source or warnings."""
-        out = _plain(self)
-        del out["source"], out["warnings"]
-        return out
+        raw = dict(data) if isinstance(data, Mapping) else data
+        try:
+            parsed = PatientFile.model_validate(raw)
+        except ValidationError as exc:
+            messages = _messages(exc)
+            if len(messages) > MAX_LISTED_ERRORS:
+                messages = [*messages[:MAX_LISTED_ERRORS], f"... and {len(messages) - MAX_LISTED_ERRORS} more"]
+            raise PatientValueError(f"{source}: " + "; ".join(messages)) from None
+        return _patient_from_file(parsed, source)
 
     def pve_weeks(self, scan_date: dt.date | dt.datetime | str) -> float | None:
         """Weeks from the PVE to ``scan_date`` (a date or ISO ``YYYY-MM-DD``); ``None`` without a PVE date.
 
-        >>> Patient(pve=Pve(dt.date(2026, 10, 1))).pve_weeks("2026-10-29")
+        >>> Patient(pve=Pve(date=dt.date(2026, 10, 1))).pve_weeks("2026-10-29")
         4.0
         """
         if self.pve is None or self.pve.date is None:
             return None
-        scan = _as_date(scan_date, "scan_date", self.source)
+        try:
+            scan = _as_date(scan_date, "scan_date")
+        except ValueError as exc:
+            raise PatientValueError(f"{self.source}: {exc}") from None
         days = (scan - self.pve.date).days
         if days <= 0:
             raise PatientValueError(f"{self.source}: scan_date {scan.isoformat()} is not after pve.date "
@@ -237,260 +302,376 @@ class Patient:
         return out
 
 
-def load_patient(path: str | Path) -> Patient:
+def load_patient(path: str | os.PathLike[str]) -> Patient:
     """Read and validate a patient file (``.yaml``, ``.yml`` or ``.json``).
 
-    Duplicate keys are refused (YAML and JSON parsers would silently keep the last one). File problems
-    raise :class:`~flr.errors.InputFileError`; content problems :class:`~flr.scores.PatientValueError`.
+    Parameters
+    ----------
+    path : the patient file; its name is the ``source`` of every message (never written to results).
+
+    File problems (missing, wrong suffix, syntax, a key given twice, size) raise
+    :class:`~flr.errors.ConfigFileError` (an :class:`~flr.errors.InputFileError`; a wrong suffix is also an
+    :class:`~flr.errors.UnsupportedFormatError`); content problems :class:`~flr.errors.PatientValueError`.
     """
-    p = Path(path)
     src = str(path)
-    suffix = p.suffix.lower()
-    if suffix not in (".yaml", ".yml", ".json"):
-        raise UnsupportedFormatError(f"{src}: a patient file must be .yaml, .yml or .json, not "
-                                     f"{suffix or 'a file without suffix'}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(f"{src}: patient file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputFileError(f"{src}: cannot read the patient file ({e})") from None
-    data = _parse_json(text, src) if suffix == ".json" else _parse_yaml(text, src)
+    data = read_config(path, what="patient file")
     if data is None:
         raise PatientValueError(f"{src}: the patient file is empty (write {{}} for a patient with no known facts)")
     return Patient.from_dict(data, source=src)
 
 
-# --- parsing --------------------------------------------------------------------------------------------
+def patient_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of the patient FILE: the fields a user writes, their units, ranges and choices.
 
-class _DuplicateKeyError(Exception):
-    def __init__(self, key: Any, line: int | None) -> None:
-        super().__init__(key, line)
-        self.key, self.line = key, line
+    Returns
+    -------
+    The schema as a plain ``dict`` (``$schema``, ``properties``, ``$defs`` of the sections).
 
-
-def _parse_json(text: str, src: str) -> Any:
-    import json
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in items:
-            if k in out:
-                raise _DuplicateKeyError(k, None)
-            out[k] = v
-        return out
-
-    try:
-        return json.loads(text, object_pairs_hook=pairs)
-    except _DuplicateKeyError as e:
-        raise PatientValueError(f"{src}: key {e.key!r} is given twice") from None
-    except json.JSONDecodeError as e:
-        raise InputFileError(f"{src}: not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
+    Notes
+    -----
+    The schema checks each value on its own; what involves two fields (a lab value given in two units that
+    disagree, a synchronous primary with a disease-free interval) is :meth:`Patient.from_dict`'s. flr also
+    accepts choices in another case or with ``-``/spaces (``Female``, ``moderate-severe``); the schema
+    lists the canonical spellings. YAML dates (``2026-10-01``) are strings in JSON terms.
+    """
+    return json_schema(PatientFile, title="flr patient file")
 
 
-def _parse_yaml(text: str, src: str) -> Any:
-    import yaml
+# --- the patient file (what a user writes) ---------------------------------------------------------------
 
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-        loader.flatten_mapping(node)
-        seen = set()
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if key in seen:
-                raise _DuplicateKeyError(key, key_node.start_mark.line + 1)
-            seen.add(key)
-        return loader.construct_mapping(node, deep=True)
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    try:
-        return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass that only adds a duplicate check
-    except _DuplicateKeyError as e:
-        raise PatientValueError(f"{src}: line {e.line}: key {e.key!r} is given twice") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise InputFileError(f"{src}: not valid YAML: {problem}{where}") from None
+#: Marks where the field path goes in a value error's message (a control character no value repr contains).
+_FIELD = "\x1f"
 
 
-class _Parser:
-    """Validates one patient mapping; every message starts with the source and names the field path."""
+def _problem(message: str) -> PydanticCustomError:
+    """A value error; ``_FIELD`` in ``message`` is replaced by the field path when it is reported."""
+    return PydanticCustomError("patient_value", message)
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.warnings: list[str] = []
 
-    def fail(self, message: str) -> PatientValueError:
-        return PatientValueError(f"{self.source}: {message}")
+def _shown(value: Any) -> str:
+    """``repr(value)``, at most 80 characters (a value can be pasted text)."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
-    # -- structure --
-    def mapping(self, value: Any, path: str, valid: list[str]) -> dict[str, Any]:
-        if not isinstance(value, Mapping):
-            what = path or "the patient file"
-            raise self.fail(f"{what} must be a mapping of fields, not {type(value).__name__}")
-        prefix = f"{path}." if path else ""
-        for key in value:
-            if not isinstance(key, str):
-                raise self.fail(f"{prefix}{key!r}: field names must be text")
-            norm = key.strip().lower().replace("-", "_").replace(" ", "_")
-            if norm in IDENTIFIER_KEYS:
-                raise self.fail(f"{prefix}{key} is refused: flr does not take patient identifiers (name, IDs, birth "
-                                "date); remove it - age is all flr needs, and results must not identify the patient")
-            if key not in valid:
-                close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]}?" if close else f"valid fields: {', '.join(valid)}"
-                raise self.fail(f"{prefix}{key} is not a {path or 'patient'} field; {hint}")
-        return dict(value)
 
-    # -- values --
-    def number(self, value: Any, path: str, lo: float, hi: float, unit: str, hint: str = "") -> float:
-        u = f" {unit}" if unit else ""
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(f"{path} = {value!r} is not a number (expected {lo:g}-{hi:g}{u})")
-        v = float(value)
-        if not math.isfinite(v) or not lo <= v <= hi:
-            raise self.fail(f"{path} = {value:g} is impossible (expected {lo:g}-{hi:g}{u}{hint})")
+class _Check:
+    """A field's check and JSON Schema (pydantic metadata for ``Annotated``); ``None`` always passes."""
+
+    def check(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def schema(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _validate(self, value: Any) -> Any:
+        return None if value is None else self.check(value)
+
+    def __get_pydantic_core_schema__(self, source_type: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(self._validate)
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        return self.schema()
+
+
+class _Number(_Check):
+    """A finite number in ``[lo, hi]`` (never a bool or text); ``lab`` keys get a unit hint when out of range."""
+
+    def __init__(self, lo: float, hi: float, unit: str, lab: str | None = None) -> None:
+        self.lo, self.hi, self.unit, self.lab = lo, hi, unit, lab
+
+    def check(self, value: Any) -> float:
+        u = f" {self.unit}" if self.unit else ""
+        expected = f"{self.lo:g}-{self.hi:g}{u}"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _problem(f"{_FIELD} = {_shown(value)} is not a number (expected {expected})")
+        try:
+            v = float(value)
+        except OverflowError:
+            v = math.inf
+        if not math.isfinite(v) or not self.lo <= v <= self.hi:
+            shown = f"{value:g}" if isinstance(value, float) or math.isfinite(v) else _shown(value)
+            hint = _unit_hint(self.lab, value) if self.lab else ""
+            raise _problem(f"{_FIELD} = {shown} is impossible (expected {expected}{hint})")
         return v
 
-    def boolean(self, value: Any, path: str) -> bool:
+    def schema(self) -> dict[str, Any]:
+        return {"type": ["number", "null"], "minimum": self.lo, "maximum": self.hi,
+                "description": self.unit or "no unit"}
+
+
+def _ranged(name: str) -> _Number:
+    lo, hi, unit = NUMBER_RANGES[name]
+    return _Number(lo, hi, unit)
+
+
+def _lab(key: str) -> _Number:
+    """The check of a laboratory key, canonical or in another unit (its range converted)."""
+    canonical, factor, unit = LAB_ALTERNATIVES.get(key, (key, 1.0, ""))
+    lo, hi, canonical_unit = scores.LAB_RANGES[canonical]
+    return _Number(round(lo * factor, 6), round(hi * factor, 6), unit or canonical_unit, lab=key)
+
+
+def _unit_hint(key: str, raw: float) -> str:
+    """``; did you mean g/L? use albumin_g_l`` when the number is too large for the small unit (or too small
+    for the large one) of a test that flr also takes in another unit."""
+    if not math.isfinite(raw):
+        return ""
+    for alt, (canonical, factor, unit) in LAB_ALTERNATIVES.items():
+        if factor == 1.0:
+            continue
+        lo, hi, canonical_unit = scores.LAB_RANGES[canonical]
+        if key == canonical and raw > hi:
+            return f"; did you mean {unit}? use {alt}"
+        if key == alt and lo <= raw < lo * factor:
+            return f"; did you mean {canonical_unit}? use {canonical}"
+    return ""
+
+
+class _Bool(_Check):
+    """``true`` or ``false`` (never ``"yes"``, ``1``)."""
+
+    def check(self, value: Any) -> bool:
         if not isinstance(value, bool):
-            raise self.fail(f"{path} = {value!r} must be true or false")
+            raise _problem(f"{_FIELD} = {_shown(value)} must be true or false")
         return value
 
-    def choice(self, value: Any, path: str, valid: tuple[str, ...]) -> str:
+    def schema(self) -> dict[str, Any]:
+        return {"type": ["boolean", "null"]}
+
+
+class _Choice(_Check):
+    """One of ``values``; case, ``-`` and spaces normalised (``Moderate-Severe`` -> ``moderate_severe``)."""
+
+    def __init__(self, values: tuple[str, ...], required: bool = False) -> None:
+        self.values, self.required = values, required
+
+    def _validate(self, value: Any) -> Any:
+        if value is None and self.required:
+            raise _problem(f"{_FIELD} is missing (one of {', '.join(self.values)})")
+        return super()._validate(value)
+
+    def check(self, value: Any) -> str:
         norm = value.strip().lower().replace("-", "_").replace(" ", "_") if isinstance(value, str) else value
-        if norm not in valid:
-            raise self.fail(f"{path} = {value!r} is not one of {', '.join(valid)}")
-        return norm
+        if norm not in self.values:
+            raise _problem(f"{_FIELD} = {_shown(value)} is not one of {', '.join(self.values)}")
+        return str(norm)
 
-    def optional(self, d: Mapping[str, Any], key: str, path: str, check: Callable[[Any, str], Any]) -> Any:
-        value = d.get(key)
-        return None if value is None else check(value, path + key)
+    def schema(self) -> dict[str, Any]:
+        return {"enum": [*self.values, *([] if self.required else [None])]}
 
-    def ranged(self, name: str) -> Callable[[Any, str], float]:
-        lo, hi, unit = NUMBER_RANGES[name]
-        return lambda v, p: self.number(v, p, lo, hi, unit)
 
-    def choices(self, valid: tuple[str, ...]) -> Callable[[Any, str], str]:
-        return lambda v, p: self.choice(v, p, valid)
+class _Date(_Check):
+    """A date (YAML ``2026-10-01``, or an ISO ``YYYY-MM-DD`` text) after 1980."""
 
-    # -- sections --
-    def patient(self, d: Any) -> Patient:
-        top = [f.name for f in fields(Patient) if f.name not in ("source", "warnings")]
-        d = self.mapping(d, "", top)
-        kw: dict[str, Any] = {name: self.optional(d, name, "", self.ranged(name))
-                              for name in ("weight_kg", "height_cm", "age", "chemotherapy_weeks")}
-        kw["sex"] = self.optional(d, "sex", "", self.choices(SEXES))
-        kw["liver_condition"] = self.optional(d, "liver_condition", "", self.choices(LIVER_CONDITIONS))
-        kw["fit_for_major_surgery"] = self.optional(d, "fit_for_major_surgery", "", self.boolean)
-        kw["ascites"] = self.optional(d, "ascites", "", self.choices(ASCITES_GRADES))
-        kw["encephalopathy"] = self.optional(d, "encephalopathy", "", self.choices(ENCEPHALOPATHY_GRADES))
-        kw["labs"] = self.labs(d.get("labs"))
-        kw["primary"] = self.primary(d.get("primary"))
-        kw["extrahepatic_disease"] = self.extrahepatic(d.get("extrahepatic_disease"))
-        kw["pve"] = self.pve(d.get("pve"))
-        if kw["age"] is not None and kw["age"] < 18:
-            self.warnings.append(f"age = {kw['age']:g}: flr's volume formulas (BSA, TELV) and thresholds were "
-                                 "derived in adults")
-        return Patient(**kw, source=self.source, warnings=tuple(self.warnings))
+    def check(self, value: Any) -> dt.date:
+        try:
+            return _as_date(value, _FIELD)
+        except ValueError as exc:
+            raise _problem(str(exc)) from None
 
-    def labs(self, value: Any) -> Labs:
-        if value is None:
-            return Labs()
-        valid = [*scores.LAB_RANGES, *LAB_ALTERNATIVES, "dialysis"]
-        d = self.mapping(value, "labs", valid)
-        given: dict[str, list[tuple[str, float, float]]] = {}   # canonical -> [(key, value as given, canonical)]
-        for key, raw in d.items():
-            if key == "dialysis" or raw is None:
-                continue
-            canonical, factor, unit = LAB_ALTERNATIVES[key] if key in LAB_ALTERNATIVES else \
-                (key, 1.0, scores.LAB_RANGES[key][2])
-            lo, hi, _ = scores.LAB_RANGES[canonical]
-            v = self.number(raw, f"labs.{key}", round(lo * factor, 6), round(hi * factor, 6), unit,
-                            self.unit_hint(key, raw))
-            given.setdefault(canonical, []).append((key, v, _convert(v, 1.0 / factor)))  # type: ignore[arg-type]
-        kw: dict[str, Any] = {}
-        for canonical, values in given.items():
-            values.sort(key=lambda t: t[0] != canonical)          # the canonical key first, if given
+    def schema(self) -> dict[str, Any]:
+        return {"type": ["string", "null"], "format": "date", "description": "YYYY-MM-DD"}
+
+
+class _FileModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabsFile(_FileModel):
+    """``labs`` as written: each test in its canonical unit or in the other one (not both, unless they agree)."""
+
+    bilirubin_mg_dl: Annotated[float | None, _lab("bilirubin_mg_dl")] = None
+    albumin_g_dl: Annotated[float | None, _lab("albumin_g_dl")] = None
+    inr: Annotated[float | None, _lab("inr")] = None
+    creatinine_mg_dl: Annotated[float | None, _lab("creatinine_mg_dl")] = None
+    sodium_mmol_l: Annotated[float | None, _lab("sodium_mmol_l")] = None
+    cea_ng_ml: Annotated[float | None, _lab("cea_ng_ml")] = None
+    bilirubin_umol_l: Annotated[float | None, _lab("bilirubin_umol_l")] = None
+    albumin_g_l: Annotated[float | None, _lab("albumin_g_l")] = None
+    creatinine_umol_l: Annotated[float | None, _lab("creatinine_umol_l")] = None
+    sodium_meq_l: Annotated[float | None, _lab("sodium_meq_l")] = None
+    cea_ug_l: Annotated[float | None, _lab("cea_ug_l")] = None
+    dialysis: Annotated[bool | None, _Bool()] = None
+
+    @model_validator(mode="after")
+    def _units_agree(self) -> LabsFile:
+        problems: list[str] = []
+        for canonical, values in _lab_values(self).items():
             key0, _, c0 = values[0]
-            for key, v, c in values[1:]:
-                if abs(c - c0) > LAB_AGREEMENT_FRACTION * max(abs(c), abs(c0)):
-                    unit = scores.LAB_RANGES[canonical][2]
-                    raise self.fail(f"labs.{key0} = {c0:g} {unit} and labs.{key} = {v:g} (= {c:g} {unit}) disagree "
-                                    f"by more than {LAB_AGREEMENT_FRACTION:.0%}; give one of them")
-                self.warnings.append(f"labs.{key0} and labs.{key} both given and agree; using {key0} = {c0:g}")
-            kw[canonical] = c0
-        kw["dialysis"] = self.optional(d, "dialysis", "labs.", self.boolean)
-        return Labs(**kw)
+            unit = scores.LAB_RANGES[canonical][2]
+            problems.extend(
+                f"{_FIELD}.{key0} = {c0:g} {unit} and {_FIELD}.{key} = {v:g} (= {c:g} {unit}) disagree by more than "
+                f"{LAB_AGREEMENT_FRACTION:.0%} (give one of them)"
+                for key, v, c in values[1:] if abs(c - c0) > LAB_AGREEMENT_FRACTION * max(abs(c), abs(c0)))
+        if problems:
+            raise _problem("; ".join(problems))
+        return self
 
-    @staticmethod
-    def unit_hint(key: str, raw: Any) -> str:
-        """``; did you mean g/L? use albumin_g_l`` when the number is too large for the small unit (or too
-        small for the large one) of a test that flr also takes in another unit."""
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
-            return ""
-        for alt, (canonical, factor, unit) in LAB_ALTERNATIVES.items():
-            if factor == 1.0:
-                continue
-            lo, hi, canonical_unit = scores.LAB_RANGES[canonical]
-            if key == canonical and raw > hi:
-                return f"; did you mean {unit}? use {alt}"
-            if key == alt and lo <= raw < lo * factor:
-                return f"; did you mean {canonical_unit}? use {canonical}"
-        return ""
 
-    def primary(self, value: Any) -> Primary:
-        if value is None:
-            return Primary()
-        d = self.mapping(value, "primary", [f.name for f in fields(Primary)])
-        p = "primary."
-        kw = {
-            "site": self.optional(d, "site", p, self.choices(PRIMARY_SITES)),
-            "synchronous": self.optional(d, "synchronous", p, self.boolean),
-            "node_positive_primary": self.optional(d, "node_positive_primary", p, self.boolean),
-            "disease_free_interval_months": self.optional(d, "disease_free_interval_months", p,
-                                                          self.ranged("disease_free_interval_months")),
-            "tki_response": self.optional(d, "tki_response", p, self.choices(TKI_RESPONSES)),
-            "progression": self.optional(d, "progression", p, self.choices(GIST_PROGRESSION)),
-            "origin": self.optional(d, "origin", p, self.choices(NET_ORIGINS)),
-            "prior_liver_recurrence": self.optional(d, "prior_liver_recurrence", p, self.boolean),
-        }
-        dfi = kw["disease_free_interval_months"]
-        if kw["synchronous"] and dfi is not None and dfi >= scores.FONG_DFI_MONTHS:
-            raise self.fail(f"primary.synchronous = true contradicts primary.disease_free_interval_months = {dfi:g} "
-                            "(synchronous metastases have no disease-free interval); correct one of them")
-        if kw["site"] is not None:
-            for name, sites in _SITE_FIELDS.items():
-                if kw[name] is not None and kw["site"] not in sites:
-                    self.warnings.append(f"primary.{name} applies to {' and '.join(sites)} primaries, not "
-                                         f"{kw['site']}; the rulebook ignores it")
-        return Primary(**kw)
+def _lab_values(labs: LabsFile) -> dict[str, list[tuple[str, float, float]]]:
+    """Given values by canonical test: ``[(key, value as given, value in the canonical unit)]``, canonical key first."""
+    given: dict[str, list[tuple[str, float, float]]] = {}
+    for key in type(labs).model_fields:
+        value = getattr(labs, key)
+        if key == "dialysis" or value is None:
+            continue
+        canonical, factor, _ = LAB_ALTERNATIVES.get(key, (key, 1.0, ""))
+        given.setdefault(canonical, []).append((key, value, _convert(value, 1.0 / factor)))  # type: ignore[arg-type]
+    for values in given.values():
+        values.sort(key=lambda t: t[0] not in scores.LAB_RANGES)  # the canonical key first, if given
+    return given
 
-    def extrahepatic(self, value: Any) -> tuple[ExtrahepaticDisease, ...] | None:
-        if value is None:
-            return None
-        if not isinstance(value, (list, tuple)):
-            raise self.fail(f"extrahepatic_disease = {value!r} must be a list of {{site, extent}} (write [] when "
-                            "extrahepatic disease was ruled out)")
-        out = []
-        for i, item in enumerate(value):
-            path = f"extrahepatic_disease[{i}]"
-            d = self.mapping(item, path, ["site", "extent"])
-            if d.get("site") is None:
-                raise self.fail(f"{path}.site is missing (one of {', '.join(EXTRAHEPATIC_SITES)})")
-            out.append(ExtrahepaticDisease(self.choice(d["site"], f"{path}.site", EXTRAHEPATIC_SITES),
-                                           self.optional(d, "extent", f"{path}.", self.choices(EXTRAHEPATIC_EXTENTS))))
-        return tuple(out)
 
-    def pve(self, value: Any) -> Pve | None:
-        if value is None:
-            return None
-        d = self.mapping(value, "pve", [f.name for f in fields(Pve)])
-        return Pve(self.optional(d, "date", "pve.", lambda v, p: _as_date(v, p, self.source)),
-                   self.optional(d, "sflr_before_percent", "pve.", self.ranged("sflr_before_percent")))
+class PrimaryFile(_FileModel):
+    """``primary`` as written (site-specific fields for another site are accepted with a warning)."""
+
+    site: Annotated[str | None, _Choice(PRIMARY_SITES)] = None
+    synchronous: Annotated[bool | None, _Bool()] = None
+    node_positive_primary: Annotated[bool | None, _Bool()] = None
+    disease_free_interval_months: Annotated[float | None, _ranged("disease_free_interval_months")] = None
+    tki_response: Annotated[str | None, _Choice(TKI_RESPONSES)] = None
+    progression: Annotated[str | None, _Choice(GIST_PROGRESSION)] = None
+    origin: Annotated[str | None, _Choice(NET_ORIGINS)] = None
+    prior_liver_recurrence: Annotated[bool | None, _Bool()] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PrimaryFile:
+        dfi = self.disease_free_interval_months
+        if self.synchronous and dfi is not None and dfi >= scores.FONG_DFI_MONTHS:
+            raise _problem(f"{_FIELD}.synchronous = true contradicts {_FIELD}.disease_free_interval_months = "
+                           f"{dfi:g} (synchronous metastases have no disease-free interval: correct one of them)")
+        return self
+
+
+class ExtrahepaticFile(_FileModel):
+    """One ``extrahepatic_disease`` entry as written: ``{site, extent}``."""
+
+    model_config = ConfigDict(json_schema_extra={"required": ["site"]})
+
+    site: Annotated[str, _Choice(EXTRAHEPATIC_SITES, required=True)] = Field(default=None, validate_default=True)
+    extent: Annotated[str | None, _Choice(EXTRAHEPATIC_EXTENTS)] = None
+
+
+class PveFile(_FileModel):
+    """``pve`` as written: the embolization's date and the sFLR (%) measured before it."""
+
+    date: Annotated[dt.date | None, _Date()] = None
+    sflr_before_percent: Annotated[float | None, _ranged("sflr_before_percent")] = None
+
+
+class PatientFile(_FileModel):
+    """A patient file as written (every field optional; units in the names). Identifiers are refused."""
+
+    weight_kg: Annotated[float | None, _ranged("weight_kg")] = None
+    height_cm: Annotated[float | None, _ranged("height_cm")] = None
+    sex: Annotated[str | None, _Choice(SEXES)] = None
+    age: Annotated[float | None, _ranged("age")] = None
+    liver_condition: Annotated[str | None, _Choice(LIVER_CONDITIONS)] = None
+    chemotherapy_weeks: Annotated[float | None, _ranged("chemotherapy_weeks")] = None
+    fit_for_major_surgery: Annotated[bool | None, _Bool()] = None
+    labs: LabsFile | None = None
+    ascites: Annotated[str | None, _Choice(ASCITES_GRADES)] = None
+    encephalopathy: Annotated[str | None, _Choice(ENCEPHALOPATHY_GRADES)] = None
+    primary: PrimaryFile | None = None
+    extrahepatic_disease: tuple[ExtrahepaticFile, ...] | None = Field(
+        default=None, description="[] when extrahepatic disease was ruled out; absent when not assessed")
+    pve: PveFile | None = None
+
+    @field_validator("extrahepatic_disease", mode="before")
+    @classmethod
+    def _a_list(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, list | tuple):
+            raise _problem(f"{_FIELD} = {_shown(value)} must be a list of {{site, extent}} (write [] when "
+                           "extrahepatic disease was ruled out)")
+        return value
+
+
+#: The model of each section of the file, by its path with list indices left out.
+_SECTIONS: dict[tuple[str, ...], type[BaseModel]] = {
+    (): PatientFile, ("labs",): LabsFile, ("primary",): PrimaryFile, ("pve",): PveFile,
+    ("extrahepatic_disease",): ExtrahepaticFile,
+}
+
+
+# --- messages ------------------------------------------------------------------------------------------------
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    """``("extrahepatic_disease", 1, "site")`` -> ``extrahepatic_disease[1].site``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    key, parent = str(loc[-1]), loc[:-1]
+    path = _path(loc)
+    if key.strip().lower().replace("-", "_").replace(" ", "_") in IDENTIFIER_KEYS:
+        return (f"{path} is refused: flr does not take patient identifiers (name, IDs, birth date) - remove it: "
+                "age is all flr needs, and results must not identify the patient")
+    section = tuple(p for p in parent if isinstance(p, str))
+    valid = list(_SECTIONS[section].model_fields) if section in _SECTIONS else []
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"valid fields: {', '.join(valid)}"
+    name = section[-1] if section else "patient"
+    return f"{path} is not a{'n' if name[0] in 'aeiou' else ''} {name} field ({hint})"
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    path = _path(loc)
+    kind = err["type"]
+    if kind == "patient_value":
+        return str(err["msg"]).replace(_FIELD, path or "the patient file")
+    if kind == "extra_forbidden":
+        return _unknown_key(loc)
+    if kind == "invalid_key":
+        return f"{_path(loc[:-1]) + '.' if len(loc) > 1 else ''}{_shown(loc[-1])}: field names must be text"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{path or 'the patient file'} must be a mapping of fields, not {type(err['input']).__name__}"
+    if kind == "missing":
+        return f"{path} is missing"
+    return f"{path or 'the patient file'}: {err['msg']}"
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    """One message per problem of the file, each naming its field path; never an identifier's value."""
+    return list(dict.fromkeys(_message(err) for err in exc.errors()))
+
+
+# --- from the file to the patient ----------------------------------------------------------------------------
+
+def _patient_from_file(f: PatientFile, source: str) -> Patient:
+    warnings: list[str] = []
+    labs = Labs()
+    if f.labs is not None:
+        canonical: dict[str, Any] = {"dialysis": f.labs.dialysis}
+        for name, values in _lab_values(f.labs).items():
+            key0, _, c0 = values[0]
+            warnings.extend(f"labs.{key0} and labs.{key} both given and agree; using {key0} = {c0:g}"
+                            for key, _, _ in values[1:])
+            canonical[name] = c0
+        labs = Labs(**canonical)
+    primary = Primary()
+    if f.primary is not None:
+        primary = Primary(**f.primary.model_dump())
+        for name, sites in _SITE_FIELDS.items():
+            if primary.site is not None and getattr(primary, name) is not None and primary.site not in sites:
+                warnings.append(f"primary.{name} applies to {' and '.join(sites)} primaries, not {primary.site}; "
+                                "the rulebook ignores it")
+    if f.age is not None and f.age < 18:
+        warnings.append(f"age = {f.age:g}: flr's volume formulas (BSA, TELV) and thresholds were derived in adults")
+    top = {name: getattr(f, name) for name in ("weight_kg", "height_cm", "sex", "age", "liver_condition",
+                                               "chemotherapy_weeks", "fit_for_major_surgery", "ascites",
+                                               "encephalopathy")}
+    ehd = None if f.extrahepatic_disease is None else tuple(
+        ExtrahepaticDisease(site=d.site, extent=d.extent) for d in f.extrahepatic_disease)
+    pve = None if f.pve is None else Pve(date=f.pve.date, sflr_before_percent=f.pve.sflr_before_percent)
+    patient = Patient(**top, labs=labs, primary=primary, extrahepatic_disease=ehd, pve=pve)
+    patient._source = source
+    patient._warnings = tuple(warnings)
+    return patient
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -506,30 +687,19 @@ def _convert(value: float | None, factor: float) -> float | None:
     return None if value is None else round(value * factor, 6)
 
 
-_EARLIEST_DATE = dt.date(1980, 1, 1)
-
-
-def _as_date(value: Any, path: str, source: str) -> dt.date:
+def _as_date(value: Any, path: str) -> dt.date:
+    """A date from a ``date``, a ``datetime`` (its day) or ISO ``YYYY-MM-DD`` text; ``ValueError`` naming ``path``."""
     if isinstance(value, dt.datetime):
         value = value.date()
     elif isinstance(value, str):
         try:
             value = dt.date.fromisoformat(value.strip())
         except ValueError:
-            raise PatientValueError(f"{source}: {path} = {value!r} is not a date (write YYYY-MM-DD)") from None
+            raise ValueError(f"{path} = {_shown(value)} is not a date (write YYYY-MM-DD)") from None
     if not isinstance(value, dt.date):
-        raise PatientValueError(f"{source}: {path} = {value!r} is not a date (write YYYY-MM-DD)")
-    if not _EARLIEST_DATE <= value <= dt.date(2200, 1, 1):
-        raise PatientValueError(f"{source}: {path} = {value.isoformat()} is impossible (expected a date after "
-                                f"{_EARLIEST_DATE.isoformat()})")
+        raise ValueError(f"{path} = {_shown(value)} is not a date (write YYYY-MM-DD)")
+    if not _EARLIEST_DATE <= value <= _LATEST_DATE:
+        raise ValueError(f"{path} = {value.isoformat()} is impossible (expected a date after "
+                         f"{_EARLIEST_DATE.isoformat()})")
     return value
 
-
-def _plain(obj: Any) -> Any:
-    if hasattr(obj, "__dataclass_fields__"):
-        return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(x) for x in obj]
-    if isinstance(obj, dt.date):
-        return obj.isoformat()
-    return obj

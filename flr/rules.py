@@ -7,6 +7,11 @@ with flr: ``default`` follows the clinical source text (``../shared/source-text/
 ``literature`` keeps those rules but judges volume by the published sFLR thresholds by liver condition,
 FLR/BW > 0.5 %, the consensus extent criteria and the response to portal vein embolization.
 
+Rulebook files
+    Read by :mod:`flr.io.config` (YAML or JSON; duplicate keys, size, depth and aliases checked) and
+    validated field by field by a pydantic model of the file (:func:`rulebook_json_schema` is its JSON
+    Schema): every problem is listed at once, each naming the rule id and the field.
+
 Facts
     A flat mapping ``{name: value}`` (see :data:`FACTS`); a fact that is absent or ``None`` is *missing*, and
     so is a check status of ``"not_assessed"``. A predicate never guesses: a rule whose inputs are missing is
@@ -16,7 +21,7 @@ Rule status
     ``not_applicable`` (its ``when`` is false), ``not_assessed`` (an input or a ``when`` fact is missing),
     ``pass`` or ``fail``. A rule "fires" when it fails: for a guidance rule that means "raise this point".
 
-Verdict (:func:`evaluate`), in this order:
+Verdict (:func:`evaluate`, a frozen :class:`Verdict` whose ``to_dict()`` is the JSON contract), in this order:
 
 1. every rule that does not read the verdict is evaluated (phase 1);
 2. any failed ``not_resectable`` rule -> ``not_resectable`` (more data cannot rescue it); the strategies
@@ -45,20 +50,25 @@ neuroendocrine metastases -> liver transplant evaluation) but never change the s
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import numbers
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, WithJsonSchema, field_validator
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict  # pydantic validates typing.TypedDict only from Python 3.12
 
-from flr.errors import FactError, RulebookError
+from flr.errors import ConfigFileError, FactError, RulebookError
+from flr.io.config import ConfigFormat, config_format, parse_config, read_config_bytes
+from flr.model import DISCLAIMER, FAIL, NOT_ASSESSED, PASS, STATUSES, FrozenModel, Status, json_schema
 
 __all__ = [
     "BUILTIN_RULEBOOKS",
@@ -66,28 +76,39 @@ __all__ = [
     "FACTS",
     "PREDICATES",
     "FactError",
+    "Guidance",
+    "MissingInput",
     "Outcome",
     "Reason",
     "Rule",
     "Rulebook",
     "RulebookError",
+    "RulebookFileError",
+    "RulebookRef",
     "Verdict",
     "evaluate",
     "list_rules",
     "liver_condition_keys",
     "load_rulebook",
     "parse_rulebook",
+    "rulebook_json_schema",
     "rulebook_sha256",
     "validate_facts",
 ]
 
-DISCLAIMER = "flr supports the multidisciplinary team's decision; it does not replace it."
 BUILTIN_RULEBOOKS = ("default", "literature")
 
-RESECTABLE, WITH_STRATEGY = "resectable", "resectable_with_strategy"
-NOT_RESECTABLE, INSUFFICIENT = "not_resectable", "insufficient_data"
-PASS, FAIL, NOT_ASSESSED, NOT_APPLICABLE = "pass", "fail", "not_assessed", "not_applicable"
-ON_FAIL = ("not_resectable", "strategy", "caution")
+#: A rule's outcome for one case: a check status, or ``not_applicable`` when its ``when`` is false.
+RuleStatus = Literal[Status, "not_applicable"]  # flattened: pass, fail, not_assessed, not_applicable
+OnFail = Literal["not_resectable", "strategy", "caution"]
+VerdictStatus = Literal["resectable", "resectable_with_strategy", "not_resectable", "insufficient_data"]
+
+RESECTABLE: VerdictStatus = "resectable"
+WITH_STRATEGY: VerdictStatus = "resectable_with_strategy"
+NOT_RESECTABLE: VerdictStatus = "not_resectable"
+INSUFFICIENT: VerdictStatus = "insufficient_data"
+NOT_APPLICABLE: RuleStatus = "not_applicable"
+ON_FAIL: tuple[OnFail, ...] = ("not_resectable", "strategy", "caution")
 #: The pseudo-fact holding the phase-1 status, readable by phase-2 rules.
 VERDICT = "verdict"
 
@@ -215,7 +236,7 @@ def _single(test: Callable[[Any, Any], bool]) -> Callable[[Sequence[Any], Any], 
     return fn
 
 
-def _extrahepatic_limited(values: Sequence[Any], threshold: Any) -> Outcome:
+def _extrahepatic_limited(values: Sequence[Any], _threshold: Any) -> Outcome:
     """No extrahepatic disease, or disease stated ``limited``; ``extensive`` fails even without sites."""
     sites, extent = values
     if extent == "extensive":
@@ -303,13 +324,13 @@ PREDICATES: dict[str, Predicate] = {
     "below": Predicate(_single(lambda v, t: v < t), (_NUM,), "number", "value < threshold"),
     "equals": Predicate(_single(lambda v, t: v == t), (_VALUED,), "value", "value == threshold"),
     "not_equals": Predicate(_single(lambda v, t: v != t), (_VALUED,), "value", "value != threshold"),
-    "is_true": Predicate(_single(lambda v, t: v is True), (frozenset({"bool"}),), "none", "value is true"),
-    "is_false": Predicate(_single(lambda v, t: v is False), (frozenset({"bool"}),), "none", "value is false"),
-    "status_pass": Predicate(_single(lambda v, t: v == PASS), (frozenset({"status"}),), "none",
+    "is_true": Predicate(_single(lambda v, _t: v is True), (frozenset({"bool"}),), "none", "value is true"),
+    "is_false": Predicate(_single(lambda v, _t: v is False), (frozenset({"bool"}),), "none", "value is false"),
+    "status_pass": Predicate(_single(lambda v, _t: v == PASS), (frozenset({"status"}),), "none",
                              "the measured check passed (not_assessed: missing)"),
     "in_set": Predicate(_single(lambda v, t: v in t), (_VALUED,), "set", "value is one of threshold"),
     "not_in_set": Predicate(_single(lambda v, t: v not in t), (_VALUED,), "set", "value is none of threshold"),
-    "is_empty": Predicate(_single(lambda v, t: len(v) == 0), (frozenset({"list"}),), "none", "the list is empty"),
+    "is_empty": Predicate(_single(lambda v, _t: len(v) == 0), (frozenset({"list"}),), "none", "the list is empty"),
     "subset_of": Predicate(_single(lambda v, t: set(v) <= set(t)), (frozenset({"list"}),), "set",
                            "every item of the list is in threshold"),
     "extrahepatic_limited": Predicate(
@@ -356,7 +377,7 @@ class Rule:
     inputs: tuple[str, ...]
     check: str
     threshold: Any
-    on_fail: str
+    on_fail: OnFail
     source: str
     when: tuple[Condition, ...] = ()
     strategies: tuple[str, ...] = ()
@@ -399,209 +420,416 @@ class Rulebook:
     origin: str = ""
 
     def rule(self, rule_id: str) -> Rule:
+        """The rule with this id (``KeyError`` when there is none)."""
         for r in self.rules:
             if r.id == rule_id:
                 return r
         raise KeyError(rule_id)
+
+    def thresholds_for(self, fact: str) -> list[tuple[str, Any]]:
+        """``(rule id, threshold)`` of every rule that tests ``fact`` (reads it as an input), in rulebook order.
+
+        Parameters
+        ----------
+        fact : a name of :data:`FACTS` (``KeyError`` for another).
+
+        Returns
+        -------
+        The rules' thresholds as written (a number, a value, a tuple, or a mapping for keyed checks; ``None``
+        for checks without one); empty when no rule reads the fact.
+
+        The report draws the FLR-per-body-weight line at the active rulebook's threshold:
+
+        >>> load_rulebook("literature").thresholds_for("flr_body_weight_percent")
+        [('flr_body_weight', 0.5)]
+        """
+        if fact != VERDICT and fact not in FACTS:
+            raise KeyError(f"unknown fact {fact!r}")
+        return [(r.id, r.threshold) for r in self.rules if fact in r.inputs]
+
+
+class RulebookFileError(ConfigFileError, RulebookError):
+    """A rulebook file that cannot be parsed (syntax, duplicate key, size, suffix): a config and a rulebook error."""
 
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP_FIELDS = ("id", "version", "title", "description", "source_text", "rules")
 _RULE_FIELDS = ("id", "statement", "inputs", "check", "threshold", "when", "on_fail", "strategies", "guidance",
                 "source", "required")
+_SHOWN_CHARS = 80
+#: At most this many problems of one rulebook are listed (then "... and N more").
+MAX_LISTED_ERRORS = 20
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses a key given twice in one mapping (YAML would keep the last silently)."""
+def _shown(value: Any) -> str:
+    """``repr(value)``, at most 80 characters."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
-def _construct_unique(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
+def _bad(message: str, field: str | None = None) -> PydanticCustomError:
+    """A rulebook problem; ``field`` names the rule field at fault when it is not the one being validated."""
+    return PydanticCustomError("rulebook", message, {"rule_field": field} if field else None)
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique)
+def _text(value: Any, problem: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(problem)
+    return " ".join(value.split())
 
 
-def parse_rulebook(data: bytes | str, origin: str = "<rulebook>") -> Rulebook:
-    """Validate a rulebook's YAML text; raise :class:`RulebookError` naming the rule id and field at fault."""
+def _reads_verdict(data: Mapping[str, Any]) -> bool:
+    """Whether the rule validated so far (``data``) reads the verdict (in ``inputs`` or ``when``)."""
+    return VERDICT in data.get("inputs", ()) or any(c.fact == VERDICT for c in data.get("when", ()))
+
+
+def _schema_of_rule_file(schema: dict[str, Any]) -> None:
+    schema["required"] = ["id", "statement", "inputs", "check", "on_fail", "source"]
+    for prop in schema["properties"].values():
+        prop.pop("default", None)
+
+
+_VALUE_SCHEMA: dict[str, Any] = {"type": ["string", "number", "boolean"]}
+_WHEN_SCHEMA: dict[str, Any] = {
+    "type": "object", "minProperties": 1, "propertyNames": {"enum": [*FACTS, VERDICT]},
+    "additionalProperties": {"anyOf": [
+        _VALUE_SCHEMA, {"type": "array", "minItems": 1, "items": _VALUE_SCHEMA},
+        {"type": "object", "properties": {"not": {"anyOf": [_VALUE_SCHEMA, {"type": "array", "items": _VALUE_SCHEMA}]}},
+         "required": ["not"], "additionalProperties": False},
+        {"type": "object", "properties": {"present": {"type": "boolean"}}, "required": ["present"],
+         "additionalProperties": False}]},
+    "description": "when the rule applies: {fact: value | [values] | {not: ...} | {present: true|false}}"}
+_SNAKE: dict[str, Any] = {"type": "string", "pattern": _ID.pattern}
+_NONEMPTY: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": r"\S"}
+
+
+class _RuleFile(BaseModel):
+    """One rule as written in a rulebook file; validated field by field, every problem reported."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_schema_of_rule_file)
+
+    id: Annotated[str, WithJsonSchema(_SNAKE)] = Field(default=None, validate_default=True)
+    statement: Annotated[str, WithJsonSchema(_NONEMPTY)] = Field(default=None, validate_default=True)
+    inputs: Annotated[tuple[str, ...], WithJsonSchema({
+        "type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": [*FACTS, VERDICT]}})] = Field(
+        default=None, validate_default=True)
+    check: Annotated[str, WithJsonSchema({"enum": list(PREDICATES)})] = Field(default=None, validate_default=True)
+    threshold: Annotated[Any, WithJsonSchema({"type": ["number", "string", "boolean", "array", "object", "null"]})] \
+        = Field(default=None, validate_default=True)
+    when: Annotated[tuple[Condition, ...], WithJsonSchema(_WHEN_SCHEMA)] = Field(default=None, validate_default=True)
+    on_fail: Annotated[OnFail, WithJsonSchema({"enum": list(ON_FAIL)})] = Field(default=None, validate_default=True)
+    strategies: Annotated[tuple[str, ...], WithJsonSchema({"type": "array", "items": _SNAKE})] = Field(
+        default=None, validate_default=True)
+    guidance: Annotated[str | dict[str, str] | None, WithJsonSchema({"anyOf": [
+        _NONEMPTY, {"type": "object", "minProperties": 1, "propertyNames": {"enum": list(STATUSES)},
+                    "additionalProperties": _NONEMPTY}]})] = None
+    source: Annotated[str, WithJsonSchema(_NONEMPTY)] = Field(default=None, validate_default=True)
+    required: Annotated[bool, WithJsonSchema({"type": "boolean"})] = Field(default=None, validate_default=True)
+
+    @field_validator("id", mode="plain")
+    @classmethod
+    def _id(cls, value: Any, info: ValidationInfo) -> str:
+        if not isinstance(value, str) or not _ID.match(value):
+            raise _bad(f"{_shown(value)} is not a snake_case id")
+        seen = (info.context or {}).setdefault("rule_ids", set())
+        if value in seen:
+            raise _bad("duplicate rule id")
+        seen.add(value)
+        return value
+
+    @field_validator("statement", "source", mode="plain")
+    @classmethod
+    def _statement(cls, value: Any) -> str:
+        return _text(value, "missing (every rule needs a plain-language statement and a source)")
+
+    @field_validator("inputs", mode="plain")
+    @classmethod
+    def _inputs(cls, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value or not all(isinstance(x, str) for x in value):
+            raise _bad("must be a non-empty list of fact names")
+        for name in value:
+            if name != VERDICT and name not in FACTS:
+                close = difflib.get_close_matches(name, [*FACTS, VERDICT], n=1)
+                hint = f"did you mean {close[0]}?" if close else f"known facts: {', '.join(FACTS)}, {VERDICT}"
+                raise _bad(f"unknown fact {_shown(name)} ({hint})")
+        if len(set(value)) != len(value):
+            raise _bad("a fact is listed twice")
+        return tuple(value)
+
+    @field_validator("check", mode="plain")
+    @classmethod
+    def _check(cls, value: Any, info: ValidationInfo) -> str:
+        if not isinstance(value, str) or value not in PREDICATES:
+            close = difflib.get_close_matches(value, PREDICATES, n=1) if isinstance(value, str) else []
+            hint = f"did you mean {close[0]}?" if close else f"known checks: {', '.join(PREDICATES)}"
+            raise _bad(f"unknown check {_shown(value)} ({hint})")
+        inputs = info.data.get("inputs")
+        if inputs is None:
+            return value  # the inputs are at fault, and reported
+        pred = PREDICATES[value]
+        if len(inputs) != len(pred.accepts):
+            raise _bad(f"check {value!r} reads {len(pred.accepts)} fact(s), {len(inputs)} given", "inputs")
+        for name, accepts in zip(inputs, pred.accepts, strict=True):
+            if name not in accepts and _fact(name).kind not in accepts:
+                raise _bad(f"check {value!r} cannot read {name!r} ({_fact(name).kind}); it accepts "
+                           f"{', '.join(sorted(accepts))}", "inputs")
+        return value
+
+    @field_validator("threshold", mode="plain")
+    @classmethod
+    def _threshold(cls, value: Any, info: ValidationInfo) -> Any:
+        check, inputs = info.data.get("check"), info.data.get("inputs")
+        if check is None or inputs is None:
+            return value  # the check or the inputs are at fault, and reported
+        return _parse_threshold(value, check, _fact(inputs[0]))
+
+    @field_validator("when", mode="plain")
+    @classmethod
+    def _when(cls, value: Any) -> tuple[Condition, ...]:
+        return _parse_when(value)
+
+    @field_validator("on_fail", mode="plain")
+    @classmethod
+    def _on_fail(cls, value: Any, info: ValidationInfo) -> OnFail:
+        on_fail = next((option for option in ON_FAIL if option == value), None)
+        if on_fail is None:
+            raise _bad(f"{_shown(value)} is not one of {', '.join(ON_FAIL)}")
+        if on_fail == "not_resectable" and _reads_verdict(info.data):
+            raise _bad("a rule that reads the verdict cannot decide it (use caution or strategy, required: false)")
+        return on_fail
+
+    @field_validator("strategies", mode="plain")
+    @classmethod
+    def _strategies(cls, value: Any, info: ValidationInfo) -> tuple[str, ...]:
+        strategies = [] if value is None else value
+        if not isinstance(strategies, list) or not all(isinstance(s, str) and _ID.match(s) for s in strategies):
+            raise _bad("must be a list of snake_case strategy names")
+        on_fail = info.data.get("on_fail")
+        if on_fail == "strategy" and not strategies:
+            raise _bad("a rule with on_fail: strategy must name its strategies")
+        if on_fail == "caution" and strategies:
+            raise _bad("a caution names no strategies (use on_fail: strategy)")
+        return tuple(strategies)
+
+    @field_validator("guidance", mode="plain")
+    @classmethod
+    def _guidance(cls, value: Any) -> str | dict[str, str] | None:
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip():
+            return " ".join(value.split())
+        if isinstance(value, Mapping) and value and all(
+                k in STATUSES and isinstance(v, str) and v.strip() for k, v in value.items()):
+            return {k: " ".join(v.split()) for k, v in value.items()}
+        raise _bad("must be a text, or a mapping {pass|fail|not_assessed: text}")
+
+    @field_validator("required", mode="plain")
+    @classmethod
+    def _required(cls, value: Any, info: ValidationInfo) -> bool:
+        after = _reads_verdict(info.data)
+        if value is None:
+            return info.data.get("on_fail") != "caution" and not after
+        if not isinstance(value, bool):
+            raise _bad(f"must be true or false, got {_shown(value)}")
+        if after and value:
+            raise _bad("a rule that reads the verdict cannot decide it (use caution or strategy, required: false)")
+        return value
+
+    def rule(self) -> Rule:
+        """The validated rule."""
+        return Rule(id=self.id, statement=self.statement, inputs=self.inputs, check=self.check,
+                    threshold=self.threshold, on_fail=self.on_fail, source=self.source, when=self.when,
+                    strategies=self.strategies, guidance=self.guidance, required=self.required)
+
+
+def _schema_of_rulebook_file(schema: dict[str, Any]) -> None:
+    schema["required"] = list(_TOP_FIELDS)
+    for prop in schema["properties"].values():
+        prop.pop("default", None)
+
+
+class _RulebookFile(BaseModel):
+    """A rulebook file as written: provenance fields and a non-empty list of rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_schema_of_rulebook_file)
+
+    id: Annotated[str, WithJsonSchema(_SNAKE)] = Field(default=None, validate_default=True)
+    version: Annotated[str, WithJsonSchema({"anyOf": [_NONEMPTY, {"type": "integer"}]})] = Field(
+        default=None, validate_default=True)
+    title: Annotated[str, WithJsonSchema(_NONEMPTY)] = Field(default=None, validate_default=True)
+    description: Annotated[str, WithJsonSchema(_NONEMPTY)] = Field(default=None, validate_default=True)
+    source_text: Annotated[str, WithJsonSchema(_NONEMPTY)] = Field(default=None, validate_default=True)
+    rules: list[_RuleFile] = Field(default=None, validate_default=True, json_schema_extra={"minItems": 1})
+
+    @field_validator("id", mode="plain")
+    @classmethod
+    def _id(cls, value: Any) -> str:
+        text = _text(value, "must be a non-empty string")
+        if not _ID.match(text):
+            raise _bad(f"must be snake_case, got {_shown(value)}")
+        return text
+
+    @field_validator("title", "description", "source_text", mode="plain")
+    @classmethod
+    def _texts(cls, value: Any) -> str:
+        _text(value, "must be a non-empty string")
+        return str(value).strip()
+
+    @field_validator("version", mode="plain")
+    @classmethod
+    def _version(cls, value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+            raise _bad(f'must be a string (quote it: version: "1.0"), got {_shown(value)}')
+        return str(value)
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules(cls, value: Any) -> Any:
+        if not isinstance(value, list) or not value:
+            raise _bad("must be a non-empty list of rules")
+        return value
+
+
+def _rule_message(err: Mapping[str, Any], rules: Any) -> str:
+    """``rule 'volume', field 'check': ...`` (``rule #2`` when the rule has no valid id)."""
+    loc = err["loc"]
+    i = loc[1]
+    raw = rules[i] if isinstance(rules, list) and i < len(rules) else None
+    rid = raw.get("id") if isinstance(raw, Mapping) else None
+    name = f"rule {rid!r}" if isinstance(rid, str) and _ID.match(rid) else f"rule #{i + 1}"
+    if len(loc) == 2:
+        if err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            return f"{name}: expected a mapping with {', '.join(_RULE_FIELDS)}"
+        return f"{name}: {err['msg']}"
+    field = (err.get("ctx") or {}).get("rule_field") or str(loc[2])
+    if err["type"] == "invalid_key":
+        return f"{name}: field names must be text, not {_shown(loc[2])}"
+    if err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(field, _RULE_FIELDS, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"a rule has {', '.join(_RULE_FIELDS)}"
+        return f"{name}, field {_shown(field)}: unknown field ({hint})"
+    return f"{name}, field {field!r}: {err['msg']}"
+
+
+def _rulebook_messages(exc: ValidationError, doc: Mapping[Any, Any]) -> list[str]:
+    """Every problem of a rulebook, each naming the rule (id, or position) and the field."""
+    out = []
+    for err in exc.errors():
+        loc = err["loc"]
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            out.append(_rule_message(err, doc.get("rules")))
+        elif err["type"] == "extra_forbidden":
+            out.append(f"unknown top-level field {_shown(loc[0])} (a rulebook has {', '.join(_TOP_FIELDS)})")
+        elif err["type"] == "invalid_key":
+            out.append(f"field names must be text, not {_shown(loc[0])}")
+        else:
+            out.append(f"field {loc[0]!r} {err['msg']}")
+    return list(dict.fromkeys(out))
+
+
+def parse_rulebook(data: bytes | str, origin: str = "<rulebook>", *, fmt: ConfigFormat = "yaml") -> Rulebook:
+    """Validate a rulebook's text (YAML, or JSON with ``fmt="json"``); ``sha256`` is the hash of its bytes.
+
+    Parameters
+    ----------
+    data : the rulebook file's bytes (text is encoded as UTF-8).
+    origin : what names the rulebook in messages (a path, ``built-in rulebook 'default'``).
+    fmt : ``"yaml"`` or ``"json"``.
+
+    Raises :class:`RulebookError` listing every problem at once, each naming the rule id and the field
+    (``test.yaml: rule 'volume', field 'check': unknown check 'at_leest' (did you mean at_least?)``); a
+    text that cannot be parsed at all raises :class:`RulebookFileError` (also a ConfigFileError).
+    """
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     try:
-        doc = yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise RulebookError(f"{origin}: not valid YAML: {exc}") from None
+        doc = parse_config(raw, origin=origin, fmt=fmt)
+    except ConfigFileError as exc:
+        raise RulebookFileError(str(exc)) from None
     if not isinstance(doc, Mapping):
         raise RulebookError(f"{origin}: expected a mapping with {', '.join(_TOP_FIELDS)}")
-    unknown = sorted(set(doc) - set(_TOP_FIELDS))
-    if unknown:
-        raise RulebookError(f"{origin}: unknown top-level field(s) {', '.join(map(str, unknown))}; "
-                            f"expected {', '.join(_TOP_FIELDS)}")
-    for key in ("id", "title", "description", "source_text"):
-        if not isinstance(doc.get(key), str) or not doc[key].strip():
-            raise RulebookError(f"{origin}: field {key!r} must be a non-empty string")
-    if not _ID.match(doc["id"]):
-        raise RulebookError(f"{origin}: field 'id' = {doc['id']!r} must be snake_case")
-    version = doc.get("version")
-    if isinstance(version, bool) or not isinstance(version, str | int) or not str(version).strip():
-        raise RulebookError(f"{origin}: field 'version' must be a string (quote it: version: \"1.0\"), "
-                            f"got {version!r}")
-    rules_raw = doc.get("rules")
-    if not isinstance(rules_raw, list) or not rules_raw:
-        raise RulebookError(f"{origin}: field 'rules' must be a non-empty list of rules")
-    rules: list[Rule] = []
-    seen: set[str] = set()
-    for i, item in enumerate(rules_raw):
-        rule = _parse_rule(item, f"{origin}: rule #{i + 1}", origin)
-        if rule.id in seen:
-            raise RulebookError(f"{origin}: rule {rule.id!r}, field 'id': duplicate rule id")
-        seen.add(rule.id)
-        rules.append(rule)
-    return Rulebook(id=doc["id"], version=str(version), title=doc["title"].strip(),
-                    description=doc["description"].strip(), source_text=doc["source_text"].strip(),
-                    rules=tuple(rules), sha256=hashlib.sha256(raw).hexdigest(), origin=origin)
+    try:
+        book = _RulebookFile.model_validate(dict(doc), context={"rule_ids": set()})
+    except ValidationError as exc:
+        messages = _rulebook_messages(exc, doc)
+        if len(messages) > MAX_LISTED_ERRORS:
+            messages = [*messages[:MAX_LISTED_ERRORS], f"... and {len(messages) - MAX_LISTED_ERRORS} more"]
+        raise RulebookError(f"{origin}: " + "; ".join(messages)) from None
+    return Rulebook(id=book.id, version=book.version, title=book.title, description=book.description,
+                    source_text=book.source_text, rules=tuple(r.rule() for r in book.rules),
+                    sha256=hashlib.sha256(raw).hexdigest(), origin=origin)
 
 
-def _parse_rule(item: Any, where: str, origin: str) -> Rule:
-    if not isinstance(item, Mapping):
-        raise RulebookError(f"{where}: expected a mapping with {', '.join(_RULE_FIELDS)}")
-    rid = item.get("id")
-    if not isinstance(rid, str) or not _ID.match(rid):
-        raise RulebookError(f"{where}, field 'id': {rid!r} is not a snake_case id")
+def rulebook_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a rulebook FILE (what ``flr/rulebooks/*.yaml`` and user rulebooks hold).
 
-    def bad(fld: str, problem: str) -> RulebookError:
-        return RulebookError(f"{origin}: rule {rid!r}, field {fld!r}: {problem}")
+    The schema checks the shape and vocabulary (facts, checks, outcomes); what depends on the check (the
+    number of inputs, the threshold's form) is checked by :func:`parse_rulebook`.
+    """
+    return json_schema(_RulebookFile, title="flr rulebook")
 
-    unknown = sorted(set(item) - set(_RULE_FIELDS))
-    if unknown:
-        raise bad(str(unknown[0]), f"unknown field; a rule has {', '.join(_RULE_FIELDS)}")
-    for fld in ("statement", "source"):
-        if not isinstance(item.get(fld), str) or not item[fld].strip():
-            raise bad(fld, "missing (every rule needs a plain-language statement and a source)")
 
-    inputs = item.get("inputs")
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(x, str) for x in inputs):
-        raise bad("inputs", "must be a non-empty list of fact names")
-    for name in inputs:
-        if name != VERDICT and name not in FACTS:
-            raise bad("inputs", f"unknown fact {name!r}; known facts: {', '.join(FACTS)}, {VERDICT}")
-    if len(set(inputs)) != len(inputs):
-        raise bad("inputs", "a fact is listed twice")
-
-    check = item.get("check")
-    if check not in PREDICATES:
-        raise bad("check", f"unknown check {check!r}; known checks: {', '.join(PREDICATES)}")
+def _parse_threshold(value: Any, check: str, fact: Fact) -> Any:
     pred = PREDICATES[check]
-    if len(inputs) != len(pred.accepts):
-        raise bad("inputs", f"check {check!r} reads {len(pred.accepts)} fact(s), {len(inputs)} given")
-    for name, accepts in zip(inputs, pred.accepts, strict=True):
-        if name not in accepts and _fact(name).kind not in accepts:
-            raise bad("inputs", f"check {check!r} cannot read {name!r} ({_fact(name).kind}); "
-                                f"it accepts {', '.join(sorted(accepts))}")
-    threshold = _parse_threshold(item, pred, _fact(inputs[0]), bad)
-
-    when = _parse_when(item.get("when"), bad)
-    on_fail = item.get("on_fail")
-    if on_fail not in ON_FAIL:
-        raise bad("on_fail", f"{on_fail!r} is not one of {', '.join(ON_FAIL)}")
-    strategies = item.get("strategies", [])
-    if not isinstance(strategies, list) or not all(isinstance(s, str) and _ID.match(s) for s in strategies):
-        raise bad("strategies", "must be a list of snake_case strategy names")
-    if on_fail == "strategy" and not strategies:
-        raise bad("strategies", "a rule with on_fail: strategy must name its strategies")
-    if on_fail == "caution" and strategies:
-        raise bad("strategies", "a caution names no strategies (use on_fail: strategy)")
-    guidance = item.get("guidance")
-    if guidance is not None:
-        ok_text = isinstance(guidance, str) and guidance.strip()
-        ok_map = isinstance(guidance, Mapping) and guidance and all(
-            k in (PASS, FAIL, NOT_ASSESSED) and isinstance(v, str) and v.strip() for k, v in guidance.items())
-        if not (ok_text or ok_map):
-            raise bad("guidance", "must be a text, or a mapping {pass|fail|not_assessed: text}")
-    rule = Rule(id=rid, statement=" ".join(item["statement"].split()), inputs=tuple(inputs), check=check,
-                threshold=threshold, on_fail=on_fail, source=" ".join(item["source"].split()), when=when,
-                strategies=tuple(strategies),
-                guidance=(" ".join(guidance.split()) if isinstance(guidance, str) else
-                          {k: " ".join(v.split()) for k, v in guidance.items()} if guidance else None))
-    after = rule.after_verdict
-    required = item.get("required", on_fail != "caution" and not after)
-    if not isinstance(required, bool):
-        raise bad("required", f"must be true or false, got {required!r}")
-    if after and (required or on_fail == "not_resectable"):
-        raise bad("on_fail" if on_fail == "not_resectable" else "required",
-                  "a rule that reads the verdict cannot decide it (use caution or strategy, required: false)")
-    return replace(rule, required=required)
-
-
-def _parse_threshold(item: Mapping[str, Any], pred: Predicate, fact: Fact,
-                     bad: Callable[[str, str], RulebookError]) -> Any:
-    has = "threshold" in item and item["threshold"] is not None
-    value = item.get("threshold")
     if pred.threshold == "none":
-        if has:
-            raise bad("threshold", f"check {item['check']!r} takes no threshold")
+        if value is not None:
+            raise _bad(f"check {check!r} takes no threshold")
         return None
-    if not has:
-        raise bad("threshold", f"missing threshold for check {item['check']!r} ({pred.doc})")
+    if value is None:
+        raise _bad(f"missing threshold for check {check!r} ({pred.doc})")
     if pred.threshold == "number":
         if not _is_number(value):
-            raise bad("threshold", f"must be a number, got {value!r}")
+            raise _bad(f"must be a number, got {_shown(value)}")
         return value
     if pred.threshold == "keys":
         if not isinstance(value, Mapping) or set(value) != set(pred.keys) or not all(
                 _is_number(v) for v in value.values()):
-            raise bad("threshold", f"must map exactly {', '.join(pred.keys)} to numbers, got {value!r}")
+            raise _bad(f"must map exactly {', '.join(pred.keys)} to numbers, got {_shown(value)}")
         return dict(value)
-    items = [value] if pred.threshold == "value" else value
     if pred.threshold == "set" and (not isinstance(value, list) or not value):
-        raise bad("threshold", f"must be a non-empty list, got {value!r}")
-    for v in items:
+        raise _bad(f"must be a non-empty list, got {_shown(value)}")
+    for v in [value] if pred.threshold == "value" else value:
         problem = _vocabulary_problem(fact, v)
         if problem:
-            raise bad("threshold", problem)
+            raise _bad(problem)
     return value if pred.threshold == "value" else tuple(value)
 
 
-def _parse_when(raw: Any, bad: Callable[[str, str], RulebookError]) -> tuple[Condition, ...]:
+def _parse_condition(name: Any, cond: Any) -> Condition:
+    if name != VERDICT and name not in FACTS:
+        raise _bad(f"unknown fact {_shown(name)}")
+    fact = _fact(name)
+    negate = False
+    if isinstance(cond, Mapping):
+        if set(cond) == {"present"} and isinstance(cond["present"], bool):
+            return Condition(name, present=cond["present"])
+        if set(cond) != {"not"}:
+            raise _bad(f"{name}: use a value, a list, {{not: ...}} or {{present: true|false}}")
+        negate, cond = True, cond["not"]
+    values = tuple(cond) if isinstance(cond, list) else (cond,)
+    if not values:
+        raise _bad(f"{name}: empty list of values")
+    for v in values:
+        problem = _vocabulary_problem(fact, v)
+        if problem:
+            raise _bad(f"{name}: {problem}")
+    return Condition(name, values, negate)
+
+
+def _parse_when(raw: Any) -> tuple[Condition, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, Mapping) or not raw:
-        raise bad("when", "must be a mapping {fact: value | [values] | {not: ...} | {present: true|false}}")
-    out = []
-    for name, cond in raw.items():
-        if name != VERDICT and name not in FACTS:
-            raise bad("when", f"unknown fact {name!r}")
-        fact = _fact(name)
-        negate = False
-        if isinstance(cond, Mapping):
-            if set(cond) == {"present"} and isinstance(cond["present"], bool):
-                out.append(Condition(name, present=cond["present"]))
-                continue
-            if set(cond) != {"not"}:
-                raise bad("when", f"{name}: use a value, a list, {{not: ...}} or {{present: true|false}}")
-            negate, cond = True, cond["not"]
-        values = tuple(cond) if isinstance(cond, list) else (cond,)
-        if not values:
-            raise bad("when", f"{name}: empty list of values")
-        for v in values:
-            problem = _vocabulary_problem(fact, v)
-            if problem:
-                raise bad("when", f"{name}: {problem}")
-        out.append(Condition(name, values, negate))
-    return tuple(out)
+        raise _bad("must be a mapping {fact: value | [values] | {not: ...} | {present: true|false}}")
+    return tuple(_parse_condition(name, cond) for name, cond in raw.items())
 
 
 def _vocabulary_problem(fact: Fact, value: Any) -> str | None:
     if fact.kind == "bool":
-        return None if isinstance(value, bool) else f"{value!r} is not true/false"
+        return None if isinstance(value, bool) else f"{_shown(value)} is not true/false"
     if fact.kind in ("number", "count"):
-        return None if _is_number(value) else f"{value!r} is not a number"
+        return None if _is_number(value) else f"{_shown(value)} is not a number"
     if fact.values and value not in fact.values:
-        return f"{value!r} is not one of {', '.join(fact.values)}"
+        return f"{_shown(value)} is not one of {', '.join(fact.values)}"
     return None
 
 
@@ -610,7 +838,13 @@ def _is_number(value: Any) -> bool:
 
 
 def load_rulebook(source: str | os.PathLike[str] | Rulebook = "default") -> Rulebook:
-    """A built-in rulebook by name (``default``, ``literature``), a YAML file, or ``source`` itself."""
+    """A built-in rulebook by name (``default``, ``literature``), a YAML (or JSON) file, or ``source`` itself.
+
+    Parameters
+    ----------
+    source : a built-in name, a path (``.yaml``, ``.yml`` or ``.json``, read by :mod:`flr.io.config`) or a
+        :class:`Rulebook` (returned as is).
+    """
     if isinstance(source, Rulebook):
         return source
     if isinstance(source, str) and source in BUILTIN_RULEBOOKS:
@@ -619,7 +853,12 @@ def load_rulebook(source: str | os.PathLike[str] | Rulebook = "default") -> Rule
     path = Path(source)
     if not path.is_file():
         raise RulebookError(f"{path}: no such rulebook; give {' or '.join(BUILTIN_RULEBOOKS)} or a YAML file")
-    return parse_rulebook(path.read_bytes(), str(path))
+    try:
+        fmt = config_format(path, what="rulebook")
+        data = read_config_bytes(path, what="rulebook")
+    except ConfigFileError as exc:
+        raise RulebookFileError(str(exc)) from None
+    return parse_rulebook(data, str(path), fmt=fmt)
 
 
 def rulebook_sha256(rulebook: str | os.PathLike[str] | Rulebook) -> str:
@@ -634,52 +873,75 @@ def list_rules(rulebook: str | os.PathLike[str] | Rulebook = "default") -> list[
 
 # --- evaluation --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Reason:
-    """How one rule came out for one case."""
+class Reason(FrozenModel):
+    """How one rule came out for one case: the value judged, the threshold applied, the source."""
 
     rule: str
     statement: str
-    status: str
-    value: Any
-    threshold: Any
+    status: RuleStatus
+    value: Any = None
+    threshold: Any = None
     source: str
-    on_fail: str
+    on_fail: OnFail
     missing: tuple[str, ...] = ()
     detail: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "statement": self.statement, "status": self.status,
-                "value": _plain(self.value), "threshold": _plain(self.threshold), "source": self.source,
-                "on_fail": self.on_fail, "missing": list(self.missing), "detail": self.detail}
+    @field_validator("value", "threshold", mode="before")
+    @classmethod
+    def _json_ready(cls, value: Any) -> Any:
+        return _plain(value)
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The result of :func:`evaluate`; ``to_dict()`` is the JSON contract."""
+class MissingInput(TypedDict):
+    """A fact some rules needed and lacked: what the user must supply, and whether it withholds the verdict."""
 
-    status: str
+    fact: str
+    needs: list[str]
+    rules: list[str]
+    required: bool
+
+
+class Guidance(TypedDict):
+    """A rule's guidance text for the team (primary-specific advice)."""
+
+    rule: str
+    text: str
+
+
+class RulebookRef(FrozenModel):
+    """Which rulebook judged: its id, version and the SHA-256 of its file."""
+
+    id: str
+    version: str
+    sha256: str
+
+
+class Verdict(FrozenModel):
+    """The result of :func:`evaluate`; ``to_dict()`` is the JSON contract, ``from_dict()`` reads it back."""
+
+    status: VerdictStatus
     strategies: tuple[str, ...]
     reasons: tuple[Reason, ...]
-    missing_inputs: tuple[Mapping[str, Any], ...]
-    primary_guidance: tuple[Mapping[str, str], ...]
+    missing_inputs: tuple[MissingInput, ...]
+    primary_guidance: tuple[Guidance, ...]
     cautions: tuple[str, ...]
-    rulebook_id: str
-    rulebook_version: str
-    rulebook_sha256: str
+    rulebook: RulebookRef
     disclaimer: str = DISCLAIMER
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "strategies": list(self.strategies),
-            "reasons": [r.to_dict() for r in self.reasons],
-            "missing_inputs": [_plain(m) for m in self.missing_inputs],
-            "primary_guidance": [dict(g) for g in self.primary_guidance],
-            "cautions": list(self.cautions),
-            "rulebook": {"id": self.rulebook_id, "version": self.rulebook_version, "sha256": self.rulebook_sha256},
-            "disclaimer": self.disclaimer,
-        }
+    @property
+    def rulebook_id(self) -> str:
+        """The judging rulebook's id (``rulebook.id``)."""
+        return self.rulebook.id
+
+    @property
+    def rulebook_version(self) -> str:
+        """The judging rulebook's version (``rulebook.version``)."""
+        return self.rulebook.version
+
+    @property
+    def rulebook_sha256(self) -> str:
+        """SHA-256 of the judging rulebook's file (``rulebook.sha256``)."""
+        return self.rulebook.sha256
 
 
 def evaluate(facts: Mapping[str, Any], rulebook: str | os.PathLike[str] | Rulebook = "default") -> Verdict:
@@ -712,7 +974,7 @@ def evaluate(facts: Mapping[str, Any], rulebook: str | os.PathLike[str] | Rulebo
         if rule.after_verdict:
             why = _evaluate_rule(rule, known)
             if why.status == NOT_ASSESSED and VERDICT in why.missing:
-                why = replace(why, detail="depends on the verdict, which needs the missing inputs")
+                why = why.model_copy(update={"detail": "depends on the verdict, which needs the missing inputs"})
             reasons[rule.id] = why
             if why.status == FAIL and rule.on_fail == "strategy":
                 strategies.extend(rule.strategies)
@@ -723,11 +985,11 @@ def evaluate(facts: Mapping[str, Any], rulebook: str | os.PathLike[str] | Rulebo
         strategies=tuple(dict.fromkeys(strategies)),
         reasons=ordered,
         missing_inputs=_missing_inputs(book.rules, ordered),
-        primary_guidance=tuple({"rule": r.id, "text": text} for r, why in zip(book.rules, ordered, strict=True)
+        primary_guidance=tuple(Guidance(rule=r.id, text=text) for r, why in zip(book.rules, ordered, strict=True)
                                if (text := _guidance(r, why.status))),
         cautions=tuple(r.id for r, why in zip(book.rules, ordered, strict=True)
                        if why.status == FAIL and r.on_fail == "caution"),
-        rulebook_id=book.id, rulebook_version=book.version, rulebook_sha256=book.sha256,
+        rulebook=RulebookRef(id=book.id, version=book.version, sha256=book.sha256),
     )
 
 
@@ -741,33 +1003,33 @@ def validate_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _normalise(name: str, fact: Fact, value: Any) -> Any:
-    def bad(expected: str) -> FactError:
-        return FactError(f"fact {name} = {value!r}: expected {expected}")
-
     if hasattr(value, "item") and not isinstance(value, list | tuple | str):  # numpy scalars
         value = value.item()
+    expected = _fact_problem(fact, value)
+    if expected is not None:
+        raise FactError(f"fact {name} = {_shown(value)}: expected {expected}")
     if fact.kind == "number":
-        if not _is_number(value):
-            raise bad("a finite number")
         return float(value)
     if fact.kind == "count":
-        if not _is_number(value) or value < 0 or float(value) != int(value):
-            raise bad("a non-negative integer")
         return int(value)
+    return tuple(value) if fact.kind == "list" else value
+
+
+def _fact_problem(fact: Fact, value: Any) -> str | None:
+    """What a fact's value should have been (``None`` when it is fine)."""
+    if fact.kind == "number":
+        return None if _is_number(value) else "a finite number"
+    if fact.kind == "count":
+        ok = _is_number(value) and value >= 0 and float(value) == int(value)
+        return None if ok else "a non-negative integer"
     if fact.kind == "bool":
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
+        return None if isinstance(value, bool) else "true or false"
     if fact.kind in ("enum", "status"):
-        if value not in fact.values:
-            raise bad(f"one of {', '.join(fact.values)}")
-        return value
+        return None if value in fact.values else f"one of {', '.join(fact.values)}"
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise bad("a list of strings")
+        return "a list of strings"
     unknown = [v for v in value if fact.values and v not in fact.values]
-    if unknown:
-        raise bad(f"items from {', '.join(fact.values)} (unknown: {', '.join(unknown)})")
-    return tuple(value)
+    return f"items from {', '.join(fact.values)} (unknown: {', '.join(unknown)})" if unknown else None
 
 
 def _missing(fact: str, value: Any) -> bool:
@@ -775,10 +1037,10 @@ def _missing(fact: str, value: Any) -> bool:
 
 
 def _evaluate_rule(rule: Rule, values: Mapping[str, Any]) -> Reason:
-    def reason(status: str, value: Any = None, threshold: Any = rule.threshold, missing: Sequence[str] = (),
+    def reason(status: RuleStatus, value: Any = None, threshold: Any = rule.threshold, missing: Sequence[str] = (),
                detail: str | None = None) -> Reason:
-        return Reason(rule.id, rule.statement, status, value, threshold, rule.source, rule.on_fail,
-                      tuple(missing), detail)
+        return Reason(rule=rule.id, statement=rule.statement, status=status, value=value, threshold=threshold,
+                      source=rule.source, on_fail=rule.on_fail, missing=tuple(missing), detail=detail)
 
     unknown_when: list[str] = []
     for cond in rule.when:
@@ -805,16 +1067,16 @@ def _evaluate_rule(rule: Rule, values: Mapping[str, Any]) -> Reason:
     return reason(PASS if outcome.result else FAIL, shown, threshold, detail=outcome.detail)
 
 
-def _missing_inputs(rules: Sequence[Rule], reasons: Sequence[Reason]) -> tuple[dict[str, Any], ...]:
-    entries: dict[str, dict[str, Any]] = {}
+def _missing_inputs(rules: Sequence[Rule], reasons: Sequence[Reason]) -> tuple[MissingInput, ...]:
+    entries: dict[str, MissingInput] = {}
     for rule, why in zip(rules, reasons, strict=True):
         if why.status != NOT_ASSESSED:
             continue
         for fact in why.missing:
             if fact == VERDICT:
                 continue
-            entry = entries.setdefault(fact, {"fact": fact, "needs": list(_fact(fact).needs), "rules": [],
-                                              "required": False})
+            entry = entries.setdefault(fact, MissingInput(fact=fact, needs=list(_fact(fact).needs), rules=[],
+                                                          required=False))
             entry["rules"].append(rule.id)
             entry["required"] = entry["required"] or rule.required
     return tuple(entries.values())

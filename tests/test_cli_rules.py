@@ -92,7 +92,26 @@ def test_bad_patient_files(case, tmp_path, capsys, patient, match):
     assert "DOE^JANE" not in err
 
 
-def test_malformed_rulebook_names_rule_and_field(case, tmp_path, capsys):
+def test_every_problem_of_a_patient_file_on_one_line(case, tmp_path, capsys):
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump({"weigth_kg": 70, "labs": {"albumin_g_dl": 90}, "name": "DOE^JANE"}))
+    code = main([*_assess(case, "--plan", "right-hemihepatectomy", "--patient", str(path))])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err == (f"flr: error: {path}: labs.albumin_g_dl = 90 is impossible (expected 1-7 g/dL; did you mean g/L? "
+                   "use albumin_g_l); name is refused: flr does not take patient identifiers (name, IDs, birth date) - "
+                   "remove it: age is all flr needs, and results must not identify the patient; weigth_kg is not a "
+                   "patient field (did you mean weight_kg?)\n")
+
+
+def test_duplicate_key_in_a_patient_file(case, tmp_path, capsys):
+    path = tmp_path / "p.json"
+    path.write_text('{"weight_kg": 70,\n "weight_kg": 80}')
+    code = main([*_assess(case, "--plan", "right-hemihepatectomy", "--patient", str(path))])
+    assert code == 2 and capsys.readouterr().err == f"flr: error: {path}: line 2: key 'weight_kg' is given twice\n"
+
+
+def test_malformed_rulebook_names_rule_and_field(tmp_path, capsys):
     bad = tmp_path / "rules.yaml"
     bad.write_text(yaml.safe_dump({"id": "mine", "version": "1", "title": "t", "description": "d",
                                    "source_text": "s", "rules": [
@@ -101,6 +120,10 @@ def test_malformed_rulebook_names_rule_and_field(case, tmp_path, capsys):
     code = main(["rules", "--rules", str(bad)])
     err = capsys.readouterr().err
     assert code == 2 and "flr_bw" in err and "source" in err
+    # every problem at once: no source, and a strategy rule without strategies
+    assert err == (f"flr: error: {bad}: rule 'flr_bw', field 'strategies': a rule with on_fail: strategy must name "
+                   "its strategies; rule 'flr_bw', field 'source': missing (every rule needs a plain-language "
+                   "statement and a source)\n")
 
 
 def test_compare_after_pve(case, tmp_path, capsys):

@@ -1,14 +1,17 @@
-"""Patient input (flr.patient): loading, field-level validation, canonical units, privacy, PVE timing."""
+"""Patient input (flr.patient): loading, every field error at once, canonical units, privacy, PVE timing, schema."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
+import yaml
+from jsonschema import Draft202012Validator
+from pydantic import ValidationError
 
-from flr.errors import FlrError, InputFileError, UnsupportedFormatError
+from flr.errors import ConfigFileError, FlrError, InputFileError, UnsupportedFormatError
 from flr.patient import (
     IDENTIFIER_KEYS,
     ExtrahepaticDisease,
@@ -16,8 +19,11 @@ from flr.patient import (
     Patient,
     Pve,
     load_patient,
+    patient_json_schema,
 )
 from flr.scores import PatientValueError
+
+REPO = Path(__file__).resolve().parents[1]
 
 FULL_YAML = """\
 weight_kg: 70
@@ -52,12 +58,13 @@ def test_load_full_yaml(full_yaml):
     p = load_patient(full_yaml)
     assert (p.weight_kg, p.height_cm, p.sex, p.age) == (70, 175, "female", 61)
     assert p.liver_condition == "normal" and p.chemotherapy_weeks == 0 and p.fit_for_major_surgery is True
-    assert p.labs == Labs(0.8, 4.2, 1.0, 0.9, 140, 12, None)
+    assert p.labs == Labs(bilirubin_mg_dl=0.8, albumin_g_dl=4.2, inr=1.0, creatinine_mg_dl=0.9, sodium_mmol_l=140,
+                          cea_ng_ml=12, dialysis=None)
     assert p.ascites == "none" and p.encephalopathy == "none"
     assert p.primary.site == "colorectal" and p.primary.disease_free_interval_months == 24
     assert p.primary.synchronous is False and p.primary.tki_response is None
-    assert p.extrahepatic_disease == (ExtrahepaticDisease("lung", "limited"),)
-    assert p.pve == Pve(dt.date(2026, 10, 1), 18.0)
+    assert p.extrahepatic_disease == (ExtrahepaticDisease(site="lung", extent="limited"),)
+    assert p.pve == Pve(date=dt.date(2026, 10, 1), sflr_before_percent=18.0)
     assert p.warnings == ()
     assert p.source == str(full_yaml)
 
@@ -84,14 +91,14 @@ def test_extrahepatic_none_versus_not_assessed():
 
 def test_patient_is_immutable(full_yaml):
     p = load_patient(full_yaml)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(ValidationError, match="frozen"):
         p.weight_kg = 80  # type: ignore[misc]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(ValidationError, match="frozen"):
         p.labs.inr = 2.0  # type: ignore[misc]
     assert isinstance(p.extrahepatic_disease, tuple)
 
 
-def test_to_dict_is_json_and_never_identifies(full_yaml, tmp_path):
+def test_to_dict_is_json_and_never_identifies(tmp_path):
     # the source path may name the patient (/data/doe_john/patient.yaml): it must not reach the result
     named = tmp_path / "doe_john"
     named.mkdir()
@@ -170,7 +177,7 @@ def test_contradictory_duplicates_are_refused(labs, match):
      "patient.yaml: primary.tki_response = 'partial' is not one of responsive, stable, progressive"),
     ({"primary": {"site": "colorectal", "synchronous": True, "disease_free_interval_months": 24}},
      "patient.yaml: primary.synchronous = true contradicts primary.disease_free_interval_months = 24 "
-     "(synchronous metastases have no disease-free interval); correct one of them"),
+     "(synchronous metastases have no disease-free interval: correct one of them)"),
     ({"extrahepatic_disease": [{"site": "lung"}, {"site": "spleen"}]},
      "patient.yaml: extrahepatic_disease[1].site = 'spleen' is not one of lung, peritoneum, periportal_nodes, "
      "paraaortic_nodes, bone, brain, other"),
@@ -192,12 +199,12 @@ def test_impossible_values_name_the_file_and_field(d, message):
 
 
 @pytest.mark.parametrize(("d", "message"), [
-    ({"weigth_kg": 70}, "patient.yaml: weigth_kg is not a patient field; did you mean weight_kg?"),
-    ({"labs": {"albmin_g_dl": 4}}, "patient.yaml: labs.albmin_g_dl is not a labs field; did you mean albumin_g_dl?"),
+    ({"weigth_kg": 70}, "patient.yaml: weigth_kg is not a patient field (did you mean weight_kg?)"),
+    ({"labs": {"albmin_g_dl": 4}}, "patient.yaml: labs.albmin_g_dl is not a labs field (did you mean albumin_g_dl?)"),
     ({"labs": {"bilirubin_mg_dL": 1}},
-     "patient.yaml: labs.bilirubin_mg_dL is not a labs field; did you mean bilirubin_mg_dl?"),
-    ({"primary": {"sites": "colorectal"}}, "patient.yaml: primary.sites is not a primary field; did you mean site?"),
-    ({"xyz": 1}, "patient.yaml: xyz is not a patient field; valid fields: weight_kg, height_cm"),
+     "patient.yaml: labs.bilirubin_mg_dL is not a labs field (did you mean bilirubin_mg_dl?)"),
+    ({"primary": {"sites": "colorectal"}}, "patient.yaml: primary.sites is not a primary field (did you mean site?)"),
+    ({"xyz": 1}, "patient.yaml: xyz is not a patient field (valid fields: weight_kg, height_cm"),
 ])
 def test_unknown_keys_suggest_the_closest(d, message):
     with pytest.raises(PatientValueError) as info:
@@ -235,19 +242,120 @@ def test_oddities_are_warnings():
     assert not any("tki_response" in w for w in p.warnings)
 
 
+def test_every_error_of_a_file_is_reported_at_once():
+    d = {"weigth_kg": 70, "sex": "f", "labs": {"albumin_g_dl": 90, "inr": "high"},
+         "extrahepatic_disease": [{"site": "lung", "extent": "some"}, {"extent": "limited"}], "mrn": "12345"}
+    with pytest.raises(PatientValueError) as info:
+        Patient.from_dict(d, source="patient.yaml")
+    assert str(info.value) == (
+        "patient.yaml: sex = 'f' is not one of female, male, other; "
+        "labs.albumin_g_dl = 90 is impossible (expected 1-7 g/dL; did you mean g/L? use albumin_g_l); "
+        "labs.inr = 'high' is not a number (expected 0.5-20); "
+        "extrahepatic_disease[0].extent = 'some' is not one of limited, extensive; "
+        "extrahepatic_disease[1].site is missing (one of lung, peritoneum, periportal_nodes, paraaortic_nodes, bone, "
+        "brain, other); "
+        "weigth_kg is not a patient field (did you mean weight_kg?); "
+        "mrn is refused: flr does not take patient identifiers (name, IDs, birth date) - remove it: age is all flr "
+        "needs, and results must not identify the patient")
+    assert "12345" not in str(info.value)
+
+
+def test_a_file_with_errors_in_every_section(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("weight_kg: 7000\nlabs:\n  bilirubin_mg_dl: 0.8\n  bilirubin_umol_l: 30\nprimary:\n  site: lung\n"
+                    "pve: {date: 01/10/2026, sflr_before_percent: 180}\n")
+    with pytest.raises(PatientValueError) as info:
+        load_patient(path)
+    assert str(info.value) == (
+        f"{path}: weight_kg = 7000 is impossible (expected 20-400 kg); "
+        "labs.bilirubin_mg_dl = 0.8 mg/dL and labs.bilirubin_umol_l = 30 (= 1.75439 mg/dL) disagree by more than 5% "
+        "(give one of them); "
+        "primary.site = 'lung' is not one of colorectal, gist, neuroendocrine, sarcoma, breast, other; "
+        "pve.date = '01/10/2026' is not a date (write YYYY-MM-DD); "
+        "pve.sflr_before_percent = 180 is impossible (expected 0-100 %)")
+
+
+def test_a_long_value_is_shortened_in_messages():
+    with pytest.raises(PatientValueError) as info:
+        Patient.from_dict({"sex": "x" * 5000}, source="p.yaml")
+    assert len(str(info.value)) < 160 and "..." in str(info.value)
+
+
+# --- the JSON contract and the file's schema ---------------------------------------------------------------
+
+def test_to_dict_keys_and_values_are_the_published_contract():
+    # tests/data/round1/sample-assessment.json was written from sample_data/phantom-001/patient.yaml
+    published = json.loads((REPO / "tests" / "data" / "round1" / "sample-assessment.json").read_text())["patient"]
+    d = load_patient(REPO / "sample_data" / "phantom-001" / "patient.yaml").to_dict()
+    assert json.dumps(d) == json.dumps(published)  # same keys, same order, same values (floats as floats)
+
+
+def _as_json(value):
+    """A parsed YAML document in JSON terms (a YAML date is a string there)."""
+    return json.loads(json.dumps(value, default=lambda v: v.isoformat()))
+
+
+def _readme_patient():
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("The patient file (YAML or JSON", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    return yaml.safe_load(block)
+
+
+@pytest.fixture(scope="module")
+def patient_schema():
+    schema = patient_json_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def test_the_bundled_and_readme_patients_validate_against_the_schema(patient_schema):
+    assert patient_schema.schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    sample = yaml.safe_load((REPO / "sample_data" / "phantom-001" / "patient.yaml").read_text())
+    readme = _readme_patient()
+    assert readme["pve"]["date"] == dt.date(2026, 10, 1)  # the README example has every section
+    for doc in (sample, readme, yaml.safe_load(FULL_YAML), {}):
+        assert list(patient_schema.iter_errors(_as_json(doc))) == []
+        Patient.from_dict(doc)  # and flr reads them
+
+
+@pytest.mark.parametrize("doc", [
+    {"weigth_kg": 70}, {"name": "DOE^JANE"}, {"weight_kg": -70}, {"weight_kg": "70 kg"}, {"weight_kg": True},
+    {"labs": {"albumin_g_dl": 90}}, {"labs": {"albmin_g_dl": 4}}, {"labs": [0.8]}, {"sex": "f"},
+    {"fit_for_major_surgery": "yes"}, {"ascites": "severe"}, {"primary": {"site": "lung"}},
+    {"extrahepatic_disease": [{"extent": "limited"}]}, {"extrahepatic_disease": "none"},
+    {"pve": {"sflr_before_percent": 180}}, {"pve": {"date": 20261001}},
+])
+def test_bad_files_fail_the_schema_and_flr(patient_schema, doc):
+    assert list(patient_schema.iter_errors(doc)), doc
+    with pytest.raises(PatientValueError):
+        Patient.from_dict(doc)
+
+
+def test_the_schema_describes_units_and_choices():
+    schema = patient_json_schema()
+    labs = schema["$defs"][schema["properties"]["labs"]["anyOf"][0]["$ref"].rsplit("/", 1)[1]]["properties"]
+    assert labs["albumin_g_l"]["minimum"] == 10.0 and labs["albumin_g_l"]["maximum"] == 70.0
+    assert labs["albumin_g_l"]["description"] == "g/L"
+    assert schema["properties"]["weight_kg"]["description"] == "kg"
+    assert schema["properties"]["liver_condition"]["enum"] == ["normal", "steatosis", "chemotherapy", "cirrhosis",
+                                                               None]
+    assert schema["additionalProperties"] is False
+
+
 # --- files ----------------------------------------------------------------------------------------------
 
 def test_duplicate_yaml_key_is_refused(tmp_path):
+    # a file problem (flr.io.config), no longer a PatientValueError: the value is never looked at
     path = tmp_path / "p.yaml"
     path.write_text("weight_kg: 70\nheight_cm: 175\nweight_kg: 80\n")
-    with pytest.raises(PatientValueError, match=r"p\.yaml: line 3: key 'weight_kg' is given twice"):
+    with pytest.raises(ConfigFileError, match=r"p\.yaml: line 3: key 'weight_kg' is given twice$"):
         load_patient(path)
 
 
 def test_duplicate_json_key_is_refused(tmp_path):
     path = tmp_path / "p.json"
-    path.write_text('{"labs": {"inr": 1.0, "inr": 1.5}}')
-    with pytest.raises(PatientValueError, match=r"p\.json: key 'inr' is given twice"):
+    path.write_text('{"labs": {"inr": 1.0,\n          "inr": 1.5}}')
+    with pytest.raises(ConfigFileError, match=r"p\.json: line 2: key 'inr' is given twice$"):
         load_patient(path)
 
 
@@ -273,7 +381,7 @@ def test_bad_files(tmp_path, name, text, error, match):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(InputFileError, match="patient file not found"):
+    with pytest.raises(InputFileError, match=r"absent\.yaml: patient file not found"):
         load_patient(tmp_path / "absent.yaml")
 
 
@@ -292,7 +400,7 @@ def test_pve_weeks(full_yaml):
 
 def test_pve_date_from_json_string():
     p = Patient.from_dict({"pve": {"date": "2026-10-01"}})
-    assert p.pve == Pve(dt.date(2026, 10, 1), None)
+    assert p.pve == Pve(date=dt.date(2026, 10, 1), sflr_before_percent=None)
 
 
 def test_liver_function_scores_from_the_patient(full_yaml):

@@ -16,23 +16,31 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
+from pydantic import ValidationError
 
-from flr.errors import FlrError
+from flr import model
+from flr.errors import ConfigFileError, FlrError, ResultFormatError
 from flr.rules import (
     BUILTIN_RULEBOOKS,
     DISCLAIMER,
     FACTS,
     PREDICATES,
     FactError,
+    Reason,
     RulebookError,
+    Verdict,
     evaluate,
     list_rules,
     liver_condition_keys,
     load_rulebook,
     parse_rulebook,
+    rulebook_json_schema,
     rulebook_sha256,
 )
 from tests.test_rule_scenarios import BASELINE
+
+REPO = Path(__file__).resolve().parents[1]
 
 #: Rules the literature profile deliberately words differently from the source-text profile.
 LITERATURE_OWN = {"flr_body_weight", "sflr_by_liver_condition", "pve_degree_of_hypertrophy",
@@ -216,6 +224,13 @@ BROKEN = [
 ]
 
 
+#: Malformations the JSON Schema catches on its own (the rest depend on the check: parse_rulebook's job).
+SCHEMA_CATCHES = {"unknown check", "unknown fact", "no inputs", "bad on_fail", "missing source", "empty statement",
+                  "id not snake_case", "unknown field", "strategy not snake_case", "when unknown fact",
+                  "required not bool", "bad guidance key", "no rules", "unknown top-level field", "float version",
+                  "missing title", "rule not a mapping"}
+
+
 @pytest.mark.parametrize(("mutate", "message"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
 def test_malformed_rulebook_is_rejected(mutate, message):
     doc = copy.deepcopy(MINIMAL)
@@ -228,10 +243,78 @@ def test_yaml_errors_and_duplicate_keys_are_rejected():
     with pytest.raises(RulebookError, match=r"bad\.yaml: not valid YAML"):
         parse_rulebook("rules: [", "bad.yaml")
     text = yaml.safe_dump(MINIMAL, sort_keys=False).replace("check: is_true", "check: is_true\n  check: is_false")
-    with pytest.raises(RulebookError, match="given twice"):
+    line = text.splitlines().index("  check: is_false") + 1
+    with pytest.raises(RulebookError, match=rf"dup\.yaml: line {line}: key 'check' is given twice$") as info:
         parse_rulebook(text, "dup.yaml")
+    assert isinstance(info.value, ConfigFileError)  # a file problem and a rulebook problem
     with pytest.raises(RulebookError, match="expected a mapping"):
         parse_rulebook("- a\n- b\n", "list.yaml")
+
+
+def test_every_error_of_a_rulebook_is_reported_at_once():
+    doc = copy.deepcopy(MINIMAL)
+    doc["title"] = " "
+    doc["rules"][0].pop("source")
+    doc["rules"][1].update(check="at_leest", on_fail="warn", treshold=2)
+    doc["rules"][2].update(guidance={"ok": "x"}, id="Breast")
+    with pytest.raises(RulebookError) as info:
+        _book(doc)
+    assert str(info.value) == (
+        "test.yaml: field 'title' must be a non-empty string; "
+        "rule 'fit', field 'source': missing (every rule needs a plain-language statement and a source); "
+        "rule 'volume', field 'check': unknown check 'at_leest' (did you mean at_least?); "
+        "rule 'volume', field 'on_fail': 'warn' is not one of not_resectable, strategy, caution; "
+        "rule 'volume', field 'treshold': unknown field (did you mean threshold?); "
+        "rule #3, field 'id': 'Breast' is not a snake_case id; "
+        "rule #3, field 'guidance': must be a text, or a mapping {pass|fail|not_assessed: text}")
+
+
+def test_a_rulebook_in_json(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(MINIMAL), encoding="utf-8")
+    book = load_rulebook(path)
+    assert [r.id for r in book.rules] == ["fit", "volume", "breast"] and book.origin == str(path)
+    assert book.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- the rulebook file's schema ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def rulebook_schema():
+    schema = rulebook_json_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == model.JSON_SCHEMA_DIALECT
+    return Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("name", BUILTIN_RULEBOOKS)
+def test_shipped_rulebooks_validate_against_the_schema(rulebook_schema, name):
+    doc = yaml.safe_load((REPO / "flr" / "rulebooks" / f"{name}.yaml").read_text(encoding="utf-8"))
+    assert list(rulebook_schema.iter_errors(doc)) == []
+    assert list(rulebook_schema.iter_errors(MINIMAL)) == []
+
+
+@pytest.mark.parametrize(("mutate", "_message"), [b[1:] for b in BROKEN
+                                                  if b[0] in SCHEMA_CATCHES], ids=sorted(SCHEMA_CATCHES))
+def test_malformed_rulebooks_fail_the_schema_too(rulebook_schema, mutate, _message):
+    doc = copy.deepcopy(MINIMAL)
+    mutate(doc)
+    assert list(rulebook_schema.iter_errors(doc))
+
+
+# --- thresholds -------------------------------------------------------------------------------------------------
+
+def test_thresholds_for_a_fact():
+    # the report draws the FLR/BW line at the active rulebook's threshold
+    assert load_rulebook("default").thresholds_for("flr_body_weight_percent") == [("flr_body_weight", 1.0)]
+    assert load_rulebook("literature").thresholds_for("flr_body_weight_percent") == [("flr_body_weight", 0.5)]
+    sflr = load_rulebook("literature").thresholds_for("sflr_percent")
+    assert sflr == [("sflr_by_liver_condition", {"normal": 20, "chemotherapy_up_to_12_weeks": 20,
+                                                 "chemotherapy_over_12_weeks": 30, "steatosis": 30, "cirrhosis": 40})]
+    assert _book(MINIMAL).thresholds_for("flr_body_weight_percent") == [("volume", 1.0)]
+    assert _book(MINIMAL).thresholds_for("sflr_percent") == []
+    with pytest.raises(KeyError, match="flr_bw"):
+        _book(MINIMAL).thresholds_for("flr_bw")
 
 
 # --- predicates -------------------------------------------------------------------------------------------------
@@ -317,6 +400,31 @@ def test_verdict_contract(name):
                                "detail"}
         assert reason["status"] in {"pass", "fail", "not_assessed", "not_applicable"}
     assert json.loads(json.dumps(verdict, allow_nan=False)) == verdict
+
+
+@pytest.mark.parametrize(("sample", "name"), [("sample-assessment.json", "default"),
+                                              ("sample-lls-wedge-literature.json", "literature")])
+def test_verdict_is_the_published_contract_value_for_value(sample, name):
+    published = json.loads((REPO / "tests" / "data" / "round1" / sample).read_text())
+    verdict = evaluate(published["facts"], name)
+    assert json.dumps(verdict.to_dict()) == json.dumps(published["verdict"])  # keys, order and values
+    back = Verdict.from_dict(published["verdict"])
+    assert back == verdict and back.to_dict() == published["verdict"]
+    assert (back.rulebook_id, back.rulebook_sha256) == (name, load_rulebook(name).sha256)
+    assert back.disclaimer == model.DISCLAIMER == DISCLAIMER
+
+
+def test_reason_and_verdict_are_frozen_and_checked():
+    verdict = evaluate(BASELINE, "default")
+    with pytest.raises(ValidationError, match="frozen"):
+        verdict.status = "resectable"  # type: ignore[misc]
+    reason = verdict.reasons[0]
+    assert Reason.from_dict(reason.to_dict()) == reason
+    with pytest.raises(ResultFormatError, match=r"result: status: Input should be 'pass', 'fail', 'not_assessed' or "
+                                                r"'not_applicable'"):
+        Reason.from_dict({**reason.to_dict(), "status": "passed"})
+    with pytest.raises(ResultFormatError, match=r"rulebook: Field required"):
+        Verdict.from_dict({k: v for k, v in verdict.to_dict().items() if k != "rulebook"})
 
 
 @pytest.mark.parametrize("name", BUILTIN_RULEBOOKS)

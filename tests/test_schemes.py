@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from flr.errors import EmptyStructureError, SchemeError
+from flr.errors import ConfigFileError, EmptyStructureError, SchemeError
 from flr.image import Geometry, Image
 from flr.io import read_label_map, write_nifti
 from flr.schemes import (
@@ -66,8 +66,9 @@ def test_user_scheme_files_json_and_yaml(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "match"),
-    [("{not json", "malformed label scheme"), ('{"a": "liver"}', "not an integer"),
-     ('{"0": "liver"}', "must be positive"), ('{"1": 5}', "needs a structure name"), ("[]", "non-empty mapping")],
+    [("{not json", r"malformed label scheme: not valid JSON: Expecting property name .*\(line 1, column 2\)"),
+     ('{"a": "liver"}', "not an integer"), ('{"0": "liver"}', "must be positive"),
+     ('{"1": 5}', "needs a structure name"), ("[]", "non-empty mapping")],
 )
 def test_malformed_scheme_files(tmp_path, text, match):
     path = tmp_path / "bad.json"
@@ -75,6 +76,29 @@ def test_malformed_scheme_files(tmp_path, text, match):
     with pytest.raises(SchemeError, match=match) as info:
         load_scheme_file(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "line"),
+    [("dup.json", '{"1": "liver",\n "2": "tumor",\n "1": "tumour"}', 3),
+     ("dup.json", '{"labels": {"1": "liver"}, "labels": {"1": "tumor"}}', 1),
+     ("dup.yaml", "labels:\n  1: liver\n  2: tumor\n  1: tumour\n", 4)],
+)
+def test_duplicate_label_ids_are_refused_with_their_line(tmp_path, name, text, line):
+    # json.loads / yaml.safe_load would keep the last value: label 1 silently becoming a tumour
+    path = tmp_path / name
+    path.write_text(text)
+    message = rf"{name}: malformed label scheme: line {line}: key .* is given twice$"
+    with pytest.raises(SchemeError, match=message) as info:
+        load_scheme_file(path)
+    assert isinstance(info.value, ConfigFileError)
+
+
+def test_scheme_file_suffix_is_checked(tmp_path):
+    path = tmp_path / "scheme.txt"
+    path.write_text('{"1": "liver"}')
+    with pytest.raises(SchemeError, match=r"scheme\.txt: a label scheme must be \.yaml, \.yml or \.json, not \.txt"):
+        load_scheme_file(path)
 
 
 def test_split_labels_argument():

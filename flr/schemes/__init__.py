@@ -16,7 +16,7 @@ own scheme as a JSON or YAML file ``{id: name}``.
 
 from __future__ import annotations
 
-import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from flr.anatomy import SEGMENT_NAMES, segment_id_of
-from flr.errors import SchemeError
+from flr.errors import ConfigFileError, SchemeError
 
 VESSEL_NAMES: tuple[str, ...] = (
     "portal_vein",
@@ -91,6 +91,10 @@ class LabelScheme:
     notes: tuple[str, ...] = ()
 
 
+class SchemeFileError(ConfigFileError, SchemeError):
+    """A label scheme file that cannot be parsed (syntax, duplicate key, size, suffix): a config and a scheme error."""
+
+
 def _parse_mapping(raw: Any, where: str) -> dict[int, str]:
     if not isinstance(raw, Mapping) or not raw:
         raise SchemeError(f"{where}: expected a non-empty mapping {{label id: structure name}}")
@@ -114,8 +118,10 @@ def builtin_scheme(name: str) -> LabelScheme:
     """Load a built-in scheme by name (see :data:`BUILTIN_SCHEMES`)."""
     if name not in BUILTIN_SCHEMES:
         raise SchemeError(f"unknown label scheme {name!r}; built-in schemes: {', '.join(BUILTIN_SCHEMES)}")
-    text = resources.files("flr.schemes").joinpath(f"{name}.json").read_text(encoding="utf-8")
-    data = json.loads(text)
+    from flr.io.config import parse_config  # here: flr.io imports this module
+
+    text = resources.files("flr.schemes").joinpath(f"{name}.json").read_bytes()
+    data = parse_config(text, origin=f"built-in scheme {name}", fmt="json")
     return LabelScheme(
         name=name,
         labels=_parse_mapping(data["labels"], f"built-in scheme {name}"),
@@ -126,25 +132,29 @@ def builtin_scheme(name: str) -> LabelScheme:
     )
 
 
-def load_scheme_file(path: Path) -> LabelScheme:
-    """Read a user scheme: JSON or YAML, either ``{id: name}`` or ``{"labels": {id: name}, ...}``."""
+def load_scheme_file(path: str | os.PathLike[str]) -> LabelScheme:
+    """Read a user scheme: JSON or YAML, either ``{id: name}`` or ``{"labels": {id: name}, ...}``.
+
+    Parameters
+    ----------
+    path : the scheme file (``.json``, ``.yaml`` or ``.yml``).
+
+    The file is read by :func:`flr.io.config.read_config`: a key given twice, a wrong suffix, an oversized
+    or malformed file raise :class:`SchemeFileError` (``s.json: malformed label scheme: line 4: key '1' is
+    given twice``).
+    """
+    from flr.io.config import UnsupportedConfigFormatError, read_config  # here: flr.io imports this module
+
     path = Path(path)
     if not path.is_file():
         raise SchemeError(f"{path}: label scheme file not found")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SchemeError(f"{path}: cannot read label scheme ({exc})") from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SchemeError(f"{path}: malformed label scheme ({first})") from None
+        data = read_config(path, what="label scheme")
+    except UnsupportedConfigFormatError as exc:
+        raise SchemeFileError(str(exc)) from None
+    except ConfigFileError as exc:
+        detail = str(exc).removeprefix(f"{path}: ")
+        raise SchemeFileError(f"{path}: malformed label scheme: {detail}") from None
     if isinstance(data, Mapping) and "labels" in data:
         labels = _parse_mapping(data["labels"], str(path))
         other = _parse_mapping(data["other_labels"], str(path)) if data.get("other_labels") else {}
