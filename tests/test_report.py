@@ -15,7 +15,6 @@ import pytest
 
 from flr.io import write_nifti
 from flr.io.dicom import write_dicom_series
-from flr.phantom import make_liver_phantom
 from pipelines.cli import main
 
 NAME, PID, BIRTH = "DOE^JANE^Q", "PID-7734521", "19580214"
@@ -31,9 +30,9 @@ class _Collector(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def case(tmp_path_factory):
+def case(tmp_path_factory, phantom_1):
     d = tmp_path_factory.mktemp("report-case")
-    ph = make_liver_phantom(1)
+    ph = phantom_1
     write_dicom_series(ph.ct, d / "ct", patient_name=NAME, patient_id=PID, series_description="portal venous")
     for f in sorted((d / "ct").iterdir()):  # plant a birth date too
         import pydicom
@@ -133,3 +132,21 @@ def test_browser_renders_screenshot_and_pdf(case, tmp_path):
     # A4: verdict + volumes + checks on the first pages, the figures (two per row) on the following ones
     # measured 10 (sample case with a full patient file) to 13 (this case: more rules not assessed, listed)
     assert 3 <= pages <= 16, pages
+
+
+@pytest.mark.parametrize(("rules", "percent"), [("default", 1.0), ("literature", 0.5)])
+def test_thresholds_come_from_the_active_rulebook(case, tmp_path, rules, percent):
+    """The volumes table and the segment chart use the judging rulebook's FLR/body-weight threshold."""
+    from flr.report.html import Thresholds
+    from flr.rules import load_rulebook
+
+    assert Thresholds.from_rulebook(load_rulebook(rules)).flr_body_weight_percent == percent
+    out = tmp_path / "out"
+    assert main(["assess", "--ct", str(case / "ct"), "--labels", str(case / "labels.nii.gz"), "--labels",
+                 str(case / "liver.nii.gz"), "--plan", "right-hemihepatectomy", "--patient",
+                 str(case / "patient.yaml"), "--rules", rules, "--report", str(out), "-q"]) == 0
+    html = (out / "report.html").read_text()
+    assert f"≥ {percent:g} % ({rules} rulebook)" in html
+    assert f"line: {percent:g}% of 72 kg, the {rules} rulebook" in html  # the segment chart's caption
+    other = 0.5 if percent == 1.0 else 1.0
+    assert f"≥ {other:g} % (" not in html

@@ -9,7 +9,6 @@ import pytest
 
 from flr.anatomy import SEGMENT_NAMES
 from flr.image import Geometry
-from flr.phantom import make_liver_phantom
 from flr.report.figures import (
     IMAGE_AXES_RECT,
     REMNANT_COLOUR,
@@ -45,13 +44,13 @@ def _lps_volume(geometry: Geometry) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def oblique():
-    return make_liver_phantom(0, oblique_deg=15)
+def oblique(phantom_0_oblique):
+    return phantom_0_oblique
 
 
 @pytest.fixture(scope="module")
-def straight():
-    return make_liver_phantom(1)
+def straight(phantom_1):
+    return phantom_1
 
 
 def _rotation_z(deg: float) -> tuple[float, ...]:

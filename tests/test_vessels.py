@@ -17,7 +17,7 @@ from scipy import ndimage
 from flr.distance import nearest_label
 from flr.errors import GeometryMismatchError
 from flr.image import Geometry
-from flr.phantom import HEPATIC_VEIN, IVC, PORTAL_VEIN, cylinder_mask, make_liver_phantom, sphere_mask
+from flr.phantom import HEPATIC_VEIN, IVC, PORTAL_VEIN, cylinder_mask, sphere_mask
 from flr.vessels import (
     DEBRIS_ML,
     MIN_VESSEL_ML,
@@ -43,14 +43,14 @@ def seg(*numbers: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def phantom():
-    return make_liver_phantom(0)
+def phantom(phantom_0):
+    return phantom_0
 
 
 @pytest.fixture(scope="module")
-def oblique():
+def oblique(phantom_0_oblique):
     # rotated grid (15 degrees about z, 7.5 about x), anisotropic 1.5 x 1.5 x 2.5 mm voxels
-    return make_liver_phantom(0, oblique_deg=15.0)
+    return phantom_0_oblique
 
 
 def piece(p, name: str) -> dict:
