@@ -67,3 +67,15 @@ class FactError(FlrError, ValueError):
 
 class PatientValueError(FlrError, ValueError):
     """A patient measurement is missing, impossible or in the wrong unit."""
+
+
+class UnsupportedConfigFormatError(ConfigFileError, UnsupportedFormatError):
+    """A configuration file whose suffix is not ``.json``, ``.yaml`` or ``.yml``."""
+
+
+class RulebookFileError(ConfigFileError, RulebookError):
+    """A rulebook file that cannot be parsed (syntax, duplicate key, size, suffix): a config and a rulebook error."""
+
+
+class SchemeFileError(ConfigFileError, SchemeError):
+    """A label scheme file that cannot be parsed (syntax, duplicate key, size, suffix): a config and a scheme error."""

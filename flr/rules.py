@@ -66,7 +66,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic validates typing.TypedDict only from Python 3.12
 
-from flr.errors import ConfigFileError, FactError, RulebookError
+from flr.errors import ConfigFileError, FactError, RulebookError, RulebookFileError
 from flr.io.config import ConfigFormat, config_format, parse_config, read_config_bytes
 from flr.model import DISCLAIMER, FAIL, NOT_ASSESSED, PASS, STATUSES, FrozenModel, Status, json_schema
 
@@ -446,10 +446,6 @@ class Rulebook:
         if fact != VERDICT and fact not in FACTS:
             raise KeyError(f"unknown fact {fact!r}")
         return [(r.id, r.threshold) for r in self.rules if fact in r.inputs]
-
-
-class RulebookFileError(ConfigFileError, RulebookError):
-    """A rulebook file that cannot be parsed (syntax, duplicate key, size, suffix): a config and a rulebook error."""
 
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -45,7 +45,7 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from flr.errors import ConfigFileError, UnsupportedFormatError
+from flr.errors import ConfigFileError, UnsupportedConfigFormatError
 
 __all__ = [
     "MAX_ALIAS_EXPANSION",
@@ -77,10 +77,6 @@ _JSON_STRING: Any = json.decoder.scanstring  # type: ignore[attr-defined]
 _JSON_WHITESPACE: re.Pattern[str] = json.decoder.WHITESPACE  # type: ignore[attr-defined]
 _JSON_SCANNER: Any = json.scanner.py_make_scanner  # type: ignore[attr-defined]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class UnsupportedConfigFormatError(ConfigFileError, UnsupportedFormatError):
-    """A configuration file whose suffix is not ``.json``, ``.yaml`` or ``.yml``."""
 
 
 def config_format(path: str | os.PathLike[str], *, what: str) -> ConfigFormat:

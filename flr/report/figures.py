@@ -254,6 +254,60 @@ def _rgba(hex_colour: str, alpha: float) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 
 
+def _draw_segments(ax: Any, plan: _Plan, seg2d: np.ndarray, segment_names: Mapping[int, str],
+                   res2d: np.ndarray | None, extent: tuple[float, float, float, float]) -> list[Any]:
+    """Tint and label each segment of the slice, dim and hatch the resected part; the legend handles."""
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = []
+    overlay = np.zeros((*seg2d.shape, 4), np.float32)
+    codes = sorted(int(c) for c in np.unique(seg2d) if c and int(c) in segment_names)
+    for code in codes:
+        name = segment_names[code]
+        colour = _segment_colour(name, code)
+        mask = seg2d == code
+        overlay[mask] = _rgba(colour, 0.38)
+        rows, cols = np.nonzero(mask)
+        x, y = _mm(plan, float(rows.mean()), float(cols.mean()))
+        ax.text(x, y, segment_label(name), ha="center", va="center", fontsize=11, fontweight="bold", color="white",
+                bbox={"facecolor": colour, "alpha": 0.75, "edgecolor": "none", "pad": 1.2})
+        handles.append(Patch(facecolor=colour, alpha=0.6, label=segment_label(name)))
+    resected = res2d is not None and bool(res2d.any())
+    if resected:
+        dim = np.asarray(res2d).astype(bool)
+        overlay[dim] = overlay[dim] * 0.5 + _rgba("#000000", 0.5) * 0.5
+        overlay[dim, 3] = 0.55
+    ax.imshow(overlay, extent=extent, origin="upper", interpolation="nearest", aspect="equal")
+    if resected:
+        res = np.asarray(res2d)
+        ax.contourf(res.astype(np.float32), levels=[0.5, 1.5], colors="none", hatches=["///"],
+                    extent=extent, origin="upper")
+        _outline(ax, res.astype(bool), extent, "white", 1.0)
+        handles.append(Patch(facecolor="#444444", edgecolor="white", hatch="///", label="resected"))
+    return handles
+
+
+def _draw_margins(ax: Any, plan: _Plan, geometry: Geometry, index: int,
+                  margin_points: Sequence[tuple[tuple[float, float, float], tuple[float, float, float], float]]
+                  ) -> bool:
+    """Draw each margin whose segment passes within half a slice of slice ``index``; whether any was drawn."""
+    inverse = np.linalg.inv(geometry.affine_lps)
+    drawn = False
+    for p_tumour, p_remnant, distance_mm in margin_points:
+        ends = [(inverse[:3, :3] @ np.asarray(p, dtype=float) + inverse[:3, 3])[::-1]  # (z, y, x)
+                for p in (p_tumour, p_remnant)]
+        fixed = [e[plan.fixed_axis] for e in ends]
+        if min(fixed) > index + 0.5 or max(fixed) < index - 0.5:
+            continue
+        (x0, y0), (x1, y1) = (_mm(plan, *plan.to_display(e, geometry.shape_zyx)) for e in ends)
+        ax.plot([x0, x1], [y0, y1], color=MARGIN_COLOUR, lw=2.0, marker="o", ms=3)
+        ax.text((x0 + x1) / 2.0, (y0 + y1) / 2.0, f" {float(distance_mm):.1f} mm", color=MARGIN_COLOUR,
+                fontsize=9, fontweight="bold", ha="left", va="bottom",
+                bbox={"facecolor": "black", "alpha": 0.5, "edgecolor": "none", "pad": 0.8})
+        drawn = True
+    return drawn
+
+
 def slice_png(
     ct_hu: np.ndarray | None,
     geometry: Geometry,
@@ -321,52 +375,12 @@ def slice_png(
               origin="upper", interpolation="nearest", aspect="equal")
 
     from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
 
-    handles: list[Any] = []
-    overlay = np.zeros((*seg2d.shape, 4), np.float32)
-    codes = sorted(int(c) for c in np.unique(seg2d) if c and int(c) in segment_names)
-    for code in codes:
-        name = segment_names[code]
-        colour = _segment_colour(name, code)
-        mask = seg2d == code
-        overlay[mask] = _rgba(colour, 0.38)
-        rows, cols = np.nonzero(mask)
-        x, y = _mm(plan, float(rows.mean()), float(cols.mean()))
-        ax.text(x, y, segment_label(name), ha="center", va="center", fontsize=11, fontweight="bold", color="white",
-                bbox={"facecolor": colour, "alpha": 0.75, "edgecolor": "none", "pad": 1.2})
-        handles.append(Patch(facecolor=colour, alpha=0.6, label=segment_label(name)))
-    if res2d is not None and res2d.any():
-        dim = res2d.astype(bool)
-        overlay[dim] = overlay[dim] * 0.5 + _rgba("#000000", 0.5) * 0.5
-        overlay[dim, 3] = 0.55
-    ax.imshow(overlay, extent=extent, origin="upper", interpolation="nearest", aspect="equal")
-    if res2d is not None and res2d.any():
-        ax.contourf(res2d.astype(np.float32), levels=[0.5, 1.5], colors="none", hatches=["///"],
-                    extent=extent, origin="upper")
-        _outline(ax, res2d.astype(bool), extent, "white", 1.0)
-        handles.append(Patch(facecolor="#444444", edgecolor="white", hatch="///", label="resected"))
+    handles = _draw_segments(ax, plan, seg2d, segment_names, res2d, extent)
     if tum2d is not None and np.any(tum2d):
         _outline(ax, tum2d != 0, extent, TUMOUR_COLOUR, 1.8)
         handles.append(Line2D([], [], color=TUMOUR_COLOUR, lw=1.8, label="tumour"))
-
-    inverse = np.linalg.inv(geometry.affine_lps)
-    drawn_margin = False
-    for p_tumour, p_remnant, distance_mm in margin_points:
-        ends = []
-        for p in (p_tumour, p_remnant):
-            xyz = inverse[:3, :3] @ np.asarray(p, dtype=float) + inverse[:3, 3]
-            ends.append(xyz[::-1])  # (z, y, x)
-        fixed = [e[plan.fixed_axis] for e in ends]
-        if min(fixed) > i + 0.5 or max(fixed) < i - 0.5:
-            continue
-        (x0, y0), (x1, y1) = (_mm(plan, *plan.to_display(e, geometry.shape_zyx)) for e in ends)
-        ax.plot([x0, x1], [y0, y1], color=MARGIN_COLOUR, lw=2.0, marker="o", ms=3)
-        ax.text((x0 + x1) / 2.0, (y0 + y1) / 2.0, f" {float(distance_mm):.1f} mm", color=MARGIN_COLOUR,
-                fontsize=9, fontweight="bold", ha="left", va="bottom",
-                bbox={"facecolor": "black", "alpha": 0.5, "edgecolor": "none", "pad": 0.8})
-        drawn_margin = True
-    if drawn_margin:
+    if _draw_margins(ax, plan, geometry, i, margin_points):
         handles.append(Line2D([], [], color=MARGIN_COLOUR, lw=2.0, marker="o", ms=3, label="margin"))
 
     ax.set_xlim(extent[0], extent[1])

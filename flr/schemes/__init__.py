@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from flr.anatomy import SEGMENT_NAMES, segment_id_of
-from flr.errors import ConfigFileError, SchemeError
+from flr.errors import ConfigFileError, SchemeError, SchemeFileError, UnsupportedConfigFormatError
 
 VESSEL_NAMES: tuple[str, ...] = (
     "portal_vein",
@@ -91,10 +91,6 @@ class LabelScheme:
     notes: tuple[str, ...] = ()
 
 
-class SchemeFileError(ConfigFileError, SchemeError):
-    """A label scheme file that cannot be parsed (syntax, duplicate key, size, suffix): a config and a scheme error."""
-
-
 def _parse_mapping(raw: Any, where: str) -> dict[int, str]:
     if not isinstance(raw, Mapping) or not raw:
         raise SchemeError(f"{where}: expected a non-empty mapping {{label id: structure name}}")
@@ -143,7 +139,7 @@ def load_scheme_file(path: str | os.PathLike[str]) -> LabelScheme:
     or malformed file raise :class:`SchemeFileError` (``s.json: malformed label scheme: line 4: key '1' is
     given twice``).
     """
-    from flr.io.config import UnsupportedConfigFormatError, read_config  # here: flr.io imports this module
+    from flr.io.config import read_config  # here: flr.io imports this module
 
     path = Path(path)
     if not path.is_file():
