@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from flr.anatomy import SEGMENT_CODES
 from flr.distance import roi_slices
 from flr.errors import GeometryMismatchError, PlanError
 from flr.image import Geometry
@@ -100,10 +101,11 @@ class Tumor:
 
 
 def segment_name(segment_id: int, segment_names: Mapping[int, str] | None = None) -> str:
-    """Canonical name of a segment id: ``segment_names[id]`` when given, else ``liver_segment_<id>``."""
+    """Canonical name of a segment id: ``segment_names[id]`` when given, else the registry's name of that code
+    (:data:`flr.anatomy.SEGMENT_CODES`: 1-8, IVa 9, IVb 10)."""
     if segment_names is not None:
         return str(segment_names[int(segment_id)])
-    return f"liver_segment_{int(segment_id)}"
+    return SEGMENT_CODES.get(int(segment_id), f"liver_segment_{int(segment_id)}")
 
 
 def _check_map(arr: np.ndarray, shape: tuple[int, ...], what: str) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flr.anatomy import segment_short
 from flr.volumes import VolumetryResult, volumetry
 from pipelines.inputs import load_case
 
@@ -37,13 +38,9 @@ def format_table(result: VolumetryResult) -> str:
         if k == 0:
             lines.append("-" * (sum(widths) + 8))
     if result.segment_contacts:
-        pairs = ", ".join(f"{_short(c.a)}-{_short(c.b)}" + ("" if c.textbook else "(!)")
+        pairs = ", ".join(f"{segment_short(c.a)}-{segment_short(c.b)}" + ("" if c.textbook else "(!)")
                           for c in result.segment_contacts)
         lines.append(f"segment contacts: {pairs}")
     lines.extend(f"warning: {w}" for w in result.warnings)
     return "\n".join(lines)
-
-
-def _short(name: str) -> str:
-    return name.replace("liver_segment_", "")
 

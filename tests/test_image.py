@@ -198,3 +198,18 @@ def test_same_grid_tolerances_and_mismatch_message():
     assert "shape" in a.mismatch(d)
     e = Geometry((4, 5, 6), (1.0, 1.0, 2.5), direction=tuple(rotation([0, 0, 1], 1).ravel()))
     assert "direction" in a.mismatch(e)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"spacing_mm": (0.0, 1.0, 1.0)}, "spacing_mm must be positive"),
+    ({"spacing_mm": (1.0, float("nan"), 1.0)}, "spacing_mm must be finite"),
+    ({"origin_mm": (1.0, 2.0)}, "origin_mm needs 3 values"),
+    ({"direction": (1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)}, "direction must be orthonormal"),
+    ({"spacing_mm": ("a", 1.0, 1.0)}, "spacing_mm must be 3 numbers"),
+])
+def test_a_bad_grid_is_a_geometry_error_that_flr_reports_in_one_line(kwargs, match):
+    from flr.errors import FlrError, GeometryError
+
+    with pytest.raises(GeometryError, match=match) as info:
+        Geometry((2, 2, 2), **kwargs)
+    assert isinstance(info.value, FlrError) and isinstance(info.value, ValueError)
