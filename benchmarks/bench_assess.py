@@ -96,7 +96,7 @@ def main() -> None:
     labels, outline = ph.labels, ph.liver
     plan = resection_plan("right-hemihepatectomy")
     warm = assess([labels, outline], plan)  # compiles/loads numba kernels
-    left = [t["id"] for t in warm.tumors if t["fate"] == "left"]
+    left = [t.id for t in warm.tumors if t.fate == "left"]
     if left:
         plan = resection_plan("right-hemihepatectomy", wedges=[f"{left[0]}:10"])
 
@@ -133,7 +133,7 @@ def main() -> None:
         f"| flr.assess (everything: volumetry, territories, zones, vessels, margins, contiguity) | {f:.2f} | 1.0x |",
         f"| same volume steps with numpy/scipy/SimpleITK on whole volumes | {b:.2f} | {b / f:.1f}x |",
         "",
-        f"remnant volume: flr {result.remnant['volume_ml']:.2f} mL, baseline {base['remnant_ml']:.2f} mL",
+        f"remnant volume: flr {result.remnant.volume_ml:.2f} mL, baseline {base['remnant_ml']:.2f} mL",
     ]
     text = "\n".join(lines)
     print(text)
