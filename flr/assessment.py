@@ -120,6 +120,14 @@ def _volume_ml(mask: np.ndarray, geometry: Geometry) -> float:
     return mm3_to_ml(int(np.count_nonzero(mask)) * geometry.voxel_volume_mm3)
 
 
+def _per_segment_ml(territory: np.ndarray, within: np.ndarray | None, present: Sequence[str],
+                    geometry: Geometry) -> dict[str, float]:
+    """Volume (mL) of each present segment's territory, or of its part inside ``within``: one bincount."""
+    values = territory if within is None else territory[within]
+    counts = np.bincount(values.ravel().astype(np.intp), minlength=len(SEGMENT_CODES) + 1)
+    return {s: mm3_to_ml(int(counts[SEGMENT_BY_NAME[s].code]) * geometry.voxel_volume_mm3) for s in present}
+
+
 # --- phases ---------------------------------------------------------------------------------------------
 
 
@@ -394,7 +402,8 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
         total_volume_ml=liver_ml, tumor_volume_ml=tumor_ml, functional_volume_ml=liver_ml - tumor_ml,
         resected_volume_ml=_volume_ml(zones.removed & anatomy.liver, g),
         includes_intrahepatic_vessels=anatomy.has_outline,
-        segments_ml={s: _volume_ml(territory == SEGMENT_BY_NAME[s].code, g) for s in present})
+        segments_ml=_per_segment_ml(territory, None, present, g),
+        segments_resected_ml=_per_segment_ml(territory, zones.removed, present, g))
     if not anatomy.has_outline and anatomy.vessels:
         warnings.append("no whole-liver outline: intrahepatic vessel voxels labelled as vessels are not in the "
                         "liver volume")

@@ -202,6 +202,8 @@ class LiverVolumes(FrozenModel):
     resected_volume_ml: float
     includes_intrahepatic_vessels: bool
     segments_ml: dict[str, float]
+    segments_resected_ml: dict[str, float] = Field(
+        default_factory=dict, description="the part of each segment's territory the plan removes (resection, wedges)")
 
 
 class Remnant(FrozenModel):

@@ -64,13 +64,9 @@ def _volume_chart(assessment: Assessment, thresholds: Thresholds) -> Figure:
     """Remnant and resected volume per segment (mL), with the rulebook's FLR/body-weight line."""
     from flr.report import figures as fg
 
-    arr = assessment.arrays
-    assert arr is not None
-    vv = assessment.geometry.voxel_volume_ml
-    per_code = np.bincount(arr.territory.ravel().astype(np.intp), minlength=len(SEGMENT_CODES) + 1)
-    gone_code = np.bincount(arr.territory[arr.removed].astype(np.intp), minlength=len(SEGMENT_CODES) + 1)
-    rows = [(name, (int(per_code[c]) - int(gone_code[c])) * vv, int(gone_code[c]) * vv)
-            for c, name in SEGMENT_CODES.items() if per_code[c]]
+    lv = assessment.liver
+    rows = [(name, total - lv.segments_resected_ml.get(name, 0.0), lv.segments_resected_ml.get(name, 0.0))
+            for name, total in lv.segments_ml.items()]
     weight = assessment.body.weight_kg
     percent = thresholds.flr_body_weight_percent
     line_ml = weight * 10.0 * percent if weight and percent is not None else None  # 1 g/mL: 1 % of W kg = 10 W mL
