@@ -27,10 +27,11 @@ def run_cli(args: list[str], capsys: Any) -> tuple[int, str, str]:
 
 
 def run_cli_bad(args: list[str], capsys: Any, code: int = 2) -> str:
-    """Run ``flr ARGS`` expecting a one-line error (no traceback) and exit ``code``; returns stderr."""
+    """Run ``flr ARGS`` expecting a one-line error (no traceback) and exit ``code`` (2: the user's input,
+    ``flr: error:``; 1: ``flr: internal error:``); returns stderr."""
     got, _, err = run_cli(args, capsys)
     assert got == code, err
-    assert err.startswith("flr: error: "), err
+    assert err.startswith("flr: error: " if code == 2 else "flr: internal error: "), err
     assert err.count("\n") == 1, err
     assert "Traceback" not in err
     return err

@@ -15,6 +15,7 @@ import pytest
 from flr.image import Geometry, Image
 from flr.io import write_nifti
 from pipelines.cli import main
+from tests.helpers import run_cli_bad
 
 G = Geometry((10, 12, 14), (0.8, 0.8, 2.0), (1.0, 2.0, 3.0))
 
@@ -44,16 +45,6 @@ def test_volumetry_table_and_json(case, capsys):
     assert data["volumes_ml"]["liver"] == pytest.approx(2 * 6 * 6 * 5 * vox_ml)
     assert data["segment_adjacency"] == [["liver_segment_2", "liver_segment_3"]]
     assert [i["role"] for i in data["inputs"]] == ["ct", "labels"]
-
-
-def _run_bad(args, capsys, code=2):
-    got = main(args)
-    err = capsys.readouterr().err
-    assert got == code, err
-    assert err.startswith("flr: error: " if code == 2 else "flr: internal error: ")
-    assert err.count("\n") == 1, err
-    assert "Traceback" not in err
-    return err
 
 
 def _temp_files(out):
@@ -125,7 +116,7 @@ def test_bad_input_is_one_line_and_leaves_the_output_folder_as_it_was(case, caps
     out = out_dir / "result.json"
     if existing:
         out.write_text(PREVIOUS)
-    err = _run_bad(["volumetry", *make_args(case), "--json", str(out)], capsys)
+    err = run_cli_bad(["volumetry", *make_args(case), "--json", str(out)], capsys)
     assert re.search(match, err), err
     assert _temp_files(out) == []
     if existing:
@@ -154,7 +145,7 @@ def test_json_not_half_written_when_the_write_fails(case, capsys, monkeypatch, e
 
     monkeypatch.setattr(Path, "write_text", write_text_then_fill_disk)
     monkeypatch.delenv("FLR_DEBUG", raising=False)
-    err = _run_bad(["volumetry", "--labels", f"{case / 'seg.nii.gz'}:{case / 'segments.json'}", "--json", str(out)],
+    err = run_cli_bad(["volumetry", "--labels", f"{case / 'seg.nii.gz'}:{case / 'segments.json'}", "--json", str(out)],
                    capsys, code=1)
     assert "No space left on device" in err
     assert len(seen) == 1

@@ -8,7 +8,6 @@ import pytest
 import yaml
 
 from flr.io import write_nifti
-from flr.phantom import make_liver_phantom
 from pipelines.cli import main
 
 PATIENT = {
@@ -23,9 +22,9 @@ PATIENT = {
 
 
 @pytest.fixture(scope="module")
-def case(tmp_path_factory):
+def case(tmp_path_factory, phantom_1):
     d = tmp_path_factory.mktemp("rules-case")
-    ph = make_liver_phantom(1)
+    ph = phantom_1
     write_nifti(ph.labels, d / "labels.nii.gz")
     (d / "labels.scheme.json").write_text(json.dumps({str(k): v for k, v in ph.labels.names.items()}))
     write_nifti(ph.liver, d / "liver.nii.gz")

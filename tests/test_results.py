@@ -93,7 +93,7 @@ def test_published_schemas_are_valid_draft_2020_12(document):
     jsonschema.Draft202012Validator.check_schema(schema)
 
 
-def test_outputs_validate_against_their_schemas(demo_assessment, tmp_path, capsys):
+def test_outputs_validate_against_their_schemas(demo_assessment, capsys):
     jsonschema.validate(demo_assessment.to_dict(), json_schema_of("assessment"))
     volumetry = flr.volumetry(LABELS, ct=SAMPLE_CASE / "ct.nii.gz")
     jsonschema.validate(volumetry.to_dict(), json_schema_of("volumetry"))

@@ -138,7 +138,7 @@ def test_instance_map_separates_touching_tumours_and_ignores_file_ids():
     (lambda m: np.where(m, 1.5, 0.0), PlanError, "integer tumour ids"),
     (lambda m: np.where(m, -2, 0), PlanError, "negative"),
     (lambda m: np.zeros(m.shape, np.int32), PlanError, r"instance id 0 .*leave instance_map out"),
-    (lambda m: np.zeros((3, 3, 3), np.int32), GeometryMismatchError, "instance_map has shape"),
+    (lambda _m: np.zeros((3, 3, 3), np.int32), GeometryMismatchError, "instance_map has shape"),
 ])
 def test_bad_instance_maps(make, error, match):
     mask = np.zeros(G5.shape_zyx, bool)
