@@ -50,12 +50,12 @@ def export_plan(assessment: Assessment, out_dir: Path, *, ct: Image | None = Non
         {"name": "flr-plan", "description": f"flr plan: {assessment.plan.name}",
          "source": "flr assess --export", "labels": {str(k): v for k, v in PLAN_LABELS.items()}},
         out_dir / "plan.scheme.json")
-    files = (ct.metadata.get("files") or []) if ct is not None else []
-    if files and ct is not None and ct.metadata.get("format") in ("dicom", "dicom-folder"):
+    if ct is not None and ct.metadata.get("sop_instance_uids") and ct.metadata.get("format") in ("dicom",
+                                                                                                 "dicom-folder"):
         from flr.io.dicomseg import write_dicom_seg
 
         present = {k: v for k, v in PLAN_LABELS.items() if np.any(plan.array == k)}
         description = f"flr plan: {assessment.plan.name}"[:64]
-        paths["dicom_seg"] = write_dicom_seg(plan, out_dir / "plan.seg.dcm", source_files=[Path(f) for f in files],
-                                             segment_names=present, series_description=description)
+        paths["dicom_seg"] = write_dicom_seg(plan, out_dir / "plan.seg.dcm", reference=ct, segment_names=present,
+                                             series_description=description)
     return paths

@@ -50,6 +50,19 @@ def detect_format(path: Path) -> str:
     if not head:
         raise InputFileError(f"{path}: file is empty")
     name = path.name.lower()
+    kind = _kind_from_head(path, head, name)
+    if kind is not None:
+        return kind
+    if name.endswith((".nii", ".nii.gz")):
+        raise InputFileError(f"{path}: not a valid NIfTI file (bad header)")
+    if name.endswith((".nrrd", ".nhdr")):
+        raise InputFileError(f"{path}: not a valid NRRD file (no 'NRRD' magic)")
+    raise UnsupportedFormatError(f"{path}: not a NIfTI, NRRD or DICOM file")
+
+
+def _kind_from_head(path: Path, head: bytes, name: str) -> str | None:
+    """``"nrrd"``, ``"dicom"`` or ``"nifti"`` from a file's first 544 bytes (the lower-case name breaks the
+    tie for gzip files), None when no magic number matches."""
     if head[:4] == b"NRRD":
         return "nrrd"
     if len(head) >= 132 and head[128:132] == b"DICM":
@@ -66,11 +79,7 @@ def detect_format(path: Path) -> str:
         if (348 in (le, be) and head[344:347] in (b"n+1", b"ni1")) or (
                 540 in (le, be) and head[4:7] in (b"n+2", b"ni2")):
             return "nifti"
-    if name.endswith((".nii", ".nii.gz")):
-        raise InputFileError(f"{path}: not a valid NIfTI file (bad header)")
-    if name.endswith((".nrrd", ".nhdr")):
-        raise InputFileError(f"{path}: not a valid NRRD file (no 'NRRD' magic)")
-    raise UnsupportedFormatError(f"{path}: not a NIfTI, NRRD or DICOM file")
+    return None
 
 
 def read_image(path: str | Path, *, series_uid: str | None = None, resample: bool = False) -> Image:
@@ -230,8 +239,8 @@ def _dicom_modality(path: Path) -> str:
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"])
-    except Exception as exc:  # any parser failure means a corrupt file
-        raise InputFileError(f"{path}: not a readable DICOM file ({type(exc).__name__})") from None
+    except Exception as exc:  # any parser failure (many types) means a corrupt file; re-raised as ours
+        raise InputFileError(f"{path}: not a readable DICOM file ({type(exc).__name__})") from exc
     return str(ds.get("Modality", "")).upper()
 
 

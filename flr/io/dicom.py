@@ -39,6 +39,7 @@ encoder for it).
 
 from __future__ import annotations
 
+import copy
 import math
 import tempfile
 from collections import Counter
@@ -67,7 +68,7 @@ from flr.errors import DicomSeriesError, InputFileError, UnsupportedFormatError
 from flr.image import Geometry, Image
 from flr.io._common import atomic_path, one_line, quiet_pydicom
 
-__all__ = ["read_dicom", "write_dicom_series"]
+__all__ = ["read_dicom", "read_series_header", "write_dicom_series"]
 
 #: Absolute floor of the position tolerances (mm): DICOM decimal strings written with two decimals
 #: are off by up to 0.005 mm.
@@ -83,7 +84,7 @@ TransferSyntaxName = Literal["explicit-little", "jpeg2000-lossless", "jpeg-lossl
 #: pylibjpeg-openjpeg always encodes 6 wavelet resolutions, which needs 2**5 pixels per side (GDCM's
 #: JPEG 2000 encoder, the alternative, crashes the process on very small slices).
 _J2K_MIN_SIZE = 32
-_TRANSFER_SYNTAXES: dict[str, str] = {
+_TRANSFER_SYNTAXES: dict[str, pydicom.uid.UID] = {
     "explicit-little": ExplicitVRLittleEndian,
     "jpeg2000-lossless": JPEG2000Lossless,
     "jpeg-lossless": JPEGLosslessSV1,
@@ -165,6 +166,7 @@ class _Frame:
     intercept: float
     thickness_mm: float | None
     spacing_between_mm: float | None
+    sop_instance_uid: str  # of the file (shared by the frames of a multi-frame file)
 
 
 @dataclass
@@ -174,6 +176,9 @@ class _Series:
     modality: str
     manufacturer: str
     study_date: str
+    study_uid: str
+    frame_of_reference_uid: str
+    sop_class_uid: str
     frames: list[_Frame]
     transfer_syntaxes: set[str]
 
@@ -203,6 +208,7 @@ def _frames_of(ds: Dataset, path: Path) -> list[_Frame] | None:
     rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
     n_frames = int(ds.get("NumberOfFrames") or 1)
     enhanced = "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds
+    sop_uid = str(ds.get("SOPInstanceUID", "") or "")
     frames: list[_Frame] = []
     if enhanced:
         for i in range(n_frames):
@@ -214,7 +220,7 @@ def _frames_of(ds: Dataset, path: Path) -> list[_Frame] | None:
             if meas is None or "PixelSpacing" not in meas:
                 raise DicomSeriesError(f"{path}: frame {i + 1} has no PixelSpacing (PixelMeasuresSequence)")
             pvt = _functional_item(ds, i, "PixelValueTransformationSequence")
-            frames.append(_frame(path, i, rows, cols, pos, ori, meas, pvt if pvt is not None else ds))
+            frames.append(_frame(path, i, rows, cols, pos, ori, meas, pvt if pvt is not None else ds, sop_uid))
         return frames
     if "ImagePositionPatient" not in ds or "ImageOrientationPatient" not in ds:
         return None
@@ -225,11 +231,11 @@ def _frames_of(ds: Dataset, path: Path) -> list[_Frame] | None:
         )
     if "PixelSpacing" not in ds:
         raise DicomSeriesError(f"{path}: image has no PixelSpacing")
-    return [_frame(path, None, rows, cols, ds, ds, ds, ds)]
+    return [_frame(path, None, rows, cols, ds, ds, ds, ds, sop_uid)]
 
 
 def _frame(path: Path, index: int | None, rows: int, cols: int, pos: Dataset, ori: Dataset, meas: Dataset,
-           rescale: Dataset) -> _Frame:
+           rescale: Dataset, sop_instance_uid: str) -> _Frame:
     """One slice from the datasets holding its position, orientation, pixel measures and rescale.
 
     A classic image passes itself four times; an Enhanced CT frame passes its functional-group items.
@@ -246,6 +252,7 @@ def _frame(path: Path, index: int | None, rows: int, cols: int, pos: Dataset, or
         intercept=_optional_float(rescale.get("RescaleIntercept", 0.0)) or 0.0,
         thickness_mm=_optional_float(meas.get("SliceThickness")),
         spacing_between_mm=_optional_float(meas.get("SpacingBetweenSlices")),
+        sop_instance_uid=sop_instance_uid,
     )
 
 
@@ -300,6 +307,9 @@ def _scan(path: Path) -> tuple[dict[str, _Series], Counter[str]]:
                 modality=str(ds.get("Modality", "") or ""),
                 manufacturer=one_line(ds.get("Manufacturer", "") or ""),
                 study_date=str(ds.get("StudyDate", "") or ""),
+                study_uid=str(ds.get("StudyInstanceUID", "") or ""),
+                frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "") or ""),
+                sop_class_uid=str(ds.get("SOPClassUID", "") or ""),
                 frames=[],
                 transfer_syntaxes=set(),
             )
@@ -449,7 +459,7 @@ def _decode(path: Path) -> tuple[np.ndarray, Dataset]:
     if ts is not None and not getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None):
         if not hasattr(ds, "file_meta"):
             ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ts  # raw dataset: tell the pixel decoders what it uses
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.UID(ts)  # raw dataset: tell the pixel decoders what it uses
     if "PixelData" not in ds:
         raise InputFileError(f"{path}: image has no readable pixel data (truncated or damaged file?)")
     spp = int(ds.get("SamplesPerPixel") or 1)
@@ -471,7 +481,7 @@ def _decode(path: Path) -> tuple[np.ndarray, Dataset]:
     return arr, ds
 
 
-def _pixels(path: Path, st: _Stack) -> np.ndarray:
+def _pixels(st: _Stack) -> np.ndarray:
     """Rescaled pixel stack (z, y, x) in sorted order: int16 when exact and in range, else float32."""
     frames = st.frames
     rows, cols = frames[0].rows, frames[0].cols
@@ -562,6 +572,93 @@ def _regrid_z(stack: np.ndarray, z_mm: np.ndarray, spacing_mm: float) -> np.ndar
 # ----------------------------------------------------------------------------------------------
 # reader
 # ----------------------------------------------------------------------------------------------
+def _z_spacing(path: Path, series_uid: str, st: _Stack, resample: bool) -> tuple[float, str, float | None, bool]:
+    """(z spacing in mm, where it comes from, gantry tilt in degrees or None, irregular spacing?).
+
+    Raises :class:`~flr.errors.DicomSeriesError` for a single slice without a thickness, and for a tilted
+    or irregular series unless ``resample``.
+    """
+    if len(st.frames) == 1:
+        f0 = st.frames[0]
+        z_spacing = f0.thickness_mm or f0.spacing_between_mm
+        if z_spacing is None or z_spacing <= 0:
+            raise DicomSeriesError(f"{path}: a single slice without a positive SliceThickness has no z spacing")
+        z_source = (
+            "SliceThickness (single-slice image: no second position to measure the spacing from)"
+            if f0.thickness_mm
+            else "SpacingBetweenSlices (single-slice image without SliceThickness)"
+        )
+        return z_spacing, z_source, None, False
+    tilt, irregular_text, z_spacing, irregular = _slice_problems(path, st)
+    problems = []
+    if tilt is not None:
+        step = float(np.linalg.norm(st.inplane_mm[-1])) / (len(st.frames) - 1)
+        problems.append(
+            f"gantry tilt of {abs(tilt):.2f} degrees: slice positions move {_fmt_mm(step)} mm per slice "
+            "within the image plane (the slice stack is sheared)"
+        )
+    if irregular_text is not None:
+        problems.append(irregular_text)
+    if problems and not resample:
+        raise DicomSeriesError(
+            f"{path}: series {series_uid}: {'; '.join(problems)}; refusing to read it as a regular "
+            "grid (resample=True / --resample resamples it onto a regular orthogonal grid)"
+        )
+    return z_spacing, "ImagePositionPatient (projection on the slice normal)", tilt, irregular
+
+
+def _regularise(array: np.ndarray, st: _Stack, tilt: float | None, irregular: bool,
+                z_spacing: float) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(array (z, y, x), origin in LPS mm, description of the resampling or None) of a checked stack.
+
+    A tilted stack is desheared (:func:`_deshear`), an irregular one regridded along z
+    (:func:`_regrid_z`); either makes the array ``float32``.
+    """
+    origin = st.frames[0].position.astype(float)
+    notes = []
+    if tilt is not None:
+        array, offset_mm = _deshear(array, st)
+        origin = origin + offset_mm[0] * st.row + offset_mm[1] * st.col
+        notes.append(
+            f"gantry tilt of {abs(tilt):.2f} degrees corrected by translating each slice within its plane "
+            f"onto the first slice's grid (bilinear), in-plane size (rows x columns) "
+            f"{st.frames[0].rows}x{st.frames[0].cols} -> {array.shape[1]}x{array.shape[2]} so that no data is cut"
+        )
+    if irregular:
+        n_in = array.shape[0]
+        array = _regrid_z(array, st.z_mm, z_spacing)
+        notes.append(
+            f"irregular slice positions resampled by linear interpolation along the slice normal: "
+            f"{n_in} slices -> {array.shape[0]} slices {_fmt_mm(z_spacing)} mm apart (median gap)"
+        )
+    if not notes:
+        return array, origin, None
+    return array.astype(np.float32, copy=False), origin, "; ".join(notes)
+
+
+def _metadata(series: _Series, st: _Stack, resampled: str | None, z_source: str) -> dict[str, Any]:
+    """The metadata of :func:`read_dicom` (its docstring lists the keys); no patient identifiers."""
+    thickness_values = [f.thickness_mm for f in st.frames if f.thickness_mm is not None]
+    return {
+        "series_instance_uid": series.uid,
+        "series_description": series.description,
+        "study_date": series.study_date,
+        "modality": series.modality,
+        "manufacturer": series.manufacturer,
+        "n_slices": len(st.frames),
+        "transfer_syntax_uids": sorted(series.transfer_syntaxes),
+        "slice_thickness_mm": Counter(thickness_values).most_common(1)[0][0] if thickness_values else None,
+        "files": sorted({str(f.path) for f in st.frames}),
+        "resampled": resampled,
+        "z_spacing_source": z_source,
+        "study_instance_uid": series.study_uid,
+        "frame_of_reference_uid": series.frame_of_reference_uid,
+        "sop_class_uid": series.sop_class_uid,
+        "sop_instance_uids": [f.sop_instance_uid for f in st.frames],
+        "image_positions_mm": [f.position.astype(float).tolist() for f in st.frames],
+    }
+
+
 def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: bool = False) -> Image:
     """Read one DICOM image series (a folder, searched recursively, or a single file) as an Image.
 
@@ -593,8 +690,13 @@ def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: boo
         ``series_description``, ``study_date``, ``modality``, ``manufacturer``, ``n_slices`` (DICOM
         slices/frames read), ``transfer_syntax_uids`` (sorted), ``slice_thickness_mm`` (the header's
         SliceThickness, for information; the most common value when slices differ), ``files``
-        (sorted paths), ``resampled`` (None or a description) and ``z_spacing_source``. No patient
-        identifiers.
+        (sorted paths), ``resampled`` (None or a description), ``z_spacing_source`` and the
+        identities that readers and writers of objects referencing this CT (DICOM-SEG, RTSTRUCT) use
+        instead of opening its files again: ``study_instance_uid``, ``frame_of_reference_uid``,
+        ``sop_class_uid`` (of the first slice), ``sop_instance_uids`` and ``image_positions_mm``
+        (ImagePositionPatient, LPS mm), one per DICOM slice or frame in slice order (the frames of
+        an Enhanced CT share their file's SOPInstanceUID; after resampling the lists describe the
+        slices read, not the array's). No patient identifiers.
 
     Raises
     ------
@@ -609,86 +711,42 @@ def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: boo
         raise InputFileError(f"{path}: no such file or folder")
     found, skipped = _scan(path)
     series = _choose_series(path, found, skipped, series_uid)
-    frames = series.frames
-    st = _stack(path, frames)
-    thickness_values = [f.thickness_mm for f in st.frames if f.thickness_mm is not None]
-    thickness = Counter(thickness_values).most_common(1)[0][0] if thickness_values else None
-
-    resampled: str | None = None
-    if len(st.frames) == 1:
-        f0 = st.frames[0]
-        z_spacing = f0.thickness_mm or f0.spacing_between_mm
-        if z_spacing is None or z_spacing <= 0:
-            raise DicomSeriesError(f"{path}: a single slice without a positive SliceThickness has no z spacing")
-        z_source = (
-            "SliceThickness (single-slice image: no second position to measure the spacing from)"
-            if f0.thickness_mm
-            else "SpacingBetweenSlices (single-slice image without SliceThickness)"
-        )
-        tilt, irregular_text, irregular = None, None, False
-    else:
-        tilt, irregular_text, z_spacing, irregular = _slice_problems(path, st)
-        z_source = "ImagePositionPatient (projection on the slice normal)"
-        problems = []
-        if tilt is not None:
-            step = float(np.linalg.norm(st.inplane_mm[-1])) / (len(st.frames) - 1)
-            problems.append(
-                f"gantry tilt of {abs(tilt):.2f} degrees: slice positions move {_fmt_mm(step)} mm per slice "
-                "within the image plane (the slice stack is sheared)"
-            )
-        if irregular_text is not None:
-            problems.append(irregular_text)
-        if problems and not resample:
-            raise DicomSeriesError(
-                f"{path}: series {series.uid}: {'; '.join(problems)}; refusing to read it as a regular "
-                "grid (resample=True / --resample resamples it onto a regular orthogonal grid)"
-            )
-
-    array = _pixels(path, st)
-    origin = st.frames[0].position.astype(float)
-    notes = []
-    if tilt is not None:
-        array, offset_mm = _deshear(array, st)
-        origin = origin + offset_mm[0] * st.row + offset_mm[1] * st.col
-        notes.append(
-            f"gantry tilt of {abs(tilt):.2f} degrees corrected by translating each slice within its plane "
-            f"onto the first slice's grid (bilinear), in-plane size (rows x columns) "
-            f"{st.frames[0].rows}x{st.frames[0].cols} -> {array.shape[1]}x{array.shape[2]} so that no data is cut"
-        )
+    st = _stack(path, series.frames)
+    z_spacing, z_source, tilt, irregular = _z_spacing(path, series.uid, st, resample)
+    array, origin, resampled = _regularise(_pixels(st), st, tilt, irregular, z_spacing)
     if irregular:
-        n_in = array.shape[0]
-        array = _regrid_z(array, st.z_mm, z_spacing)
-        notes.append(
-            f"irregular slice positions resampled by linear interpolation along the slice normal: "
-            f"{n_in} slices -> {array.shape[0]} slices {_fmt_mm(z_spacing)} mm apart (median gap)"
-        )
         z_source = "median gap of ImagePositionPatient projections (resampled)"
-    if notes:
-        resampled = "; ".join(notes)
-        array = array.astype(np.float32, copy=False)
-
     sy, sx = (float(v) for v in st.pixel_spacing)
-    direction = np.column_stack([st.row, st.col, st.normal])
     geometry = Geometry(
         shape_zyx=array.shape,
         spacing_mm=(sx, sy, float(z_spacing)),
         origin_mm=tuple(origin.tolist()),
-        direction=tuple(direction.ravel().tolist()),
+        direction=tuple(np.column_stack([st.row, st.col, st.normal]).ravel().tolist()),
     )
-    metadata: dict[str, Any] = {
-        "series_instance_uid": series.uid,
-        "series_description": series.description,
-        "study_date": series.study_date,
-        "modality": series.modality,
-        "manufacturer": series.manufacturer,
-        "n_slices": len(st.frames),
-        "transfer_syntax_uids": sorted(series.transfer_syntaxes),
-        "slice_thickness_mm": thickness,
-        "files": sorted({str(f.path) for f in st.frames}),
-        "resampled": resampled,
-        "z_spacing_source": z_source,
-    }
+    metadata = _metadata(series, st, resampled, z_source)
     return Image(array, geometry, source=str(path), metadata=metadata)
+
+
+def read_series_header(image: Image) -> Dataset:
+    """The header (no pixel data) of one file of a DICOM series read by :func:`read_dicom`.
+
+    The one way back to the Patient, Study and General Series modules: patient identifiers never enter
+    ``Image.metadata``, so an object that must carry them (a DICOM-SEG written for this CT has to file
+    under the same patient) takes them from here; every per-slice identity (SOPInstanceUIDs,
+    positions) and the study, series and frame-of-reference UIDs come from the metadata instead.
+
+    Raises
+    ------
+    InputFileError
+        ``image`` was not read from DICOM files, or its first file cannot be read any more.
+    """
+    files = image.metadata.get("files") or []
+    if not files:
+        raise InputFileError(f"{image.source}: not read from DICOM files (no metadata['files'])")
+    header = _read_header(Path(files[0]), force=True)
+    if header is None:
+        raise InputFileError(f"{files[0]}: cannot read the DICOM header any more")
+    return header
 
 
 # ----------------------------------------------------------------------------------------------
@@ -719,6 +777,108 @@ def _encode_jpeg_lossless(plane: np.ndarray, workdir: Path) -> pydicom.dataelem.
             f"{src.PixelRepresentation}; expected {JPEGLosslessSV1} (JPEG Lossless SV1), 16, {signed}"
         )
     return src["PixelData"]
+
+
+def _stored_values(image: Image, rescale_intercept: float, rescale_slope: float) -> tuple[np.ndarray, int]:
+    """(stored values (z, y, x) as uint16, or int16 when some are negative; PixelRepresentation 0 or 1)."""
+    if rescale_slope == 0 or not math.isfinite(rescale_slope) or not math.isfinite(rescale_intercept):
+        raise ValueError(
+            f"rescale slope and intercept must be finite and the slope non-zero, got slope {rescale_slope}, "
+            f"intercept {rescale_intercept}"
+        )
+    hu = np.asarray(image.array, dtype=np.float64)
+    if not np.all(np.isfinite(hu)):
+        raise ValueError("image holds non-finite values (NaN/inf); cannot store them as DICOM integers")
+    stored = np.rint((hu - rescale_intercept) / rescale_slope)
+    lo, hi = (float(stored.min()), float(stored.max())) if stored.size else (0.0, 0.0)
+    if lo >= 0 and hi <= np.iinfo(np.uint16).max:
+        return stored.astype(np.uint16), 0
+    if lo >= np.iinfo(np.int16).min and hi <= np.iinfo(np.int16).max:
+        return stored.astype(np.int16), 1
+    raise ValueError(
+        f"stored values (HU - {rescale_intercept:g}) / {rescale_slope:g} span {lo:g}..{hi:g}, "
+        "which does not fit 16 bits"
+    )
+
+
+def _file_names(n: int, shuffle_names: bool, seed: int) -> tuple[list[str], list[int]]:
+    """(file names, InstanceNumbers) of ``n`` slices in z order: ``CT00001.dcm``... or seeded random hex."""
+    if not shuffle_names:
+        return [f"CT{k + 1:05d}.dcm" for k in range(n)], list(range(1, n + 1))
+    rng = np.random.default_rng(seed)
+    names: list[str] = []
+    while len(names) < n:
+        name = rng.bytes(8).hex()
+        if name not in names:
+            names.append(name)
+    return names, (rng.permutation(n) + 1).tolist()
+
+
+def _series_template(geom: Geometry, pixel_rep: int, *, series_description: str, patient_name: str,
+                     patient_id: str, uids: tuple[str, str, str], rescale: tuple[float, float]) -> Dataset:
+    """The attributes every slice of a written series shares; ``uids`` = (study, series, frame of reference)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.file_meta = meta
+    if not f"{patient_name}{patient_id}{series_description}".isascii():
+        ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SOPClassUID = CTImageStorage
+    for keyword in ("StudyDate", "StudyTime", "AccessionNumber", "ReferringPhysicianName", "PatientBirthDate",
+                    "PatientSex", "KVP", "StudyID", "PositionReferenceIndicator"):
+        setattr(ds, keyword, "")
+    ds.Modality = "CT"
+    ds.Manufacturer = "flr"
+    ds.SeriesDescription = series_description
+    ds.PatientName = patient_name
+    ds.PatientID = patient_id
+    sx, sy, sz = geom.spacing_mm
+    ds.SliceThickness = _ds(sz)
+    ds.SpacingBetweenSlices = _ds(sz)
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = uids
+    ds.SeriesNumber = 1
+    ds.AcquisitionNumber = 1
+    D = geom.direction_matrix
+    ds.ImageOrientationPatient = [_ds(0.0 if abs(v) < 1e-12 else v) for v in (*D[:, 0], *D[:, 1])]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = int(geom.shape_zyx[1]), int(geom.shape_zyx[2])
+    ds.PixelSpacing = [_ds(sy), _ds(sx)]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = pixel_rep
+    ds.RescaleIntercept = _ds(rescale[0])
+    ds.RescaleSlope = _ds(rescale[1])
+    ds.RescaleType = "HU"
+    return ds
+
+
+def _write_slice(template: Dataset, target: Path, plane: np.ndarray, *, instance_number: int,
+                 position_mm: np.ndarray, slice_location_mm: float, transfer_syntax: TransferSyntaxName,
+                 workdir: Path) -> Path:
+    """Write one slice (stored values ``plane`` (y, x)) of a series from its shared ``template``, atomically."""
+    ds = copy.deepcopy(template)
+    sop_uid = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.SOPInstanceUID = sop_uid
+    ds.InstanceNumber = instance_number
+    ds.ImagePositionPatient = [_ds(v) for v in position_mm]
+    ds.SliceLocation = _ds(slice_location_mm)
+    ds.PixelData = plane.tobytes()
+    ds["PixelData"].VR = "OW"
+    ts_uid = _TRANSFER_SYNTAXES[transfer_syntax]
+    if transfer_syntax == "jpeg2000-lossless":
+        ds.compress(ts_uid, plane, encoding_plugin="pylibjpeg", generate_instance_uid=False)
+    elif transfer_syntax == "jpeg-lossless":
+        ds["PixelData"] = _encode_jpeg_lossless(plane, workdir)
+        ds.file_meta.TransferSyntaxUID = ts_uid
+    with atomic_path(target) as tmp_name:
+        ds.save_as(tmp_name, enforce_file_format=True)
+    return target
 
 
 def write_dicom_series(
@@ -757,126 +917,34 @@ def write_dicom_series(
     """
     if transfer_syntax not in _TRANSFER_SYNTAXES:
         raise ValueError(f"transfer_syntax must be one of {sorted(_TRANSFER_SYNTAXES)}, got {transfer_syntax!r}")
-    ts_uid = _TRANSFER_SYNTAXES[transfer_syntax]
     geom = image.geometry
     D = geom.direction_matrix
-    x_dir, y_dir, z_dir = D[:, 0], D[:, 1], D[:, 2]
-    if not np.allclose(z_dir, np.cross(x_dir, y_dir), atol=1e-4):
+    if not np.allclose(D[:, 2], np.cross(D[:, 0], D[:, 1]), atol=1e-4):
         raise ValueError(
             f"direction must be right-handed (z column = cross(x, y)) to be written as DICOM, got "
             f"{geom.direction}; flip the z axis of the image first"
         )
-    if rescale_slope == 0 or not math.isfinite(rescale_slope) or not math.isfinite(rescale_intercept):
-        raise ValueError(
-            f"rescale slope and intercept must be finite and the slope non-zero, got slope {rescale_slope}, "
-            f"intercept {rescale_intercept}"
-        )
-    hu = np.asarray(image.array, dtype=np.float64)
-    if not np.all(np.isfinite(hu)):
-        raise ValueError("image holds non-finite values (NaN/inf); cannot store them as DICOM integers")
-    stored = np.rint((hu - rescale_intercept) / rescale_slope)
-    lo, hi = (float(stored.min()), float(stored.max())) if stored.size else (0.0, 0.0)
-    if lo >= 0 and hi <= np.iinfo(np.uint16).max:
-        stored_dtype, pixel_rep = np.uint16, 0
-    elif lo >= np.iinfo(np.int16).min and hi <= np.iinfo(np.int16).max:
-        stored_dtype, pixel_rep = np.int16, 1
-    else:
-        raise ValueError(
-            f"stored values (HU - {rescale_intercept:g}) / {rescale_slope:g} span {lo:g}..{hi:g}, "
-            "which does not fit 16 bits"
-        )
-    stored = stored.astype(stored_dtype)
+    stored, pixel_rep = _stored_values(image, rescale_intercept, rescale_slope)
     if transfer_syntax == "jpeg2000-lossless" and min(stored.shape[1:]) < _J2K_MIN_SIZE:
         raise ValueError(
             f"JPEG 2000 needs slices of at least {_J2K_MIN_SIZE}x{_J2K_MIN_SIZE} pixels (openjpeg encodes 6 "
             f"resolution levels), got {stored.shape[1]}x{stored.shape[2]}; use another transfer syntax"
         )
-
+    template = _series_template(
+        geom, pixel_rep, series_description=series_description, patient_name=patient_name, patient_id=patient_id,
+        uids=(study_instance_uid or generate_uid(), series_instance_uid or generate_uid(),
+              frame_of_reference_uid or generate_uid()),
+        rescale=(rescale_intercept, rescale_slope))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    n = stored.shape[0]
-    rng = np.random.default_rng(seed)
-    if shuffle_names:
-        names: list[str] = []
-        while len(names) < n:
-            name = rng.bytes(8).hex()
-            if name not in names:
-                names.append(name)
-        instance_numbers = (rng.permutation(n) + 1).tolist()
-    else:
-        names = [f"CT{k + 1:05d}.dcm" for k in range(n)]
-        instance_numbers = list(range(1, n + 1))
-    study_uid = study_instance_uid or generate_uid()
-    series_uid = series_instance_uid or generate_uid()
-    for_uid = frame_of_reference_uid or generate_uid()
-    sx, sy, sz = geom.spacing_mm
+    names, instance_numbers = _file_names(stored.shape[0], shuffle_names, seed)
     origin = np.asarray(geom.origin_mm, dtype=float)
-    text = f"{patient_name}{patient_id}{series_description}"
-    charset = None if text.isascii() else "ISO_IR 192"
-
     paths: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="flr-dicom-") as work:
-        for k in range(n):
-            sop_uid = generate_uid()
-            meta = FileMetaDataset()
-            meta.MediaStorageSOPClassUID = CTImageStorage
-            meta.MediaStorageSOPInstanceUID = sop_uid
-            meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-            ds = Dataset()
-            ds.file_meta = meta
-            if charset:
-                ds.SpecificCharacterSet = charset
-            ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-            ds.SOPClassUID = CTImageStorage
-            ds.SOPInstanceUID = sop_uid
-            ds.StudyDate = ""
-            ds.StudyTime = ""
-            ds.AccessionNumber = ""
-            ds.Modality = "CT"
-            ds.Manufacturer = "flr"
-            ds.ReferringPhysicianName = ""
-            ds.SeriesDescription = series_description
-            ds.PatientName = patient_name
-            ds.PatientID = patient_id
-            ds.PatientBirthDate = ""
-            ds.PatientSex = ""
-            ds.SliceThickness = _ds(sz)
-            ds.KVP = ""
-            ds.SpacingBetweenSlices = _ds(sz)
-            ds.StudyInstanceUID = study_uid
-            ds.SeriesInstanceUID = series_uid
-            ds.StudyID = ""
-            ds.SeriesNumber = 1
-            ds.AcquisitionNumber = 1
-            ds.InstanceNumber = int(instance_numbers[k])
-            position = origin + k * sz * z_dir
-            ds.ImagePositionPatient = [_ds(v) for v in position]
-            ds.ImageOrientationPatient = [_ds(0.0 if abs(v) < 1e-12 else v) for v in (*x_dir, *y_dir)]
-            ds.FrameOfReferenceUID = for_uid
-            ds.PositionReferenceIndicator = ""
-            ds.SliceLocation = _ds(float(position @ z_dir))
-            ds.SamplesPerPixel = 1
-            ds.PhotometricInterpretation = "MONOCHROME2"
-            ds.Rows, ds.Columns = int(stored.shape[1]), int(stored.shape[2])
-            ds.PixelSpacing = [_ds(sy), _ds(sx)]
-            ds.BitsAllocated = 16
-            ds.BitsStored = 16
-            ds.HighBit = 15
-            ds.PixelRepresentation = pixel_rep
-            ds.RescaleIntercept = _ds(rescale_intercept)
-            ds.RescaleSlope = _ds(rescale_slope)
-            ds.RescaleType = "HU"
-            plane = np.ascontiguousarray(stored[k])
-            ds.PixelData = plane.tobytes()
-            ds["PixelData"].VR = "OW"
-            if transfer_syntax == "jpeg2000-lossless":
-                ds.compress(ts_uid, plane, encoding_plugin="pylibjpeg", generate_instance_uid=False)
-            elif transfer_syntax == "jpeg-lossless":
-                ds["PixelData"] = _encode_jpeg_lossless(plane, Path(work))
-                ds.file_meta.TransferSyntaxUID = ts_uid
-            target = folder / names[k]
-            with atomic_path(target) as tmp_name:
-                ds.save_as(tmp_name, enforce_file_format=True)
-            paths.append(target)
+        for k in range(stored.shape[0]):
+            position = origin + k * geom.spacing_mm[2] * D[:, 2]
+            paths.append(_write_slice(template, folder / names[k], np.ascontiguousarray(stored[k]),
+                                      instance_number=int(instance_numbers[k]), position_mm=position,
+                                      slice_location_mm=float(position @ D[:, 2]), transfer_syntax=transfer_syntax,
+                                      workdir=Path(work)))
     return paths

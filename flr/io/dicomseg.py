@@ -3,17 +3,21 @@
 Reading (:func:`read_dicom_seg`)
 --------------------------------
 * BINARY, FRACTIONAL and LABELMAP segmentations (the SOP classes 1.2.840.10008.5.1.4.1.1.66.4 and
-  .66.7). Frames are placed by their ImagePositionPatient (PlanePositionSequence of the per-frame or
-  shared functional groups), never by frame order.
+  .66.7), parsed and decoded by highdicom (:class:`highdicom.seg.Segmentation`). Frames are placed by
+  their ImagePositionPatient, never by frame order: highdicom stacks them along the slice normal
+  (``Segmentation.get_volume``) on the grid of SpacingBetweenSlices (else of the smallest gap between
+  positions), positions within 0.01 mm of that grid; frames left out because they were empty are fine.
 * With ``reference`` (a CT read by :func:`flr.io.dicom.read_dicom`) the frames go onto its grid: the
-  SEG's FrameOfReferenceUID must equal the reference's (``metadata['frame_of_reference_uid']``, else
-  read from the first of ``metadata['files']``; unchecked when neither exists), the row/column
+  SEG's FrameOfReferenceUID must equal ``reference.metadata['frame_of_reference_uid']`` (unchecked when
+  the reference has none, e.g. a NIfTI CT; the CT's files are not opened again), the row/column
   cosines must equal the reference's x/y directions (within 1e-4), the pixel spacing and matrix size
-  must match, and each frame's position must lie within 0.01 mm of a slice of the reference.
-  Without a reference the grid is built from the frames: orientation and pixel spacing from the
-  functional groups, origin at the lowest frame position along the slice normal, z spacing the
-  smallest gap between distinct frame positions (every position must lie within 0.01 mm of that
-  regular grid; a single position takes SpacingBetweenSlices, else SliceThickness, else 1 mm).
+  must match, and every slice of the stack must lie within 0.01 mm of a slice of the reference.
+  Frames that highdicom cannot stack (a frame off the regular grid; or, without SpacingBetweenSlices,
+  gaps that are not multiples of the smallest one, e.g. frames on CT slices 1, 4 and 6) are placed one
+  by one from their functional groups instead, each within 0.01 mm of a reference slice.
+* Without a reference the grid is highdicom's stack, its z axis along row x column cosine and its
+  origin at the lowest frame; the z spacing of a single frame is SpacingBetweenSlices, else
+  SliceThickness, else 1 mm. Frames that do not form a regular stack are refused.
 * A FRACTIONAL frame value ``v`` counts as inside when ``v >= 0.5 * MaximumFractionalValue``.
 * Segment names: ``canonical_name(SegmentLabel)`` when that is one of flr's canonical names, else the
   name coded by SegmentedPropertyTypeCodeSequence (:data:`CODED_NAMES`, SNOMED CT and its legacy
@@ -21,26 +25,31 @@ Reading (:func:`read_dicom_seg`)
 * Segments may overlap in a SEG but not in a label map, so segments are packed greedily (in segment
   number order) into as few :class:`~flr.image.LabelMap` s as possible such that no two segments of a
   map share a voxel. Label ids are the segment numbers, ``scheme`` is ``"dicom-seg"``, the array is
-  uint8 (uint16 for segment numbers above 255). A segment without voxels is kept (in the first map),
-  reported in ``metadata['warnings']`` and by a :class:`UserWarning`. A LABELMAP SEG's segment 0
-  (background) becomes label 0.
+  uint8 (uint16 for segment numbers above 255). A segment without voxels is kept (in the first map
+  where it fits) and reported in ``metadata['warnings']``. A LABELMAP SEG's segment 0 (background)
+  becomes label 0. Segments are read one at a time, so memory grows with the maps, not the segments.
 
-Writing (:func:`write_dicom_seg`) builds a BINARY SEG with highdicom that references the source CT
-series; patient and study modules are copied from the source (this object carries identifiers by
-design).
+Writing (:func:`write_dicom_seg`) builds a BINARY SEG with highdicom that references the slices of the
+CT it was drawn on, identified by the CT's metadata (SOPInstanceUIDs and positions per slice, study,
+series and frame-of-reference UIDs). The Patient and Study modules, which never enter metadata, come
+from the header of one CT file (:func:`flr.io.dicom.read_series_header`): this object carries the
+patient's identifiers by design, so it files under the same patient as its CT.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import highdicom as hd
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.valuerep import format_number_as_ds
 
 from flr.errors import GeometryMismatchError, InputFileError
 from flr.image import Geometry, Image, LabelMap
@@ -105,6 +114,17 @@ class _Segment:
     name: str
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where the frames go: onto ``geometry``, slice ``slices[i]`` for stack slice (or frame) ``i``."""
+
+    geometry: Geometry
+    slices: np.ndarray  # output z index of each slice of highdicom's stack (stacked) or of each frame
+    against_normal: bool = False  # highdicom's stack runs against row x column: reverse it
+    frames: np.ndarray | None = None  # per-frame path only: stored frames (n, rows, columns)
+    frame_segments: np.ndarray | None = None  # per-frame path only: segment number of each frame (not LABELMAP)
+
+
 def _item(ds: Dataset, seq: str, index: int | None) -> Dataset | None:
     """The first item of ``seq`` in frame ``index``'s per-frame groups, else the shared groups."""
     groups = []
@@ -137,23 +157,7 @@ def _segment_name(seg_item: Dataset) -> str:
     return f"segment_{int(seg_item.SegmentNumber)}"
 
 
-def _frame_of_reference_of(image: Image) -> str | None:
-    uid = image.metadata.get("frame_of_reference_uid")
-    if uid:
-        return str(uid)
-    files = image.metadata.get("files") or []
-    if not files:
-        return None
-    try:
-        with quiet_pydicom():
-            ds = pydicom.dcmread(files[0], stop_before_pixels=True, specific_tags=["FrameOfReferenceUID"])
-    except (OSError, InvalidDicomError):
-        return None
-    uid = ds.get("FrameOfReferenceUID")
-    return str(uid) if uid else None
-
-
-def _read_seg_dataset(path: Path) -> Dataset:
+def _read_seg(path: Path) -> hd.seg.Segmentation:
     if not path.is_file():
         raise InputFileError(f"{path}: no such file")
     try:
@@ -161,7 +165,7 @@ def _read_seg_dataset(path: Path) -> Dataset:
             ds = pydicom.dcmread(path)
     except InvalidDicomError as exc:
         raise InputFileError(f"{path}: not a DICOM file ({one_line(exc)})") from None
-    except Exception as exc:
+    except (EOFError, OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         raise InputFileError(f"{path}: corrupted DICOM file ({type(exc).__name__}: {one_line(exc)})") from None
     sop = str(ds.get("SOPClassUID", ""))
     if sop not in SEG_SOP_CLASS_UIDS:
@@ -169,32 +173,25 @@ def _read_seg_dataset(path: Path) -> Dataset:
             f"{path}: not a DICOM Segmentation (SOP class {sop or 'missing'}, modality "
             f"{ds.get('Modality', 'missing')}); read images with flr.io.dicom.read_dicom"
         )
-    return ds
-
-
-def _frames(path: Path, ds: Dataset) -> np.ndarray:
+    if "PixelData" not in ds:  # the last element: a truncated file loses it first
+        raise InputFileError(f"{path}: corrupted DICOM-SEG: no pixel data (truncated file?)")
     try:
         with quiet_pydicom():
-            pixels = np.asarray(ds.pixel_array)
-    except Exception as exc:
-        why = f"{type(exc).__name__}: {one_line(exc)}"
-        raise InputFileError(f"{path}: corrupted DICOM-SEG pixel data ({why})") from None
-    n = int(ds.get("NumberOfFrames", 1) or 1)
-    if pixels.ndim == 2:
-        pixels = pixels[None]
-    if pixels.shape[0] != n or pixels.ndim != 3:
-        raise InputFileError(f"{path}: corrupted DICOM-SEG: {n} frames declared, pixel data holds {pixels.shape}")
-    return pixels
+            return hd.seg.Segmentation.from_dataset(ds, copy=False)
+    except (EOFError, OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        raise InputFileError(f"{path}: corrupted DICOM-SEG ({type(exc).__name__}: {one_line(exc)})") from None
 
 
-def _floats(value: Any, n: int, what: str, path: Path) -> np.ndarray:
-    try:
-        out = np.asarray([float(v) for v in value], dtype=float)
-    except (TypeError, ValueError):
-        out = np.asarray([])
-    if out.shape != (n,) or not np.all(np.isfinite(out)):
-        raise InputFileError(f"{path}: DICOM-SEG {what} is missing or malformed: {one_line(value)}")
-    return out
+def _segments(path: Path, seg: hd.seg.Segmentation, seg_type: str) -> dict[int, _Segment]:
+    segments: dict[int, _Segment] = {}
+    for item in seg.get("SegmentSequence") or []:
+        number = int(item.SegmentNumber)
+        if number == 0 and seg_type == "LABELMAP":
+            continue  # the background segment that LABELMAP SEGs may describe: label 0 in flr
+        segments[number] = _Segment(number, str(item.get("SegmentLabel", "")), _segment_name(item))
+    if not segments:
+        raise InputFileError(f"{path}: DICOM-SEG has no SegmentSequence")
+    return segments
 
 
 def read_dicom_seg(path: Path | str, *, reference: Image | None = None) -> list[LabelMap]:
@@ -211,103 +208,94 @@ def read_dicom_seg(path: Path | str, *, reference: Image | None = None) -> list[
     Returns
     -------
     list of LabelMap
-        Arrays (z, y, x), ids = segment numbers, ``names`` = canonical (or normalised) segment names,
-        ``scheme="dicom-seg"``. ``metadata`` holds ``sop_instance_uid``, ``series_instance_uid``,
-        ``frame_of_reference_uid``, ``segmentation_type``, ``segments`` ({number: {label, name}}),
+        Arrays (z, y, x), spacing and origin in mm (LPS); ids = segment numbers, ``names`` = canonical
+        (or normalised) segment names, ``scheme="dicom-seg"``. ``metadata`` holds ``sop_instance_uid``,
+        ``series_instance_uid``, ``frame_of_reference_uid``, ``segmentation_type``,
+        ``fractional_threshold``, ``segments`` ({number: {label, name}}),
         ``referenced_series_instance_uids`` and ``warnings``.
 
     Raises
     ------
     InputFileError
-        Missing, corrupt or not a SEG; malformed geometry.
+        Missing, corrupt or not a SEG; malformed geometry; frames off a regular grid (no reference).
     GeometryMismatchError
         Another frame of reference than the reference's (both UIDs named), another orientation,
         pixel spacing or matrix, or frames off the reference grid.
     """
     path = Path(path)
-    ds = _read_seg_dataset(path)
-    seg_type = str(ds.get("SegmentationType", "BINARY")).upper()
-    pixels = _frames(path, ds)
-    n_frames, rows, cols = pixels.shape
-    seg_for = str(ds.get("FrameOfReferenceUID", "") or "")
-
-    segments: dict[int, _Segment] = {}
-    for item in ds.get("SegmentSequence") or []:
-        number = int(item.SegmentNumber)
-        if number == 0 and seg_type == "LABELMAP":
-            continue  # the background segment that LABELMAP SEGs may describe: label 0 in flr
-        segments[number] = _Segment(number, str(item.get("SegmentLabel", "")), _segment_name(item))
-    if not segments:
-        raise InputFileError(f"{path}: DICOM-SEG has no SegmentSequence")
-
-    orient_item = _item(ds, "PlaneOrientationSequence", None) or _item(ds, "PlaneOrientationSequence", 0)
-    measures = _item(ds, "PixelMeasuresSequence", None) or _item(ds, "PixelMeasuresSequence", 0)
-    if orient_item is None or measures is None:
-        raise InputFileError(f"{path}: DICOM-SEG lacks PlaneOrientationSequence or PixelMeasuresSequence")
-    iop = _floats(orient_item.get("ImageOrientationPatient"), 6, "ImageOrientationPatient", path)
-    row, col = iop[:3], iop[3:]
-    normal = np.cross(row, col)
-    sy, sx = _floats(measures.get("PixelSpacing"), 2, "PixelSpacing", path)
-    positions = np.empty((n_frames, 3))
-    frame_segments = np.zeros(n_frames, dtype=int)
-    for f in range(n_frames):
-        pos = _item(ds, "PlanePositionSequence", f)
-        if pos is None:
-            raise InputFileError(f"{path}: frame {f + 1} has no PlanePositionSequence")
-        positions[f] = _floats(pos.get("ImagePositionPatient"), 3, f"frame {f + 1} ImagePositionPatient", path)
-        if seg_type != "LABELMAP":
-            ident = _item(ds, "SegmentIdentificationSequence", f)
-            if ident is None:
-                raise InputFileError(f"{path}: frame {f + 1} has no SegmentIdentificationSequence")
-            frame_segments[f] = int(ident.ReferencedSegmentNumber)
-            if frame_segments[f] not in segments:
-                raise InputFileError(f"{path}: frame {f + 1} refers to segment {frame_segments[f]}, not described")
-
-    if reference is not None:
-        geometry, slice_of = _onto_reference(path, ds, reference, seg_for, row, col, (sx, sy), (rows, cols), positions)
-    else:
-        geometry, slice_of = _own_grid(path, ds, measures, row, col, normal, (sx, sy), (rows, cols), positions)
-
-    masks = _masks(path, ds, seg_type, pixels)
-    maps, notes = _pack(path, segments, masks, frame_segments, slice_of, geometry.shape_zyx, seg_type)
-
+    seg = _read_seg(path)
+    seg_type = str(seg.get("SegmentationType", "BINARY")).upper()
+    if seg_type not in ("BINARY", "FRACTIONAL", "LABELMAP"):
+        raise InputFileError(f"{path}: unknown SegmentationType {seg_type!r} (BINARY, FRACTIONAL, LABELMAP)")
+    segments = _segments(path, seg, seg_type)
+    layout = _onto_reference(path, seg, seg_type, reference) if reference is not None else _own_grid(path, seg)
+    threshold = FRACTIONAL_THRESHOLD * (float(seg.get("MaximumFractionalValue", 255) or 255)
+                                        if seg_type == "FRACTIONAL" else 1.0)
+    masks = ((n, _segment_mask(path, seg, n, layout, threshold)) for n in sorted(segments))
+    maps, notes = _pack(path, segments, masks, layout.geometry.shape_zyx)
     metadata: dict[str, Any] = {
-        "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
-        "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
-        "frame_of_reference_uid": seg_for,
+        "sop_instance_uid": str(seg.get("SOPInstanceUID", "")),
+        "series_instance_uid": str(seg.get("SeriesInstanceUID", "")),
+        "frame_of_reference_uid": str(seg.get("FrameOfReferenceUID", "") or ""),
         "segmentation_type": seg_type,
         "fractional_threshold": FRACTIONAL_THRESHOLD if seg_type == "FRACTIONAL" else None,
         "segments": {s.number: {"label": s.label, "name": s.name} for s in segments.values()},
         "referenced_series_instance_uids": sorted(
-            str(r.get("SeriesInstanceUID", "")) for r in ds.get("ReferencedSeriesSequence") or []
+            str(r.get("SeriesInstanceUID", "")) for r in seg.get("ReferencedSeriesSequence") or []
         ),
         "warnings": notes,
     }
-    out = []
-    for array, ids in maps:
-        names = {i: segments[i].name for i in ids}
-        out.append(LabelMap(array, geometry, source=str(path), metadata=metadata, names=names, scheme="dicom-seg"))
-    return out
+    return [LabelMap(array, layout.geometry, source=str(path), metadata=metadata,
+                     names={i: segments[i].name for i in ids}, scheme="dicom-seg") for array, ids in maps]
 
 
-def _onto_reference(
-    path: Path,
-    ds: Dataset,
-    reference: Image,
-    seg_for: str,
-    row: np.ndarray,
-    col: np.ndarray,
-    spacing_xy: tuple[float, float],
-    size_rc: tuple[int, int],
-    positions: np.ndarray,
-) -> tuple[Geometry, np.ndarray]:
-    geom = reference.geometry
-    ref_for = _frame_of_reference_of(reference)
-    if ref_for is not None and seg_for != ref_for:
-        raise GeometryMismatchError(
-            f"{path}: DICOM-SEG FrameOfReferenceUID {seg_for or 'missing'} differs from the reference "
-            f"{reference.source}'s FrameOfReferenceUID {ref_for}; it was not drawn on this CT"
-        )
+def _stack_geometry(seg: hd.seg.Segmentation) -> hd.VolumeGeometry | None:
+    """highdicom's regular stack of all frames (None when the frame positions do not form one)."""
+    with quiet_pydicom():
+        return seg.get_volume_geometry(atol=POSITION_TOL_MM, allow_missing_positions=True)
+
+
+def _single_frame_spacing_mm(seg: hd.seg.Segmentation) -> float:
+    """z spacing of a single-position SEG: SpacingBetweenSlices, else SliceThickness, else 1 mm."""
+    measures = _item(seg, "PixelMeasuresSequence", 0)
+    for key in ("SpacingBetweenSlices", "SliceThickness"):
+        value = (measures.get(key) if measures is not None else None) or seg.get(key)
+        if value is not None and float(value) > 0:
+            return float(value)
+    return 1.0
+
+
+def _grid_of_stack(path: Path, seg: hd.seg.Segmentation, stack: hd.VolumeGeometry) -> tuple[Geometry, bool]:
+    """(flr grid of highdicom's stack with z along row x column, whether the stack runs against it)."""
+    a = stack.affine  # maps (slice, row, column) indices to LPS mm
+    x_step, y_step, z_step = a[:3, 2], a[:3, 1], a[:3, 0]
+    n = stack.spatial_shape[0]
+    against = float(z_step @ np.cross(x_step, y_step)) < 0
+    origin = a[:3, 3] + (n - 1) * z_step if against else a[:3, 3]
+    z_step = -z_step if against else z_step
+    if n == 1:  # highdicom takes 1 mm without SpacingBetweenSlices; flr falls back on SliceThickness first
+        z_step = z_step / np.linalg.norm(z_step) * _single_frame_spacing_mm(seg)
+    columns = np.column_stack([x_step, y_step, z_step])
+    spacing = np.linalg.norm(columns, axis=0)
+    try:
+        geometry = Geometry(stack.spatial_shape, tuple(spacing), tuple(origin), tuple((columns / spacing).ravel()))
+    except ValueError as exc:
+        raise InputFileError(f"{path}: DICOM-SEG geometry is malformed ({one_line(exc)})") from None
+    return geometry, against
+
+
+def _own_grid(path: Path, seg: hd.seg.Segmentation) -> _Layout:
+    stack = _stack_geometry(seg)
+    if stack is None:
+        raise InputFileError(f"{path}: DICOM-SEG frame positions are not on a regular grid (highdicom cannot "
+                             f"stack them within {POSITION_TOL_MM} mm); read it with a reference CT")
+    geometry, against = _grid_of_stack(path, seg, stack)
+    return _Layout(geometry, np.arange(geometry.shape_zyx[0]), against)
+
+
+def _check_plane(path: Path, row: np.ndarray, col: np.ndarray, spacing_xy: tuple[float, float],
+                 size_rc: tuple[int, int], geom: Geometry) -> None:
+    """Orientation, pixel spacing (mm) and matrix of the SEG's frames against the reference grid."""
     d = geom.direction_matrix
     if not (np.allclose(d[:, 0], row, atol=ORIENTATION_TOL) and np.allclose(d[:, 1], col, atol=ORIENTATION_TOL)):
         raise GeometryMismatchError(
@@ -321,6 +309,10 @@ def _onto_reference(
             f"{path}: DICOM-SEG frames are {size_rc[0]}x{size_rc[1]} pixels of {spacing_xy} mm (x, y), the "
             f"reference's slices {geom.shape_zyx[1]}x{geom.shape_zyx[2]} of {geom.spacing_mm[:2]} mm"
         )
+
+
+def _reference_slices(path: Path, positions: np.ndarray, geom: Geometry, what: str) -> np.ndarray:
+    """z index on ``geom`` of each position (n, 3) in LPS mm; each must lie on a slice within 0.01 mm."""
     inv = np.linalg.inv(geom.affine_lps[:3, :3])
     idx = (positions - np.asarray(geom.origin_mm)) @ inv.T  # (n, 3) continuous (x, y, z) indices
     k = np.rint(idx[:, 2]).astype(int)
@@ -330,103 +322,121 @@ def _onto_reference(
     if bad.size:
         f = int(bad[0])
         raise GeometryMismatchError(
-            f"{path}: {bad.size} DICOM-SEG frame(s) lie off the reference grid, e.g. frame {f + 1} at "
+            f"{path}: {bad.size} DICOM-SEG {what}(s) lie off the reference grid, e.g. {what} {f + 1} at "
             f"{positions[f].round(3).tolist()} mm is {err[f]:.3g} mm from slice {int(k[f])} (tolerance "
             f"{POSITION_TOL_MM} mm) of {geom.describe()}"
         )
-    return geom, k
+    return k
 
 
-def _own_grid(
-    path: Path,
-    ds: Dataset,
-    measures: Dataset,
-    row: np.ndarray,
-    col: np.ndarray,
-    normal: np.ndarray,
-    spacing_xy: tuple[float, float],
-    size_rc: tuple[int, int],
-    positions: np.ndarray,
-) -> tuple[Geometry, np.ndarray]:
-    z = positions @ normal
-    first = positions[int(np.argmin(z))]
-    offsets = positions - first
-    inplane = np.abs(np.column_stack([offsets @ row, offsets @ col]))
-    if inplane.size and float(inplane.max()) > POSITION_TOL_MM:
-        raise InputFileError(
-            f"{path}: DICOM-SEG frames are shifted in-plane by up to {float(inplane.max()):.3g} mm; "
-            f"read it with a reference CT"
+def _onto_reference(path: Path, seg: hd.seg.Segmentation, seg_type: str, reference: Image) -> _Layout:
+    geom = reference.geometry
+    seg_for = str(seg.get("FrameOfReferenceUID", "") or "")
+    ref_for = reference.metadata.get("frame_of_reference_uid")
+    if ref_for and seg_for != str(ref_for):
+        raise GeometryMismatchError(
+            f"{path}: DICOM-SEG FrameOfReferenceUID {seg_for or 'missing'} differs from the reference "
+            f"{reference.source}'s FrameOfReferenceUID {ref_for}; it was not drawn on this CT"
         )
-    uniq = np.unique(np.round(z - z.min(), 6))
-    gaps = np.diff(uniq)
-    gaps = gaps[gaps > POSITION_TOL_MM]
-    if gaps.size:
-        dz = float(gaps.min())
-    else:
-        dz = 1.0
-        for key in ("SpacingBetweenSlices", "SliceThickness"):
-            value = measures.get(key) or ds.get(key)
-            if value is not None and float(value) > 0:
-                dz = float(value)
-                break
-    rel = (z - z.min()) / dz
-    k = np.rint(rel).astype(int)
-    off = np.abs(rel - k) * dz
-    if off.size and float(off.max()) > POSITION_TOL_MM:
-        raise InputFileError(
-            f"{path}: DICOM-SEG frame positions are not on a regular grid ({float(off.max()):.3g} mm off a "
-            f"{dz:.4g} mm spacing); read it with a reference CT"
-        )
-    geometry = Geometry(
-        shape_zyx=(int(k.max()) + 1, size_rc[0], size_rc[1]),
-        spacing_mm=(spacing_xy[0], spacing_xy[1], dz),
-        origin_mm=tuple(first.tolist()),
-        direction=tuple(np.column_stack([row, col, normal]).ravel().tolist()),
-    )
-    return geometry, k
+    stack = _stack_geometry(seg)
+    if stack is not None:
+        grid, against = _grid_of_stack(path, seg, stack)
+        d = grid.direction_matrix
+        _check_plane(path, d[:, 0], d[:, 1], grid.spacing_mm[:2], grid.shape_zyx[1:], geom)
+        positions = np.array([grid.index_to_lps_mm((z, 0, 0)) for z in range(grid.shape_zyx[0])])
+        return _Layout(geom, _reference_slices(path, positions, geom, "slice"), against)
+    return _frames_onto_reference(path, seg, seg_type, geom)
 
 
-def _masks(path: Path, ds: Dataset, seg_type: str, pixels: np.ndarray) -> np.ndarray:
-    """Boolean frames (BINARY, FRACTIONAL) or the raw label frames (LABELMAP)."""
-    if seg_type == "BINARY":
-        return pixels > 0
-    if seg_type == "FRACTIONAL":
-        maximum = float(ds.get("MaximumFractionalValue", 255) or 255)
-        return pixels >= FRACTIONAL_THRESHOLD * maximum
-    if seg_type == "LABELMAP":
-        return pixels
-    raise InputFileError(f"{path}: unknown SegmentationType {seg_type!r} (BINARY, FRACTIONAL, LABELMAP)")
+def _floats(value: Any, n: int, what: str, path: Path) -> np.ndarray:
+    try:
+        out = np.asarray([float(v) for v in value], dtype=float)
+    except (TypeError, ValueError):
+        out = np.asarray([])
+    if out.shape != (n,) or not np.all(np.isfinite(out)):
+        raise InputFileError(f"{path}: DICOM-SEG {what} is missing or malformed: {one_line(value)}")
+    return out
+
+
+def _frames_onto_reference(path: Path, seg: hd.seg.Segmentation, seg_type: str, geom: Geometry) -> _Layout:
+    """Place the frames one by one by their own ImagePositionPatient (pydicom functional groups).
+
+    Kept for the one case highdicom 0.28 cannot serve: frames that each lie on a reference slice but do
+    not form a regular stack by highdicom's rule (no SpacingBetweenSlices and gaps that are not
+    multiples of the smallest, e.g. frames on slices 1, 4 and 6); ``get_volume`` takes no spacing hint,
+    while the reference's slices are known here. It also names the frame that lies off the grid.
+    """
+    n_frames = int(seg.get("NumberOfFrames", 1) or 1)
+    orient = _item(seg, "PlaneOrientationSequence", 0)
+    measures = _item(seg, "PixelMeasuresSequence", 0)
+    if orient is None or measures is None:
+        raise InputFileError(f"{path}: DICOM-SEG lacks PlaneOrientationSequence or PixelMeasuresSequence")
+    iop = _floats(orient.get("ImageOrientationPatient"), 6, "ImageOrientationPatient", path)
+    sy, sx = _floats(measures.get("PixelSpacing"), 2, "PixelSpacing", path)
+    _check_plane(path, iop[:3], iop[3:], (sx, sy), (int(seg.Rows), int(seg.Columns)), geom)
+    positions = np.empty((n_frames, 3))
+    frame_segments = np.zeros(n_frames, dtype=int)
+    for f in range(n_frames):
+        pos = _item(seg, "PlanePositionSequence", f)
+        ident = _item(seg, "SegmentIdentificationSequence", f)
+        if pos is None or (ident is None and seg_type != "LABELMAP"):
+            raise InputFileError(f"{path}: frame {f + 1} has no PlanePositionSequence or "
+                                 "SegmentIdentificationSequence")
+        positions[f] = _floats(pos.get("ImagePositionPatient"), 3, f"frame {f + 1} ImagePositionPatient", path)
+        frame_segments[f] = int(ident.ReferencedSegmentNumber) if ident is not None else 0
+    slices = _reference_slices(path, positions, geom, "frame")
+    try:
+        with quiet_pydicom():
+            frames = np.asarray(seg.pixel_array).reshape(n_frames, int(seg.Rows), int(seg.Columns))
+    except Exception as exc:  # decoder errors come as many types (ValueError, RuntimeError, ...)
+        raise InputFileError(f"{path}: corrupted DICOM-SEG pixel data ({type(exc).__name__}: {one_line(exc)})"
+                             ) from exc
+    return _Layout(geom, slices, frames=frames, frame_segments=frame_segments if seg_type != "LABELMAP" else None)
+
+
+def _segment_mask(path: Path, seg: hd.seg.Segmentation, number: int, layout: _Layout,
+                  threshold: float) -> np.ndarray:
+    """Boolean mask (z, y, x) of segment ``number`` on the layout's grid: stored value >= ``threshold``."""
+    out = np.zeros(layout.geometry.shape_zyx, dtype=bool)
+    if layout.frames is not None:  # per-frame path
+        if layout.frame_segments is None:  # LABELMAP: the frame's values are segment numbers
+            out[layout.slices] = layout.frames == number
+        else:
+            mine = layout.frame_segments == number
+            out[layout.slices[mine]] = layout.frames[mine] >= threshold
+        return out
+    try:
+        with quiet_pydicom():
+            volume = seg.get_volume(segment_numbers=[number], combine_segments=False, rescale_fractional=False,
+                                    allow_missing_positions=True, atol=POSITION_TOL_MM)
+    except Exception as exc:  # decoder errors come as many types (ValueError, RuntimeError, ...)
+        raise InputFileError(f"{path}: corrupted DICOM-SEG pixel data of segment {number} "
+                             f"({type(exc).__name__}: {one_line(exc)})") from exc
+    stacked = volume.array[..., 0]
+    out[layout.slices] = (stacked[::-1] if layout.against_normal else stacked) >= threshold
+    return out
 
 
 def _pack(
     path: Path,
     segments: Mapping[int, _Segment],
-    masks: np.ndarray,
-    frame_segments: np.ndarray,
-    slice_of: np.ndarray,
+    masks: Iterator[tuple[int, np.ndarray]],
     shape_zyx: tuple[int, int, int],
-    seg_type: str,
 ) -> tuple[list[tuple[np.ndarray, list[int]]], list[str]]:
+    """First-fit packing of (segment number, mask (z, y, x)) into label maps whose segments never overlap."""
     dtype = np.uint8 if max(segments) <= 255 else np.uint16
     maps: list[tuple[np.ndarray, list[int]]] = []
     notes: list[str] = []
-    for number in sorted(segments):
-        if seg_type == "LABELMAP":
-            parts = [(int(slice_of[f]), masks[f] == number) for f in range(masks.shape[0])]
-        else:
-            parts = [(int(slice_of[f]), masks[f]) for f in np.flatnonzero(frame_segments == number)]
-        parts = [(z, m) for z, m in parts if m.any()]
-        if not parts:
-            msg = f"{path}: segment {number} ({segments[number].label!r}) has no voxels (kept, empty)"
-            notes.append(msg)
+    for number, mask in masks:
+        if not mask.any():
+            notes.append(f"{path}: segment {number} ({segments[number].label!r}) has no voxels (kept, empty)")
         for array, ids in maps:  # noqa: B007 - the loop's last values are used after the break
-            if all(not np.any(array[z][m]) for z, m in parts):
+            if not np.any(array[mask]):
                 break
         else:
             array, ids = np.zeros(shape_zyx, dtype=dtype), []
             maps.append((array, ids))
-        for z, m in parts:
-            array[z][m] = number
+        array[mask] = number
         ids.append(number)
     return maps, notes
 
@@ -434,103 +444,61 @@ def _pack(
 # ----------------------------------------------------------------------------------------------
 # writer
 # ----------------------------------------------------------------------------------------------
-def _source_slices(label_map: LabelMap, source_files: Sequence[Path]) -> list[tuple[int, Dataset]]:
-    """(z index in ``label_map``, source dataset) for each source file, checking the grid."""
-    if not source_files:
-        raise InputFileError("write_dicom_seg needs the source CT files (source_files is empty)")
-    geom = label_map.geometry
-    d = geom.direction_matrix
-    inv = np.linalg.inv(geom.affine_lps[:3, :3])
-    out: list[tuple[int, Dataset]] = []
-    for f in source_files:
-        f = Path(f)
-        try:
-            with quiet_pydicom():
-                ds = pydicom.dcmread(f)
-        except Exception as exc:
-            raise InputFileError(f"{f}: cannot read source DICOM ({type(exc).__name__}: {one_line(exc)})") from None
-        iop = _floats(ds.get("ImageOrientationPatient"), 6, "ImageOrientationPatient", f)
-        ipp = _floats(ds.get("ImagePositionPatient"), 3, "ImagePositionPatient", f)
-        sy, sx = _floats(ds.get("PixelSpacing"), 2, "PixelSpacing", f)
-        same = (
-            np.allclose(iop[:3], d[:, 0], atol=ORIENTATION_TOL)
-            and np.allclose(iop[3:], d[:, 1], atol=ORIENTATION_TOL)
-            and abs(sx - geom.spacing_mm[0]) <= PIXEL_SPACING_TOL_MM
-            and abs(sy - geom.spacing_mm[1]) <= PIXEL_SPACING_TOL_MM
-            and (int(ds.Rows), int(ds.Columns)) == tuple(geom.shape_zyx[1:])
-        )
-        idx = inv @ (ipp - np.asarray(geom.origin_mm))
-        k = int(np.rint(idx[2]))
-        snapped = geom.affine_lps[:3, :3] @ np.array([0.0, 0.0, k]) + np.asarray(geom.origin_mm)
-        if not same or np.linalg.norm(ipp - snapped) > POSITION_TOL_MM or not 0 <= k < geom.shape_zyx[0]:
-            raise GeometryMismatchError(
-                f"{f}: source slice (position {ipp.round(3).tolist()} mm, {int(ds.Rows)}x{int(ds.Columns)} pixels "
-                f"of ({sx:g}, {sy:g}) mm) is not a slice of the label map grid {geom.describe()}"
-            )
-        out.append((k, ds))
-    covered = sorted(k for k, _ in out)
-    if covered != list(range(geom.shape_zyx[0])):
-        raise GeometryMismatchError(
-            f"source_files cover slices {covered} of the label map's {geom.shape_zyx[0]}; pass exactly the "
-            f"series the label map was drawn on"
-        )
+def _source_datasets(label_map: LabelMap, reference: Image) -> list[Dataset]:
+    """Header-only datasets of the reference's slices in z order, for highdicom to reference.
+
+    Per-slice identity (SOPInstanceUID, ImagePositionPatient) and the study, series and frame-of-reference
+    UIDs come from the reference's metadata; all other attributes (Patient and Study modules, SOP class,
+    orientation, pixel spacing, lossy-compression flags) from one header of the series.
+    """
+    from flr.io.dicom import read_series_header
+
+    meta = reference.metadata
+    nz = reference.geometry.shape_zyx[0]
+    uids = [str(u) for u in meta.get("sop_instance_uids") or []]
+    positions = meta.get("image_positions_mm") or []
+    if meta.get("resampled"):
+        raise InputFileError(f"{reference.source}: the CT was resampled when it was read ({meta['resampled']}); "
+                             "its slices are not DICOM instances a DICOM-SEG can reference")
+    if len(uids) != nz or len(set(uids)) != nz or len(positions) != nz:
+        raise InputFileError(f"{reference.source}: a DICOM-SEG needs a CT read by flr.io.dicom.read_dicom with one "
+                             f"single-frame instance per slice; metadata names {len(set(uids))} instance(s) for "
+                             f"{nz} slices")
+    reference.geometry.require_same_grid(label_map.geometry, this=f"CT {reference.source}",
+                                         that=f"label map {label_map.source}")
+    template = read_series_header(reference)
+    if "SpecificCharacterSet" in template and not template.SpecificCharacterSet:
+        del template.SpecificCharacterSet  # empty means the default repertoire; highdicom refuses the empty value
+    out = []
+    for uid, position in zip(uids, positions, strict=True):
+        ds = copy.deepcopy(template)
+        ds.SOPInstanceUID = uid
+        ds.ImagePositionPatient = [format_number_as_ds(float(v)) for v in position]
+        ds.StudyInstanceUID = str(meta.get("study_instance_uid") or template.StudyInstanceUID)
+        ds.SeriesInstanceUID = str(meta.get("series_instance_uid") or template.SeriesInstanceUID)
+        ds.FrameOfReferenceUID = str(meta.get("frame_of_reference_uid") or template.FrameOfReferenceUID)
+        out.append(ds)
     return out
 
 
-def write_dicom_seg(
-    label_map: LabelMap,
-    path: Path | str,
-    *,
-    source_files: Sequence[Path],
-    segment_names: Mapping[int, str] | None = None,
-    series_description: str = "flr plan",
-    algorithm_type: str = "SEMIAUTOMATIC",
-) -> Path:
-    """Write ``label_map`` as a BINARY DICOM-SEG referencing the CT series in ``source_files``.
-
-    One segment per non-zero label id present in the map, in ascending id order, numbered 1..N
-    (DICOM requires consecutive segment numbers; ids that already are 1..N are kept as they are).
-    SegmentLabel is ``segment_names[id]``, else ``label_map.names[id]``, else ``label_<id>``;
-    SegmentedPropertyCategory/Type are SNOMED CT codes for flr's canonical names where known
-    (liver, tumor, vessels), else the generic "Tissue"/"Tissue". Algorithm: ``algorithm_type``
-    (``"SEMIAUTOMATIC"`` or ``"MANUAL"``) named "flr". Patient, study and frame-of-reference
-    modules are copied from the source files. The label map must lie exactly on the source slices.
-    Written through a temporary file and ``os.replace``: never half-written.
-
-    Raises
-    ------
-    GeometryMismatchError
-        The label map is not on the grid of the source slices.
-    InputFileError
-        Unreadable source files, a missing output folder, or a label map without labels.
-    """
-    import highdicom as hd
+def _segment_descriptions(label_map: LabelMap, ids: list[int], segment_names: Mapping[int, str] | None,
+                          algorithm_type: str) -> list[hd.seg.SegmentDescription]:
+    """Segment n = the n-th label id of ``ids``; labels and SNOMED CT codes as :func:`write_dicom_seg` says."""
     from pydicom.sr.codedict import codes
     from pydicom.sr.coding import Code
 
     import flr
 
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise InputFileError(f"{path}: output folder {path.parent} does not exist")
-    if algorithm_type not in ("SEMIAUTOMATIC", "MANUAL"):
-        raise ValueError(f"algorithm_type must be 'SEMIAUTOMATIC' or 'MANUAL', got {algorithm_type!r}")
-    slices = _source_slices(label_map, source_files)
-    ids = [int(i) for i in np.unique(label_map.array) if i != 0]
-    if not ids:
-        raise InputFileError(f"{path}: label map {label_map.source} has no labels to write")
     names = {**label_map.names, **(dict(segment_names or {}))}
-    number_of = {label_id: n for n, label_id in enumerate(ids, start=1)}
-
     family = codes.cid7162.ManualProcessing if algorithm_type == "MANUAL" else codes.cid7162.MorphologicalOperations
     algorithm = hd.AlgorithmIdentificationSequence(name="flr", family=family, version=str(flr.__version__))
     descriptions = []
-    for label_id in ids:
+    for number, label_id in enumerate(ids, start=1):
         label = str(names.get(label_id, f"label_{label_id}"))
         category, kind = _WRITE_CODES.get(canonical_name(label), (_TISSUE, _TISSUE))
         descriptions.append(
             hd.seg.SegmentDescription(
-                segment_number=number_of[label_id],
+                segment_number=number,
                 segment_label=label[:64],
                 segmented_property_category=Code(category[0], "SCT", category[1]),
                 segmented_property_type=Code(kind[0], "SCT", kind[1]),
@@ -538,19 +506,64 @@ def write_dicom_seg(
                 algorithm_identification=algorithm,
             )
         )
+    return descriptions
+
+
+def write_dicom_seg(
+    label_map: LabelMap,
+    path: Path | str,
+    *,
+    reference: Image,
+    segment_names: Mapping[int, str] | None = None,
+    series_description: str = "flr plan",
+    algorithm_type: str = "SEMIAUTOMATIC",
+) -> Path:
+    """Write ``label_map`` as a BINARY DICOM-SEG referencing the slices of the CT ``reference``.
+
+    ``reference`` is the CT read by :func:`flr.io.dicom.read_dicom` (not resampled, one single-frame
+    instance per slice) and ``label_map`` must lie on its grid. One segment per non-zero label id
+    present in the map, in ascending id order, numbered 1..N (DICOM requires consecutive segment
+    numbers; ids that already are 1..N are kept as they are). SegmentLabel is ``segment_names[id]``,
+    else ``label_map.names[id]``, else ``label_<id>``; SegmentedPropertyCategory/Type are SNOMED CT
+    codes for flr's canonical names where known (liver, tumor, vessels), else the generic
+    "Tissue"/"Tissue". Algorithm: ``algorithm_type`` (``"SEMIAUTOMATIC"`` or ``"MANUAL"``) named "flr".
+    Empty frames are left out; SpacingBetweenSlices is the CT's z spacing (mm), so that readers can stack
+    the frames that remain. Written through a temporary file and ``os.replace``: never half-written.
+
+    Raises
+    ------
+    GeometryMismatchError
+        The label map is not on the grid of the reference.
+    InputFileError
+        A reference that is not a DICOM series read by flr (or was resampled), a missing output folder,
+        or a label map without labels.
+    """
+    import flr
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputFileError(f"{path}: output folder {path.parent} does not exist")
+    if algorithm_type not in ("SEMIAUTOMATIC", "MANUAL"):
+        raise ValueError(f"algorithm_type must be 'SEMIAUTOMATIC' or 'MANUAL', got {algorithm_type!r}")
+    sources = _source_datasets(label_map, reference)
+    ids = [int(i) for i in np.unique(label_map.array) if i != 0]
+    if not ids:
+        raise InputFileError(f"{path}: label map {label_map.source} has no labels to write")
     lut = np.zeros(int(label_map.array.max()) + 1, dtype=np.uint16)
-    for label_id, n in number_of.items():
-        lut[label_id] = n
-    source_datasets = [ds for _, ds in slices]
-    frames = np.stack([lut[label_map.array[k]] for k, _ in slices])
+    lut[ids] = np.arange(1, len(ids) + 1)
+    dz = reference.geometry.spacing_mm[2]
+    # SpacingBetweenSlices (absent from most CT headers) lets readers stack the frames left out as empty
+    measures = hd.PixelMeasuresSequence(pixel_spacing=[float(v) for v in sources[0].PixelSpacing],
+                                        slice_thickness=float(sources[0].get("SliceThickness") or dz),
+                                        spacing_between_slices=dz)
     with quiet_pydicom():
         seg = hd.seg.Segmentation(
-            source_images=source_datasets,
-            pixel_array=frames,
+            source_images=sources,
+            pixel_array=lut[label_map.array],
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=descriptions,
+            segment_descriptions=_segment_descriptions(label_map, ids, segment_names, algorithm_type),
             series_instance_uid=hd.UID(),
-            series_number=int(source_datasets[0].get("SeriesNumber", 0) or 0) + 1000,
+            series_number=int(sources[0].get("SeriesNumber", 0) or 0) + 1000,
             sop_instance_uid=hd.UID(),
             instance_number=1,
             manufacturer="flr",
@@ -559,6 +572,7 @@ def write_dicom_seg(
             device_serial_number="none",
             series_description=series_description,
             omit_empty_frames=True,
+            pixel_measures=measures,
         )
     with atomic_path(path) as tmp:
         seg.save_as(tmp, enforce_file_format=True)

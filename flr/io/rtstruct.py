@@ -7,16 +7,21 @@ Rules (:func:`read_rtstruct`)
   with :func:`flr.io.dicom.read_dicom` from ``search_folder`` (default: the RTSTRUCT's folder). A
   referenced series that is not there, a ``reference`` of another series, or contours that reference
   image instances (ContourImageSequence) the CT does not hold are :class:`~flr.errors.InputFileError`.
-  A FrameOfReferenceUID that differs from the CT's is only a warning when the series UID matches
-  (some tools, e.g. rt-utils, write a fresh one), an error otherwise.
+  The CT's identity comes from its metadata (``series_instance_uid``, ``sop_instance_uids``,
+  ``frame_of_reference_uid``, kept by :func:`flr.io.dicom.read_dicom`; the CT files are not opened
+  again); a check whose UID the reference lacks (e.g. a NIfTI CT) is skipped. A FrameOfReferenceUID
+  that differs from the CT's is only a warning when the series UID matches (some tools, e.g. rt-utils,
+  write a fresh one), an error otherwise.
 * Each CLOSED_PLANAR contour is mapped to continuous index coordinates with the inverse of
   ``geometry.affine_lps``. All its points must lie within :data:`SLICE_TOL` (in slice units) of one
   integer z index, else :class:`~flr.errors.GeometryMismatchError` naming the ROI (a contour not on a
   CT slice, e.g. drawn on another grid or an oblique plane).
-* In-plane filling uses the even-odd rule on voxel centres, contour by contour, XOR-ed into the slice:
-  holes and several contours per slice work however the tool ordered them. A voxel centre exactly on
-  an edge counts as inside on the left/top (lower index) edge and outside on the right/bottom one
-  (half-open spans), so two abutting contours never share a voxel.
+* In-plane filling: each contour is filled by :func:`skimage.draw.polygon` (the voxels whose centres
+  lie inside it), and the fills of one slice are XOR-ed (the even-odd rule): holes and several contours
+  per slice work however the tool ordered them. A centre exactly on an edge or a vertex is inside
+  (scikit-image's rule), so a contour through the centres of a mask's boundary voxels, as mask-to-contour
+  tools write them, fills back to exactly that mask; where two contours of one slice share such a centre,
+  the XOR removes it.
 * Outside the grid: a contour on a slice outside the CT is an error naming the ROI; a contour that
   crosses the in-plane border is clipped to the grid, with a warning in ``metadata['warnings']``.
 * POINT and OPEN_PLANAR contours enclose no volume: skipped with a warning. An ROI without contours is
@@ -29,7 +34,6 @@ Rules (:func:`read_rtstruct`)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,37 +65,35 @@ class _Roi:
 # polygon filling
 # ----------------------------------------------------------------------------------------------
 def rasterise_polygon(x: np.ndarray, y: np.ndarray, shape_yx: tuple[int, int]) -> np.ndarray:
-    """Boolean mask (y, x) of the voxel centres inside a closed polygon, by the even-odd rule.
+    """Boolean mask (y, x) of the voxel centres inside a closed polygon (:func:`skimage.draw.polygon`).
 
-    ``x``, ``y`` are the vertices in continuous index coordinates (column, row); the polygon closes
-    itself (last vertex -> first). A centre ``(r, c)`` is inside when a ray from it towards +x crosses
-    the outline an odd number of times, with half-open rules (an edge covers rows ``min(y) <= r <
-    max(y)``; a span covers ``x_in <= c < x_out``). Parts outside ``shape_yx`` are clipped.
+    Parameters
+    ----------
+    x, y : ndarray, shape (n,)
+        Vertices in continuous index coordinates (column, row; voxel ``(r, c)`` has its centre at
+        ``(x, y) = (c, r)``). The polygon closes itself (last vertex -> first); a self-intersecting one is
+        filled by the even-odd rule.
+    shape_yx : (rows, columns)
+        Shape of the slice; parts of the polygon outside it are clipped.
+
+    Returns
+    -------
+    ndarray of bool, shape ``shape_yx``
+        True where the voxel centre is inside the polygon or on its outline. Fewer than three vertices
+        enclose nothing.
 
     >>> rasterise_polygon(np.array([0.5, 2.5, 2.5, 0.5]), np.array([0.5, 0.5, 2.5, 2.5]), (4, 4)).sum()
     np.int64(4)
+    >>> rasterise_polygon(np.array([1.0, 3.0, 3.0, 1.0]), np.array([1.0, 1.0, 3.0, 3.0]), (5, 5)).sum()  # on edges
+    np.int64(9)
     """
-    ny, nx = (int(v) for v in shape_yx)
-    mask = np.zeros((ny, nx), dtype=bool)
-    x0 = np.asarray(x, dtype=float)
-    y0 = np.asarray(y, dtype=float)
-    if x0.size < 3:
+    from skimage.draw import polygon
+
+    mask = np.zeros((int(shape_yx[0]), int(shape_yx[1])), dtype=bool)
+    if np.asarray(x).size < 3:
         return mask
-    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    r_lo = max(0, math.ceil(float(y0.min())))
-    r_hi = min(ny - 1, math.floor(float(y0.max())))
-    for r in range(r_lo, r_hi + 1):
-        crosses = (y0 <= r) != (y1 <= r)
-        if not np.any(crosses):
-            continue
-        xa, ya, xb, yb = x0[crosses], y0[crosses], x1[crosses], y1[crosses]
-        xi = np.sort(xa + (r - ya) * (xb - xa) / (yb - ya))
-        starts = np.clip(np.ceil(xi[0::2]), 0, nx).astype(np.intp)
-        stops = np.clip(np.ceil(xi[1::2]), 0, nx).astype(np.intp)
-        row = np.zeros(nx + 1, dtype=np.int32)
-        np.add.at(row, starts, 1)
-        np.add.at(row, stops, -1)
-        mask[r] = np.cumsum(row[:nx]) > 0
+    rows, cols = polygon(np.asarray(y, dtype=float), np.asarray(x, dtype=float), shape=mask.shape)
+    mask[rows, cols] = True
     return mask
 
 
@@ -162,19 +164,6 @@ def _rois(path: Path, ds: Dataset) -> dict[int, _Roi]:
     return rois
 
 
-def _reference_files_attr(image: Image, tag: str) -> set[str]:
-    out: set[str] = set()
-    for f in image.metadata.get("files") or []:
-        try:
-            with quiet_pydicom():
-                ds = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=[tag])
-        except (InvalidDicomError, OSError):
-            continue
-        if ds.get(tag):
-            out.add(str(ds.get(tag)))
-    return out
-
-
 def _read_series_if_present(read_dicom: Any, folder: Path, uid: str) -> Image | None:
     """The series ``uid`` from ``folder``, None when the folder does not hold it (other errors propagate)."""
     try:
@@ -213,16 +202,15 @@ def _check_reference(path: Path, reference: Image, series: list[str], frames_of_
     elif series:
         notes.append(f"{path.name}: the CT given carries no SeriesInstanceUID; cannot check that it is the "
                      f"referenced series {', '.join(series)}")
-    if instances and reference.metadata.get("files"):
-        present = _reference_files_attr(reference, "SOPInstanceUID")
+    present = {str(uid) for uid in reference.metadata.get("sop_instance_uids") or []}
+    if instances and present:
         missing = sorted(instances - present)
         if missing:
             shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
             raise InputFileError(f"{path}: contours reference {len(missing)} image(s) of series "
                                  f"{', '.join(series) or '?'} that the CT does not hold (SOPInstanceUID {shown}); "
                                  "give the complete referenced series with --ct")
-    ref_for = reference.metadata.get("frame_of_reference_uid") or next(
-        iter(sorted(_reference_files_attr(reference, "FrameOfReferenceUID"))), None)
+    ref_for = reference.metadata.get("frame_of_reference_uid")
     if ref_for and frames_of_reference and str(ref_for) not in frames_of_reference:
         msg = (f"FrameOfReferenceUID {', '.join(sorted(frames_of_reference))} differs from the CT's {ref_for}")
         if not series_ok:

@@ -202,7 +202,24 @@ def test_patient_identifiers_never_reach_metadata(tmp_path):
     ds = pydicom.dcmread(paths[0])
     assert ds.PatientName == "Doe^Jane" and ds.PatientID == "PID-98765"  # planted in the files
     meta = repr(read_dicom(tmp_path).metadata)
-    assert "Doe" not in meta and "Jane" not in meta and "98765" not in meta
+    # the whole ID: its digits alone may occur by chance in the random UIDs that metadata now carries
+    assert "Doe" not in meta and "Jane" not in meta and "PID-98765" not in meta
+
+
+def test_metadata_keeps_the_identities_in_slice_order(tmp_path):
+    # shuffled file names and InstanceNumbers: the order must come from the positions
+    image = phantom((5, 6, 7), seed=11)
+    paths = write_dicom_series(image, tmp_path, study_instance_uid="1.2.826.0.1.1", series_instance_uid="1.2.826.0.1.2",
+                               frame_of_reference_uid="1.2.826.0.1.3", shuffle_names=True, seed=3)
+    meta = read_dicom(tmp_path).metadata
+    truth = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]  # the writer returns z order
+    assert meta["sop_instance_uids"] == [ds.SOPInstanceUID for ds in truth]
+    assert len(set(meta["sop_instance_uids"])) == 5
+    positions = [[float(v) for v in ds.ImagePositionPatient] for ds in truth]
+    np.testing.assert_allclose(meta["image_positions_mm"], positions)
+    assert (meta["study_instance_uid"], meta["series_instance_uid"], meta["frame_of_reference_uid"]) == (
+        "1.2.826.0.1.1", "1.2.826.0.1.2", "1.2.826.0.1.3")
+    assert meta["sop_class_uid"] == pydicom.uid.CTImageStorage
 
 
 # --- several series ----------------------------------------------------------------------------
@@ -419,6 +436,12 @@ def test_real_enhanced_ct(real):
     np.testing.assert_allclose(got.geometry.direction_matrix, np.diag([-1.0, 1.0, -1.0]))
     raw = pydicom.dcmread(path).pixel_array.astype(np.int32) - 1024  # frame 2 lies at -149 mm: first
     np.testing.assert_array_equal(got.array, raw[[1, 0]])
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    assert got.metadata["sop_instance_uids"] == [ds.SOPInstanceUID] * 2  # both frames are one instance
+    assert got.metadata["sop_class_uid"] == ds.SOPClassUID
+    assert got.metadata["frame_of_reference_uid"] == ds.FrameOfReferenceUID
+    first = ds.PerFrameFunctionalGroupsSequence[1].PlanePositionSequence[0].ImagePositionPatient
+    assert got.metadata["image_positions_mm"][0] == pytest.approx([float(v) for v in first])
 
 
 @pytest.mark.shared_data

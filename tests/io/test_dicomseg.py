@@ -62,7 +62,7 @@ def case(tmp_path: Path) -> tuple[Image, list[Path], LabelMap]:
 
 def test_round_trip_through_flr_and_highdicom(case, tmp_path):
     ct, files, label_map = case
-    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", source_files=files)
+    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", reference=ct)
     assert out == tmp_path / "plan.dcm" and not list(tmp_path.glob(".*.tmp"))
 
     maps = read_dicom_seg(out, reference=ct)
@@ -92,16 +92,16 @@ def test_round_trip_through_flr_and_highdicom(case, tmp_path):
 
 
 def test_own_grid_without_reference(case, tmp_path):
-    ct, files, label_map = case
-    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", source_files=files)
+    ct, _files, label_map = case
+    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", reference=ct)
     (back,) = read_dicom_seg(out)
     assert back.geometry.same_grid(ct.geometry)  # every slice has some label here
     np.testing.assert_array_equal(back.array, label_map.array)
 
 
 def test_overlapping_segments_go_to_separate_maps(case, tmp_path):
-    ct, files, label_map = case
-    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", source_files=files)
+    ct, _files, label_map = case
+    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", reference=ct)
     # make segment 2 (tumour) overlap the vessel: copy its frame's pixels onto a vessel voxel
     ds = pydicom.dcmread(out)
     frames = ds.pixel_array.copy()
@@ -119,8 +119,8 @@ def test_overlapping_segments_go_to_separate_maps(case, tmp_path):
 
 
 def test_written_seg_references_label_names_and_codes(case, tmp_path):
-    ct, files, label_map = case
-    out = write_dicom_seg(label_map, tmp_path / "s.dcm", source_files=files, segment_names={3: "my vessel"})
+    ct, _files, label_map = case
+    out = write_dicom_seg(label_map, tmp_path / "s.dcm", reference=ct, segment_names={3: "my vessel"})
     seq = pydicom.dcmread(out).SegmentSequence
     assert [s.SegmentLabel for s in seq] == ["liver", "tumor", "my vessel"]
     assert seq[2].SegmentedPropertyTypeCodeSequence[0].CodeMeaning == "Tissue"  # generic fallback
@@ -165,7 +165,7 @@ def test_dcmqi_frames_placed_by_position_not_order(dcmqi, tmp_path):
 # ----------------------------------------------------------------------------------------------
 def test_other_frame_of_reference_names_both_uids(case, tmp_path):
     ct, files, label_map = case
-    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", source_files=files)
+    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", reference=ct)
     ds = pydicom.dcmread(out)
     ds.FrameOfReferenceUID = "1.2.3.4.5"
     ds.save_as(out)
@@ -175,8 +175,8 @@ def test_other_frame_of_reference_names_both_uids(case, tmp_path):
 
 
 def test_frames_off_the_reference_grid(case, tmp_path):
-    ct, files, label_map = case
-    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", source_files=files)
+    ct, _files, label_map = case
+    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", reference=ct)
     ds = pydicom.dcmread(out)
     pos = ds.PerFrameFunctionalGroupsSequence[0].PlanePositionSequence[0]
     pos.ImagePositionPatient = [float(v) for v in pos.ImagePositionPatient[:2]] + [
@@ -191,14 +191,14 @@ def test_frames_off_the_reference_grid(case, tmp_path):
     ("make", "match"),
     [
         (lambda p, src: p.write_bytes(src.read_bytes()[: len(src.read_bytes()) // 2]), r"corrupted"),
-        (lambda p, src: p.write_bytes(b"not dicom at all"), r"not a DICOM file"),
+        (lambda p, _src: p.write_bytes(b"not dicom at all"), r"not a DICOM file"),
         (lambda p, src: shutil.copy(src, p), r"not a DICOM Segmentation"),
     ],
     ids=["truncated", "garbage", "ct-not-seg"],
 )
 def test_bad_files_one_line_error(case, tmp_path, make, match):
     ct, files, label_map = case
-    seg = write_dicom_seg(label_map, tmp_path / "plan.dcm", source_files=files)
+    seg = write_dicom_seg(label_map, tmp_path / "plan.dcm", reference=ct)
     bad = tmp_path / "bad.dcm"
     make(bad, files[0] if "Segmentation" in match else seg)
     with pytest.raises(InputFileError, match=match) as info:
@@ -207,8 +207,8 @@ def test_bad_files_one_line_error(case, tmp_path, make, match):
 
 
 def test_empty_segment_warns_and_is_kept(case, tmp_path):
-    ct, files, label_map = case
-    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", source_files=files)
+    ct, _files, label_map = case
+    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", reference=ct)
     ds = pydicom.dcmread(out)
     frames = ds.pixel_array.copy()
     for i, f in enumerate(ds.PerFrameFunctionalGroupsSequence):
@@ -222,26 +222,26 @@ def test_empty_segment_warns_and_is_kept(case, tmp_path):
 
 
 def test_writer_leaves_nothing_on_failure(case, tmp_path):
-    _ct, files, label_map = case
+    ct, _files, label_map = case
     with pytest.raises(InputFileError, match="does not exist"):
-        write_dicom_seg(label_map, tmp_path / "missing" / "plan.dcm", source_files=files)
+        write_dicom_seg(label_map, tmp_path / "missing" / "plan.dcm", reference=ct)
     # the final rename fails (a folder sits at the target path): the temporary file is removed
     target = tmp_path / "out"
     (target / "plan.dcm").mkdir(parents=True)
     with pytest.raises(OSError):
-        write_dicom_seg(label_map, target / "plan.dcm", source_files=files)
+        write_dicom_seg(label_map, target / "plan.dcm", reference=ct)
     assert [p.name for p in target.iterdir()] == ["plan.dcm"]
-    # a label map off the source grid is refused before anything is written
+    # a label map off the CT's grid is refused before anything is written
     shifted = LabelMap(label_map.array, Geometry(label_map.geometry.shape_zyx, label_map.spacing_mm,
                                                  (0.0, 0.0, 0.0)), names=label_map.names)
-    with pytest.raises(GeometryMismatchError, match="not a slice of the label map grid"):
-        write_dicom_seg(shifted, tmp_path / "x.dcm", source_files=files)
+    with pytest.raises(GeometryMismatchError, match=r"label map .* is not on the grid of CT .*origin differs"):
+        write_dicom_seg(shifted, tmp_path / "x.dcm", reference=ct)
     assert not (tmp_path / "x.dcm").exists()
 
 
 def test_fractional_thresholded_at_half_the_maximum(case, tmp_path):
-    ct, files, label_map = case
-    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", source_files=files)
+    ct, _files, label_map = case
+    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", reference=ct)
     ds = pydicom.dcmread(out)
     binary = ds.pixel_array.astype(np.uint8)
     fractional = binary * 128  # 128 >= 0.5 * 255: inside
@@ -278,3 +278,131 @@ def test_labelmap_seg_written_by_highdicom(case, tmp_path):
     (back,) = read_dicom_seg(tmp_path / "labelmap.dcm", reference=ct)
     np.testing.assert_array_equal(back.array, label_map.array)
     assert back.names == {1: "liver", 2: "tumor", 3: "inferior_vena_cava"}
+
+
+# ----------------------------------------------------------------------------------------------
+# frames left out, the per-frame path, and the CT known by its metadata alone
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def tall(tmp_path: Path) -> tuple[Image, LabelMap]:
+    """An 8-slice CT and a liver label on slices 1, 4 and 6 only (the writer leaves the others out)."""
+    geom = Geometry(shape_zyx=(8, 12, 16), spacing_mm=(0.7, 0.8, 2.5), origin_mm=(-40.0, 12.5, -300.25))
+    write_dicom_series(Image(np.zeros(geom.shape_zyx, np.int16), geom), tmp_path / "ct8", shuffle_names=True, seed=2)
+    ct = read_dicom(tmp_path / "ct8")
+    labels = np.zeros(geom.shape_zyx, dtype=np.uint8)
+    for z, (y0, x0) in zip((1, 4, 6), ((2, 3), (4, 5), (6, 1)), strict=True):
+        labels[z, y0:y0 + 3, x0:x0 + 4] = 1
+    return ct, LabelMap(labels, ct.geometry, names={1: "liver"})
+
+
+def _drop_spacing_between_slices(path: Path, slice_thickness: float | None = None) -> None:
+    ds = pydicom.dcmread(path)
+    measures = ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    del measures.SpacingBetweenSlices
+    if slice_thickness is not None:
+        measures.SliceThickness = slice_thickness
+    ds.save_as(path)
+
+
+def test_frames_left_out_are_stacked_by_spacing_between_slices(tall, tmp_path):
+    ct, label_map = tall
+    out = write_dicom_seg(label_map, tmp_path / "s.dcm", reference=ct)
+    assert pydicom.dcmread(out).NumberOfFrames == 3  # empty slices left out
+    (on_ct,) = read_dicom_seg(out, reference=ct)
+    np.testing.assert_array_equal(on_ct.array, label_map.array)
+    # own grid: slices 1..6 of the CT (2.5 mm apart, from SpacingBetweenSlices), empty ones included
+    (own,) = read_dicom_seg(out)
+    assert own.geometry.same_grid(Geometry((6, 12, 16), (0.7, 0.8, 2.5), (-40.0, 12.5, -297.75)))
+    np.testing.assert_array_equal(own.array, label_map.array[1:7])
+
+
+def test_frames_highdicom_cannot_stack_are_placed_one_by_one(tall, tmp_path):
+    # Without SpacingBetweenSlices the gaps 7.5 and 5 mm are no multiples of the smallest: highdicom
+    # finds no regular stack; on a reference CT each frame still lies on a slice.
+    ct, label_map = tall
+    out = write_dicom_seg(label_map, tmp_path / "s.dcm", reference=ct)
+    _drop_spacing_between_slices(out)
+    assert _highdicom_read(out).get_volume_geometry(allow_missing_positions=True, atol=0.01) is None
+    (on_ct,) = read_dicom_seg(out, reference=ct)
+    np.testing.assert_array_equal(on_ct.array, label_map.array)
+    with pytest.raises(InputFileError, match=r"s\.dcm: DICOM-SEG frame positions are not on a regular grid"):
+        read_dicom_seg(out)
+
+
+def test_single_frame_takes_slice_thickness_without_spacing(tall, tmp_path):
+    ct, label_map = tall
+    one = LabelMap(np.where(np.arange(8)[:, None, None] == 4, label_map.array, 0).astype(np.uint8), ct.geometry,
+                   names={1: "liver"})
+    out = write_dicom_seg(one, tmp_path / "one.dcm", reference=ct)
+    _drop_spacing_between_slices(out, slice_thickness=3.0)
+    (own,) = read_dicom_seg(out)
+    assert own.geometry.shape_zyx == (1, 12, 16)
+    assert own.geometry.spacing_mm == pytest.approx((0.7, 0.8, 3.0))
+    np.testing.assert_array_equal(own.array[0], one.array[4])
+
+
+def test_whole_stack_shifted_off_the_reference(case, tmp_path):
+    ct, _files, label_map = case
+    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", reference=ct)
+    ds = pydicom.dcmread(out)
+    for frame in ds.PerFrameFunctionalGroupsSequence:  # every frame 0.4 mm up: still a regular stack
+        pos = frame.PlanePositionSequence[0]
+        pos.ImagePositionPatient = [*(float(v) for v in pos.ImagePositionPatient[:2]),
+                                    float(pos.ImagePositionPatient[2]) + 0.4]
+    ds.save_as(out)
+    with pytest.raises(GeometryMismatchError, match=r"plan\.dcm: 5 DICOM-SEG slice\(s\) lie off the reference grid"):
+        read_dicom_seg(out, reference=ct)
+
+
+def test_reader_needs_only_the_ct_metadata(case, tmp_path):
+    ct, files, label_map = case
+    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", reference=ct)
+    for f in files:
+        f.unlink()  # the SEG reader checks the frame of reference against metadata, never the CT files
+    (back,) = read_dicom_seg(out, reference=ct)
+    np.testing.assert_array_equal(back.array, label_map.array)
+    other = Image(ct.array, ct.geometry, ct.source, {**ct.metadata, "frame_of_reference_uid": "1.2.3.4"})
+    with pytest.raises(GeometryMismatchError, match=r"FrameOfReferenceUID .* differs from .* 1\.2\.3\.4"):
+        read_dicom_seg(out, reference=other)
+
+
+def test_writer_references_every_ct_slice_exactly(case, tmp_path):
+    ct, files, label_map = case
+    out = write_dicom_seg(label_map, tmp_path / "plan.dcm", reference=ct)
+    ds = pydicom.dcmread(out)
+    by_uid = {}
+    for f in files:  # independent truth: the CT files themselves
+        src = pydicom.dcmread(f, stop_before_pixels=True)
+        by_uid[src.SOPInstanceUID] = [float(v) for v in src.ImagePositionPatient]
+    for frame in ds.PerFrameFunctionalGroupsSequence:
+        uid = frame.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        assert [float(v) for v in frame.PlanePositionSequence[0].ImagePositionPatient] == by_uid[uid]
+    referenced = {i.ReferencedSOPInstanceUID for i in ds.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
+    assert referenced == set(by_uid)
+    assert ds.PatientName == pydicom.dcmread(files[0], stop_before_pixels=True).PatientName
+
+
+def test_writer_refuses_a_ct_it_cannot_reference(case, tmp_path):
+    ct, _files, label_map = case
+    nifti_like = Image(ct.array, ct.geometry, "ct.nii.gz", {"format": "nifti"})
+    with pytest.raises(InputFileError, match=r"ct\.nii\.gz: a DICOM-SEG needs a CT read by flr\.io\.dicom"):
+        write_dicom_seg(label_map, tmp_path / "a.dcm", reference=nifti_like)
+    resampled = Image(ct.array, ct.geometry, ct.source, {**ct.metadata, "resampled": "gantry tilt corrected"})
+    with pytest.raises(InputFileError, match=r"resampled when it was read \(gantry tilt corrected\)"):
+        write_dicom_seg(label_map, tmp_path / "b.dcm", reference=resampled)
+    assert not list(tmp_path.glob("*.dcm"))
+
+
+def test_dcmqi_ct_round_trip_through_the_writer(dcmqi, tmp_path):
+    # a real CT without SpacingBetweenSlices (SliceThickness 1.25 mm, slices 1 mm apart)
+    ct = read_dicom(dcmqi / "ct-3slice")
+    (liver,) = read_dicom_seg(dcmqi / "liver.dcm", reference=ct)
+    out = write_dicom_seg(liver, tmp_path / "liver.dcm", reference=ct)
+    measures = pydicom.dcmread(out).SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    assert float(measures.SliceThickness) == 1.25
+    assert float(measures.SpacingBetweenSlices) == pytest.approx(1.0, abs=1e-9)  # the mean gap, in float
+    sources = sorted((pydicom.dcmread(f, stop_before_pixels=True) for f in (dcmqi / "ct-3slice").iterdir()),
+                     key=lambda d: float(d.ImagePositionPatient[2]))
+    pixels = _highdicom_read(out).get_pixels_by_source_instance([d.SOPInstanceUID for d in sources],
+                                                                combine_segments=True)
+    np.testing.assert_array_equal(pixels, liver.array)

@@ -53,7 +53,7 @@ def test_grid_rule_and_resample_nearest(tmp_path, capsys):
     assert any("nearest-neighbour" in w for w in data["warnings"])
 
 
-def test_export_plan_nifti_reads_back(tmp_path, capsys):
+def test_export_plan_nifti_reads_back(tmp_path):
     ph = make_liver_phantom(1)
     write_nifti(ph.labels, tmp_path / "labels.nii.gz")
     (tmp_path / "labels.scheme.json").write_text(json.dumps({str(k): v for k, v in ph.labels.names.items()}))

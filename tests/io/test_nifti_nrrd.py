@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import gzip
 
 import nibabel as nib
@@ -12,6 +13,7 @@ import SimpleITK as sitk
 from flr.errors import InputFileError, UnsupportedFormatError
 from flr.image import Geometry, Image
 from flr.io import detect_format, read_image, read_label_map, write_nifti
+from flr.io.nrrd import read_nrrd_volume
 
 
 def rot(axis, deg):
@@ -138,7 +140,7 @@ def test_detect_format_by_content_not_extension(tmp_path):
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda p: None, "no such file"),
+        (lambda _p: None, "no such file"),
         (lambda p: p.write_text("patient notes\n"), "not a valid NIfTI"),
         (lambda p: p.write_bytes(b""), "file is empty"),
     ],
@@ -160,3 +162,132 @@ def test_truncated_gz_is_refused(tmp_path):
     with pytest.raises(InputFileError, match=r"cut\.nii\.gz: .*(truncated|corrupt|readable)"):
         read_label_map(tmp_path / "cut.nii.gz", "lits")
     assert gzip.decompress(blob)  # the original is intact
+
+
+# ----------------------------------------------------------------------------------------------
+# NRRD: the one pynrrd path (flr.io.nrrd) against SimpleITK and against the bytes written
+# ----------------------------------------------------------------------------------------------
+def _nrrd_bytes(data_zyx: np.ndarray, *, space: str, directions: np.ndarray, origin=(0.0, 0.0, 0.0),
+                encoding: str = "raw", data_file: str | None = None) -> tuple[bytes, bytes]:
+    """(header, payload) of a NRRD holding ``data_zyx`` (NRRD's first axis, x, fastest); ``directions``
+    rows are the space directions of x, y, z in the file's ``space``."""
+    types = {np.dtype("<i2"): ("short", "little"), np.dtype(">i2"): ("short", "big"),
+             np.dtype("u1"): ("uchar", "little")}
+    type_name, endian = types[data_zyx.dtype]
+    nz, ny, nx = data_zyx.shape
+    vec = " ".join("(" + ",".join(repr(float(v)) for v in row) + ")" for row in directions)
+    lines = ["NRRD0004", f"type: {type_name}", "dimension: 3", f"sizes: {nx} {ny} {nz}", f"space: {space}",
+             f"space directions: {vec}", "kinds: domain domain domain", f"endian: {endian}", f"encoding: {encoding}",
+             "space origin: (" + ",".join(repr(float(v)) for v in origin) + ")"]
+    if data_file is not None:
+        lines.append(f"data file: {data_file}")
+    raw = data_zyx.tobytes()
+    payload = {"raw": raw, "gzip": gzip.compress(raw), "bzip2": bz2.compress(raw)}[encoding]
+    return ("\n".join(lines) + "\n" + ("" if data_file else "\n")).encode(), payload
+
+
+OBLIQUE_NRRD = rot([0.3, 1, 0.2], 20) * np.array([0.7, 0.9, 2.5])[None, :]  # columns: x, y, z steps (mm)
+
+
+@pytest.mark.parametrize(
+    ("space", "encoding", "detached", "flip"),
+    [
+        ("right-anterior-superior", "gzip", False, (-1, -1, 1)),
+        ("RAS", "raw", True, (-1, -1, 1)),
+        ("left-anterior-superior", "raw", False, (1, -1, 1)),
+        ("left-posterior-superior", "gzip", True, (1, 1, 1)),
+    ],
+)
+def test_nrrd_spaces_and_encodings_match_simpleitk(tmp_path, space, encoding, detached, flip):
+    data = np.random.default_rng(7).integers(-1000, 1000, (4, 5, 6)).astype(">i2" if detached else "<i2")
+    header, payload = _nrrd_bytes(data, space=space, directions=OBLIQUE_NRRD.T, origin=(10.0, -20.0, 30.5),
+                                  encoding=encoding, data_file="m.raw" if detached else None)
+    path = tmp_path / ("m.nhdr" if detached else "m.nrrd")
+    if detached:
+        path.write_bytes(header)
+        (tmp_path / "m.raw").write_bytes(payload)
+    else:
+        path.write_bytes(header + payload)
+    ours = read_image(path)
+    theirs = sitk.ReadImage(str(path))  # ITK's NRRD reader: LPS, (x, y, z)
+    np.testing.assert_array_equal(ours.array, data)
+    np.testing.assert_array_equal(ours.array, sitk.GetArrayFromImage(theirs))
+    assert ours.array.dtype == np.int16 and ours.array.dtype.isnative
+    np.testing.assert_allclose(ours.geometry.spacing_mm, theirs.GetSpacing(), atol=1e-9)
+    np.testing.assert_allclose(ours.geometry.origin_mm, theirs.GetOrigin(), atol=1e-9)
+    np.testing.assert_allclose(ours.geometry.direction, theirs.GetDirection(), atol=1e-9)
+    # and against the header itself: the file's space (x, y, z) signs applied to each axis step
+    np.testing.assert_allclose(ours.geometry.affine_lps[:3, :3], np.diag(flip) @ OBLIQUE_NRRD, atol=1e-12)
+    np.testing.assert_allclose(ours.geometry.origin_mm, np.multiply(flip, (10.0, -20.0, 30.5)))
+
+
+def test_nrrd_bzip2_is_read(tmp_path):
+    # ITK's NrrdIO has no bzip2: the truth is the array written
+    data = np.arange(60, dtype="<i2").reshape(3, 4, 5)
+    header, payload = _nrrd_bytes(data, space="LPS", directions=np.diag([0.5, 0.6, 2.0]), encoding="bzip2")
+    (tmp_path / "b.nrrd").write_bytes(header + payload)
+    out = read_image(tmp_path / "b.nrrd")
+    np.testing.assert_array_equal(out.array, data)
+    assert out.geometry.spacing_mm == pytest.approx((0.5, 0.6, 2.0))
+
+
+def test_real_nrrd_files_match_simpleitk(shared_data):
+    # every NRRD of ../shared/data: dcmqi, pyradiomics, slicerio (incl. a 4-D layered .seg.nrrd)
+    paths = sorted(shared_data.glob("*/*.nrrd"))
+    assert len(paths) >= 8
+    for path in paths:
+        volume = read_nrrd_volume(path)
+        theirs = sitk.ReadImage(str(path))
+        expected = sitk.GetArrayFromImage(theirs)  # (z, y, x) or (z, y, x, components)
+        got = volume.array if expected.ndim == 4 else volume.array[..., 0]
+        assert got.dtype == expected.dtype, path.name
+        np.testing.assert_array_equal(got, expected, err_msg=path.name)
+        np.testing.assert_allclose(volume.geometry.spacing_mm, theirs.GetSpacing(), atol=1e-9, err_msg=path.name)
+        np.testing.assert_allclose(volume.geometry.origin_mm, theirs.GetOrigin(), atol=1e-9, err_msg=path.name)
+        np.testing.assert_allclose(volume.geometry.direction, theirs.GetDirection(), atol=1e-9, err_msg=path.name)
+
+
+def _nrrd_text(lines: list[str], payload: bytes = bytes(24)) -> bytes:
+    return ("\n".join(["NRRD0004", "type: uchar", *lines]) + "\n\n").encode() + payload
+
+
+SIZES = ["dimension: 3", "sizes: 2 3 4"]
+DIRS = "space directions: (1,0,0) (0,1,0) (0,0,1)"
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (_nrrd_text([*SIZES, "space: LPS", DIRS, "encoding: gzip"], gzip.compress(bytes(24))[:12]),
+         "not a readable NRRD"),
+        (_nrrd_text([*SIZES, "space: LPS", DIRS, "encoding: raw"], bytes(10)), "not a readable NRRD"),
+        (_nrrd_text(["this line is not a field"]), "not a readable NRRD"),
+        (_nrrd_text([*SIZES, "space: LPS", "space directions: (1,0,0) (0,x,0) (0,0,1)"]), "not a readable NRRD"),
+        (_nrrd_text([*SIZES, "spacings: 1 1 1", "encoding: raw"]), "space 'missing' cannot be placed in patient"),
+        (_nrrd_text([*SIZES, "space: scanner-xyz", DIRS, "encoding: raw"]), "'scanner-xyz' cannot be placed"),
+        (_nrrd_text(["dimension: 2", "sizes: 4 6", "space: LPS", "space directions: (1,0,0) (0,1,0)",
+                     "encoding: raw"]),
+         "expected three spatial axes"),
+        (_nrrd_text([*SIZES, "space: LPS", "space directions: (1,0,0) (1,1,0) (0,0,1)", "encoding: raw"]),
+         "cannot be an image grid"),
+        (_nrrd_text([*SIZES, "space: LPS", DIRS, "encoding: raw", "data file: gone.raw"]), "not a readable NRRD"),
+    ],
+    ids=["truncated-gzip", "short-raw", "bad-line", "bad-vector", "no-space", "scanner-xyz", "2-d", "sheared",
+         "missing-data-file"],
+)
+def test_bad_nrrd_files_give_one_line_errors(tmp_path, content, match):
+    path = tmp_path / "bad.nrrd"
+    path.write_bytes(content)
+    with pytest.raises(InputFileError, match=match) as info:
+        read_image(path)
+    assert "\n" not in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_layered_nrrd_is_refused_as_an_image(tmp_path):
+    header = ("NRRD0004\ntype: uchar\ndimension: 4\nsizes: 2 3 4 5\nspace: LPS\n"
+              "space directions: none (1,0,0) (0,1,0) (0,0,1)\nkinds: list domain domain domain\nencoding: raw\n\n")
+    (tmp_path / "layers.nrrd").write_bytes(header.encode() + bytes(120))
+    with pytest.raises(InputFileError, match="2 components per voxel"):
+        read_image(tmp_path / "layers.nrrd")
+    assert read_nrrd_volume(tmp_path / "layers.nrrd").array.shape == (5, 4, 3, 2)  # (z, y, x, layer)

@@ -152,6 +152,21 @@ def test_two_contours_in_one_slice(tmp_path: Path) -> None:
     assert int(lm.array.astype(bool).sum()) == 22
 
 
+def test_contour_through_boundary_voxel_centres_fills_back_the_mask(tmp_path: Path) -> None:
+    # An L-shaped mask (columns 2..4 of rows 2..9, plus columns 5..10 of rows 7..9: 24 + 18 = 42 voxels)
+    # outlined through the centres of its boundary voxels, as mask-to-contour tools write it. Centres on
+    # the outline count as inside (scikit-image's rule), so the fill is exactly the mask.
+    mask = np.zeros(GRID.shape_zyx[1:], dtype=bool)
+    mask[2:10, 2:5] = True
+    mask[7:10, 5:11] = True
+    outline = np.array([[2, 2, 1], [4, 2, 1], [4, 7, 1], [10, 7, 1], [10, 9, 1], [2, 9, 1]], dtype=float)
+    rt = _write_rtstruct(tmp_path / "rt.dcm", {1: ("Liver", [_to_lps(GRID, outline)])})
+    (lm,) = read_rtstruct(rt, reference=_reference(GRID))
+    assert int(mask.sum()) == 42
+    assert np.array_equal(lm.array[1] == 1, mask)
+    assert int(lm.array.astype(bool).sum()) == 42
+
+
 def test_oblique_grid_matches_index_space_fill(tmp_path: Path) -> None:
     # Rotated 30 degrees about z and 20 about x: contours are drawn in index space on slice 1 and sent
     # to LPS through the affine; the fill must equal the same polygon filled directly in index space.
@@ -298,6 +313,23 @@ def test_real_rtstruct_on_its_ct(rt_utils: Path, tmp_path: Path) -> None:
     assert np.array_equal(lm.array == 1, expected)
 
 
+def test_real_rtstruct_uses_the_ct_metadata_not_its_files(rt_utils: Path, tmp_path: Path) -> None:
+    # The CT's identity (series, SOP instances, frame of reference) travels in its metadata: the checks
+    # and the fill work with the CT files deleted after reading.
+    ct_dir = tmp_path / "ct"
+    ct_dir.mkdir()
+    for name in ("ct_1.dcm", "ct_2.dcm"):
+        shutil.copy(rt_utils / name, ct_dir / name)
+    ct = read_dicom(ct_dir)
+    shutil.rmtree(ct_dir)
+    (lm,) = read_rtstruct(rt_utils / "rt.dcm", reference=ct)
+    assert int((lm.array == 1).sum()) == 1443
+    assert any("FrameOfReferenceUID" in w for w in lm.metadata["warnings"])
+    with pytest.raises(InputFileError, match=r"reference 3 image\(s\) of series 2\.16\.840\.1\.114362") as info:
+        read_rtstruct(rt_utils / "invalid_reference_rt.dcm", reference=ct)
+    assert "\n" not in str(info.value)
+
+
 def test_real_invalid_reference_fails_in_one_line(rt_utils: Path) -> None:
     # It names the right series but contours on images (SOP instances) that are not in the folder.
     with pytest.raises(InputFileError, match=r"reference 3 image\(s\) of series 2\.16\.840\.1\.114362") as info:
@@ -351,13 +383,22 @@ def test_slicerio_segments_and_counts(slicerio: Path, name: str) -> None:
         assert len(maps) == 1
 
 
-def test_slicerio_matches_simpleitk(slicerio: Path) -> None:
-    from flr.io.nrrd import read_nrrd
+@pytest.mark.parametrize("name", ["Segmentation.seg.nrrd", "SegmentationOverlapping.seg.nrrd"])
+def test_slicerio_matches_simpleitk(slicerio: Path, name: str) -> None:
+    # ITK's NRRD reader is the independent truth: a 4-D .seg.nrrd is a vector image there, one component
+    # per layer
+    import SimpleITK as sitk
 
-    image = read_nrrd(slicerio / "Segmentation.seg.nrrd")
-    (lm,) = read_slicer_seg(slicerio / "Segmentation.seg.nrrd")
-    assert np.array_equal(image.array, lm.array)
-    assert image.geometry.same_grid(lm.geometry)
+    theirs = sitk.ReadImage(str(slicerio / name))
+    expected = sitk.GetArrayFromImage(theirs)
+    expected = expected if expected.ndim == 4 else expected[..., None]  # (z, y, x, layer)
+    maps = read_slicer_seg(slicerio / name)
+    assert len(maps) == expected.shape[3]
+    for layer, lm in enumerate(maps):
+        np.testing.assert_array_equal(lm.array, expected[..., layer])
+        np.testing.assert_allclose(lm.spacing_mm, theirs.GetSpacing(), atol=1e-9)
+        np.testing.assert_allclose(lm.origin_mm, theirs.GetOrigin(), atol=1e-9)
+        np.testing.assert_allclose(lm.direction, theirs.GetDirection(), atol=1e-9)
 
 
 def _write_seg_nrrd(path: Path, volume_lzyx: np.ndarray, *, space: str, directions: str, origin: str,
