@@ -356,16 +356,18 @@ def body_measures(body: Body | None, functional_ml: float) -> tuple[BodyMeasures
 
 
 def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | None = None,
-           body: Body | None = None) -> Assessment:
+           body: Body | None = None, strict: bool = False) -> Assessment:
     """Apply ``plan`` to the case in ``label_maps`` and judge what remains.
 
     Raises :class:`~flr.errors.PlanError` for a plan that does not fit the case (segments or tumours
-    absent, nothing left) and :class:`~flr.errors.GeometryMismatchError` for maps on different grids.
+    absent, nothing left), :class:`~flr.errors.GeometryMismatchError` for maps on different grids and
+    :class:`~flr.errors.InconsistentCaseError` for a tumour outside the liver (with ``strict``, for any
+    inconsistency of :mod:`flr.sanity`).
     """
     from flr.tumors import find_tumors
 
     case = label_maps if isinstance(label_maps, Case) else Case.build(label_maps, ct)
-    vol = measure_case(case)
+    vol = measure_case(case, strict=strict)
     anatomy = gather_anatomy(case)
     g = anatomy.geometry
     present = anatomy.present_segments
@@ -408,7 +410,8 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
         warnings.append("no whole-liver outline: intrahepatic vessel voxels labelled as vessels are not in the "
                         "liver volume")
     result = Assessment(inputs=vol.inputs, geometry=g, structures=vol.structures,
-                        segment_contacts=vol.segment_contacts, warnings=(*vol.warnings, *warnings), plan=plan,
+                        segment_contacts=vol.segment_contacts, warnings=(*vol.warnings, *warnings),
+                        findings=vol.findings, plan=plan,
                         liver=liver, remnant=remnant, checks=checks, tumors=outcomes, body=measures)
     return result.with_arrays(AssessmentArrays(territory=territory, removed=zones.removed, ablation=zones.ablation,
                                                functional=fr.mask, tumors=tumor_ids, liver=anatomy.liver))

@@ -79,3 +79,7 @@ class RulebookFileError(ConfigFileError, RulebookError):
 
 class SchemeFileError(ConfigFileError, SchemeError):
     """A label scheme file that cannot be parsed (syntax, duplicate key, size, suffix): a config and a scheme error."""
+
+
+class InconsistentCaseError(FlrError, ValueError):
+    """The inputs of a case contradict each other (a tumour outside the liver; with --strict, any finding)."""

@@ -126,6 +126,13 @@ class SegmentContact(FrozenModel):
     textbook: bool
 
 
+class Finding(FrozenModel):
+    """One inconsistency between a case's inputs (:mod:`flr.sanity`): a short code and the message with figures."""
+
+    code: str
+    message: str
+
+
 _VOLUMETRY_KEYS = ("schema_version", "flr_version", "kind", "inputs", "geometry", "voxel_volume_ml", "structures",
                    "volumes_ml", "segment_adjacency", "segment_contacts", "warnings")
 
@@ -139,6 +146,8 @@ class _CaseMeasures(FrozenModel):
     structures: dict[str, StructureVolume]
     segment_contacts: tuple[SegmentContact, ...] = ()
     warnings: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = Field(default=(), description="inconsistencies between the inputs (also in "
+                                                                  "warnings); --strict makes them errors")
 
     @model_validator(mode="before")
     @classmethod
@@ -412,4 +421,4 @@ class Assessment(_CaseMeasures):
         """The volumetry part of this assessment (inputs, grid, structures, contacts, warnings)."""
         return VolumetryResult(flr_version=self.flr_version, inputs=self.inputs, geometry=self.geometry,
                                structures=self.structures, segment_contacts=self.segment_contacts,
-                               warnings=self.warnings)
+                               warnings=self.warnings, findings=self.findings)

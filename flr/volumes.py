@@ -63,6 +63,7 @@ def volumetry(
     *,
     ct: Image | None = None,
     n_threads: int | None = None,
+    strict: bool = False,
 ) -> VolumetryResult:
     """Measure every named structure of one or more label maps on one grid.
 
@@ -71,20 +72,23 @@ def volumetry(
     label_maps : label maps (z, y, x) with their schemes' names; all on one grid.
     ct : optional CT; when given every label map must lie on its grid.
     n_threads : threads for the counting kernel (default: all cores).
+    strict : inconsistent inputs (:mod:`flr.sanity`) are errors instead of warnings.
 
     Raises
     ------
     GeometryMismatchError : a label map is not on the reference grid (names both grids).
     EmptyStructureError : no label map holds a named structure.
+    InconsistentCaseError : a tumour outside the liver; with ``strict``, any inconsistency.
     """
     if not label_maps:
         raise ValueError("volumetry needs at least one label map")
-    return measure_case(Case.build(label_maps, ct), n_threads=n_threads)
+    return measure_case(Case.build(label_maps, ct), n_threads=n_threads, strict=strict)
 
 
-def measure_case(case: Case, *, n_threads: int | None = None) -> VolumetryResult:
-    """:func:`volumetry` of a validated :class:`~flr.case.Case`."""
+def measure_case(case: Case, *, n_threads: int | None = None, strict: bool = False) -> VolumetryResult:
+    """:func:`volumetry` of a validated :class:`~flr.case.Case`, with its consistency findings."""
     from flr.kernels import label_stats
+    from flr.sanity import check_case
 
     ct, label_maps, geometry = case.ct, case.label_maps, case.geometry
     sx, sy, sz = geometry.spacing_mm
@@ -139,8 +143,10 @@ def measure_case(case: Case, *, n_threads: int | None = None) -> VolumetryResult
     warnings.extend(f"{c.a} and {c.b} share {c.contact_area_mm2:.0f} mm^2 of surface, which the textbook "
                     "Couinaud anatomy does not expect: check the segment labels"
                     for c in contacts if not c.textbook)
+    findings = check_case(case, strict=strict)
+    warnings.extend(f.message for f in findings)
     return VolumetryResult(inputs=tuple(inputs), geometry=geometry, structures=structures,
-                           segment_contacts=tuple(contacts), warnings=tuple(warnings))
+                           segment_contacts=tuple(contacts), warnings=tuple(warnings), findings=findings)
 
 
 def _segment_contacts(stats: Any, by_name: dict[str, list[int]], segs: list[str],

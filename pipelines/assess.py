@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,7 @@ class AssessRequest:
     report_dir: Path | None = None
     include_identifiers: bool = False
     export_dir: Path | None = None
-    extra_warnings: tuple[str, ...] = field(default=())
+    strict: bool = False
 
     @classmethod
     def from_options(cls, labels: Sequence[str], *, plan_name: str | None = None, resect: str | None = None,
@@ -79,7 +79,7 @@ def run_assess(request: AssessRequest) -> Assessment:
         person = load_patient(request.patient) if request.patient is not None else None
     ct_image, maps = load_case(request.labels, ct=request.ct, series_uid=request.series_uid,
                                resample=request.resample)
-    result = assess(maps, request.plan, ct=ct_image, body=request.body(person))
+    result = assess(maps, request.plan, ct=ct_image, body=request.body(person), strict=request.strict)
     if rulebook is not None:
         result = judge(result, person, rulebook, scan_date=study_date(ct_image))
     if request.export_dir is not None:

@@ -40,13 +40,16 @@ def cli() -> None:
                    "nearest-neighbour interpolation (reported), a tilted or irregular DICOM CT onto a regular grid.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
               help="Write the result as JSON (schema in the README).")
+@click.option("--strict", is_flag=True,
+              help="Inconsistent inputs (liver mask off soft tissue, outline and segments disagreeing, tumour "
+                   "outside the outline, missing segments) are errors instead of warnings.")
 @click.option("--quiet", "-q", is_flag=True, help="No table on the terminal.")
 def volumetry(labels: tuple[str, ...], ct: Path | None, series_uid: str | None, resample: str | None,
-              json_out: Path | None, quiet: bool) -> None:
+              json_out: Path | None, strict: bool, quiet: bool) -> None:
     """Voxel volumes, truncation flags and segment contacts of every labelled structure."""
     from pipelines.volumetry import run_volumetry
 
-    result = run_volumetry(list(labels), ct=ct, series_uid=series_uid, resample=resample)
+    result = run_volumetry(list(labels), ct=ct, series_uid=series_uid, resample=resample, strict=strict)
     from pipelines.volumetry import format_table
 
     _emit(result, json_out, quiet, format_table)
@@ -98,13 +101,16 @@ def _emit(result: Any, json_out: Path | None, quiet: bool, formatter: Any) -> No
               help="Write the plan as plan.nii.gz + plan.scheme.json, and as plan.seg.dcm (DICOM-SEG) for a DICOM CT.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
               help="Write the assessment as JSON.")
+@click.option("--strict", is_flag=True,
+              help="Inconsistent inputs (liver mask off soft tissue, outline and segments disagreeing, tumour "
+                   "outside the outline, missing segments) are errors instead of warnings.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on the terminal.")
 def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, resect: str | None,
            include_caudate: bool, wedges: tuple[str, ...], ablations: tuple[str, ...], weight_kg: float | None,
            height_cm: float | None, bsa_formula: str, telv_formula: str, series_uid: str | None,
            resample: str | None,
            patient: Path | None, rules: str | None, report_dir: Path | None, include_identifiers: bool,
-           export_dir: Path | None, json_out: Path | None, quiet: bool) -> None:
+           export_dir: Path | None, json_out: Path | None, strict: bool, quiet: bool) -> None:
     """Apply a resection plan and judge the remnant: FLR, contiguity, inflow/outflow, margins."""
     from pipelines.assess import AssessRequest, format_summary, run_assess
 
@@ -112,7 +118,7 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
         labels, plan_name=plan_name, resect=resect, include_caudate=include_caudate, wedges=wedges,
         ablations=ablations, ct=ct, series_uid=series_uid, resample=resample, weight_kg=weight_kg,
         height_cm=height_cm, bsa_formula=bsa_formula, telv_formula=telv_formula, patient=patient, rules=rules,
-        report_dir=report_dir, include_identifiers=include_identifiers, export_dir=export_dir)
+        report_dir=report_dir, include_identifiers=include_identifiers, export_dir=export_dir, strict=strict)
     result = run_assess(request)
     _emit(result, json_out, quiet, format_summary)
     if report_dir is not None:

@@ -10,10 +10,10 @@ from pipelines.inputs import load_case
 
 
 def run_volumetry(labels: list[str], *, ct: Path | None = None, series_uid: str | None = None,
-                  resample: str | None = None) -> VolumetryResult:
-    """Read ``PATH[:SCHEME]`` label maps (and the CT) and measure them."""
+                  resample: str | None = None, strict: bool = False) -> VolumetryResult:
+    """Read ``PATH[:SCHEME]`` label maps (and the CT) and measure them (``strict``: inconsistencies are errors)."""
     ct_image, maps = load_case(labels, ct=ct, series_uid=series_uid, resample=resample)
-    return volumetry(maps, ct=ct_image)
+    return volumetry(maps, ct=ct_image, strict=strict)
 
 
 def format_table(result: VolumetryResult) -> str:
