@@ -14,6 +14,7 @@ once; :func:`gather_anatomy` turns the named labels into the masks an assessment
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -87,7 +88,7 @@ class CaseAnatomy:
     vessels: Mapping[str, np.ndarray] = field(default_factory=dict)
     has_outline: bool = False
 
-    @property
+    @functools.cached_property
     def present_segments(self) -> tuple[str, ...]:
         """Canonical names of the segments with voxels, in code order."""
         codes = np.flatnonzero(np.bincount(self.segment_map.ravel(), minlength=len(SEGMENT_NAMES) + 1)[1:]) + 1

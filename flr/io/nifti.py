@@ -55,7 +55,7 @@ def geometry_from_affine(affine_ras: np.ndarray, shape_xyz: tuple[int, ...], whe
 
 def _array_zyx(img: Any, path: Path, *, scaled: bool) -> np.ndarray:
     try:
-        raw = np.asanyarray(img.dataobj) if not scaled else None
+        raw: np.ndarray = np.asanyarray(img.dataobj)
         if scaled:
             slope, inter = img.dataobj.slope, img.dataobj.inter
             raw = np.asanyarray(img.dataobj.get_unscaled())

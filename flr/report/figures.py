@@ -308,6 +308,19 @@ def _draw_margins(ax: Any, plan: _Plan, geometry: Geometry, index: int,
     return drawn
 
 
+def _ct_axes(ct2d: np.ndarray | None, shape: tuple[int, ...], level: float, width: float,
+             extent: tuple[float, float, float, float]) -> tuple[Any, Any]:
+    """A 6 x 6 inch figure whose image axes show the CT slice in grey at (level, width) HU, black without one."""
+    fig = _new_figure(6.0, 6.0)
+    ax = fig.add_axes(IMAGE_AXES_RECT)
+    ax.set_axis_off()
+    ax.set_facecolor("black")
+    grey = np.zeros(shape, np.float32) if ct2d is None else ct2d.astype(np.float32)
+    ax.imshow(grey, cmap="gray", vmin=level - width / 2.0, vmax=level + width / 2.0, extent=extent,
+              origin="upper", interpolation="nearest", aspect="equal")
+    return fig, ax
+
+
 def slice_png(
     ct_hu: np.ndarray | None,
     geometry: Geometry,
@@ -366,14 +379,7 @@ def slice_png(
     tum2d = plane(tumors, "tumors")
     extent = _extent(plan, seg2d.shape)
 
-    fig = _new_figure(6.0, 6.0)
-    ax = fig.add_axes(IMAGE_AXES_RECT)
-    ax.set_axis_off()
-    ax.set_facecolor("black")
-    grey = np.zeros(seg2d.shape, np.float32) if ct2d is None else ct2d.astype(np.float32)
-    ax.imshow(grey, cmap="gray", vmin=level - width / 2.0, vmax=level + width / 2.0, extent=extent,
-              origin="upper", interpolation="nearest", aspect="equal")
-
+    fig, ax = _ct_axes(ct2d, seg2d.shape, level, width, extent)
     from matplotlib.lines import Line2D
 
     handles = _draw_segments(ax, plan, seg2d, segment_names, res2d, extent)
