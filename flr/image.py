@@ -42,6 +42,11 @@ IDENTITY_DIRECTION: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0,
 SPACING_TOL_MM = 1e-4
 ORIGIN_TOL_MM = 1e-3
 DIRECTION_TOL = 1e-5
+#: Tolerances between DICOM objects of one grid (slices of a series, SEG frames, RTSTRUCT planes): positions
+#: written as decimal strings with two decimals are off by up to 0.005 mm; orientation cosines by 1e-5
+#: and more when written with few digits; pixel spacings agree with :data:`SPACING_TOL_MM`.
+POSITION_TOL_MM = 0.01
+ORIENTATION_TOL = 1e-4
 
 
 def mm3_to_ml(volume_mm3: float) -> float:

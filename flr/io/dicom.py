@@ -65,20 +65,18 @@ from pydicom.uid import (
 from pydicom.valuerep import format_number_as_ds
 
 from flr.errors import DicomSeriesError, InputFileError, UnsupportedFormatError
-from flr.image import Geometry, Image
+from flr.image import ORIENTATION_TOL, POSITION_TOL_MM, SPACING_TOL_MM, Geometry, Image
 from flr.io._common import atomic_path, one_line, quiet_pydicom
 
 __all__ = ["read_dicom", "read_series_header", "write_dicom_series"]
 
-#: Absolute floor of the position tolerances (mm): DICOM decimal strings written with two decimals
-#: are off by up to 0.005 mm.
-POSITION_TOL_MM = 0.01
 #: Relative tolerance: a gap may deviate from the median gap by this fraction of it, a slice may sit
 #: off its first slice's normal line by this fraction of the smaller pixel spacing.
 RELATIVE_TOL = 0.01
-#: Slices of one series must agree on orientation cosines within this, and on pixel spacing (mm).
-ORIENTATION_TOL = 1e-4
-PIXEL_SPACING_TOL_MM = 1e-4
+#: Slices of one series must agree on orientation cosines (:data:`flr.image.ORIENTATION_TOL`) and on pixel
+#: spacing (:data:`flr.image.SPACING_TOL_MM`); positions have an absolute floor of
+#: :data:`flr.image.POSITION_TOL_MM`.
+PIXEL_SPACING_TOL_MM = SPACING_TOL_MM
 
 TransferSyntaxName = Literal["explicit-little", "jpeg2000-lossless", "jpeg-lossless"]
 #: pylibjpeg-openjpeg always encodes 6 wavelet resolutions, which needs 2**5 pixels per side (GDCM's

@@ -52,7 +52,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.valuerep import format_number_as_ds
 
 from flr.errors import GeometryMismatchError, InputFileError
-from flr.image import Geometry, Image, LabelMap
+from flr.image import ORIENTATION_TOL, POSITION_TOL_MM, SPACING_TOL_MM, Geometry, Image, LabelMap
 from flr.io._common import atomic_path, one_line, quiet_pydicom
 from flr.schemes import CANONICAL_NAMES, canonical_name, normalise_name
 
@@ -64,10 +64,9 @@ SEG_SOP_CLASS_UIDS: frozenset[str] = frozenset(
         "1.2.840.10008.5.1.4.1.1.66.7",  # Label Map Segmentation Storage
     }
 )
-#: Frame positions must lie this close (mm) to a slice of the target grid.
-POSITION_TOL_MM = 0.01
-ORIENTATION_TOL = 1e-4
-PIXEL_SPACING_TOL_MM = 1e-4
+#: Frame positions must lie within :data:`flr.image.POSITION_TOL_MM` of a slice of the target grid;
+#: orientation and pixel spacing agree within :data:`flr.image.ORIENTATION_TOL` and SPACING_TOL_MM.
+PIXEL_SPACING_TOL_MM = SPACING_TOL_MM
 #: A FRACTIONAL value counts as inside at or above this fraction of MaximumFractionalValue.
 FRACTIONAL_THRESHOLD = 0.5
 
