@@ -8,6 +8,29 @@ The command line prints them as one line and exits non-zero; the library never p
 
 from __future__ import annotations
 
+import re
+
+#: Longest quoted value in a message; the whole line is capped at :data:`MAX_MESSAGE_CHARS`.
+MAX_VALUE_CHARS = 80
+MAX_MESSAGE_CHARS = 600
+
+
+def quote(value: object, limit: int = MAX_VALUE_CHARS) -> str:
+    """``repr`` of a value for a message: one line, at most ``limit`` characters (``...`` marks a cut).
+
+    >>> quote("x" * 200)[:12], len(quote("x" * 200))
+    ("'xxxxxxxxxxx", 80)
+    """
+    text = value if isinstance(value, str) and value.startswith(("'", '"')) else repr(value)
+    text = re.sub(r"\s+", " ", text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def one_line(text: object, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` on one line, shortened to ``limit`` characters (the CLI prints errors through it)."""
+    s = re.sub(r"\s+", " ", str(text)).strip()
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
 
 class FlrError(Exception):
     """Base class of every error flr raises on purpose."""
