@@ -21,8 +21,7 @@ def quote(value: object, limit: int = MAX_VALUE_CHARS) -> str:
     >>> quote("x" * 200)[:12], len(quote("x" * 200))
     ("'xxxxxxxxxxx", 80)
     """
-    text = value if isinstance(value, str) and value.startswith(("'", '"')) else repr(value)
-    text = re.sub(r"\s+", " ", text)
+    text = re.sub(r"\s+", " ", repr(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
