@@ -59,3 +59,9 @@ def test_the_length_check_sees_a_long_function(tmp_path):
     body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
     (tmp_path / "m.py").write_text(f"def f():\n{body}\n")
     assert _function_lengths(tmp_path / "m.py") == [("f", MAX_FUNCTION_LINES + 1)]
+
+
+def test_the_package_declares_its_types():
+    """PEP 561: ``py.typed`` ships with flr (pyproject's package-data names it)."""
+    assert (REPO / "flr" / "py.typed").is_file()
+    assert '"py.typed"' in (REPO / "pyproject.toml").read_text()
