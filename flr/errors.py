@@ -105,3 +105,69 @@ class SchemeFileError(ConfigFileError, SchemeError):
 
 class InconsistentCaseError(FlrError, ValueError):
     """The inputs of a case contradict each other (a tumour outside the liver; with --strict, any finding)."""
+
+
+#: Longest message that lists every one of several problems (:func:`join_problems`): under 700 characters
+#: with the command line's ``flr: error: `` prefix (which cuts its line at :data:`MAX_MESSAGE_CHARS`).
+MAX_PROBLEMS_CHARS = 680
+#: Longest message that lists some problems and counts the rest: the count fits on the command line's line.
+MAX_PARTIAL_CHARS = MAX_MESSAGE_CHARS - len("flr: error: ")
+
+
+def join_problems(head: str, problems: list[str], limit: int = MAX_PROBLEMS_CHARS, total: int | None = None,
+                  partial_limit: int = MAX_PARTIAL_CHARS) -> str:
+    """``head`` and then the ``problems``, separated by ``; ``, on one line of bounded length.
+
+    Every problem is listed when they all fit in ``limit`` characters; otherwise as many as fit in
+    ``partial_limit`` (at most ``limit``), and the rest are counted (``; ... and 3 more``). A first problem too
+    long on its own is cut (``...``): whatever the problems are, the result is at most ``limit`` characters.
+
+    Parameters
+    ----------
+    head : the start of the message, e.g. ``"patient.yaml: "``.
+    problems : one text per problem, in the order to report them.
+    limit : the longest result.
+    total : how many problems there are, when ``problems`` holds only the first of them (default: all).
+    partial_limit : the longest result that leaves problems out.
+
+    >>> join_problems("p.yaml: ", ["a is wrong", "b is wrong"])
+    'p.yaml: a is wrong; b is wrong'
+    >>> join_problems("p.yaml: ", [f"field {i} is wrong" for i in range(100)], partial_limit=60)
+    'p.yaml: field 0 is wrong; field 1 is wrong; ... and 98 more'
+    """
+    count = len(problems) if total is None else max(total, len(problems))
+    out = one_line(head, limit) + (" " if head[-1:].isspace() else "")
+    texts = [one_line(p, limit) for p in problems]
+    whole = out + "; ".join(texts)
+    if count == len(problems) and len(whole) <= limit:
+        return whole
+    room = min(limit, partial_limit)
+    shown = 0
+    for text in texts:
+        piece = ("; " if shown else "") + text
+        if len(out) + len(piece) + len(f"; ... and {count - shown - 1} more") > room:
+            break
+        out, shown = out + piece, shown + 1
+    if shown == 0 and texts:  # the first problem alone is too long: cut it, keep the count of the rest
+        rest = f"; ... and {count - 1} more" if count > 1 else ""
+        out, shown = out + one_line(texts[0], max(room - len(out) - len(rest), 10)), 1
+    if shown < count:
+        out += f"; ... and {count - shown} more"
+    return one_line(out, limit)
+
+
+#: Longest path a message shows (longer ones keep their end, where the file's name is).
+MAX_PATH_CHARS = 160
+
+
+def short_path(path: object, limit: int = MAX_PATH_CHARS) -> str:
+    """A path for a message: as is when at most ``limit`` characters, else ``...`` and its last characters.
+
+    >>> short_path("/data/case-7/patient.yaml")
+    '/data/case-7/patient.yaml'
+    >>> short_path("/deep" * 100 + "/patient.yaml", limit=30)
+    '...deep/deep/deep/patient.yaml'
+    """
+    text = str(path)
+    return text if len(text) <= limit else "..." + text[len(text) - limit + 3:]
+

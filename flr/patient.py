@@ -34,6 +34,7 @@ import datetime as dt
 import difflib
 import math
 import os
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -51,7 +52,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError, core_schema
 
 from flr import scores
-from flr.errors import PatientValueError
+from flr.errors import PatientValueError, join_problems, quote
 from flr.io.config import read_config
 from flr.model import FrozenModel, json_schema
 from flr.scores import BODY_RANGES
@@ -114,11 +115,11 @@ _SITE_FIELDS = {
     "progression": ("gist",), "origin": ("neuroendocrine",), "prior_liver_recurrence": ("sarcoma",),
 }
 
-#: At most this many problems of one file are listed (then "... and N more").
+#: At most this many problems of one file are listed (then "... and N more"); fewer when they would make the
+#: message longer than :data:`flr.errors.MAX_PROBLEMS_CHARS`.
 MAX_LISTED_ERRORS = 20
 _EARLIEST_DATE = dt.date(1980, 1, 1)
 _LATEST_DATE = dt.date(2200, 1, 1)
-_SHOWN_CHARS = 80
 
 
 # --- the validated patient (what flr computes with) ------------------------------------------------------
@@ -231,7 +232,9 @@ class Patient(FrozenModel):
         Raises
         ------
         PatientValueError
-            One line listing every problem of ``data`` (at most :data:`MAX_LISTED_ERRORS`).
+            One line listing every problem of ``data`` (as many as fit in
+            :data:`~flr.errors.MAX_PROBLEMS_CHARS` characters, at most :data:`MAX_LISTED_ERRORS`; then how many
+            more there are). Values are quoted shortened (:func:`~flr.errors.quote`), identifiers never shown.
 
         >>> try:
         ...     Patient.from_dict({"weigth_kg": 70, "labs": {"inr": 40}}, source="p.yaml")
@@ -240,14 +243,15 @@ class Patient(FrozenModel):
         p.yaml: labs.inr = 40 is impossible (expected 0.5-20)
         weigth_kg is not a patient field (did you mean weight_kg?)
         """
+        if data is None:  # an empty YAML file, or one with comments only
+            raise PatientValueError(f"{source}: the patient file is empty (write {{}} for a patient with no known "
+                                    "facts)")
         raw = dict(data) if isinstance(data, Mapping) else data
         try:
             parsed = PatientFile.model_validate(raw)
         except ValidationError as exc:
-            messages = _messages(exc)
-            if len(messages) > MAX_LISTED_ERRORS:
-                messages = [*messages[:MAX_LISTED_ERRORS], f"... and {len(messages) - MAX_LISTED_ERRORS} more"]
-            raise PatientValueError(f"{source}: " + "; ".join(messages)) from None
+            messages, total = _messages(exc)
+            raise PatientValueError(join_problems(f"{source}: ", messages, total=total)) from None
         return _patient_from_file(parsed, source)
 
     def pve_weeks(self, scan_date: dt.date | dt.datetime | str) -> float | None:
@@ -314,10 +318,7 @@ def load_patient(path: str | os.PathLike[str]) -> Patient:
     :class:`~flr.errors.UnsupportedFormatError`); content problems :class:`~flr.errors.PatientValueError`.
     """
     src = str(path)
-    data = read_config(path, what="patient file")
-    if data is None:
-        raise PatientValueError(f"{src}: the patient file is empty (write {{}} for a patient with no known facts)")
-    return Patient.from_dict(data, source=src)
+    return Patient.from_dict(read_config(path, what="patient file"), source=src)
 
 
 def patient_json_schema() -> dict[str, Any]:
@@ -343,15 +344,19 @@ def patient_json_schema() -> dict[str, Any]:
 _FIELD = "\x1f"
 
 
+def _quote(value: Any) -> str:
+    """:func:`flr.errors.quote`, also for an integer too long for ``repr`` (over 4300 digits, from Python)."""
+    try:
+        return quote(value)
+    except ValueError:
+        if isinstance(value, int):
+            return f"an integer of about {value.bit_length() * math.log10(2):.0f} digits"
+        return f"a {type(value).__name__} holding an integer too long to show"
+
+
 def _problem(message: str) -> PydanticCustomError:
     """A value error; ``_FIELD`` in ``message`` is replaced by the field path when it is reported."""
     return PydanticCustomError("patient_value", message)
-
-
-def _shown(value: Any) -> str:
-    """``repr(value)``, at most 80 characters (a value can be pasted text)."""
-    text = repr(value)
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
 class _Check:
@@ -374,6 +379,19 @@ class _Check:
         return self.schema()
 
 
+#: A text that starts with a number (``"70 kg"``, ``"1.2 mg/dL"``).
+_NUMBER_WITH_UNIT = re.compile(r"\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def _text_hint(text: str) -> str:
+    """What to do about a text where a number goes: ``'70 kg'`` -> drop the unit; ``'70'``, ``1e2`` -> unquote."""
+    try:
+        float(text)
+    except ValueError:
+        return ": write the number alone, the unit is in the field's name" if _NUMBER_WITH_UNIT.match(text) else ""
+    return ": write it as a plain number (70.5), not as text"
+
+
 class _Number(_Check):
     """A finite number in ``[lo, hi]`` (never a bool or text); ``lab`` keys get a unit hint when out of range."""
 
@@ -384,14 +402,15 @@ class _Number(_Check):
         u = f" {self.unit}" if self.unit else ""
         expected = f"{self.lo:g}-{self.hi:g}{u}"
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _problem(f"{_FIELD} = {_shown(value)} is not a number (expected {expected})")
+            hint = _text_hint(value) if isinstance(value, str) else ""
+            raise _problem(f"{_FIELD} = {_quote(value)} is not a number (expected {expected}){hint}")
         try:
             v = float(value)
         except OverflowError:
             v = math.inf
         if not math.isfinite(v) or not self.lo <= v <= self.hi:
-            shown = f"{value:g}" if isinstance(value, float) or math.isfinite(v) else _shown(value)
-            hint = _unit_hint(self.lab, value) if self.lab else ""
+            shown = f"{value:g}" if isinstance(value, float) or math.isfinite(v) else _quote(value)
+            hint = _unit_hint(self.lab, v) if self.lab else ""  # v: an integer too large for a float is inf
             raise _problem(f"{_FIELD} = {shown} is impossible (expected {expected}{hint})")
         return v
 
@@ -433,7 +452,7 @@ class _Bool(_Check):
 
     def check(self, value: Any) -> bool:
         if not isinstance(value, bool):
-            raise _problem(f"{_FIELD} = {_shown(value)} must be true or false")
+            raise _problem(f"{_FIELD} = {_quote(value)} must be true or false")
         return value
 
     def schema(self) -> dict[str, Any]:
@@ -454,7 +473,7 @@ class _Choice(_Check):
     def check(self, value: Any) -> str:
         norm = value.strip().lower().replace("-", "_").replace(" ", "_") if isinstance(value, str) else value
         if norm not in self.values:
-            raise _problem(f"{_FIELD} = {_shown(value)} is not one of {', '.join(self.values)}")
+            raise _problem(f"{_FIELD} = {_quote(value)} is not one of {', '.join(self.values)}")
         return str(norm)
 
     def schema(self) -> dict[str, Any]:
@@ -582,7 +601,7 @@ class PatientFile(_FileModel):
     @classmethod
     def _a_list(cls, value: Any) -> Any:
         if value is not None and not isinstance(value, list | tuple):
-            raise _problem(f"{_FIELD} = {_shown(value)} must be a list of {{site, extent}} (write [] when "
+            raise _problem(f"{_FIELD} = {_quote(value)} must be a list of {{site, extent}} (write [] when "
                            "extrahepatic disease was ruled out)")
         return value
 
@@ -596,11 +615,20 @@ _SECTIONS: dict[tuple[str, ...], type[BaseModel]] = {
 
 # --- messages ------------------------------------------------------------------------------------------------
 
+#: A key shown as written in a field path; any other key is quoted (:func:`~flr.errors.quote`).
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _key(part: str) -> str:
+    """A key for a field path: as written when it is short and plain, else quoted (shortened)."""
+    return part if _PLAIN_KEY.fullmatch(part) else _quote(part)
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
-    """``("extrahepatic_disease", 1, "site")`` -> ``extrahepatic_disease[1].site``."""
+    """``("extrahepatic_disease", 1, "site")`` -> ``extrahepatic_disease[1].site``; odd keys quoted."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{_key(part)}" if out else _key(str(part)))
     return out
 
 
@@ -612,7 +640,7 @@ def _unknown_key(loc: tuple[int | str, ...]) -> str:
                 "age is all flr needs, and results must not identify the patient")
     section = tuple(p for p in parent if isinstance(p, str))
     valid = list(_SECTIONS[section].model_fields) if section in _SECTIONS else []
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6) if _PLAIN_KEY.fullmatch(key) else []
     hint = f"did you mean {close[0]}?" if close else f"valid fields: {', '.join(valid)}"
     name = section[-1] if section else "patient"
     return f"{path} is not a{'n' if name[0] in 'aeiou' else ''} {name} field ({hint})"
@@ -627,7 +655,7 @@ def _message(err: Mapping[str, Any]) -> str:
     if kind == "extra_forbidden":
         return _unknown_key(loc)
     if kind == "invalid_key":
-        return f"{_path(loc[:-1]) + '.' if len(loc) > 1 else ''}{_shown(loc[-1])}: field names must be text"
+        return f"{_path(loc[:-1]) + '.' if len(loc) > 1 else ''}{_quote(loc[-1])}: field names must be text"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"{path or 'the patient file'} must be a mapping of fields, not {type(err['input']).__name__}"
     if kind == "missing":
@@ -635,9 +663,12 @@ def _message(err: Mapping[str, Any]) -> str:
     return f"{path or 'the patient file'}: {err['msg']}"
 
 
-def _messages(exc: ValidationError) -> list[str]:
-    """One message per problem of the file, each naming its field path; never an identifier's value."""
-    return list(dict.fromkeys(_message(err) for err in exc.errors()))
+def _messages(exc: ValidationError) -> tuple[list[str], int]:
+    """The messages of the first :data:`MAX_LISTED_ERRORS` problems (each naming its field path, never an
+    identifier's value) and how many problems there are in all (a file can have thousands)."""
+    errors = exc.errors(include_url=False)
+    first = list(dict.fromkeys(_message(err) for err in errors[:MAX_LISTED_ERRORS]))
+    return first, len(first) + max(len(errors) - MAX_LISTED_ERRORS, 0)
 
 
 # --- from the file to the patient ----------------------------------------------------------------------------
@@ -695,9 +726,9 @@ def _as_date(value: Any, path: str) -> dt.date:
         try:
             value = dt.date.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError(f"{path} = {_shown(value)} is not a date (write YYYY-MM-DD)") from None
+            raise ValueError(f"{path} = {_quote(value)} is not a date (write YYYY-MM-DD)") from None
     if not isinstance(value, dt.date):
-        raise ValueError(f"{path} = {_shown(value)} is not a date (write YYYY-MM-DD)")
+        raise ValueError(f"{path} = {_quote(value)} is not a date (write YYYY-MM-DD)")
     if not _EARLIEST_DATE <= value <= _LATEST_DATE:
         raise ValueError(f"{path} = {value.isoformat()} is impossible (expected a date after "
                          f"{_EARLIEST_DATE.isoformat()})")

@@ -56,7 +56,7 @@ import math
 import numbers
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -66,7 +66,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic validates typing.TypedDict only from Python 3.12
 
-from flr.errors import ConfigFileError, FactError, RulebookError, RulebookFileError
+from flr.errors import ConfigFileError, FactError, RulebookError, RulebookFileError, join_problems, quote, short_path
 from flr.io.config import ConfigFormat, config_format, parse_config, read_config_bytes
 from flr.model import DISCLAIMER, FAIL, NOT_ASSESSED, PASS, STATUSES, FrozenModel, Status, json_schema
 
@@ -448,24 +448,41 @@ class Rulebook:
         return [(r.id, r.threshold) for r in self.rules if fact in r.inputs]
 
 
-_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Longest id (of a rule, a rulebook, a strategy) and version.
+MAX_ID_CHARS = 64
+#: A snake_case id (matched with ``fullmatch``: ``$`` alone would let a trailing newline through).
+_ID = re.compile(rf"^[a-z][a-z0-9_]{{0,{MAX_ID_CHARS - 1}}}$")
 _TOP_FIELDS = ("id", "version", "title", "description", "source_text", "rules")
 _RULE_FIELDS = ("id", "statement", "inputs", "check", "threshold", "when", "on_fail", "strategies", "guidance",
                 "source", "required")
-_SHOWN_CHARS = 80
-#: At most this many problems of one rulebook are listed (then "... and N more").
+#: Most rules in one rulebook (the built-in ones hold about 30).
+MAX_RULES = 1000
+#: At most this many problems of one rulebook are listed (then "... and N more"); fewer when they would make
+#: the message longer than :data:`flr.errors.MAX_PROBLEMS_CHARS`.
 MAX_LISTED_ERRORS = 20
 
 
-def _shown(value: Any) -> str:
-    """``repr(value)``, at most 80 characters."""
-    text = repr(value)
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+def _too_long(value: Any) -> str:
+    """`` (at most 64 characters)`` for a text over :data:`MAX_ID_CHARS`, else nothing."""
+    return f" (at most {MAX_ID_CHARS} characters)" if isinstance(value, str) and len(value) > MAX_ID_CHARS else ""
 
 
 def _bad(message: str, field: str | None = None) -> PydanticCustomError:
     """A rulebook problem; ``field`` names the rule field at fault when it is not the one being validated."""
     return PydanticCustomError("rulebook", message, {"rule_field": field} if field else None)
+
+
+def _close(name: Any, names: Iterable[str]) -> list[str]:
+    """The valid name closest to ``name`` (a typo), if any; none for a long or non-text ``name``."""
+    if not isinstance(name, str) or len(name) > MAX_ID_CHARS:
+        return []
+    return difflib.get_close_matches(name, list(names), n=1)
+
+
+def _fact_hint(name: Any) -> str:
+    """``did you mean ...?`` for a typo, else where the facts are listed (all of them would make a long line)."""
+    close = _close(name, [*FACTS, VERDICT])
+    return f"did you mean {close[0]}?" if close else f"not one of the {len(FACTS)} facts: see `flr schema rulebook`"
 
 
 def _text(value: Any, problem: str) -> str:
@@ -525,8 +542,8 @@ class _RuleFile(BaseModel):
     @field_validator("id", mode="plain")
     @classmethod
     def _id(cls, value: Any, info: ValidationInfo) -> str:
-        if not isinstance(value, str) or not _ID.match(value):
-            raise _bad(f"{_shown(value)} is not a snake_case id")
+        if not isinstance(value, str) or not _ID.fullmatch(value):
+            raise _bad(f"{quote(value)} is not a snake_case id{_too_long(value)}")
         seen = (info.context or {}).setdefault("rule_ids", set())
         if value in seen:
             raise _bad("duplicate rule id")
@@ -545,9 +562,7 @@ class _RuleFile(BaseModel):
             raise _bad("must be a non-empty list of fact names")
         for name in value:
             if name != VERDICT and name not in FACTS:
-                close = difflib.get_close_matches(name, [*FACTS, VERDICT], n=1)
-                hint = f"did you mean {close[0]}?" if close else f"known facts: {', '.join(FACTS)}, {VERDICT}"
-                raise _bad(f"unknown fact {_shown(name)} ({hint})")
+                raise _bad(f"unknown fact {quote(name)} ({_fact_hint(name)})")
         if len(set(value)) != len(value):
             raise _bad("a fact is listed twice")
         return tuple(value)
@@ -556,9 +571,9 @@ class _RuleFile(BaseModel):
     @classmethod
     def _check(cls, value: Any, info: ValidationInfo) -> str:
         if not isinstance(value, str) or value not in PREDICATES:
-            close = difflib.get_close_matches(value, PREDICATES, n=1) if isinstance(value, str) else []
+            close = _close(value, PREDICATES)
             hint = f"did you mean {close[0]}?" if close else f"known checks: {', '.join(PREDICATES)}"
-            raise _bad(f"unknown check {_shown(value)} ({hint})")
+            raise _bad(f"unknown check {quote(value)} ({hint})")
         inputs = info.data.get("inputs")
         if inputs is None:
             return value  # the inputs are at fault, and reported
@@ -589,7 +604,7 @@ class _RuleFile(BaseModel):
     def _on_fail(cls, value: Any, info: ValidationInfo) -> OnFail:
         on_fail = next((option for option in ON_FAIL if option == value), None)
         if on_fail is None:
-            raise _bad(f"{_shown(value)} is not one of {', '.join(ON_FAIL)}")
+            raise _bad(f"{quote(value)} is not one of {', '.join(ON_FAIL)}")
         if on_fail == "not_resectable" and _reads_verdict(info.data):
             raise _bad("a rule that reads the verdict cannot decide it (use caution or strategy, required: false)")
         return on_fail
@@ -598,7 +613,7 @@ class _RuleFile(BaseModel):
     @classmethod
     def _strategies(cls, value: Any, info: ValidationInfo) -> tuple[str, ...]:
         strategies = [] if value is None else value
-        if not isinstance(strategies, list) or not all(isinstance(s, str) and _ID.match(s) for s in strategies):
+        if not isinstance(strategies, list) or not all(isinstance(s, str) and _ID.fullmatch(s) for s in strategies):
             raise _bad("must be a list of snake_case strategy names")
         on_fail = info.data.get("on_fail")
         if on_fail == "strategy" and not strategies:
@@ -626,7 +641,7 @@ class _RuleFile(BaseModel):
         if value is None:
             return info.data.get("on_fail") != "caution" and not after
         if not isinstance(value, bool):
-            raise _bad(f"must be true or false, got {_shown(value)}")
+            raise _bad(f"must be true or false, got {quote(value)}")
         if after and value:
             raise _bad("a rule that reads the verdict cannot decide it (use caution or strategy, required: false)")
         return value
@@ -661,8 +676,8 @@ class _RulebookFile(BaseModel):
     @classmethod
     def _id(cls, value: Any) -> str:
         text = _text(value, "must be a non-empty string")
-        if not _ID.match(text):
-            raise _bad(f"must be snake_case, got {_shown(value)}")
+        if not _ID.fullmatch(text):
+            raise _bad(f"must be snake_case, got {quote(value)}{_too_long(text)}")
         return text
 
     @field_validator("title", "description", "source_text", mode="plain")
@@ -675,7 +690,10 @@ class _RulebookFile(BaseModel):
     @classmethod
     def _version(cls, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
-            raise _bad(f'must be a string (quote it: version: "1.0"), got {_shown(value)}')
+            raise _bad(f'must be a string (quote it: version: "1.0"), got {quote(value)}')
+        too_long = abs(value) >= 10**MAX_ID_CHARS if isinstance(value, int) else len(value) > MAX_ID_CHARS
+        if too_long:
+            raise _bad(f"must be at most {MAX_ID_CHARS} characters, got {quote(value)}")
         return str(value)
 
     @field_validator("rules", mode="before")
@@ -683,6 +701,8 @@ class _RulebookFile(BaseModel):
     def _rules(cls, value: Any) -> Any:
         if not isinstance(value, list) or not value:
             raise _bad("must be a non-empty list of rules")
+        if len(value) > MAX_RULES:
+            raise _bad(f"holds {len(value)} rules; a rulebook has at most {MAX_RULES}")
         return value
 
 
@@ -692,35 +712,38 @@ def _rule_message(err: Mapping[str, Any], rules: Any) -> str:
     i = loc[1]
     raw = rules[i] if isinstance(rules, list) and i < len(rules) else None
     rid = raw.get("id") if isinstance(raw, Mapping) else None
-    name = f"rule {rid!r}" if isinstance(rid, str) and _ID.match(rid) else f"rule #{i + 1}"
+    name = f"rule {rid!r}" if isinstance(rid, str) and _ID.fullmatch(rid) else f"rule #{i + 1}"
     if len(loc) == 2:
         if err["type"] in ("model_type", "model_attributes_type", "dict_type"):
             return f"{name}: expected a mapping with {', '.join(_RULE_FIELDS)}"
         return f"{name}: {err['msg']}"
     field = (err.get("ctx") or {}).get("rule_field") or str(loc[2])
     if err["type"] == "invalid_key":
-        return f"{name}: field names must be text, not {_shown(loc[2])}"
+        return f"{name}: field names must be text, not {quote(loc[2])}"
     if err["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(field, _RULE_FIELDS, n=1)
+        close = _close(field, _RULE_FIELDS)
         hint = f"did you mean {close[0]}?" if close else f"a rule has {', '.join(_RULE_FIELDS)}"
-        return f"{name}, field {_shown(field)}: unknown field ({hint})"
+        return f"{name}, field {quote(field)}: unknown field ({hint})"
     return f"{name}, field {field!r}: {err['msg']}"
 
 
-def _rulebook_messages(exc: ValidationError, doc: Mapping[Any, Any]) -> list[str]:
-    """Every problem of a rulebook, each naming the rule (id, or position) and the field."""
+def _rulebook_messages(exc: ValidationError, doc: Mapping[Any, Any]) -> tuple[list[str], int]:
+    """The first :data:`MAX_LISTED_ERRORS` problems of a rulebook, each naming the rule (id, or position) and the
+    field, and how many problems there are in all."""
     out = []
-    for err in exc.errors():
+    errors = exc.errors(include_url=False)
+    for err in errors[:MAX_LISTED_ERRORS]:
         loc = err["loc"]
         if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
             out.append(_rule_message(err, doc.get("rules")))
         elif err["type"] == "extra_forbidden":
-            out.append(f"unknown top-level field {_shown(loc[0])} (a rulebook has {', '.join(_TOP_FIELDS)})")
+            out.append(f"unknown top-level field {quote(loc[0])} (a rulebook has {', '.join(_TOP_FIELDS)})")
         elif err["type"] == "invalid_key":
-            out.append(f"field names must be text, not {_shown(loc[0])}")
+            out.append(f"field names must be text, not {quote(loc[0])}")
         else:
             out.append(f"field {loc[0]!r} {err['msg']}")
-    return list(dict.fromkeys(out))
+    first = list(dict.fromkeys(out))
+    return first, len(first) + max(len(errors) - MAX_LISTED_ERRORS, 0)
 
 
 def parse_rulebook(data: bytes | str, origin: str = "<rulebook>", *, fmt: ConfigFormat = "yaml") -> Rulebook:
@@ -736,7 +759,8 @@ def parse_rulebook(data: bytes | str, origin: str = "<rulebook>", *, fmt: Config
     (``test.yaml: rule 'volume', field 'check': unknown check 'at_leest' (did you mean at_least?)``); a
     text that cannot be parsed at all raises :class:`RulebookFileError` (also a ConfigFileError).
     """
-    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    # a lone surrogate (possible in a str) is kept, and refused as not UTF-8 by parse_config
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
     try:
         doc = parse_config(raw, origin=origin, fmt=fmt)
     except ConfigFileError as exc:
@@ -746,10 +770,8 @@ def parse_rulebook(data: bytes | str, origin: str = "<rulebook>", *, fmt: Config
     try:
         book = _RulebookFile.model_validate(dict(doc), context={"rule_ids": set()})
     except ValidationError as exc:
-        messages = _rulebook_messages(exc, doc)
-        if len(messages) > MAX_LISTED_ERRORS:
-            messages = [*messages[:MAX_LISTED_ERRORS], f"... and {len(messages) - MAX_LISTED_ERRORS} more"]
-        raise RulebookError(f"{origin}: " + "; ".join(messages)) from None
+        messages, total = _rulebook_messages(exc, doc)
+        raise RulebookError(join_problems(f"{origin}: ", messages, total=total)) from None
     return Rulebook(id=book.id, version=book.version, title=book.title, description=book.description,
                     source_text=book.source_text, rules=tuple(r.rule() for r in book.rules),
                     sha256=hashlib.sha256(raw).hexdigest(), origin=origin)
@@ -774,25 +796,25 @@ def _parse_threshold(value: Any, check: str, fact: Fact) -> Any:
         raise _bad(f"missing threshold for check {check!r} ({pred.doc})")
     if pred.threshold == "number":
         if not _is_number(value):
-            raise _bad(f"must be a number, got {_shown(value)}")
+            raise _bad(f"must be a number, got {quote(value)}")
         return value
     if pred.threshold == "keys":
         if not isinstance(value, Mapping) or set(value) != set(pred.keys) or not all(
                 _is_number(v) for v in value.values()):
-            raise _bad(f"must map exactly {', '.join(pred.keys)} to numbers, got {_shown(value)}")
+            raise _bad(f"must map exactly {', '.join(pred.keys)} to numbers, got {quote(value)}")
         return dict(value)
     if pred.threshold == "set" and (not isinstance(value, list) or not value):
-        raise _bad(f"must be a non-empty list, got {_shown(value)}")
-    for v in [value] if pred.threshold == "value" else value:
-        problem = _vocabulary_problem(fact, v)
-        if problem:
-            raise _bad(problem)
+        raise _bad(f"must be a non-empty list, got {quote(value)}")
+    values = [value] if pred.threshold == "value" else value
+    problem = _values_problem(fact, values)
+    if problem:
+        raise _bad(problem)
     return value if pred.threshold == "value" else tuple(value)
 
 
 def _parse_condition(name: Any, cond: Any) -> Condition:
     if name != VERDICT and name not in FACTS:
-        raise _bad(f"unknown fact {_shown(name)}")
+        raise _bad(f"unknown fact {quote(name)} ({_fact_hint(name)})")
     fact = _fact(name)
     negate = False
     if isinstance(cond, Mapping):
@@ -804,10 +826,9 @@ def _parse_condition(name: Any, cond: Any) -> Condition:
     values = tuple(cond) if isinstance(cond, list) else (cond,)
     if not values:
         raise _bad(f"{name}: empty list of values")
-    for v in values:
-        problem = _vocabulary_problem(fact, v)
-        if problem:
-            raise _bad(f"{name}: {problem}")
+    problem = _values_problem(fact, values)
+    if problem:
+        raise _bad(f"{name}: {problem}")
     return Condition(name, values, negate)
 
 
@@ -819,18 +840,40 @@ def _parse_when(raw: Any) -> tuple[Condition, ...]:
     return tuple(_parse_condition(name, cond) for name, cond in raw.items())
 
 
+def _values_problem(fact: Fact, values: Sequence[Any]) -> str | None:
+    """What is wrong with a list of values for ``fact`` (a threshold's, a ``when``'s): the first value outside
+    its vocabulary, or one listed twice (a list holds each value once, so it is as short as the vocabulary)."""
+    seen: list[Any] = []
+    for v in values:
+        problem = _vocabulary_problem(fact, v)
+        if problem:
+            return problem
+        if any(v == s and type(v) is type(s) for s in seen):
+            return f"{quote(v)} is listed twice"
+        seen.append(v)
+    return None
+
+
 def _vocabulary_problem(fact: Fact, value: Any) -> str | None:
+    if fact.kind == "list" and not isinstance(value, str):
+        return f"{quote(value)} is not a text"
     if fact.kind == "bool":
-        return None if isinstance(value, bool) else f"{_shown(value)} is not true/false"
+        return None if isinstance(value, bool) else f"{quote(value)} is not true/false"
     if fact.kind in ("number", "count"):
-        return None if _is_number(value) else f"{_shown(value)} is not a number"
+        return None if _is_number(value) else f"{quote(value)} is not a number"
     if fact.values and value not in fact.values:
-        return f"{_shown(value)} is not one of {', '.join(fact.values)}"
+        return f"{quote(value)} is not one of {', '.join(fact.values)}"
     return None
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite real number, not a bool (an integer too large for a float is not finite)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def load_rulebook(source: str | os.PathLike[str] | Rulebook = "default") -> Rulebook:
@@ -847,8 +890,13 @@ def load_rulebook(source: str | os.PathLike[str] | Rulebook = "default") -> Rule
         data = resources.files("flr").joinpath("rulebooks").joinpath(f"{source}.yaml").read_bytes()
         return parse_rulebook(data, f"built-in rulebook {source!r}")
     path = Path(source)
-    if not path.is_file():
-        raise RulebookError(f"{path}: no such rulebook; give {' or '.join(BUILTIN_RULEBOOKS)} or a YAML file")
+    try:
+        found = path.is_file()
+    except OSError:  # a name too long to look up
+        found = False
+    if not found:
+        raise RulebookError(f"{short_path(path)}: no such rulebook; give {' or '.join(BUILTIN_RULEBOOKS)} or a YAML "
+                            "file")
     try:
         fmt = config_format(path, what="rulebook")
         data = read_config_bytes(path, what="rulebook")
@@ -1003,7 +1051,7 @@ def _normalise(name: str, fact: Fact, value: Any) -> Any:
         value = value.item()
     expected = _fact_problem(fact, value)
     if expected is not None:
-        raise FactError(f"fact {name} = {_shown(value)}: expected {expected}")
+        raise FactError(f"fact {name} = {quote(value)}: expected {expected}")
     if fact.kind == "number":
         return float(value)
     if fact.kind == "count":

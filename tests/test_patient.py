@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,14 @@ import yaml
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
-from flr.errors import ConfigFileError, FlrError, InputFileError, UnsupportedFormatError
+from flr.errors import (
+    MAX_PARTIAL_CHARS,
+    MAX_PROBLEMS_CHARS,
+    ConfigFileError,
+    FlrError,
+    InputFileError,
+    UnsupportedFormatError,
+)
 from flr.patient import (
     IDENTIFIER_KEYS,
     ExtrahepaticDisease,
@@ -428,3 +436,53 @@ def test_child_pugh_band_edge_survives_unit_conversion():
     p = Patient.from_dict({"labs": {"bilirubin_umol_l": 34.2, "albumin_g_dl": 4.0, "inr": 1.0},
                            "ascites": "none", "encephalopathy": "none"})
     assert p.liver_function_scores()["child_pugh"]["points"] == 6
+
+
+# --- hostile and odd values: every message bounded, every value quoted ------------------------------------------
+
+def _refusal(data) -> str:
+    with pytest.raises(PatientValueError) as info:
+        Patient.from_dict(data, source="p.yaml")
+    message = str(info.value)
+    assert "\n" not in message and len(message) <= MAX_PROBLEMS_CHARS
+    return message
+
+
+def test_thousands_of_problems_are_counted_on_one_short_line():
+    message = _refusal({f"key{i}": i for i in range(5000)})
+    assert message.startswith("p.yaml: key0 is not a patient field (valid fields: weight_kg")
+    assert len(message) <= MAX_PARTIAL_CHARS and re.search(r"; \.\.\. and 49\d\d more$", message)
+
+
+def test_a_long_or_odd_key_is_quoted_shortened():
+    message = _refusal({"w" * 100_000: 1, "labs": {"inr\nx": 1}})
+    assert "; 'wwwwwwww" in message and "... is not a patient field (valid fields:" in message
+    assert "labs.'inr\\nx' is not a labs field" in message
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("70 kg", "weight_kg = '70 kg' is not a number (expected 20-400 kg): write the number alone, the unit is in "
+              "the field's name"),
+    ("70", "weight_kg = '70' is not a number (expected 20-400 kg): write it as a plain number (70.5), not as text"),
+    ("heavy", "weight_kg = 'heavy' is not a number (expected 20-400 kg)"),
+    (10**400, f"weight_kg = {'1' + '0' * 76}... is impossible (expected 20-400 kg)"),
+    (10**5000, "weight_kg = an integer of about 5000 digits is impossible (expected 20-400 kg)"),
+], ids=["with-unit", "as-text", "a-word", "400-digits", "5000-digits"])
+def test_numbers_written_otherwise(value, message):  # ids: pytest cannot show an integer of 5000 digits
+    assert _refusal({"weight_kg": value}) == f"p.yaml: {message}"
+
+
+def test_a_huge_lab_value_is_refused_not_an_overflow():
+    # found by tests/robustness/test_fuzz_config.py: the unit hint converted 10**400 to a float
+    assert _refusal({"labs": {"sodium_mmol_l": 10**400}}).startswith("p.yaml: labs.sodium_mmol_l = 1000")
+
+
+@pytest.mark.parametrize("data", [None, "70 kg", 70, [{"weight_kg": 70}]])
+def test_a_document_that_is_not_a_mapping(data):
+    expected = "is empty" if data is None else f"must be a mapping of fields, not {type(data).__name__}"
+    assert expected in _refusal(data)
+
+
+def test_a_900_kb_value_is_quoted_in_80_characters():
+    message = _refusal({"sex": "x" * 900_000, "pve": {"date": "y" * 900_000}})
+    assert message.count("x") <= 80 and message.count("y") <= 80

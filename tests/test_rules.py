@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
 from flr import model
-from flr.errors import ConfigFileError, FlrError, ResultFormatError
+from flr.errors import MAX_PARTIAL_CHARS, MAX_PROBLEMS_CHARS, ConfigFileError, FlrError, ResultFormatError
 from flr.rules import (
     BUILTIN_RULEBOOKS,
     DISCLAIMER,
@@ -29,6 +29,7 @@ from flr.rules import (
     FactError,
     Reason,
     RulebookError,
+    RulebookFileError,
     Verdict,
     evaluate,
     list_rules,
@@ -527,3 +528,64 @@ def test_numpy_scalars_and_unknown_keys_are_accepted():
 def test_rulebook_files_are_where_package_data_expects_them():
     root = Path(str(resources.files("flr")))
     assert sorted(p.name for p in (root / "rulebooks").glob("*.yaml")) == sorted(f"{n}.yaml" for n in BUILTIN_RULEBOOKS)
+
+
+# --- hostile and odd rulebooks: every message bounded, never another exception ----------------------------------
+
+def _refused(mutate) -> str:
+    doc = copy.deepcopy(MINIMAL)
+    mutate(doc)
+    with pytest.raises(RulebookError) as info:
+        _book(doc)
+    message = str(info.value)
+    assert "\n" not in message and len(message) <= MAX_PROBLEMS_CHARS
+    return message
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda d: _rule(d).update(threshold=10**400), "field 'threshold': must be a number, got 1000"),
+    (lambda d: _rule(d).update(id="v" * 65), f"field 'id': '{'v' * 65}' is not a snake_case id (at most 64 "
+                                             "characters)"),
+    (lambda d: _rule(d).update(id="volume\n"), "rule #2, field 'id': 'volume\\n' is not a snake_case id"),
+    (lambda d: _rule(d).update(strategies=["s" * 65]), "field 'strategies': must be a list of snake_case"),
+    (lambda d: d.update(id="b" * 65), "field 'id' must be snake_case, got 'bbbb"),
+    (lambda d: d.update(version="1." * 40), "field 'version' must be at most 64 characters"),
+    (lambda d: d.update(version=10**70), "field 'version' must be at most 64 characters"),
+    (lambda d: _rule(d, 2).update(threshold=["resectable"] * 1000), "field 'threshold': 'resectable' is listed twice"),
+    (lambda d: _rule(d, 2).update(when={"primary_site": ["breast", "gist", "breast"]}), "'breast' is listed twice"),
+    (lambda d: _rule(d).update(inputs=["f" * 10_000]), "unknown fact 'ffff"),
+    (lambda d: _rule(d).update(inputs=["tumour_count"]), "unknown fact 'tumour_count' (did you mean tumor_count?)"),
+    (lambda d: _rule(d).update(inputs=["xyz"]), "unknown fact 'xyz' (not one of the 43 facts: see `flr schema "
+                                                "rulebook`)"),
+    (lambda d: _rule(d).update(check="c" * 10_000), "unknown check 'cccc"),
+    (lambda d: d.update(rules=[1] * 1001), "field 'rules' holds 1001 rules; a rulebook has at most 1000"),
+], ids=["threshold-of-400-digits", "id-of-65", "id-with-newline", "strategy-of-65", "book-id-of-65",
+        "version-of-80", "version-of-71-digits", "set-repeated", "when-repeated", "fact-of-10-kb", "fact-typo",
+        "fact-unknown", "check-of-10-kb", "1001-rules"])
+def test_hostile_rule_fields_are_refused_shortly(mutate, message):
+    assert message in _refused(mutate)
+
+
+def test_a_list_fact_threshold_holds_texts():
+    # a mapping in a subset_of threshold passed validation and broke set() when the rule was evaluated
+    message = _refused(lambda d: _rule(d).update(inputs=["fong_missing"], check="subset_of", threshold=[{"a": 1}]))
+    assert "rule 'volume', field 'threshold': {'a': 1} is not a text" in message
+
+
+def test_thousands_of_problems_are_counted_on_one_short_line():
+    doc = copy.deepcopy(MINIMAL)
+    doc["rules"] = [{**MINIMAL["rules"][0], "id": f"r{i}", "check": 7} for i in range(900)]
+    with pytest.raises(RulebookError) as info:
+        parse_rulebook(json.dumps(doc), "big.json", fmt="json")
+    assert len(str(info.value)) <= MAX_PARTIAL_CHARS and re.search(r"; \.\.\. and 89\d more$", str(info.value))
+
+
+def test_text_with_a_lone_surrogate_is_a_file_error():
+    with pytest.raises(RulebookFileError, match=r"x\.yaml: line 1: not UTF-8 text"):
+        parse_rulebook("id: \ud800\n", "x.yaml")
+
+
+def test_a_name_too_long_for_the_system_is_no_such_rulebook():
+    with pytest.raises(RulebookError, match=r"^\.\.\.r+\.yaml: no such rulebook") as info:
+        load_rulebook("r" * 10_000 + ".yaml")  # os.stat: "File name too long"
+    assert len(str(info.value)) < 300

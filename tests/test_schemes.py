@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from flr.errors import ConfigFileError, EmptyStructureError, SchemeError
+from flr.errors import MAX_PARTIAL_CHARS, ConfigFileError, EmptyStructureError, SchemeError
 from flr.image import Geometry, Image
 from flr.io import read_label_map, write_nifti
 from flr.schemes import (
@@ -16,6 +16,7 @@ from flr.schemes import (
     builtin_scheme,
     canonical_name,
     load_scheme_file,
+    resolve_scheme,
     split_labels_argument,
 )
 
@@ -144,3 +145,56 @@ def test_sidecar_scheme_is_found(tmp_path):
     path = _write(tmp_path, arr, "case.nii.gz")
     (tmp_path / "case.scheme.json").write_text(json.dumps({"labels": {"3": "liver_segment_3", "4": "tumor"}}))
     assert dict(read_label_map(path).names) == {3: "liver_segment_3", 4: "tumor"}
+
+
+# --- hostile and odd scheme files: every problem at once, on one short line -------------------------------------
+
+TOO_LARGE = "is too large (at most 2147483647: label maps hold 32-bit integers)"
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("s.json", f'{{"{2**70}": "liver"}}', f"label id '1180591620717411303424' {TOO_LARGE}"),
+    ("s.yaml", "2147483648: liver\n", f"label id 2147483648 {TOO_LARGE}"),
+    ("s.json", '{"-3": "liver"}', "label id -3 must be positive (0 is background)"),
+    ("s.yaml", "true: liver\n", "label id True is not an integer"),
+    ("s.yaml", "1.0: liver\n", "label id 1.0 is not an integer"),
+    ("s.json", '{"1_000": "liver"}', "label id '1_000' is not an integer"),
+    ("s.json", '{"\\u0661": "liver"}', "label id '\u0661' is not an integer"),  # int() reads Arabic-Indic digits
+    ("s.json", '{"1": "' + "l" * 101 + '"}', "label 1: a structure name of 101 characters is too long (at most 100)"),
+    ("s.json", '{"1": {"name": "liver"}}', "label 1 needs a structure name, got {'name': 'liver'}"),
+    ("s.json", '{"1": "liver", "001": "tumor"}', "label id 1 is given twice"),
+    ("s.json", '{"lables": {"1": "liver"}}', "label id 'lables' is not an integer (did you mean labels?)"),
+    ("s.json", '{"labels": {"1": "liver"}, "sorce": "me", "notes": "one"}',
+     "unknown field 'sorce' (did you mean source?); notes must be a list of texts, not 'one'"),
+    ("s.json", '{"labels": {"1": "liver"}, "description": ["a"]}', "description must be a text, not ['a']"),
+])
+def test_odd_scheme_files_are_refused(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SchemeError) as info:
+        load_scheme_file(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_every_problem_of_a_scheme_at_once(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"0": "liver", "x": "tumor", "2": 7, **{f"k{i}": "liver" for i in range(500)}}))
+    with pytest.raises(SchemeError) as info:
+        load_scheme_file(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: label id 0 must be positive (0 is background); label id 'x' is not an "
+                              "integer; label 2 needs a structure name, got 7; label id 'k0'")
+    assert message.endswith(" more") and len(message) <= MAX_PARTIAL_CHARS
+
+
+def test_a_long_scheme_file_with_a_valid_mapping_is_read(tmp_path):
+    path = tmp_path / "many.yaml"
+    path.write_text("".join(f"{i}: structure {i}\n" for i in range(1, 5001)))  # 10 000 values, under the limit
+    assert len(load_scheme_file(path).labels) == 5000
+
+
+def test_a_name_too_long_for_the_system_is_not_found():
+    with pytest.raises(SchemeError, match=r"^\.\.\.s+\.json: label scheme file not found$"):
+        resolve_scheme("s" * 10_000 + ".json")
+    with pytest.raises(SchemeError, match=r"^unknown label scheme 'sss"):
+        resolve_scheme("s" * 10_000)

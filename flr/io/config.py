@@ -8,10 +8,12 @@ already in memory, e.g. a built-in rulebook). The rules are the same for every f
 * a key given twice in one mapping is refused, in YAML *and* JSON, with its line (both parsers would
   silently keep the last value);
 * the size is bounded (:data:`MAX_CONFIG_BYTES`, checked on the file's size before it is read and again
-  on the text), and so is the nesting depth (:data:`MAX_DEPTH`, instead of a ``RecursionError``);
+  on the text), and so are the nesting depth (:data:`MAX_DEPTH`, instead of a ``RecursionError``) and the
+  number of values (:data:`MAX_VALUES`: a megabyte of YAML would take seconds to parse);
 * YAML aliases may not expand the document by more than :data:`MAX_ALIAS_EXPANSION` values, so an
   alias bomb ("billion laughs") is refused before anything is expanded; a recursive alias is refused;
-* the text must be UTF-8 (a byte-order mark is allowed).
+* JSON's ``NaN`` and ``Infinity`` (which Python's parser accepts, but JSON does not) are refused;
+* the text must be UTF-8 (a byte-order mark is allowed); UTF-16 and UTF-32 files are refused with a hint.
 
 Every problem is one :class:`~flr.errors.ConfigFileError` line that names the file (and, where there is
 one, the line) and never echoes more than :data:`MAX_SHOWN_CHARS` characters of a value.
@@ -26,6 +28,7 @@ flr.errors.ConfigFileError: p.yaml: line 3: key 'weight_kg' is given twice
 
 from __future__ import annotations
 
+import codecs
 import json
 import json.decoder
 import json.scanner
@@ -45,12 +48,13 @@ from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
-from flr.errors import ConfigFileError, UnsupportedConfigFormatError
+from flr.errors import ConfigFileError, UnsupportedConfigFormatError, short_path
 
 __all__ = [
     "MAX_ALIAS_EXPANSION",
     "MAX_CONFIG_BYTES",
     "MAX_DEPTH",
+    "MAX_VALUES",
     "ConfigFormat",
     "UnsupportedConfigFormatError",
     "config_format",
@@ -65,6 +69,9 @@ ConfigFormat = Literal["json", "yaml"]
 MAX_CONFIG_BYTES = 1_000_000
 #: Deepest nesting of mappings and lists (a patient file nests 3 levels, a rulebook 6).
 MAX_DEPTH = 50
+#: Most values (mappings, lists, keys, texts and numbers) in one file: a rulebook holds about 700, a label
+#: scheme of 10 000 labels 20 000; parsing this many YAML values takes about 0.3 s.
+MAX_VALUES = 20_000
 #: Most values YAML aliases may add to a document when expanded (an alias bomb adds billions).
 MAX_ALIAS_EXPANSION = 10_000
 #: Most characters of a value (a key, a token) an error message shows.
@@ -98,7 +105,7 @@ def config_format(path: str | os.PathLike[str], *, what: str) -> ConfigFormat:
     p = Path(path)
     fmt = _FORMATS.get(p.suffix.lower())
     if fmt is None:
-        raise UnsupportedConfigFormatError(f"{p}: a {what} must be .yaml, .yml or .json, not "
+        raise UnsupportedConfigFormatError(f"{short_path(p)}: a {what} must be .yaml, .yml or .json, not "
                                            f"{_shown(p.suffix) if p.suffix else 'a file without suffix'}")
     return fmt
 
@@ -114,21 +121,22 @@ def read_config_bytes(path: str | os.PathLike[str], *, what: str, max_bytes: int
     """
     p = Path(path)
     config_format(p, what=what)
+    where = short_path(p)
     try:
         info = p.stat()
     except FileNotFoundError:
-        raise ConfigFileError(f"{p}: {what} not found") from None
+        raise ConfigFileError(f"{where}: {what} not found") from None
     except OSError as exc:
-        raise ConfigFileError(f"{p}: cannot read the {what} ({exc.strerror or type(exc).__name__})") from None
+        raise ConfigFileError(f"{where}: cannot read the {what} ({exc.strerror or type(exc).__name__})") from None
     if stat.S_ISDIR(info.st_mode):
-        raise ConfigFileError(f"{p}: the {what} is a folder, not a file")
-    _check_size(info.st_size, max_bytes, str(p))
+        raise ConfigFileError(f"{where}: the {what} is a folder, not a file")
+    _check_size(info.st_size, max_bytes, where)
     try:
         with p.open("rb") as fh:
             data = fh.read(max_bytes + 1)  # a file that grew since stat() is still caught
     except OSError as exc:
-        raise ConfigFileError(f"{p}: cannot read the {what} ({exc.strerror or type(exc).__name__})") from None
-    _check_size(len(data), max_bytes, str(p))
+        raise ConfigFileError(f"{where}: cannot read the {what} ({exc.strerror or type(exc).__name__})") from None
+    _check_size(len(data), max_bytes, where)
     return data
 
 
@@ -174,8 +182,9 @@ def parse_config(text: str | bytes, *, origin: str, fmt: ConfigFormat, max_bytes
     Raises
     ------
     ConfigFileError
-        One line starting with ``origin``.
+        One line starting with ``origin`` (its end, when it is over 160 characters).
     """
+    origin = short_path(origin)
     if isinstance(text, bytes):
         _check_size(len(text), max_bytes, origin)
         text = _decode(text, origin)
@@ -184,6 +193,7 @@ def parse_config(text: str | bytes, *, origin: str, fmt: ConfigFormat, max_bytes
             _check_size(len(text), max_bytes, origin)
         _check_size(len(text.encode("utf-8", "surrogatepass")), max_bytes, origin)
         text = text.removeprefix("\ufeff")
+        _check_no_nul(text, origin)
     if fmt == "json":
         return _parse_json(text, origin)
     if fmt == "yaml":
@@ -209,17 +219,44 @@ def _check_size(n_bytes: int, max_bytes: int, origin: str) -> None:
                               "configuration file; is this the right file?")
 
 
+#: Byte-order marks of the encodings a text editor may save in instead of UTF-8 (UTF-32 first: its
+#: little-endian mark starts with UTF-16's).
+_OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"),
+               (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
 def _decode(data: bytes, origin: str) -> str:
+    """UTF-8 text (a byte-order mark dropped); UTF-16/32 and binary files refused with what they look like."""
+    encoding = next((name for bom, name in _OTHER_BOMS if data.startswith(bom)), None)
+    if encoding is not None:
+        raise ConfigFileError(f"{origin}: line 1: not UTF-8 text (byte 0x{data[0]:02x}): the file starts with a "
+                              f"{encoding} byte-order mark; save the file as UTF-8")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigFileError(f"{origin}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); save the "
                               "file as UTF-8") from None
+    _check_no_nul(text, origin)
+    return text
+
+
+def _check_no_nul(text: str, origin: str) -> None:
+    """Refuse a NUL character: no configuration text holds one, UTF-16 without a byte-order mark is full of them."""
+    at = text.find("\0")
+    if at >= 0:
+        raise ConfigFileError(f"{origin}: line {text.count(chr(10), 0, at) + 1}: not UTF-8 text (a NUL byte: UTF-16 "
+                              "text or a binary file?); save the file as UTF-8")
 
 
 def _depth_error(origin: str, line: int) -> ConfigFileError:
     return ConfigFileError(f"{origin}: line {line}: nested deeper than {MAX_DEPTH} levels of mappings and lists")
+
+
+def _too_many_values() -> str:
+    """The problem of a document with more than :data:`MAX_VALUES` values."""
+    return (f"more than {MAX_VALUES} values (keys, items, texts and numbers); a configuration file holds far fewer: "
+            "is this the right file?")
 
 
 class _ProblemError(Exception):
@@ -279,10 +316,57 @@ def _unique_pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class _ConstantError(_ProblemError):
+    """``NaN``, ``Infinity`` or ``-Infinity`` in a JSON text (the line is found afterwards)."""
+
+
+def _refuse_constant(name: str) -> Any:
+    """``parse_constant`` of the JSON parser: ``NaN`` and the infinities are not JSON."""
+    raise _ConstantError(f"{name} is not a JSON number (write a finite number, or null when it is not known)")
+
+
+_JSON_CONSTANT = re.compile(r'[\\"]|-?Infinity|NaN')
+
+
+def _json_constant_line(text: str) -> int:
+    """Line (1-based) of the first ``NaN``/``Infinity`` outside strings (one linear pass)."""
+    in_string, escaped = False, -1
+    for m in _JSON_CONSTANT.finditer(text):
+        c, i = m.group(), m.start()
+        if in_string:
+            if i == escaped:
+                continue
+            if c == "\\":
+                escaped = i + 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c != "\\":
+            return text.count("\n", 0, i) + 1
+    return 0
+
+
+def _count_values(doc: Any) -> int:
+    """Values in a parsed JSON document, counted as YAML counts its nodes (a mapping's keys included)."""
+    count, stack = 0, [doc]
+    while stack:
+        value = stack.pop()
+        count += 1
+        if isinstance(value, dict):
+            count += len(value)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
+
+
 def _parse_json(text: str, origin: str) -> Any:
     _check_json_depth(text, origin)
     try:
-        return json.loads(text, object_pairs_hook=_unique_pairs)
+        doc = json.loads(text, object_pairs_hook=_unique_pairs, parse_constant=_refuse_constant)
+    except _ConstantError as exc:
+        raise _ProblemError(exc.message, _json_constant_line(text)).error(origin) from None
     except _ProblemError as exc:
         line = _json_duplicate_line(text)
         raise (_ProblemError(exc.message, line) if line else exc).error(origin) from None
@@ -291,6 +375,9 @@ def _parse_json(text: str, origin: str) -> Any:
                               f"{exc.colno})") from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise ConfigFileError(f"{origin}: not valid JSON: {_shown(exc)}") from None
+    if _count_values(doc) > MAX_VALUES:
+        raise ConfigFileError(f"{origin}: {_too_many_values()}")
+    return doc
 
 
 def _json_duplicate_line(text: str) -> int:
@@ -359,6 +446,7 @@ class _Checks(Composer, SafeConstructor, Resolver):
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
         self.depth = 0
+        self.values = 0
 
     def _start_events(self, stream: str) -> None:
         raise NotImplementedError
@@ -368,12 +456,22 @@ class _Checks(Composer, SafeConstructor, Resolver):
 
         def dispose(self) -> None: ...
 
+    def _line(self) -> int:
+        """Line (1-based) of the next event; 0 when unknown."""
+        mark = self.peek_event().start_mark
+        return mark.line + 1 if mark is not None else 0
+
     def _enter(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            mark = self.peek_event().start_mark
-            raise _ProblemError(f"nested deeper than {MAX_DEPTH} levels of mappings and lists",
-                                mark.line + 1 if mark is not None else 0)
+            raise _ProblemError(f"nested deeper than {MAX_DEPTH} levels of mappings and lists", self._line())
+
+    def compose_node(self, parent: yaml.nodes.Node | None, index: Any) -> yaml.nodes.Node | None:
+        """Compose one node, refusing the document once it holds more than :data:`MAX_VALUES` values."""
+        self.values += 1  # an alias counts once here; what it expands to is bounded by _check_aliases
+        if self.values > MAX_VALUES:
+            raise _ProblemError(_too_many_values(), self._line())
+        return super().compose_node(parent, index)
 
     def compose_sequence_node(self, anchor: Any) -> yaml.nodes.SequenceNode:
         self._enter()
@@ -393,8 +491,8 @@ class _Checks(Composer, SafeConstructor, Resolver):
         try:
             return super().construct_object(node, deep=deep)
         except ValueError as exc:  # a timestamp like 2026-13-01, an integer of more than 4300 digits
-            raise _ProblemError(f"{_shown(node.value)} is not a valid value ({_shown(exc)})",
-                           node.start_mark.line + 1) from None
+            what = _shown(node.value) if isinstance(node, yaml.nodes.ScalarNode) else f"a {type(node).__name__}"
+            raise _ProblemError(f"{what} is not a valid value ({_shown(exc)})", node.start_mark.line + 1) from None
 
 
 def _construct_unique_mapping(loader: _Checks, node: yaml.nodes.MappingNode) -> Iterator[dict[Any, Any]]:
@@ -497,6 +595,8 @@ def _parse_yaml(text: str, origin: str) -> Any:
         problem = exc.problem or exc.context or type(exc).__name__
         if exc.context and exc.problem and exc.context.startswith("expected"):
             problem = f"{exc.context}, {exc.problem}"   # "expected a single document ..., but found another"
+        if "maximum nesting depth" in problem:  # libyaml's own limit (1000 levels), met before ours
+            raise _depth_error(origin, mark.line + 1 if mark is not None else 0) from None
         raise ConfigFileError(f"{origin}: not valid YAML: {_shown(problem)}{where}") from None
     except yaml.YAMLError as exc:
         raise ConfigFileError(f"{origin}: not valid YAML: {_shown(exc)}") from None

@@ -6,6 +6,7 @@ has depends on how PyYAML was built.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import time
 
@@ -356,3 +357,77 @@ def test_the_patient_file_content_is_validated_after_parsing(tmp_path):
     path.write_text('{"weight_kg": -70}')
     with pytest.raises(PatientValueError, match=r"p\.json: weight_kg = -70 is impossible"):
         load_patient(path)
+
+
+# --- encodings, JSON's non-numbers, the number of values, long names ---------------------------------------------
+
+TEXT = "weight_kg: 70\n"
+
+
+@pytest.mark.parametrize(("data", "name"), [
+    (TEXT.encode("utf-16"), "UTF-16"), (codecs.BOM_UTF16_BE + TEXT.encode("utf-16-be"), "UTF-16"),
+    (TEXT.encode("utf-32"), "UTF-32"),
+], ids=["utf-16", "utf-16-be", "utf-32"])
+def test_utf_16_and_32_are_refused_with_a_hint(data, name):
+    with pytest.raises(ConfigFileError, match=rf"^c\.yaml: line 1: not UTF-8 text \(byte 0x(fe|ff)\): the file starts "
+                                              rf"with a {name} byte-order mark; save the file as UTF-8$"):
+        parse_config(data, origin="c.yaml", fmt="yaml")
+
+
+@pytest.mark.parametrize("text", [TEXT.encode("utf-16-le"), "a: 1\nb: \x00\n"], ids=["utf-16-le", "nul"])
+def test_a_nul_character_is_refused(text):
+    with pytest.raises(ConfigFileError, match=r"c\.yaml: line \d: not UTF-8 text \(a NUL byte: UTF-16 text or a binary "
+                                              r"file\?\); save the file as UTF-8$"):
+        parse_config(text, origin="c.yaml", fmt="yaml")
+
+
+@pytest.mark.parametrize(("text", "line", "name"), [
+    ('{"weight_kg": NaN}', 1, "NaN"),
+    ('{"a": "NaN and \\"Infinity\\"",\n "b": [1,\n -Infinity]}', 3, "-Infinity"),
+    ('[\n\nInfinity]', 3, "Infinity"),
+])
+def test_json_nan_and_infinity_are_refused_with_their_line(text, line, name):
+    with pytest.raises(ConfigFileError, match=rf"^c\.json: line {line}: {name} is not a JSON number \(write a finite "
+                                              r"number, or null when it is not known\)$"):
+        _json(text)
+    assert _json('{"a": "NaN", "b": "Infinity"}') == {"a": "NaN", "b": "Infinity"}  # in strings they are text
+
+
+@pytest.mark.usefixtures("yaml_loader")
+def test_the_number_of_values_is_bounded(monkeypatch):
+    monkeypatch.setattr(config, "MAX_VALUES", 100)
+    ok_yaml, ok_json = "[" + "1, " * 98 + "1]", "[" + "1, " * 98 + "1]"  # a list and 99 numbers
+    assert len(_yaml(ok_yaml)) == len(_json(ok_json)) == 99
+    with pytest.raises(ConfigFileError, match=r"^c\.yaml: line 1: more than 100 values \(keys, items, texts and "
+                                              r"numbers\); a configuration file holds far fewer"):
+        _yaml("[" + "1, " * 100 + "1]")
+    with pytest.raises(ConfigFileError, match=r"^c\.json: more than 100 values"):
+        _json('{"a": [' + "1, " * 97 + "1]}")  # the mapping, its key, the list and 98 numbers
+
+
+@pytest.mark.usefixtures("yaml_loader")
+def test_a_megabyte_of_yaml_is_refused_quickly():
+    start = time.perf_counter()
+    with pytest.raises(ConfigFileError, match=f"more than {config.MAX_VALUES} values"):
+        _yaml("x: [" + "1," * 490_000 + "]\n")  # parsing it all would take about 8 s
+    assert time.perf_counter() - start < 2.0
+
+
+def test_libyaml_s_own_depth_limit_reads_like_ours(monkeypatch):
+    if not hasattr(config, "_CLoader"):
+        pytest.skip("PyYAML without libyaml")
+    monkeypatch.setattr(config, "_Loader", config._CLoader)
+    with pytest.raises(ConfigFileError, match=rf"^c\.yaml: line 1: nested deeper than {MAX_DEPTH} levels"):
+        _yaml("[" * 100_000 + "]" * 100_000)
+
+
+def test_a_long_origin_keeps_its_end(tmp_path):
+    deep = tmp_path.joinpath(*["d" * 50] * 6)
+    deep.mkdir(parents=True)
+    path = deep / "patient.yaml"
+    path.write_bytes(b"\xff")
+    with pytest.raises(ConfigFileError) as info:
+        read_config(path, what="patient file")
+    assert str(info.value) == f"...{str(path)[-157:]}: line 1: not UTF-8 text (byte 0xff); save the file as UTF-8"
+    with pytest.raises(ConfigFileError, match=r"^\.\.\.a+\.yaml: cannot read the patient file \(File name too long\)$"):
+        read_config("a" * 10_000 + ".yaml", what="patient file")
