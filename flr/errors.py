@@ -171,3 +171,7 @@ def short_path(path: object, limit: int = MAX_PATH_CHARS) -> str:
     text = str(path)
     return text if len(text) <= limit else "..." + text[len(text) - limit + 3:]
 
+
+class OutputError(FlrError, OSError):
+    """An output cannot be written where asked: a folder where a file goes, a missing or read-only folder, a full
+    disk, an input named as an output. The message names the path as the user gave it."""

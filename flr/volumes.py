@@ -47,6 +47,9 @@ def _union_bbox(boxes: list[np.ndarray]) -> np.ndarray:
 
 
 def _input_record(image: Image, role: str) -> InputRecord:
+    """The provenance of one input: ``path`` is ``image.source``, the path as given on the command line (the
+    readers keep it as given: a relative path stays relative, so no folder above it, such as a PACS export's
+    patient folder, enters the result), with the content hash, format, grid and series facts; no identifier."""
     meta = image.metadata
     record: dict[str, Any] = {"role": role, "path": image.source, "sha256": meta.get("sha256"),
                               "format": meta.get("format"), "geometry": image.geometry}

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from flr.anatomy import segment_list
 from flr.assessment import Body, BsaFormula, TelvFormula, assess, judge
-from flr.errors import InputFileError, PlanError
+from flr.errors import InputFileError, PlanError, one_line
 from flr.image import Image
 from flr.model import DISCLAIMER
 from flr.plan import Plan, resection_plan
 from flr.results import Assessment
-from pipelines.inputs import load_case
+from pipelines.inputs import input_paths, load_case
+from pipelines.outputs import Output, OutputSet, Staging
 
 if TYPE_CHECKING:
     from flr.patient import Patient
@@ -27,7 +28,8 @@ class AssessRequest:
     """Everything ``flr assess`` was asked to do, built once by the command line (or a batch runner).
 
     Body size: ``weight_kg``/``height_cm`` given here win over the patient file's; the formulas apply to
-    whichever is used.
+    whichever is used. Outputs: ``export_dir`` (``--export``), ``report_dir`` (``--report``) and ``json_out``
+    (``--json``; ``-`` is standard output) are written as one set (:mod:`pipelines.outputs`).
     """
 
     labels: tuple[str, ...]
@@ -44,6 +46,7 @@ class AssessRequest:
     report_dir: Path | None = None
     include_identifiers: bool = False
     export_dir: Path | None = None
+    json_out: Path | None = None
     strict: bool = False
 
     @classmethod
@@ -65,34 +68,65 @@ class AssessRequest:
         return Body.from_patient(patient, bsa_formula=self.bsa_formula, telv_formula=self.telv_formula)
 
 
-def run_assess(request: AssessRequest) -> Assessment:
-    """Read the inputs, assess the plan, judge it with the rulebook (when a patient or rules are given),
-    and write the export and the report when asked.
-    """
-    rulebook: Rulebook | None = None
-    person: Patient | None = None
-    if request.patient is not None or request.rules is not None:
-        from flr.patient import load_patient
-        from flr.rules import load_rulebook
+    def input_paths(self) -> list[str]:
+        """Every path the request reads (label maps and their schemes, CT, patient file, rulebook file)."""
+        rules_file = self.rules if self.rules is not None and Path(self.rules).exists() else None
+        return input_paths(self.labels, self.ct, self.patient, rules_file)
 
-        rulebook = load_rulebook(request.rules or "default")
-        person = load_patient(request.patient) if request.patient is not None else None
-    ct_image, maps = load_case(request.labels, ct=request.ct, series_uid=request.series_uid,
-                               resample=request.resample)
-    result = assess(maps, request.plan, ct=ct_image, body=request.body(person), strict=request.strict)
-    if rulebook is not None:
-        result = judge(result, person, rulebook, scan_date=study_date(ct_image))
+    def outputs(self) -> OutputSet:
+        """The request's outputs as one set: export folder, report folder, JSON (written in that order)."""
+        from pipelines.export import EXPORT_FILES
+        from pipelines.report import REPORT_FILES
+
+        return OutputSet([
+            Output("--export", self.export_dir, folder=True, writes=EXPORT_FILES) if self.export_dir else None,
+            Output("--report", self.report_dir, folder=True, writes=REPORT_FILES) if self.report_dir else None,
+            Output("--json", self.json_out) if self.json_out is not None else None,
+        ], inputs=self.input_paths())
+
+
+def run_assess(request: AssessRequest) -> Assessment:
+    """Read the inputs, assess the plan, judge it with the rulebook (when a patient or rules are given), and
+    write the export, the report and the JSON when asked.
+
+    The outputs are checked before any input is read and written as one set (:mod:`pipelines.outputs`): a run
+    that fails leaves the previous outputs as they were.
+    """
+    with request.outputs().staged() as staged:
+        rulebook: Rulebook | None = None
+        person: Patient | None = None
+        if request.patient is not None or request.rules is not None:
+            from flr.patient import load_patient
+            from flr.rules import load_rulebook
+
+            rulebook = load_rulebook(request.rules or "default")
+            person = load_patient(request.patient) if request.patient is not None else None
+        ct_image, maps = load_case(request.labels, ct=request.ct, series_uid=request.series_uid,
+                                   resample=request.resample)
+        result = assess(maps, request.plan, ct=ct_image, body=request.body(person), strict=request.strict)
+        if rulebook is not None:
+            result = judge(result, person, rulebook, scan_date=study_date(ct_image))
+        _write_outputs(request, staged, result, ct_image, rulebook)
+    return result
+
+
+def _write_outputs(request: AssessRequest, staged: Staging, result: Assessment, ct_image: Image | None,
+                   rulebook: Rulebook | None) -> None:
+    """Write the requested outputs into their staged temporaries."""
     if request.export_dir is not None:
         from pipelines.export import export_plan
 
-        export_plan(result, request.export_dir, ct=ct_image)
+        with staged.writing("--export") as folder:
+            export_plan(result, folder, ct=ct_image)
     if request.report_dir is not None:
         from flr.io import read_dicom_identifiers
         from pipelines.report import write_report
 
         identifiers = read_dicom_identifiers(ct_image) if request.include_identifiers and ct_image else None
-        write_report(result, request.report_dir, ct=ct_image, identifiers=identifiers, rulebook=rulebook)
-    return result
+        with staged.writing("--report") as folder:
+            write_report(result, folder, ct=ct_image, identifiers=identifiers, rulebook=rulebook)
+    if request.json_out is not None:
+        staged.write_json("--json", result.to_dict())
 
 
 def study_date(image: Image | None) -> dt.date | None:
@@ -158,25 +192,63 @@ def format_summary(a: Assessment) -> str:
     return "\n".join(lines)
 
 
+#: Largest saved assessment read back (an assessment of a real case is some tens of kB).
+MAX_RESULT_BYTES = 20_000_000
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number flr writes")
+
+
 def read_assessment(path: Path) -> Assessment:
-    """A saved assessment JSON, checked against the assessment schema (one-line error naming every bad field)."""
+    """A saved assessment JSON, checked against the assessment schema (one-line error naming every bad field).
+
+    Raises
+    ------
+    InputFileError
+        Missing, a folder, over :data:`MAX_RESULT_BYTES`, not UTF-8 JSON (``NaN``/``Infinity`` included: flr never
+        writes them), or not an assessment.
+    ResultFormatError
+        An assessment that does not match the schema (e.g. ``remnant: null``).
+    """
     import json
 
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a folder, not a saved assessment JSON")
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size <= MAX_RESULT_BYTES:
+            with path.open("rb") as fh:  # bounded: a device or a file growing meanwhile cannot fill the memory
+                blob = fh.read(MAX_RESULT_BYTES + 1)
+            size = max(size, len(blob))
+        if size > MAX_RESULT_BYTES:
+            raise InputFileError(f"{path}: {size / 1e6:.1f} MB is over the {MAX_RESULT_BYTES / 1e6:.0f} MB limit of "
+                                 "a saved assessment; is this the right file?")
+        data = json.loads(blob.decode("utf-8"), parse_constant=_refuse_constant)
+    except InputFileError:
+        raise
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputFileError(f"{path}: not an flr assessment JSON ({exc})") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError: a ValueError
+        raise InputFileError(f"{path}: not an flr assessment JSON ({one_line(exc, 200)})") from None
     if not isinstance(data, dict) or data.get("kind") != "assessment":
         raise InputFileError(f"{path}: not an flr assessment JSON (kind is not 'assessment'); "
                              "run flr assess --json first")
     return Assessment.from_dict(data, source=str(path))
 
 
-def run_compare(before: Path, after: Path, weeks: float) -> dict[str, Any]:
-    """Read two assessment JSON files and compare the remnant before and after portal vein embolization."""
+def run_compare(before: Path, after: Path, weeks: float, *, json_out: Path | None = None) -> dict[str, Any]:
+    """Read two assessment JSON files and compare the remnant before and after portal vein embolization
+    (written to ``json_out`` when given, ``-``: standard output; checked before the inputs are read)."""
     from flr.scores import compare_pve
 
-    # both files are validated against the assessment schema first; compare_pve reads their JSON form
-    return compare_pve(read_assessment(before).to_dict(), read_assessment(after).to_dict(), weeks)
+    outputs = OutputSet([Output("--json", json_out) if json_out is not None else None], inputs=[before, after])
+    with outputs.staged() as staged:
+        # both files are validated against the assessment schema first; compare_pve reads their JSON form
+        result = compare_pve(read_assessment(before).to_dict(), read_assessment(after).to_dict(), weeks)
+        if json_out is not None:
+            staged.write_json("--json", result)
+    return result

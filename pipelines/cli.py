@@ -1,13 +1,19 @@
 """The ``flr`` command line. Heavy imports happen inside commands so ``flr --help`` is instant.
 
 Errors a user can cause (:class:`flr.errors.FlrError`) are printed as one line, ``flr: error: ...``, with
-exit code 2; anything else prints one line and exit code 1 (set ``FLR_DEBUG=1`` for the traceback).
+exit code 2; anything else prints one line and exit code 1 (set ``FLR_DEBUG=1`` for the traceback). SIGINT,
+SIGTERM and SIGHUP end a command with one line and exit code 128 + the signal (130, 143, 129) after its
+temporary files are removed (:mod:`pipelines.outputs`). Every line is capped by :func:`flr.errors.one_line`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +23,22 @@ EXIT_INPUT_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+#: The signals a command ends on cleanly (temporaries removed), with their exit code 128 + number.
+_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s is not None)
+
+
+class _Signalled(BaseException):
+    """Raised by the CLI's signal handler so every ``with`` block (the output set's temporaries) unwinds."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _one_line(text: str, limit: int | None = None) -> str:
+    from flr.errors import MAX_MESSAGE_CHARS, one_line
+
+    return one_line(text, limit or MAX_MESSAGE_CHARS)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -39,7 +59,7 @@ def cli() -> None:
               help="Resample what is not on the reference grid instead of refusing it: label maps with "
                    "nearest-neighbour interpolation (reported), a tilted or irregular DICOM CT onto a regular grid.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
-              help="Write the result as JSON (schema in the README).")
+              help="Write the result as JSON (schema in the README); - writes it to standard output.")
 @click.option("--strict", is_flag=True,
               help="Inconsistent inputs (liver mask off soft tissue, outline and segments disagreeing, tumour "
                    "outside the outline, missing segments) are errors instead of warnings.")
@@ -49,21 +69,22 @@ def volumetry(labels: tuple[str, ...], ct: Path | None, series_uid: str | None, 
     """Voxel volumes, truncation flags and segment contacts of every labelled structure."""
     from pipelines.volumetry import run_volumetry
 
-    result = run_volumetry(list(labels), ct=ct, series_uid=series_uid, resample=resample, strict=strict)
+    result = run_volumetry(list(labels), ct=ct, series_uid=series_uid, resample=resample, strict=strict,
+                           json_out=json_out)
     from pipelines.volumetry import format_table
 
-    _emit(result, json_out, quiet, format_table)
+    _summary(result, json_out, quiet, format_table)
 
 
-def _emit(result: Any, json_out: Path | None, quiet: bool, formatter: Any) -> None:
-    """Write the JSON result (atomically) and print the human summary."""
-    if json_out is not None:
-        from flr.io import write_json_atomic
+def _to_stdout(json_out: Path | None) -> bool:
+    return json_out is not None and str(json_out) == "-"
 
-        write_json_atomic(result.to_dict(), json_out)
+
+def _summary(result: Any, json_out: Path | None, quiet: bool, formatter: Any) -> None:
+    """Print the human summary (to standard error when the JSON went to standard output) and where the JSON is."""
     if not quiet:
-        click.echo(formatter(result))
-        if json_out is not None:
+        click.echo(formatter(result), err=_to_stdout(json_out))
+        if json_out is not None and not _to_stdout(json_out):
             click.echo(f"JSON written to {json_out}")
 
 
@@ -100,7 +121,8 @@ def _emit(result: Any, json_out: Path | None, quiet: bool, formatter: Any) -> No
 @click.option("--export", "export_dir", type=click.Path(path_type=Path), default=None, metavar="DIR",
               help="Write the plan as plan.nii.gz + plan.scheme.json, and as plan.seg.dcm (DICOM-SEG) for a DICOM CT.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
-              help="Write the assessment as JSON.")
+              help="Write the assessment as JSON; - writes it to standard output (the summary then goes to "
+                   "standard error).")
 @click.option("--strict", is_flag=True,
               help="Inconsistent inputs (liver mask off soft tissue, outline and segments disagreeing, tumour "
                    "outside the outline, missing segments) are errors instead of warnings.")
@@ -118,11 +140,12 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
         labels, plan_name=plan_name, resect=resect, include_caudate=include_caudate, wedges=wedges,
         ablations=ablations, ct=ct, series_uid=series_uid, resample=resample, weight_kg=weight_kg,
         height_cm=height_cm, bsa_formula=bsa_formula, telv_formula=telv_formula, patient=patient, rules=rules,
-        report_dir=report_dir, include_identifiers=include_identifiers, export_dir=export_dir, strict=strict)
+        report_dir=report_dir, include_identifiers=include_identifiers, export_dir=export_dir, json_out=json_out,
+        strict=strict)
     result = run_assess(request)
-    _emit(result, json_out, quiet, format_summary)
+    _summary(result, json_out, quiet, format_summary)
     if report_dir is not None:
-        click.echo(f"report: {(report_dir / 'report.html').resolve()}")
+        click.echo(f"report: {report_dir / 'report.html'}", err=_to_stdout(json_out))
 
 
 @cli.command()
@@ -140,7 +163,7 @@ def report(result: Path, labels: tuple[str, ...], ct: Path | None, series_uid: s
 
     paths = report_from_result(result, list(labels), out_dir, ct=ct, series_uid=series_uid,
                                include_identifiers=include_identifiers)
-    click.echo(f"report: {paths['report'].resolve()}")
+    click.echo(f"report: {paths['report']}")
 
 
 @cli.command()
@@ -161,20 +184,17 @@ def rules(rules: str) -> None:
 @click.argument("before", type=click.Path(path_type=Path))
 @click.argument("after", type=click.Path(path_type=Path))
 @click.option("--weeks", type=float, required=True, help="Weeks between portal vein embolization and AFTER's scan.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
+              help="Write the comparison as JSON; - writes it to standard output.")
 def compare(before: Path, after: Path, weeks: float, json_out: Path | None) -> None:
     """Hypertrophy after portal vein embolization: degree of hypertrophy and kinetic growth rate."""
     from pipelines.assess import run_compare
 
-    result = run_compare(before, after, weeks)
-    if json_out is not None:
-        from flr.io import write_json_atomic
-
-        write_json_atomic(result, json_out)
+    result = run_compare(before, after, weeks, json_out=json_out)
     click.echo(f"sFLR {result['sflr_before_percent']:.1f} % -> {result['sflr_after_percent']:.1f} %: degree of "
                f"hypertrophy {result['degree_of_hypertrophy_pp']:.1f} points, kinetic growth rate "
                f"{result['kinetic_growth_rate_pp_per_week']:.2f} points/week -> "
-               + ("favourable" if result["favourable"] else "not favourable"))
+               + ("favourable" if result["favourable"] else "not favourable"), err=_to_stdout(json_out))
 
 
 @cli.command()
@@ -230,20 +250,55 @@ def schema(document: str) -> None:
     click.echo(json.dumps(json_schema_of(next(d for d in DOCUMENTS if d == document)), indent=2))
 
 
+@contextlib.contextmanager
+def _signal_handlers() -> Iterator[None]:
+    """While a command runs, SIGINT/SIGTERM/SIGHUP raise :class:`_Signalled` (so temporaries are removed); a
+    signal the parent ignores stays ignored. The previous handlers come back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        outputs = sys.modules.get("pipelines.outputs")  # not loaded: no output set is being committed
+        if outputs is not None and outputs.defer_signal(signum):
+            return  # raised again once the commit (or the clean-up) is complete
+        raise _Signalled(signum)
+
+    previous = {}
+    for s in _SIGNALS:
+        if signal.getsignal(s) is not signal.SIG_IGN:
+            previous[s] = signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, map errors to one line and an exit code."""
     from flr.errors import FlrError
 
     try:
-        cli.main(args=argv, prog_name="flr", standalone_mode=False)
+        with _signal_handlers():
+            cli.main(args=argv, prog_name="flr", standalone_mode=False)
+    except _Signalled as exc:
+        name = signal.Signals(exc.signum).name
+        click.echo(f"flr: {'interrupted' if name == 'SIGINT' else 'terminated'} ({name}); no output is left "
+                   "half-written", err=True)
+        return 128 + exc.signum
     except click.exceptions.Abort:
         click.echo("flr: aborted", err=True)
         return 130
-    except click.ClickException as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:
         exc.show()
         return exc.exit_code
+    except click.ClickException as exc:
+        hint = " (see flr --help)" if isinstance(exc, click.UsageError) else ""
+        click.echo(_one_line(f"flr: error: {exc.format_message()}{hint}"), err=True)
+        return exc.exit_code
     except FlrError as exc:
-        click.echo(f"flr: error: {_one_line(str(exc))}", err=True)
+        click.echo(_one_line(f"flr: error: {exc}"), err=True)
         return EXIT_INPUT_ERROR
     except KeyboardInterrupt:
         click.echo("flr: interrupted", err=True)
@@ -251,8 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("FLR_DEBUG"):
             raise
-        click.echo(f"flr: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
-                   "(FLR_DEBUG=1 shows the traceback; please report it)", err=True)
+        what = _one_line(f"{type(exc).__name__}: {exc}", 480)
+        click.echo(f"flr: internal error: {what} (FLR_DEBUG=1 shows the traceback; please report it)", err=True)
         return EXIT_INTERNAL_ERROR
     return 0
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flr.errors import InputFileError
+from flr.errors import InputFileError, OutputError
 from flr.image import Image, LabelMap
 from flr.results import Assessment
 
@@ -18,6 +18,8 @@ PLAN_LABELS: dict[int, str] = {
     4: "tumor",                  # every tumour, whatever its fate
     5: "nonfunctional_remnant",  # remnant without supply or drainage, islands
 }
+#: The files ``--export DIR`` writes (an existing DIR may hold only these: it is replaced whole).
+EXPORT_FILES = ("plan.nii.gz", "plan.scheme.json", "plan.seg.dcm")
 
 
 def plan_label_map(assessment: Assessment) -> LabelMap:
@@ -37,13 +39,15 @@ def plan_label_map(assessment: Assessment) -> LabelMap:
 
 
 def export_plan(assessment: Assessment, out_dir: Path, *, ct: Image | None = None) -> dict[str, Path]:
-    """Write ``plan.nii.gz``, ``plan.scheme.json`` and, when the CT is a DICOM series, ``plan.seg.dcm``."""
+    """Write ``plan.nii.gz``, ``plan.scheme.json`` and, when the CT is a DICOM series, ``plan.seg.dcm`` into
+    ``out_dir`` (created if missing; ``flr assess`` passes the staged temporary folder of :mod:`pipelines.outputs`).
+    """
     from flr.io import write_json_atomic, write_nifti
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputFileError(f"{out_dir}: exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
+        raise OutputError(f"{out_dir}: exists and is not a folder")
+    out_dir.mkdir(exist_ok=True)
     plan = plan_label_map(assessment)
     paths = {"nifti": write_nifti(plan, out_dir / "plan.nii.gz")}
     paths["scheme"] = write_json_atomic(

@@ -7,7 +7,34 @@ from pathlib import Path
 
 from flr.image import Image, LabelMap
 from flr.io import read_image, read_label_maps
-from flr.schemes import split_labels_argument
+from flr.schemes import BUILTIN_SCHEMES, split_labels_argument
+
+#: Suffixes after which a label map's sidecar scheme (``NAME.scheme.json``) is looked for, as the readers do.
+_LABEL_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr")
+
+
+def input_paths(labels: Sequence[str], *others: str | Path | None) -> list[str]:
+    """Every path a command reads: the label maps of ``PATH[:SCHEME]`` arguments, their scheme files (given or
+    sidecar ``NAME.scheme.json``), and ``others`` (the CT, a patient file, a rulebook file; ``None`` skipped).
+
+    The output checks (:class:`pipelines.outputs.OutputSet`) refuse an output that is one of these.
+
+    >>> input_paths(["seg.nii.gz:lits", "liver.nii.gz"], "ct", None)
+    ['seg.nii.gz', 'liver.nii.gz', 'liver.scheme.json', 'ct']
+    """
+    out: list[str] = []
+    for arg in labels:
+        path, scheme = split_labels_argument(arg)
+        out.append(path)
+        if scheme is not None and scheme not in BUILTIN_SCHEMES and scheme != "totalseg":
+            out.append(scheme)
+        elif scheme is None:
+            name = Path(path).name
+            stem = next((name[: -len(x)] for x in _LABEL_SUFFIXES if name.lower().endswith(x)), None)
+            if stem:
+                out.append(str(Path(path).with_name(f"{stem}.scheme.json")))
+    out.extend(str(p) for p in others if p is not None)
+    return out
 
 
 def load_case(labels: Sequence[str], *, ct: Path | None = None, series_uid: str | None = None,

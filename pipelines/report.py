@@ -9,13 +9,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from flr.anatomy import SEGMENT_CODES
-from flr.errors import InputFileError
+from flr.errors import InputFileError, OutputError
 from flr.image import Image
 from flr.report.html import Figure, Thresholds, render_report
 from flr.results import Assessment
 
 if TYPE_CHECKING:
     from flr.rules import Rulebook
+
+#: The files a report folder holds (an existing folder may hold only these: it is replaced whole).
+REPORT_FILES = ("report.html", "result.json")
 
 
 def active_rulebook(assessment: Assessment, rulebook: Rulebook | None = None) -> Rulebook:
@@ -80,13 +83,17 @@ def _volume_chart(assessment: Assessment, thresholds: Thresholds) -> Figure:
 
 def write_report(assessment: Assessment, out_dir: Path, *, ct: Image | None = None,
                  identifiers: dict[str, str] | None = None, rulebook: Rulebook | None = None) -> dict[str, Path]:
-    """Write ``report.html`` and ``result.json`` into ``out_dir`` (created), each atomically."""
+    """Write ``report.html`` and ``result.json`` into ``out_dir`` (created if missing), each atomically.
+
+    The commands pass the staged temporary folder of :mod:`pipelines.outputs`, so the two files appear under the
+    final name together.
+    """
     from flr.io import write_json_atomic, write_text_atomic
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputFileError(f"{out_dir}: exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
+        raise OutputError(f"{out_dir}: exists and is not a folder")
+    out_dir.mkdir(exist_ok=True)
     thresholds = Thresholds.from_rulebook(active_rulebook(assessment, rulebook))
     result = assessment.to_dict()
     if identifiers:
@@ -104,19 +111,26 @@ def report_from_result(result_path: Path, labels: Sequence[str], out_dir: Path, 
     """Re-draw the report of a saved assessment: the saved result is shown, the images come from the inputs.
 
     The inputs must be the ones the JSON was computed from: the plan is re-applied to them (for the
-    figures' masks) and the remnant volume is checked against the saved one.
+    figures' masks) and the remnant volume is checked against the saved one. ``out_dir`` is checked before
+    anything is read and written whole (:mod:`pipelines.outputs`); the paths returned are under ``out_dir``.
     """
     from flr.assessment import assess
     from flr.io import read_dicom_identifiers
     from pipelines.assess import read_assessment
-    from pipelines.inputs import load_case
+    from pipelines.inputs import input_paths, load_case
+    from pipelines.outputs import Output, OutputSet
 
-    saved = read_assessment(result_path)
-    ct_image, maps = load_case(labels, ct=ct, series_uid=series_uid)
-    fresh = assess(maps, saved.plan, ct=ct_image)
-    expected_ml = saved.remnant.volume_ml
-    if abs(fresh.remnant.volume_ml - expected_ml) > 1e-6 * max(1.0, expected_ml):
-        raise InputFileError(f"{result_path}: computed from other inputs (remnant {expected_ml:.1f} mL there, "
-                             f"{fresh.remnant.volume_ml:.1f} mL from these labels)")
-    identifiers = read_dicom_identifiers(ct_image) if include_identifiers and ct_image is not None else None
-    return write_report(saved.with_arrays(fresh.arrays), out_dir, ct=ct_image, identifiers=identifiers)
+    outputs = OutputSet([Output("--out", out_dir, folder=True, writes=REPORT_FILES)],
+                        inputs=[result_path, *input_paths(labels, ct)])
+    with outputs.staged() as staged:
+        saved = read_assessment(result_path)
+        ct_image, maps = load_case(labels, ct=ct, series_uid=series_uid)
+        fresh = assess(maps, saved.plan, ct=ct_image)
+        expected_ml = saved.remnant.volume_ml
+        if abs(fresh.remnant.volume_ml - expected_ml) > 1e-6 * max(1.0, expected_ml):
+            raise InputFileError(f"{result_path}: computed from other inputs (remnant {expected_ml:.1f} mL there, "
+                                 f"{fresh.remnant.volume_ml:.1f} mL from these labels)")
+        identifiers = read_dicom_identifiers(ct_image) if include_identifiers and ct_image is not None else None
+        with staged.writing("--out") as folder:
+            write_report(saved.with_arrays(fresh.arrays), folder, ct=ct_image, identifiers=identifiers)
+    return {"report": Path(out_dir) / "report.html", "json": Path(out_dir) / "result.json"}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ def write_phantom_case(out: Path, *, seed: int = SAMPLE_SEED, oblique_deg: float
     half-written; an existing non-empty ``out`` is refused.
     """
     from flr.io import write_json_atomic, write_nifti
+    from flr.io._common import create_temp_folder
     from flr.phantom import make_liver_phantom
 
     out = Path(out)
@@ -43,7 +44,7 @@ def write_phantom_case(out: Path, *, seed: int = SAMPLE_SEED, oblique_deg: float
         raise InputFileError(f"{out}: folder exists and is not empty; choose a new folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     ph = make_liver_phantom(seed, oblique_deg=oblique_deg)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    work = create_temp_folder(out)  # hidden, beside out, with the user's umask (not mkdtemp's 0700)
     try:
         paths = {"ct": write_nifti(ph.ct, work / "ct.nii.gz"),
                  "labels": write_nifti(ph.labels, work / "labels.nii.gz"),
@@ -79,29 +80,43 @@ def compare_with_truth(result: Any, truth: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _as_given(path: Path) -> Path:
+    """``path`` relative to the current folder when it can be (so results record no folder above it), else as is."""
+    try:
+        return Path(os.path.relpath(path))
+    except ValueError:  # another drive (Windows)
+        return Path(path)
+
+
 def run_demo(out: Path, echo: Callable[[str], None] = print) -> Path:
-    """Volumetry of the sample case (CT read from its DICOM series), checked against its truth."""
-    from flr.io import write_json_atomic
+    """Volumetry of the sample case (CT read from its DICOM series), checked against its truth; then the
+    demo assessment with its report.
+
+    The case's paths are given relative to the current folder, so the results record no folder above it (a
+    home folder or a PACS export's patient folder); the output paths are printed as given.
+    """
     from pipelines.volumetry import format_table, run_volumetry
 
+    out = Path(out)
     case = SAMPLE_CASE
     if not (case / "truth.json").is_file():
-        case = Path(out) / "sample-case"
+        case = out / "sample-case"
         if not (case / "truth.json").is_file():
-            echo(f"sample case not found in {SAMPLE_CASE}; writing one to {case}")
+            echo(f"sample case not found in {_as_given(SAMPLE_CASE)}; writing one to {case}")
             write_phantom_case(case)
-    Path(out).mkdir(parents=True, exist_ok=True)
+    case = _as_given(case)
+    out.mkdir(parents=True, exist_ok=True)
     ct = case / "ct_dicom" if (case / "ct_dicom").is_dir() else case / "ct.nii.gz"
+    labels = [str(case / "labels.nii.gz"), str(case / "liver.nii.gz")]
     echo(f"sample case: {case}")
-    result = run_volumetry([str(case / "labels.nii.gz"), str(case / "liver.nii.gz")], ct=ct)
+    result = run_volumetry(labels, ct=ct, json_out=out / "volumetry.json")
     echo(format_table(result))
     truth = json.loads((case / "truth.json").read_text())
     problems = compare_with_truth(result, truth)
     n = len(truth["structures"])
     echo(f"check against truth: {n - len(problems)}/{n} structures have exactly the true voxel count"
          + ("" if not problems else "; " + "; ".join(problems)))
-    path = write_json_atomic(result.to_dict(), Path(out) / "volumetry.json")
-    echo(f"volumetry: {path.resolve()}")
+    echo(f"volumetry: {out / 'volumetry.json'}")
     if problems:
         raise FlrError(f"{case}: demo result differs from the case's truth: {'; '.join(problems)}")
 
@@ -112,12 +127,12 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> Path:
     echo(f"assessment: {' '.join(DEMO_PLAN_ARGS)}"
          + (f" --patient {patient.name} (an invented sample patient)" if patient.is_file() else ""))
     request = AssessRequest.from_options(
-        [str(case / "labels.nii.gz"), str(case / "liver.nii.gz")], plan_name=DEMO_PLAN, ablations=DEMO_ABLATIONS,
-        ct=ct, patient=patient if patient.is_file() else None, rules="default", report_dir=Path(out) / "report")
+        labels, plan_name=DEMO_PLAN, ablations=DEMO_ABLATIONS, ct=ct,
+        patient=patient if patient.is_file() else None, rules="default", report_dir=out / "report",
+        json_out=out / "assessment.json")
     assessment = run_assess(request)
     echo(format_summary(assessment))
-    apath = write_json_atomic(assessment.to_dict(), Path(out) / "assessment.json")
-    echo(f"assessment: {apath.resolve()}")
-    report = (Path(out) / "report" / "report.html").resolve()
+    echo(f"assessment: {out / 'assessment.json'}")
+    report = out / "report" / "report.html"
     echo(f"report: {report}")
     return report

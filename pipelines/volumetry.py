@@ -6,14 +6,25 @@ from pathlib import Path
 
 from flr.anatomy import segment_short
 from flr.volumes import VolumetryResult, volumetry
-from pipelines.inputs import load_case
+from pipelines.inputs import input_paths, load_case
+from pipelines.outputs import Output, OutputSet
 
 
 def run_volumetry(labels: list[str], *, ct: Path | None = None, series_uid: str | None = None,
-                  resample: str | None = None, strict: bool = False) -> VolumetryResult:
-    """Read ``PATH[:SCHEME]`` label maps (and the CT) and measure them (``strict``: inconsistencies are errors)."""
-    ct_image, maps = load_case(labels, ct=ct, series_uid=series_uid, resample=resample)
-    return volumetry(maps, ct=ct_image, strict=strict)
+                  resample: str | None = None, strict: bool = False, json_out: Path | None = None) -> VolumetryResult:
+    """Read ``PATH[:SCHEME]`` label maps (and the CT) and measure them (``strict``: inconsistencies are errors).
+
+    ``json_out`` (``--json``; ``-`` is standard output) is checked before the inputs are read and written
+    atomically (:mod:`pipelines.outputs`).
+    """
+    outputs = OutputSet([Output("--json", json_out) if json_out is not None else None],
+                        inputs=input_paths(labels, ct))
+    with outputs.staged() as staged:
+        ct_image, maps = load_case(labels, ct=ct, series_uid=series_uid, resample=resample)
+        result = volumetry(maps, ct=ct_image, strict=strict)
+        if json_out is not None:
+            staged.write_json("--json", result.to_dict())
+    return result
 
 
 def format_table(result: VolumetryResult) -> str:

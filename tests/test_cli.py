@@ -126,8 +126,9 @@ def test_bad_input_is_one_line_and_leaves_the_output_folder_as_it_was(case, caps
 
 @pytest.mark.parametrize("existing", [False, True], ids=["no-output-yet", "output-exists"])
 def test_json_not_half_written_when_the_write_fails(case, capsys, monkeypatch, existing):
-    """The disk fills up half-way through writing the JSON: the temp file existed where `_temp_files` looks
-    (so that check can fail), and afterwards neither it nor a partial output remains."""
+    """The disk fills up half-way through writing the JSON: one line naming the output (exit 2, an OutputError);
+    the temp file existed where `_temp_files` looks (so that check can fail), and afterwards neither it nor a
+    partial output remains."""
     out_dir = case / "out"
     out_dir.mkdir()
     out = out_dir / "result.json"
@@ -146,8 +147,8 @@ def test_json_not_half_written_when_the_write_fails(case, capsys, monkeypatch, e
     monkeypatch.setattr(Path, "write_text", write_text_then_fill_disk)
     monkeypatch.delenv("FLR_DEBUG", raising=False)
     err = run_cli_bad(["volumetry", "--labels", f"{case / 'seg.nii.gz'}:{case / 'segments.json'}", "--json", str(out)],
-                   capsys, code=1)
-    assert "No space left on device" in err
+                      capsys)
+    assert err == f"flr: error: {out}: cannot write (No space left on device)\n"
     assert len(seen) == 1
     tmp, found_during = seen[0]
     assert found_during == [tmp] and tmp != out     # the writer wrote a temp file, and _temp_files saw it
@@ -165,3 +166,27 @@ def test_console_script_runs_without_traceback(tmp_path):
     help_proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "--help"], capture_output=True,
                                text=True, check=True)
     assert "volumetry" in help_proc.stdout and "demo" in help_proc.stdout
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["volumetry", "--bogus"], "No such option '--bogus'. (see flr --help)"),
+    (["volumetry"], "Missing option '--labels'. (see flr --help)"),
+    (["nonsense"], "No such command 'nonsense'. (see flr --help)"),
+], ids=["unknown-option", "missing-option", "unknown-command"])
+def test_usage_errors_are_one_line(capsys, args, words):
+    err = run_cli_bad(args, capsys)
+    assert err == f"flr: error: {words}\n"
+
+
+def test_an_internal_error_is_one_capped_line(case, capsys, monkeypatch):
+    """A bug's message, however long, is one line within the cap, and still says how to see the traceback."""
+    import pipelines.volumetry
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("x\n" * 2000)
+
+    monkeypatch.setattr(pipelines.volumetry, "run_volumetry", broken)
+    monkeypatch.delenv("FLR_DEBUG", raising=False)
+    err = run_cli_bad(["volumetry", "--labels", case / "seg.nii.gz"], capsys, code=1)
+    assert err.startswith("flr: internal error: RuntimeError: x x x") and len(err) < 700
+    assert err.rstrip().endswith("(FLR_DEBUG=1 shows the traceback; please report it)")

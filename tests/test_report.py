@@ -150,3 +150,15 @@ def test_thresholds_come_from_the_active_rulebook(case, tmp_path, rules, percent
     assert f"line: {percent:g}% of 72 kg, the {rules} rulebook" in html  # the segment chart's caption
     other = 0.5 if percent == 1.0 else 1.0
     assert f"≥ {other:g} % (" not in html
+
+
+def test_provenance_shows_file_names_only(case):
+    """The report names its inputs by file name (a DICOM folder as such), never by the folders above them; the
+    JSON keeps the paths as given."""
+    html = (case / "out" / "report.html").read_text()
+    provenance = html.split("<h2>Provenance</h2>", 1)[1]
+    assert str(case) not in html
+    assert "DICOM folder" in provenance and "labels.nii.gz" in provenance and "liver.nii.gz" in provenance
+    result = json.loads((case / "out" / "result.json").read_text())
+    assert [i["path"] for i in result["inputs"]] == [str(case / "ct"), str(case / "labels.nii.gz"),
+                                                     str(case / "liver.nii.gz")]

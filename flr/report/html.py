@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from flr.anatomy import roman_numeral, segment_list
@@ -74,6 +75,22 @@ class Figure:
 
 
 
+def input_name(record: Mapping[str, Any]) -> str:
+    """What the report's provenance shows for an input: its file name only, never the folders above it (a PACS
+    export names folders after the patient, ``DOE^JANE_12345/``); a DICOM folder, whose own name may be such a
+    folder, is shown as ``DICOM folder``. The JSON result keeps the path as given.
+
+    >>> input_name({"path": "/data/DOE^JANE_12345/labels.nii.gz", "format": "nifti"})
+    'labels.nii.gz'
+    >>> input_name({"path": "DOE^JANE_12345", "format": "dicom-folder"})
+    'DICOM folder'
+    """
+    if record.get("format") == "dicom-folder":
+        return "DICOM folder"
+    path = str(record.get("path") or "")
+    return PurePath(path.replace("\\", "/")).name or "—"
+
+
 def _fmt(value: Any, digits: int = 1) -> str:
     if value is None:
         return "—"
@@ -105,6 +122,6 @@ def render_report(result: Mapping[str, Any], figures: Sequence[Figure] = (), *, 
         flr_version=result.get("flr_version"), schema_version=result.get("schema_version"),
         analysed=analysed or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         identifiers=identifiers, disclaimer=DISCLAIMER,
-        fmt=_fmt, ml=lambda v: "—" if v is None else f"{v:,.{2 if abs(v) < 1 else 1}f} mL",
+        fmt=_fmt, input_name=input_name, ml=lambda v: "—" if v is None else f"{v:,.{2 if abs(v) < 1 else 1}f} mL",
         pct=lambda v, d=1: "—" if v is None else f"{v:.{d}f} %", roman=roman_numeral, segments=segment_list,
         threshold=(thresholds.text if thresholds is not None else (lambda _fact: "")))
