@@ -344,12 +344,14 @@ def read_dicom_identifiers(image: Image) -> dict[str, str]:
 
 
 def write_text_atomic(text: str, path: str | Path) -> Path:
-    """Write text to ``path`` through a temp file in the same folder and a rename (never half-written)."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise InputFileError(f"{path}: output folder {path.parent} does not exist")
+    """Write text to ``path`` through a temp file in the same folder and a rename (never half-written).
+
+    The file gets the user's umask (0644 under umask 022). Any ``OSError`` (missing or read-only folder, disk
+    full, a folder at ``path``) is an :class:`~flr.errors.OutputError` naming ``path``.
+    """
     from flr.io._common import atomic_path
 
+    path = Path(path)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     return path
