@@ -277,7 +277,7 @@ def _signal_handlers() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, map errors to one line and an exit code."""
-    from flr.errors import FlrError
+    from flr.errors import FlrError, short_path
 
     try:
         with _signal_handlers():
@@ -303,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("flr: interrupted", err=True)
         return 130
+    except OSError as exc:  # the system refused a path the user gave (name too long, loop, permission, ...)
+        where = short_path(str(exc.filename)) if exc.filename else "flr"
+        click.echo(_one_line(f"flr: error: {where}: {exc.strerror or exc}"), err=True)
+        return EXIT_INPUT_ERROR
     except Exception as exc:
         if os.environ.get("FLR_DEBUG"):
             raise

@@ -15,7 +15,10 @@ import pytest
 from flr.image import Geometry, Image
 from flr.io import write_nifti
 from pipelines.cli import main
+from pipelines.sample import SAMPLE_CASE
 from tests.helpers import run_cli_bad
+
+SAMPLE_LABELS = SAMPLE_CASE / "labels.nii.gz"
 
 G = Geometry((10, 12, 14), (0.8, 0.8, 2.0), (1.0, 2.0, 3.0))
 
@@ -190,3 +193,13 @@ def test_an_internal_error_is_one_capped_line(case, capsys, monkeypatch):
     err = run_cli_bad(["volumetry", "--labels", case / "seg.nii.gz"], capsys, code=1)
     assert err.startswith("flr: internal error: RuntimeError: x x x") and len(err) < 700
     assert err.rstrip().endswith("(FLR_DEBUG=1 shows the traceback; please report it)")
+
+
+@pytest.mark.parametrize("where", ["--labels", "--rules"])
+def test_a_path_the_system_refuses_is_one_line(tmp_path, capsys, where):
+    """An OSError the user's path causes (here ENAMETOOLONG) is the user's error, not an internal one."""
+    long = str(tmp_path / ("x" * 300) / "seg.nii.gz") if where == "--labels" else "y" * 300
+    args = ["volumetry", "--labels", long] if where == "--labels" else [
+        "assess", "--labels", str(SAMPLE_LABELS), "--plan", "right-hemihepatectomy", "--rules", long]
+    err = run_cli_bad(args, capsys)
+    assert "File name too long" in err or "no such" in err, err
