@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from flr.errors import EmptyStructureError, InputFileError, SchemeError, UnsupportedFormatError
+from flr.errors import EmptyStructureError, InputFileError, SchemeError, UnsupportedFormatError, quote
 from flr.image import Image, LabelMap
 from flr.schemes import LabelScheme, canonical_name, resolve_scheme
 
@@ -125,11 +125,22 @@ def _sidecar_scheme(path: Path) -> Path | None:
 
 
 def _as_label_array(image: Image, path: Path) -> np.ndarray:
+    """The label ids of ``image`` as the smallest of uint8, uint16, int32 that holds them.
+
+    Floating-point maps are accepted when every value is a whole number (MSD Task08 stores its vessel
+    masks as float64 0/1); a fraction, NaN or infinity, a negative id, or a non-scalar voxel type is refused.
+    """
     arr = image.array
-    if not np.issubdtype(arr.dtype, np.integer) and (
-            not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr))):
-        raise InputFileError(f"{path}: label map holds non-integer values (dtype {arr.dtype}); "
-                             "is this a CT given as --labels?")
+    check_scalar_dtype(path, arr.dtype, f"voxel type {arr.dtype.name}")
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8)
+    if not np.issubdtype(arr.dtype, np.integer):
+        bad = ~np.isfinite(arr)
+        bad |= np.where(bad, False, arr != np.round(np.where(bad, 0, arr)))
+        if bad.any():
+            example = arr.ravel()[int(np.argmax(bad.ravel()))]
+            raise InputFileError(f"{path}: label map holds non-integer values (dtype {arr.dtype}, e.g. "
+                                 f"{quote(float(example))}); is this a CT given as --labels?")
     lo = arr.min(initial=0)
     hi = arr.max(initial=0)
     if lo < 0:
@@ -362,3 +373,49 @@ def write_nifti(image: Image, path: str | Path) -> Path:
     from flr.io.nifti import write_nifti as _write
 
     return _write(image, Path(path))
+
+
+# ----------------------------------------------------------------------------------------------
+# checks the readers share (flr.io.nifti, flr.io.nrrd, flr.io.dicom)
+# ----------------------------------------------------------------------------------------------
+#: The most a DEFLATE (gzip, zlib) stream can inflate: 1032 bytes out per byte in (RFC 1951's longest
+#: match, 258 bytes, coded in 2 bits). A header that declares more data than ``1032 x`` its compressed file
+#: is wrong, whatever the content.
+DEFLATE_MAX_RATIO = 1032
+
+
+def format_bytes(n: int) -> str:
+    """``n`` bytes in words for a message (powers of 1000).
+
+    >>> format_bytes(512), format_bytes(1500), format_bytes(54 * 10**12)
+    ('512 bytes', '1.5 kB', '54 TB')
+    """
+    value = float(n)
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if value < 1000:
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.3g} {unit}"
+        value /= 1000
+    return f"{value:.3g} PB"
+
+
+def check_scalar_dtype(path: Path, dtype: np.dtype, what: str) -> None:
+    """Refuse a voxel type no CT or label map can have: colour (RGB/RGBA records), complex, text or objects.
+
+    Parameters
+    ----------
+    path : the file, named in the message.
+    dtype : the voxel type as the format declares it.
+    what : the format's own name for the type, e.g. ``"NIfTI datatype 128 (RGB24)"``.
+
+    Raises
+    ------
+    InputFileError
+        ``dtype`` is not one real number per voxel.
+    """
+    if dtype.fields is not None or dtype.subdtype is not None:
+        raise InputFileError(f"{path}: {what} stores {len(dtype.fields or ()) or 'several'} values per voxel (a "
+                             "colour or vector image); a CT or a label map has one number per voxel")
+    if np.issubdtype(dtype, np.complexfloating):
+        raise InputFileError(f"{path}: {what} is complex; a CT or a label map holds real numbers")
+    if not (np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_)):
+        raise InputFileError(f"{path}: {what} ({quote(dtype.name)}) is not a numeric voxel type")

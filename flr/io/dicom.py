@@ -5,10 +5,20 @@ Reading (:func:`read_dicom`)
 * ``path`` is a folder, searched recursively (any file names; files are recognised by the ``DICM``
   magic at byte 128, or, for preamble-less files that start with a group 0002/0008 tag, by a forced
   header read), or a single file (one CT slice, or an Enhanced/multi-frame CT object).
-* Headers are read without pixel data first. Objects that are not images with patient geometry
-  (SEG, RTSTRUCT, SR, presentation states, RT dose, secondary captures without
-  ImagePositionPatient, ...) are skipped. Image instances are grouped by SeriesInstanceUID; a folder
-  with several image series needs ``series_uid`` (the CLI's ``--series UID``).
+* Headers are read without pixel data first. Files that are not DICOM, whose header cannot be read
+  (truncated), that are not images with patient geometry (SEG, RTSTRUCT, SR such as dose reports,
+  presentation states, RT dose, secondary captures without ImagePositionPatient, ...) or that are
+  localizers (ImageType LOCALIZER) are skipped; so are, beside a CT image series, images of another
+  modality or SOP class (:data:`CT_SOP_CLASS_UIDS`). Every skipped file is counted by reason and the
+  first few are named, in ``metadata['warnings']`` or in the error that follows (a missing slice).
+* Image instances are grouped by SeriesInstanceUID (and SOP class and modality); an anonymised export
+  whose SeriesInstanceUID is blank or absent is grouped by FrameOfReferenceUID, ImageOrientationPatient,
+  PixelSpacing, Rows/Columns and SeriesNumber instead, with a warning. A folder with several image
+  series needs ``series_uid`` (the CLI's ``--series UID``).
+* Values are checked where they are read: PixelSpacing > 0, positions, orientations, SliceThickness and
+  the rescale finite numbers, RescaleSlope not 0; the pixel data must be able to hold Rows x Columns x
+  NumberOfFrames before a decoder allocates that (native data by its length, JPEG and JPEG 2000 by the
+  size in their codestream header). Each refusal names the attribute and the file.
 * Geometry comes from ImageOrientationPatient (row cosine = x, column cosine = y, slice normal =
   row x column = z, so the direction is right-handed) and ImagePositionPatient. Slices (or frames)
   are sorted by the projection of their position on the slice normal, never by InstanceNumber or
@@ -24,7 +34,8 @@ Reading (:func:`read_dicom`)
   first slice's normal line by more than ``max(0.01 mm, 1 % of the smaller pixel spacing)``.
   Irregular or sheared series, duplicated positions and slices that disagree on orientation, pixel
   spacing or matrix size raise :class:`~flr.errors.DicomSeriesError`, unless ``resample=True`` for
-  the first two (see :func:`read_dicom` for the methods).
+  the first two (see :func:`read_dicom` for the methods); a missing slice is named by its position
+  along the slice normal (``slice missing near z = 47.5 mm``).
 * Intensities are ``stored * RescaleSlope + RescaleIntercept`` applied per slice (per frame for
   Enhanced CT, from the PixelValueTransformationSequence). The array is ``int16`` when every slope
   and intercept is integral and the values fit, otherwise ``float32`` (always ``float32`` after
@@ -41,6 +52,7 @@ from __future__ import annotations
 
 import copy
 import math
+import struct
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
@@ -51,7 +63,7 @@ from typing import Any, Literal
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     CTImageStorage,
@@ -64,11 +76,13 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import format_number_as_ds
 
-from flr.errors import DicomSeriesError, InputFileError, UnsupportedFormatError
+from flr.errors import DicomSeriesError, FlrError, InputFileError, UnsupportedFormatError, quote
 from flr.image import ORIENTATION_TOL, POSITION_TOL_MM, SPACING_TOL_MM, Geometry, Image
+from flr.io import DEFLATE_MAX_RATIO, format_bytes
 from flr.io._common import atomic_path, one_line, quiet_pydicom
 
-__all__ = ["read_dicom", "read_series_header", "write_dicom_series"]
+__all__ = ["CT_SOP_CLASS_UIDS", "DICOM_PARSE_ERRORS", "check_pixel_data", "read_dicom", "read_series_header",
+           "write_dicom_series"]
 
 #: Relative tolerance: a gap may deviate from the median gap by this fraction of it, a slice may sit
 #: off its first slice's normal line by this fraction of the smaller pixel spacing.
@@ -77,6 +91,17 @@ RELATIVE_TOL = 0.01
 #: spacing (:data:`flr.image.SPACING_TOL_MM`); positions have an absolute floor of
 #: :data:`flr.image.POSITION_TOL_MM`.
 PIXEL_SPACING_TOL_MM = SPACING_TOL_MM
+
+#: SOP classes of CT images: CT Image Storage, Enhanced CT Image Storage, Legacy Converted Enhanced CT Image
+#: Storage. Beside a series of these, images of other classes or modalities in the folder are skipped.
+CT_SOP_CLASS_UIDS: frozenset[str] = frozenset(
+    {"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2"}
+)
+#: What pydicom raises on a damaged file or a value it cannot convert (it has no single base class).
+DICOM_PARSE_ERRORS: tuple[type[BaseException], ...] = (
+    InvalidDicomError, BytesLengthException, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError,
+    IndexError, OverflowError, struct.error, NotImplementedError)
+_PARSE_ERRORS = DICOM_PARSE_ERRORS
 
 TransferSyntaxName = Literal["explicit-little", "jpeg2000-lossless", "jpeg-lossless"]
 #: pylibjpeg-openjpeg always encodes 6 wavelet resolutions, which needs 2**5 pixels per side (GDCM's
@@ -114,10 +139,10 @@ def _read_header(path: Path, *, force: bool) -> Dataset | None:
     try:
         with quiet_pydicom():
             ds = pydicom.dcmread(path, stop_before_pixels=True, force=force)
-    except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except _PARSE_ERRORS as exc:
         if force:
             return None
-        raise InputFileError(f"{path}: cannot read DICOM header ({type(exc).__name__}: {exc})") from exc
+        raise InputFileError(f"{path}: cannot read DICOM header ({type(exc).__name__}: {one_line(exc)})") from None
     if force and "SOPClassUID" not in ds:
         return None
     return ds
@@ -136,14 +161,39 @@ def _transfer_syntax(ds: Dataset) -> str | None:
     return str(ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
 
 
-def _floats(value: Any, n: int, what: str, path: Path) -> np.ndarray:
+def _number(value: Any, what: str, path: Path) -> float:
+    """A decimal value ``what`` of ``path`` as a finite float, else a DicomSeriesError naming both."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise DicomSeriesError(f"{path}: {what} {quote(str(value))} is not a number") from None
+    if not math.isfinite(out):
+        raise DicomSeriesError(f"{path}: {what} {quote(str(value))} is not a finite number")
+    return out
+
+
+def _floats(value: Any, n: int, what: str, path: Path, *, positive: bool = False) -> np.ndarray:
+    """``n`` finite numbers (each > 0 with ``positive``) of a multi-valued attribute ``what``."""
     try:
         out = np.array([float(v) for v in value], dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise DicomSeriesError(f"{path}: {what} is not numeric: {one_line(value)}") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DicomSeriesError(f"{path}: {what} is not numeric: {quote(str(value))}") from exc
     if out.shape != (n,) or not np.all(np.isfinite(out)):
-        raise DicomSeriesError(f"{path}: {what} needs {n} finite numbers, got {one_line(value)}")
+        raise DicomSeriesError(f"{path}: {what} needs {n} finite numbers, got {quote(str(value))}")
+    if positive and np.any(out <= 0):
+        raise DicomSeriesError(f"{path}: {what} {quote(out.tolist())} must be > 0 mm")
     return out
+
+
+def _integer(ds: Dataset, keyword: str, default: int, path: Path) -> int:
+    """An integer attribute (Rows, Columns, NumberOfFrames, ...); ``default`` when absent or empty."""
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise DicomSeriesError(f"{path}: {keyword} {quote(str(value))} is not an integer") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -169,7 +219,7 @@ class _Frame:
 
 @dataclass
 class _Series:
-    uid: str
+    uid: str  # SeriesInstanceUID, "" for an anonymised series grouped by what remains
     description: str
     modality: str
     manufacturer: str
@@ -179,6 +229,25 @@ class _Series:
     sop_class_uid: str
     frames: list[_Frame]
     transfer_syntaxes: set[str]
+    label: str = ""  # how messages name it: the UID, or the attributes it was grouped by
+
+    @property
+    def is_ct(self) -> bool:
+        """A CT image series: a CT SOP class (classic, enhanced, legacy converted) and Modality CT (or none)."""
+        return self.sop_class_uid in CT_SOP_CLASS_UIDS and self.modality.upper() in ("CT", "")
+
+    @property
+    def kind(self) -> str:
+        """SOP class and modality, as a reason to skip a series beside a CT."""
+        return f"{_uid_name(self.sop_class_uid)}, Modality {one_line(self.modality, 20) or 'none'}"
+
+
+@dataclass(frozen=True)
+class _Skip:
+    """A file left out of the series, and why (one of a few short reasons, so that they can be counted)."""
+
+    path: Path
+    reason: str
 
 
 def _functional_item(ds: Dataset, index: int, sequence: str) -> Dataset | None:
@@ -193,18 +262,31 @@ def _functional_item(ds: Dataset, index: int, sequence: str) -> Dataset | None:
     return None
 
 
-def _optional_float(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
+def _optional_number(ds: Dataset, keyword: str, path: Path) -> float | None:
+    """A decimal attribute that may be absent or empty (None); a value that is there must be finite."""
+    value = ds.get(keyword)
+    if value is None or str(value).strip() == "":
         return None
-    return out if math.isfinite(out) else None
+    return _number(value, keyword, path)
+
+
+def _rescale(ds: Dataset, path: Path) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept), 1 and 0 when absent; a slope of 0 or a non-finite value is refused."""
+    slope = _optional_number(ds, "RescaleSlope", path)
+    intercept = _optional_number(ds, "RescaleIntercept", path)
+    if slope == 0:
+        raise DicomSeriesError(f"{path}: RescaleSlope is 0, which would make every voxel equal to RescaleIntercept; "
+                               "the header is corrupt")
+    return (1.0 if slope is None else slope), (0.0 if intercept is None else intercept)
 
 
 def _frames_of(ds: Dataset, path: Path) -> list[_Frame] | None:
     """Slices of one image instance, or None when it has no patient geometry (not volumetric)."""
-    rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
-    n_frames = int(ds.get("NumberOfFrames") or 1)
+    rows, cols = _integer(ds, "Rows", 0, path), _integer(ds, "Columns", 0, path)
+    n_frames = _integer(ds, "NumberOfFrames", 1, path)
+    if rows < 1 or cols < 1 or n_frames < 1:
+        raise DicomSeriesError(f"{path}: Rows {rows}, Columns {cols}, NumberOfFrames {n_frames}: an image needs at "
+                               "least one of each")
     enhanced = "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds
     sop_uid = str(ds.get("SOPInstanceUID", "") or "")
     frames: list[_Frame] = []
@@ -238,18 +320,19 @@ def _frame(path: Path, index: int | None, rows: int, cols: int, pos: Dataset, or
 
     A classic image passes itself four times; an Enhanced CT frame passes its functional-group items.
     """
+    slope, intercept = _rescale(rescale, path)
     return _Frame(
         path=path,
         frame=index,
         position=_floats(pos.ImagePositionPatient, 3, "ImagePositionPatient", path),
         orientation=_floats(ori.ImageOrientationPatient, 6, "ImageOrientationPatient", path),
-        pixel_spacing=_floats(meas.PixelSpacing, 2, "PixelSpacing", path),
+        pixel_spacing=_floats(meas.PixelSpacing, 2, "PixelSpacing", path, positive=True),
         rows=rows,
         cols=cols,
-        slope=_optional_float(rescale.get("RescaleSlope", 1.0)) or 1.0,
-        intercept=_optional_float(rescale.get("RescaleIntercept", 0.0)) or 0.0,
-        thickness_mm=_optional_float(meas.get("SliceThickness")),
-        spacing_between_mm=_optional_float(meas.get("SpacingBetweenSlices")),
+        slope=slope,
+        intercept=intercept,
+        thickness_mm=_optional_number(meas, "SliceThickness", path),
+        spacing_between_mm=_optional_number(meas, "SpacingBetweenSlices", path),
         sop_instance_uid=sop_instance_uid,
     )
 
@@ -270,77 +353,175 @@ def _candidate_files(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file())
 
 
-def _scan(path: Path) -> tuple[dict[str, _Series], Counter[str]]:
-    """Group the image frames under ``path`` by series; count the objects skipped (by kind)."""
+def _uid_name(uid: str) -> str:
+    """The name of a SOP class or transfer syntax UID (the UID itself when pydicom does not know it)."""
+    with quiet_pydicom():  # a damaged UID warns on construction
+        return one_line(pydicom.uid.UID(uid).name, 60) if uid else "unknown SOP class"
+
+
+def _sop_name(ds: Dataset) -> str:
+    """The name of the dataset's SOP class."""
+    return _uid_name(str(ds.get("SOPClassUID", "") or ""))
+
+
+def _image_frames(ds: Dataset, file: Path) -> tuple[Dataset, list[_Frame]] | str:
+    """(header, frames) of an image instance with patient geometry, else why it is left out."""
+    if "SOPClassUID" not in ds and "Rows" not in ds:
+        return "header without SOPClassUID or Rows (truncated?)"
+    if not _is_image_sop_class(ds):
+        return _sop_name(ds)
+    if not ds.get("Rows") or not ds.get("Columns"):
+        return f"{_sop_name(ds)} without Rows/Columns"
+    image_type = [str(v).upper() for v in (ds.get("ImageType") or [])] if "ImageType" in ds else []
+    if "LOCALIZER" in image_type:
+        return "localizer (ImageType LOCALIZER)"
+    frames = _frames_of(ds, file)
+    if frames is None:
+        return f"{_sop_name(ds)} without patient geometry (no ImagePositionPatient)"
+    return ds, frames
+
+
+def _scan_file(file: Path, single_file: bool) -> tuple[Dataset, list[_Frame]] | str:
+    """(header, frames) of one file, or why it is skipped; a single file given on its own is refused instead."""
+    magic, maybe = _looks_like_dicom(file)
+    if not magic and not maybe:
+        if single_file:
+            raise UnsupportedFormatError(f"{file}: not a DICOM file (no 'DICM' marker at byte 128)")
+        return "not DICOM"
+    try:
+        ds = _read_header(file, force=not magic)
+    except InputFileError:
+        if single_file:
+            raise
+        return "unreadable DICOM header (truncated or damaged)"
+    if ds is None:
+        if single_file:
+            raise UnsupportedFormatError(f"{file}: not a DICOM file (cannot parse a DICOM header)")
+        return "not DICOM"
+    try:
+        return _image_frames(ds, file)
+    except FlrError:
+        raise
+    except _PARSE_ERRORS as exc:  # a value pydicom cannot convert: the header is damaged
+        if single_file:
+            raise InputFileError(f"{file}: malformed DICOM header ({type(exc).__name__}: {one_line(exc)})") from None
+        return "malformed DICOM header"
+
+
+def _series_key(ds: Dataset) -> tuple[str, str]:
+    """(grouping key, how messages name the group): the SeriesInstanceUID, or, when it is blank (anonymised
+    exports), FrameOfReferenceUID, ImageOrientationPatient, PixelSpacing, Rows/Columns and SeriesNumber."""
+    kind = f"{ds.get('SOPClassUID', '')}|{str(ds.get('Modality', '') or '').upper()}"
+    uid = str(ds.get("SeriesInstanceUID", "") or "").strip()
+    if uid:
+        return f"{uid}|{kind}", uid
+    number = str(ds.get("SeriesNumber", "") or "")
+    key = "|".join([str(ds.get("FrameOfReferenceUID", "") or ""), _rounded(ds, "ImageOrientationPatient", 3),
+                    _rounded(ds, "PixelSpacing", 4), f"{ds.get('Rows')}x{ds.get('Columns')}", number])
+    return f"{key}|{kind}", f"(no SeriesInstanceUID, SeriesNumber {number or 'none'})"
+
+
+def _rounded(ds: Dataset, keyword: str, digits: int) -> str:
+    """A multi-valued decimal attribute as text rounded to ``digits`` decimals (a grouping key)."""
+    try:
+        return ",".join(f"{float(v):.{digits}f}" for v in ds.get(keyword) or [])
+    except (TypeError, ValueError):
+        return str(ds.get(keyword, ""))
+
+
+def _add_to_series(series: dict[str, _Series], ds: Dataset, frames: list[_Frame]) -> None:
+    """Add the frames of one instance to its series (created on its first instance)."""
+    key, label = _series_key(ds)
+    entry = series.get(key)
+    if entry is None:
+        entry = series[key] = _Series(
+            uid=str(ds.get("SeriesInstanceUID", "") or "").strip(),
+            description=one_line(ds.get("SeriesDescription", "") or ""),
+            modality=str(ds.get("Modality", "") or ""),
+            manufacturer=one_line(ds.get("Manufacturer", "") or ""),
+            study_date=str(ds.get("StudyDate", "") or ""),
+            study_uid=str(ds.get("StudyInstanceUID", "") or "").strip(),
+            frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "") or ""),
+            sop_class_uid=str(ds.get("SOPClassUID", "") or ""),
+            frames=[],
+            transfer_syntaxes=set(),
+            label=label,
+        )
+    entry.frames.extend(frames)
+    ts = _transfer_syntax(ds)
+    if ts:
+        entry.transfer_syntaxes.add(str(ts))
+
+
+def _scan(path: Path) -> tuple[dict[str, _Series], list[_Skip]]:
+    """Group the image frames under ``path`` into series; list the files left out and why."""
     series: dict[str, _Series] = {}
-    skipped: Counter[str] = Counter()
+    skipped: list[_Skip] = []
     single_file = path.is_file()
     for file in _candidate_files(path):
-        magic, maybe = _looks_like_dicom(file)
-        if not magic and not maybe:
-            if single_file:
-                raise UnsupportedFormatError(f"{file}: not a DICOM file (no 'DICM' marker at byte 128)")
-            continue
-        ds = _read_header(file, force=not magic)
-        if ds is None:
-            if single_file:
-                raise UnsupportedFormatError(f"{file}: not a DICOM file (cannot parse a DICOM header)")
-            continue
-        sop_name = pydicom.uid.UID(str(ds.get("SOPClassUID", "") or "")).name or "unknown SOP class"
-        if not ds.get("Rows") or not ds.get("Columns") or not _is_image_sop_class(ds):
-            skipped[one_line(sop_name)] += 1
-            continue
-        frames = _frames_of(ds, file)
-        if frames is None:
-            skipped[f"{one_line(sop_name)} without patient geometry"] += 1
-            continue
-        uid = str(ds.get("SeriesInstanceUID", "") or "")
-        if not uid:
-            raise DicomSeriesError(f"{file}: image has no SeriesInstanceUID")
-        entry = series.get(uid)
-        if entry is None:
-            entry = series[uid] = _Series(
-                uid=uid,
-                description=one_line(ds.get("SeriesDescription", "") or ""),
-                modality=str(ds.get("Modality", "") or ""),
-                manufacturer=one_line(ds.get("Manufacturer", "") or ""),
-                study_date=str(ds.get("StudyDate", "") or ""),
-                study_uid=str(ds.get("StudyInstanceUID", "") or ""),
-                frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "") or ""),
-                sop_class_uid=str(ds.get("SOPClassUID", "") or ""),
-                frames=[],
-                transfer_syntaxes=set(),
-            )
-        entry.frames.extend(frames)
-        ts = _transfer_syntax(ds)
-        if ts:
-            entry.transfer_syntaxes.add(str(ts))
+        with quiet_pydicom():  # converting a damaged value warns; what flr uses is checked where it is read
+            found = _scan_file(file, single_file)
+            if not isinstance(found, str):
+                try:
+                    _add_to_series(series, *found)
+                    continue
+                except _PARSE_ERRORS:
+                    if single_file:
+                        raise InputFileError(f"{file}: malformed DICOM header") from None
+                    found = "malformed DICOM header"
+            skipped.append(_Skip(file, found))
     return series, skipped
+
+
+def _skip_summary(root: Path, skipped: Sequence[_Skip], limit: int = 3) -> str:
+    """``"N x reason (first paths)"`` per reason, most frequent first; paths relative to ``root``."""
+    by_reason: dict[str, list[Path]] = {}
+    for skip in skipped:
+        by_reason.setdefault(skip.reason, []).append(skip.path)
+    parts = []
+    for reason, paths in sorted(by_reason.items(), key=lambda item: (-len(item[1]), item[0])):
+        names = [str(p.relative_to(root)) if p != root and p.is_relative_to(root) else str(p) for p in paths]
+        shown = ", ".join(one_line(n, 80) for n in names[:limit]) + (", ..." if len(names) > limit else "")
+        parts.append(f"{len(paths)} x {reason}: {shown}")
+    return "; ".join(parts)
 
 
 def _describe_series(series: Sequence[_Series]) -> str:
     return ", ".join(
-        f"{s.uid} '{s.description}' ({len(s.frames)} slice{'s' if len(s.frames) != 1 else ''})" for s in series
+        f"{s.label} '{s.description}' ({len(s.frames)} slice{'s' if len(s.frames) != 1 else ''})" for s in series
     )
 
 
-def _choose_series(path: Path, found: dict[str, _Series], skipped: Counter[str], uid: str | None) -> _Series:
+def _only_ct(groups: list[_Series], skipped: list[_Skip]) -> list[_Series]:
+    """The CT image series of ``groups`` when there is one; the files of the others go to ``skipped``."""
+    ct = [s for s in groups if s.is_ct]
+    if not ct:
+        return groups
+    for s in groups:
+        if not s.is_ct:
+            skipped.extend(_Skip(f, f"{s.kind}, not a CT image") for f in sorted({fr.path for fr in s.frames}))
+    return ct
+
+
+def _choose_series(path: Path, found: dict[str, _Series], skipped: list[_Skip], uid: str | None) -> _Series:
+    """The one series to read; files of other modalities or SOP classes beside a CT are added to ``skipped``."""
     if not found:
-        what = "; ".join(f"{n} x {kind}" for kind, n in sorted(skipped.items()))
-        extra = f" (skipped non-volumetric objects: {what})" if what else ""
+        extra = f" (skipped: {_skip_summary(path, skipped)})" if skipped else ""
         raise DicomSeriesError(f"{path}: no DICOM image series with patient geometry found{extra}")
-    listing = sorted(found.values(), key=lambda s: (-len(s.frames), s.uid))
+    listing = sorted(found.values(), key=lambda s: (-len(s.frames), s.label))
+    groups = listing
     if uid is not None:
-        if uid not in found:
+        groups = [s for s in listing if s.uid == uid]
+        if not groups:
             raise DicomSeriesError(
                 f"{path}: series {uid} not found; available image series: {_describe_series(listing)}"
             )
-        return found[uid]
-    if len(found) > 1:
+    groups = _only_ct(groups, skipped)
+    if len(groups) > 1:
         raise DicomSeriesError(
-            f"{path} holds {len(found)} image series; pick one with --series UID: {_describe_series(listing)}"
+            f"{path} holds {len(groups)} image series; pick one with --series UID: {_describe_series(groups)}"
         )
-    return listing[0]
+    return groups[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -431,17 +612,29 @@ def _slice_problems(path: Path, st: _Stack) -> tuple[float | None, str | None, f
     mean = float(z[-1]) / (len(z) - 1)
     off_grid = np.abs(z - mean * np.arange(len(z)))
     irregular = bool(np.max(np.abs(gaps - median)) > tol or np.max(off_grid) > tol)
-    text = None
-    if irregular:
-        counts = Counter(round(float(g), 3) for g in gaps)
-        listing = ", ".join(f"{_fmt_mm(g)} mm x{n}" for g, n in sorted(counts.items()))
-        worst = int(np.argmax(np.abs(gaps - median)))
-        text = (
-            f"irregular slice spacing: gaps along the slice normal are {listing} "
-            f"(median {_fmt_mm(median)} mm, tolerance {_fmt_mm(tol)} mm; largest deviation between "
-            f"{st.frames[worst].path.name} and {st.frames[worst + 1].path.name}), a slice may be missing"
-        )
+    text = _irregular_text(st, gaps, median, tol) if irregular else None
     return tilt, text, (median if irregular else mean), irregular
+
+
+def _irregular_text(st: _Stack, gaps: np.ndarray, median: float, tol: float) -> str:
+    """What is irregular: the gaps, and where slices are missing (``z`` = position along the slice normal,
+    the patient z of axial slices, in mm) when the largest gap is a whole number of median gaps."""
+    counts = Counter(round(float(g), 3) for g in gaps)
+    listing = ", ".join(f"{_fmt_mm(g)} mm x{n}" for g, n in sorted(counts.items()))
+    worst = int(np.argmax(np.abs(gaps - median)))
+    z0 = float(st.frames[0].position @ st.normal)
+    below, above = z0 + float(st.z_mm[worst]), z0 + float(st.z_mm[worst + 1])
+    ratio = float(gaps[worst]) / median
+    k = round(ratio)
+    if k >= 2 and abs(ratio - k) * median <= tol:
+        missing = [below + j * median for j in range(1, k)]
+        shown = ", ".join(_fmt_mm(m) for m in missing[:4]) + (", ..." if len(missing) > 4 else "")
+        where = f"{k - 1} slice{'s' if k > 2 else ''} missing near z = {shown} mm"
+    else:
+        where = "a slice may be missing or misplaced"
+    return (f"irregular slice spacing: gaps along the slice normal are {listing} (median {_fmt_mm(median)} mm, "
+            f"tolerance {_fmt_mm(tol)} mm; largest deviation between {st.frames[worst].path.name} (z = "
+            f"{_fmt_mm(below)} mm) and {st.frames[worst + 1].path.name} (z = {_fmt_mm(above)} mm)): {where}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -452,7 +645,7 @@ def _decode(path: Path) -> tuple[np.ndarray, Dataset]:
         with quiet_pydicom():
             ds = pydicom.dcmread(path, force=True)  # force: preamble-less files passed the header scan
     except Exception as exc:  # any failure of a file that parsed before means a damaged file
-        raise InputFileError(f"{path}: cannot read DICOM file ({type(exc).__name__}: {exc})") from exc
+        raise InputFileError(f"{path}: cannot read DICOM file ({type(exc).__name__}: {one_line(exc)})") from exc
     ts = _transfer_syntax(ds)
     if ts is not None and not getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None):
         if not hasattr(ds, "file_meta"):
@@ -460,60 +653,167 @@ def _decode(path: Path) -> tuple[np.ndarray, Dataset]:
         ds.file_meta.TransferSyntaxUID = pydicom.uid.UID(ts)  # raw dataset: tell the pixel decoders what it uses
     if "PixelData" not in ds:
         raise InputFileError(f"{path}: image has no readable pixel data (truncated or damaged file?)")
-    spp = int(ds.get("SamplesPerPixel") or 1)
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    if spp != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        raise InputFileError(f"{path}: only greyscale images are supported (SamplesPerPixel {spp}, {photometric})")
-    if "ModalityLUTSequence" in ds:
-        raise InputFileError(
-            f"{path}: a Modality LUT Sequence instead of RescaleSlope/RescaleIntercept is not supported"
-        )
+    try:
+        with quiet_pydicom():
+            _check_pixel_module(path, ds)
+            check_pixel_data(path, ds, ts)
+    except FlrError:
+        raise
+    except _PARSE_ERRORS as exc:
+        raise InputFileError(f"{path}: malformed pixel data attributes ({type(exc).__name__}: "
+                             f"{one_line(exc)})") from None
     try:
         with quiet_pydicom():
             arr = ds.pixel_array
     except Exception as exc:  # decoder errors come as many types (ValueError, RuntimeError, ...)
-        name = pydicom.uid.UID(ts).name if ts else "unknown transfer syntax"
+        name = _uid_name(ts) if ts else "unknown transfer syntax"
         raise InputFileError(
             f"{path}: cannot decode pixel data ({name}): {type(exc).__name__}: {one_line(exc, 200)}"
         ) from exc
     return arr, ds
 
 
+def _check_pixel_module(path: Path, ds: Dataset) -> None:
+    """Greyscale, one sample per pixel, 8/16/32 bits, rescaled by slope and intercept (not a LUT)."""
+    spp = _integer(ds, "SamplesPerPixel", 1, path)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    if spp != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise InputFileError(f"{path}: only greyscale images are supported (SamplesPerPixel {spp}, "
+                             f"{quote(photometric)}); a colour image is not a CT")
+    bits = _integer(ds, "BitsAllocated", 16, path)
+    if bits not in (8, 16, 32):
+        raise InputFileError(f"{path}: BitsAllocated {bits}: flr reads 8-, 16- and 32-bit greyscale pixels")
+    if "ModalityLUTSequence" in ds:
+        raise InputFileError(
+            f"{path}: a Modality LUT Sequence instead of RescaleSlope/RescaleIntercept is not supported"
+        )
+
+
+def check_pixel_data(path: Path, ds: Dataset, ts: str | None) -> None:
+    """Refuse pixel data that cannot hold Rows x Columns x NumberOfFrames, before a decoder allocates that.
+
+    Used for CT images and DICOM-SEG (whose BINARY frames have 1 bit per pixel, packed).
+
+    Native (uncompressed) data must hold at least that many bytes. Encapsulated data must hold a fragment
+    per frame, and a JPEG or JPEG 2000 frame must have the size Rows x Columns in its own codestream
+    header; other compressions (RLE) may not claim more than :data:`~flr.io.DEFLATE_MAX_RATIO` times
+    their size.
+    """
+    rows, cols = _integer(ds, "Rows", 0, path), _integer(ds, "Columns", 0, path)
+    frames = _integer(ds, "NumberOfFrames", 1, path)
+    if rows < 1 or cols < 1 or frames < 1:
+        raise InputFileError(f"{path}: Rows {rows}, Columns {cols}, NumberOfFrames {frames}: an image needs at least "
+                             "one of each")
+    needed = (rows * cols * frames * _integer(ds, "BitsAllocated", 16, path) + 7) // 8
+    value = ds.PixelData
+    what = f"Rows x Columns x NumberOfFrames = {rows} x {cols} x {frames}"
+    if ts is None or not pydicom.uid.UID(ts).is_encapsulated:
+        if len(value) < needed:
+            raise InputFileError(f"{path}: pixel data holds {format_bytes(len(value))}, {what} needs "
+                                 f"{format_bytes(needed)}; the file is truncated or those attributes are wrong")
+        return
+    n_fragments, first = _fragments(path, value)
+    if n_fragments < frames:
+        raise InputFileError(f"{path}: NumberOfFrames is {frames} but the compressed pixel data holds "
+                             f"{n_fragments} fragment(s); the file is truncated or NumberOfFrames is wrong")
+    size = _codestream_size(first)
+    if size is not None and size != (rows, cols):
+        raise InputFileError(f"{path}: Rows x Columns is {rows} x {cols} but the compressed frame is {size[0]} x "
+                             f"{size[1]} pixels; the header is corrupt")
+    if size is None and needed > DEFLATE_MAX_RATIO * len(value):
+        raise InputFileError(f"{path}: {what} ({format_bytes(needed)}) cannot come out of "
+                             f"{format_bytes(len(value))} of compressed pixel data; the header is corrupt")
+
+
+def _fragments(path: Path, value: bytes) -> tuple[int, bytes]:
+    """(number of fragments, first fragment) of encapsulated pixel data (after the Basic Offset Table)."""
+    from pydicom.encaps import generate_fragments, parse_fragments
+
+    try:
+        if value[:4] != b"\xfe\xff\x00\xe0":
+            raise ValueError("no Basic Offset Table item")
+        rest = value[8 + struct.unpack("<I", value[4:8])[0]:]
+        n_fragments, _ = parse_fragments(rest)
+        first = next(iter(generate_fragments(rest)), b"")
+    except (ValueError, struct.error, TypeError) as exc:
+        raise InputFileError(f"{path}: compressed pixel data is malformed ({one_line(exc)})") from None
+    return int(n_fragments), bytes(first)
+
+
+#: JPEG start-of-frame markers (baseline, extended, progressive, lossless, hierarchical; JPEG-LS SOF55).
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7})
+
+
+def _codestream_size(fragment: bytes) -> tuple[int, int] | None:
+    """(rows, columns) from a JPEG 2000 SIZ or a JPEG / JPEG-LS start-of-frame header; None if neither."""
+    siz = fragment.find(b"\xff\x4f\xff\x51", 0, 4096)
+    if siz >= 0 and len(fragment) >= siz + 24:
+        x, y, x0, y0 = struct.unpack(">IIII", fragment[siz + 8 : siz + 24])
+        return y - y0, x - x0
+    if fragment[:2] != b"\xff\xd8":
+        return None
+    offset = 2
+    while offset + 9 <= min(len(fragment), 1 << 16):
+        if fragment[offset] != 0xFF:
+            return None
+        marker = fragment[offset + 1]
+        if marker == 0xFF:  # fill byte
+            offset += 1
+            continue
+        if marker in _JPEG_SOF:
+            height, width = struct.unpack(">HH", fragment[offset + 5 : offset + 9])
+            return (height, width) if height else None  # height 0: given later by a DNL marker
+        offset += 2 + int.from_bytes(fragment[offset + 2 : offset + 4], "big")
+    return None
+
+
+def _plane(arr: np.ndarray, f: _Frame, file: Path) -> np.ndarray:
+    """The (rows, columns) plane of frame ``f`` in a decoded array."""
+    if f.frame is None:
+        plane = arr
+    elif arr.ndim == 3 and f.frame < arr.shape[0]:
+        plane = arr[f.frame]
+    elif arr.ndim == 2 and f.frame == 0:
+        plane = arr
+    else:
+        plane = None
+    if plane is None or plane.shape != (f.rows, f.cols):
+        got = None if plane is None else plane.shape
+        raise InputFileError(
+            f"{file}: decoded pixel array {arr.shape} does not hold a {f.rows}x{f.cols} frame {f.frame} (got {got})"
+        )
+    return plane
+
+
 def _pixels(st: _Stack) -> np.ndarray:
-    """Rescaled pixel stack (z, y, x) in sorted order: int16 when exact and in range, else float32."""
+    """Rescaled pixel stack (z, y, x) in sorted order: int16 when exact and in range, else float32.
+
+    The stack is allocated only once the first file's pixel data has been checked against its Rows and
+    Columns (all slices share them), so a header that lies about the matrix size allocates nothing.
+    """
     frames = st.frames
     rows, cols = frames[0].rows, frames[0].cols
     integral = all(float(f.slope).is_integer() and float(f.intercept).is_integer() for f in frames)
-    out = np.empty((len(frames), rows, cols), dtype=np.int16 if integral else np.float32)
+    out: np.ndarray | None = None
     by_file: dict[Path, list[tuple[int, _Frame]]] = {}
     for slot, f in enumerate(frames):
         by_file.setdefault(f.path, []).append((slot, f))
     info = np.iinfo(np.int16)
     for file, items in by_file.items():
         arr, _ = _decode(file)
+        if out is None:
+            out = np.empty((len(frames), rows, cols), dtype=np.int16 if integral else np.float32)
         for slot, f in items:
-            if f.frame is None:
-                plane = arr
-            elif arr.ndim == 3 and f.frame < arr.shape[0]:
-                plane = arr[f.frame]
-            elif arr.ndim == 2 and f.frame == 0:
-                plane = arr
-            else:
-                plane = None
-            if plane is None or plane.shape != (rows, cols):
-                got = None if plane is None else plane.shape
-                raise InputFileError(
-                    f"{file}: decoded pixel array {arr.shape} does not hold a {rows}x{cols} frame {f.frame} (got {got})"
-                )
+            plane = _plane(arr, f, file)
             if out.dtype == np.int16:
                 values = plane.astype(np.int64) * int(f.slope) + int(f.intercept)
                 if values.size and (values.min() < info.min or values.max() > info.max):
                     out = out.astype(np.float32)
-                    out[slot] = values
-                else:
-                    out[slot] = values
+                out[slot] = values
             else:
                 out[slot] = plane.astype(np.float64) * f.slope + f.intercept
+    if out is None:  # pragma: no cover - a stack always has a frame
+        raise DicomSeriesError("empty DICOM stack")
     return out
 
 
@@ -570,7 +870,7 @@ def _regrid_z(stack: np.ndarray, z_mm: np.ndarray, spacing_mm: float) -> np.ndar
 # ----------------------------------------------------------------------------------------------
 # reader
 # ----------------------------------------------------------------------------------------------
-def _z_spacing(path: Path, series_uid: str, st: _Stack, resample: bool) -> tuple[float, str, float | None, bool]:
+def _z_spacing(path: Path, series_label: str, st: _Stack, resample: bool) -> tuple[float, str, float | None, bool]:
     """(z spacing in mm, where it comes from, gantry tilt in degrees or None, irregular spacing?).
 
     Raises :class:`~flr.errors.DicomSeriesError` for a single slice without a thickness, and for a tilted
@@ -599,7 +899,7 @@ def _z_spacing(path: Path, series_uid: str, st: _Stack, resample: bool) -> tuple
         problems.append(irregular_text)
     if problems and not resample:
         raise DicomSeriesError(
-            f"{path}: series {series_uid}: {'; '.join(problems)}; refusing to read it as a regular "
+            f"{path}: series {series_label}: {'; '.join(problems)}; refusing to read it as a regular "
             "grid (resample=True / --resample resamples it onto a regular orthogonal grid)"
         )
     return z_spacing, "ImagePositionPatient (projection on the slice normal)", tilt, irregular
@@ -688,7 +988,8 @@ def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: boo
         ``series_description``, ``study_date``, ``modality``, ``manufacturer``, ``n_slices`` (DICOM
         slices/frames read), ``transfer_syntax_uids`` (sorted), ``slice_thickness_mm`` (the header's
         SliceThickness, for information; the most common value when slices differ), ``files``
-        (sorted paths), ``resampled`` (None or a description), ``z_spacing_source`` and the
+        (sorted paths), ``resampled`` (None or a description), ``z_spacing_source``, ``warnings``
+        (files skipped, with how many and why; a series grouped without UIDs) and the
         identities that readers and writers of objects referencing this CT (DICOM-SEG, RTSTRUCT) use
         instead of opening its files again: ``study_instance_uid``, ``frame_of_reference_uid``,
         ``sop_class_uid`` (of the first slice), ``sop_instance_uids`` and ``image_positions_mm``
@@ -700,17 +1001,26 @@ def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: boo
     ------
     DicomSeriesError
         No image series, several series and no (or an unknown) ``series_uid``, inconsistent slices,
-        duplicated positions, irregular spacing or gantry tilt without ``resample``.
+        duplicated positions, irregular spacing or gantry tilt without ``resample`` (a missing slice is
+        named by its position; files skipped are named too); a PixelSpacing that is not > 0, a
+        position, orientation, SliceThickness or rescale value that is not a finite number, a
+        RescaleSlope of 0 (each names the attribute and the file).
     InputFileError
-        Missing path, unreadable file or undecodable pixel data (the message names the file).
+        Missing path, unreadable file, pixel data that cannot hold Rows x Columns x NumberOfFrames
+        (checked before decoding), colour pixels, or undecodable pixel data (the message names the file).
     """
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{path}: no such file or folder")
     found, skipped = _scan(path)
     series = _choose_series(path, found, skipped, series_uid)
-    st = _stack(path, series.frames)
-    z_spacing, z_source, tilt, irregular = _z_spacing(path, series.uid, st, resample)
+    try:
+        st = _stack(path, series.frames)
+        z_spacing, z_source, tilt, irregular = _z_spacing(path, series.label, st, resample)
+    except DicomSeriesError as exc:
+        if not skipped:
+            raise
+        raise DicomSeriesError(f"{exc}; skipped: {_skip_summary(path, skipped)}") from None
     array, origin, resampled = _regularise(_pixels(st), st, tilt, irregular, z_spacing)
     if irregular:
         z_source = "median gap of ImagePositionPatient projections (resampled)"
@@ -722,7 +1032,21 @@ def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: boo
         direction=tuple(np.column_stack([st.row, st.col, st.normal]).ravel().tolist()),
     )
     metadata = _metadata(series, st, resampled, z_source)
+    metadata["warnings"] = _warnings(path, series, skipped)
     return Image(array, geometry, source=str(path), metadata=metadata)
+
+
+def _warnings(path: Path, series: _Series, skipped: Sequence[_Skip]) -> list[str]:
+    """What the user should know about a series read: the files left out, and UIDs it lacks."""
+    notes = []
+    if skipped:
+        notes.append(f"{path}: {len(skipped)} file(s) skipped, not part of the series read: "
+                     f"{_skip_summary(path, skipped)}")
+    if not series.uid:
+        lacking = "SeriesInstanceUID" + ("" if series.study_uid else " and StudyInstanceUID")
+        notes.append(f"{path}: the images carry no {lacking} (an anonymised export?); grouped into one series by "
+                     "FrameOfReferenceUID, ImageOrientationPatient, PixelSpacing, Rows/Columns and SeriesNumber")
+    return notes
 
 
 def read_series_header(image: Image) -> Dataset:

@@ -51,7 +51,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.valuerep import format_number_as_ds
 
-from flr.errors import GeometryMismatchError, InputFileError
+from flr.errors import FlrError, GeometryMismatchError, InputFileError, quote
 from flr.image import ORIENTATION_TOL, POSITION_TOL_MM, SPACING_TOL_MM, Geometry, Image, LabelMap
 from flr.io._common import atomic_path, one_line, quiet_pydicom
 from flr.schemes import CANONICAL_NAMES, canonical_name, normalise_name
@@ -157,6 +157,8 @@ def _segment_name(seg_item: Dataset) -> str:
 
 
 def _read_seg(path: Path) -> hd.seg.Segmentation:
+    from flr.io.dicom import DICOM_PARSE_ERRORS, check_pixel_data
+
     if not path.is_file():
         raise InputFileError(f"{path}: no such file")
     try:
@@ -164,7 +166,7 @@ def _read_seg(path: Path) -> hd.seg.Segmentation:
             ds = pydicom.dcmread(path)
     except InvalidDicomError as exc:
         raise InputFileError(f"{path}: not a DICOM file ({one_line(exc)})") from None
-    except (EOFError, OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+    except DICOM_PARSE_ERRORS as exc:
         raise InputFileError(f"{path}: corrupted DICOM file ({type(exc).__name__}: {one_line(exc)})") from None
     sop = str(ds.get("SOPClassUID", ""))
     if sop not in SEG_SOP_CLASS_UIDS:
@@ -176,15 +178,22 @@ def _read_seg(path: Path) -> hd.seg.Segmentation:
         raise InputFileError(f"{path}: corrupted DICOM-SEG: no pixel data (truncated file?)")
     try:
         with quiet_pydicom():
+            check_pixel_data(path, ds, str(getattr(ds.get("file_meta"), "TransferSyntaxUID", "") or "") or None)
             return hd.seg.Segmentation.from_dataset(ds, copy=False)
-    except (EOFError, OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+    except FlrError:
+        raise
+    except DICOM_PARSE_ERRORS as exc:
         raise InputFileError(f"{path}: corrupted DICOM-SEG ({type(exc).__name__}: {one_line(exc)})") from None
 
 
 def _segments(path: Path, seg: hd.seg.Segmentation, seg_type: str) -> dict[int, _Segment]:
     segments: dict[int, _Segment] = {}
-    for item in seg.get("SegmentSequence") or []:
-        number = int(item.SegmentNumber)
+    for i, item in enumerate(seg.get("SegmentSequence") or []):
+        try:
+            number = int(item.get("SegmentNumber"))
+        except (TypeError, ValueError, OverflowError):
+            raise InputFileError(f"{path}: SegmentSequence item {i + 1} has no integer SegmentNumber "
+                                 f"(got {quote(item.get('SegmentNumber'))})") from None
         if number == 0 and seg_type == "LABELMAP":
             continue  # the background segment that LABELMAP SEGs may describe: label 0 in flr
         segments[number] = _Segment(number, str(item.get("SegmentLabel", "")), _segment_name(item))
@@ -225,9 +234,9 @@ def read_dicom_seg(path: Path | str, *, reference: Image | None = None) -> list[
     seg = _read_seg(path)
     seg_type = str(seg.get("SegmentationType", "BINARY")).upper()
     if seg_type not in ("BINARY", "FRACTIONAL", "LABELMAP"):
-        raise InputFileError(f"{path}: unknown SegmentationType {seg_type!r} (BINARY, FRACTIONAL, LABELMAP)")
+        raise InputFileError(f"{path}: unknown SegmentationType {quote(seg_type)} (BINARY, FRACTIONAL, LABELMAP)")
     segments = _segments(path, seg, seg_type)
-    layout = _onto_reference(path, seg, seg_type, reference) if reference is not None else _own_grid(path, seg)
+    layout = _layout(path, seg, seg_type, reference)
     threshold = FRACTIONAL_THRESHOLD * (float(seg.get("MaximumFractionalValue", 255) or 255)
                                         if seg_type == "FRACTIONAL" else 1.0)
     masks = ((n, _segment_mask(path, seg, n, layout, threshold)) for n in sorted(segments))
@@ -246,6 +255,20 @@ def read_dicom_seg(path: Path | str, *, reference: Image | None = None) -> list[
     }
     return [LabelMap(array, layout.geometry, source=str(path), metadata=metadata,
                      names={i: segments[i].name for i in ids}, scheme="dicom-seg") for array, ids in maps]
+
+
+def _layout(path: Path, seg: hd.seg.Segmentation, seg_type: str, reference: Image | None) -> _Layout:
+    """Where the frames go (:func:`_onto_reference` or :func:`_own_grid`); a damaged attribute that highdicom
+    or pydicom fail to convert on the way is refused naming the file."""
+    from flr.io.dicom import DICOM_PARSE_ERRORS
+
+    try:
+        with quiet_pydicom():
+            return _onto_reference(path, seg, seg_type, reference) if reference is not None else _own_grid(path, seg)
+    except FlrError:
+        raise
+    except DICOM_PARSE_ERRORS as exc:
+        raise InputFileError(f"{path}: corrupted DICOM-SEG geometry ({type(exc).__name__}: {one_line(exc)})") from None
 
 
 def _stack_geometry(seg: hd.seg.Segmentation) -> hd.VolumeGeometry | None:
@@ -428,7 +451,7 @@ def _pack(
     notes: list[str] = []
     for number, mask in masks:
         if not mask.any():
-            notes.append(f"{path}: segment {number} ({segments[number].label!r}) has no voxels (kept, empty)")
+            notes.append(f"{path}: segment {number} ({quote(segments[number].label)}) has no voxels (kept, empty)")
         for array, ids in maps:  # noqa: B007 - the loop's last values are used after the break
             if not np.any(array[mask]):
                 break
@@ -443,6 +466,14 @@ def _pack(
 # ----------------------------------------------------------------------------------------------
 # writer
 # ----------------------------------------------------------------------------------------------
+#: Type 2 attributes of the Patient and Study modules that highdicom copies from the CT into the SEG; a CT
+#: that lacks one gets it empty (type 2: present, may be empty), as DICOM allows.
+_TYPE_2_COPIED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
+                  "StudyDate", "StudyTime", "ReferringPhysicianName")
+_META_KEYS = {"StudyInstanceUID": "study_instance_uid", "SeriesInstanceUID": "series_instance_uid",
+              "FrameOfReferenceUID": "frame_of_reference_uid"}
+
+
 def _source_datasets(label_map: LabelMap, reference: Image) -> list[Dataset]:
     """Header-only datasets of the reference's slices in z order, for highdicom to reference.
 
@@ -465,19 +496,39 @@ def _source_datasets(label_map: LabelMap, reference: Image) -> list[Dataset]:
                              f"{nz} slices")
     reference.geometry.require_same_grid(label_map.geometry, this=f"CT {reference.source}",
                                          that=f"label map {label_map.source}")
-    template = read_series_header(reference)
-    if "SpecificCharacterSet" in template and not template.SpecificCharacterSet:
-        del template.SpecificCharacterSet  # empty means the default repertoire; highdicom refuses the empty value
+    template = _completed_header(read_series_header(reference), reference)
     out = []
     for uid, position in zip(uids, positions, strict=True):
         ds = copy.deepcopy(template)
         ds.SOPInstanceUID = uid
         ds.ImagePositionPatient = [format_number_as_ds(float(v)) for v in position]
-        ds.StudyInstanceUID = str(meta.get("study_instance_uid") or template.StudyInstanceUID)
-        ds.SeriesInstanceUID = str(meta.get("series_instance_uid") or template.SeriesInstanceUID)
-        ds.FrameOfReferenceUID = str(meta.get("frame_of_reference_uid") or template.FrameOfReferenceUID)
+        for keyword, key in _META_KEYS.items():
+            setattr(ds, keyword, str(meta.get(key) or template.get(keyword)))
         out.append(ds)
     return out
+
+
+def _completed_header(template: Dataset, reference: Image) -> Dataset:
+    """The CT header ``template`` with what highdicom needs and real exports may lack filled in.
+
+    Absent type 2 attributes that highdicom copies (:data:`_TYPE_2_COPIED`) become empty, an absent or
+    empty SliceThickness becomes the CT's z spacing; an empty SpecificCharacterSet is removed (it means
+    the default repertoire, and highdicom refuses the empty value). The study, series and frame-of-reference
+    UIDs cannot be made up: a CT without them is refused.
+    """
+    meta = reference.metadata
+    if "SpecificCharacterSet" in template and not template.SpecificCharacterSet:
+        del template.SpecificCharacterSet
+    for keyword in _TYPE_2_COPIED:
+        if keyword not in template or template[keyword].value is None:
+            setattr(template, keyword, "")
+    if not str(template.get("SliceThickness", "") or "").strip():
+        template.SliceThickness = format_number_as_ds(float(reference.geometry.spacing_mm[2]))
+    missing = [k for k, key in _META_KEYS.items() if not str(meta.get(key) or template.get(k, "") or "").strip()]
+    if missing:
+        raise InputFileError(f"{reference.source}: the CT has no {' or '.join(missing)} (an anonymised export?); a "
+                             "DICOM-SEG must reference the CT by them, so none can be written for it")
+    return template
 
 
 def _segment_descriptions(label_map: LabelMap, ids: list[int], segment_names: Mapping[int, str] | None,

@@ -2,11 +2,32 @@
 
 Geometry comes from the sform when ``sform_code > 0``, else from the qform when ``qform_code > 0``;
 with both codes 0 the file has no orientation and only ``pixdim`` is trusted (a warning says so).
+
+Before nibabel reads a voxel, the header as stored (before nibabel's silent fixes) is checked
+(:func:`check_header`), so that a corrupt header is refused in one line instead of read wrongly or
+allocated blindly:
+
+* ``dim``: 1 to 7 dimensions, each at least 1; dimensions past the third must be 1 (a time series, or a
+  vector/RGB image stored as a 5th dimension, is refused rather than cut to its first volume);
+* ``datatype``: a known code of a real scalar type (RGB/RGBA colour and complex types are refused);
+* ``pixdim`` of the spatial axes: finite and > 0 (nibabel turns 0 into 1 mm without a word);
+* size: ``vox_offset`` + voxels x bytes per voxel must fit in the file, or for ``.nii.gz`` in the most a
+  gzip stream of the file's length can inflate to (:data:`~flr.io._common.DEFLATE_MAX_RATIO`);
+* intensity scaling (``scl_slope``, ``scl_inter``) must be finite when it applies (a slope of 0 or NaN
+  means none, as the standard says; nibabel would silently drop an infinite one).
+
+Then:
+
+* ``xyzt_units`` in metres or micrometres scales the grid to mm (as ITK does), with a warning;
+* sform and qform both set (codes > 0) but describing different grids (origin or spacing apart by more
+  than :data:`FORM_TOL_MM`, direction cosines by more than :data:`FORM_DIRECTION_TOL`): flr uses the sform
+  and a warning says so and by how much they differ.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import warnings
 import zlib
 from pathlib import Path
@@ -14,38 +35,203 @@ from typing import Any
 
 import numpy as np
 
-from flr.errors import InputFileError
+from flr.errors import InputFileError, quote
 from flr.image import Geometry, Image
+from flr.io import DEFLATE_MAX_RATIO, check_scalar_dtype, format_bytes
 from flr.io._common import atomic_path
 
 #: RAS <-> LPS: negate the first two world axes.
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+#: sform and qform of one file may differ by float32 rounding (a few micrometres at 500 mm from the
+#: origin); more than this, in origin or voxel size, is a different grid.
+FORM_TOL_MM = 1e-3
+#: ... and more than this in a direction cosine.
+FORM_DIRECTION_TOL = 1e-4
+#: ``xyzt_units`` spatial codes flr converts to mm (NIfTI: 1 metre, 2 mm, 3 micrometre; 0 unknown = mm).
+_UNIT_TO_MM = {1: ("metre", 1000.0), 3: ("micrometre", 1e-3)}
+_HEADER_BYTES = {348: "NIfTI-1", 540: "NIfTI-2"}
+_LOAD_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, ValueError, KeyError, IndexError,
+                                                 TypeError, OverflowError)
+
+
+def _nib_errors() -> tuple[type[BaseException], ...]:
+    """nibabel's own exception types (plain ``Exception`` subclasses) and the standard ones its readers raise."""
+    import nibabel as nib
+
+    return (nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError,
+            nib.spatialimages.HeaderTypeError, *_LOAD_ERRORS)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception message, quoted (the type name when it is empty)."""
+    text = str(exc).strip()
+    return quote(text.splitlines()[0]) if text else type(exc).__name__
+
+
+# ----------------------------------------------------------------------------------------------
+# the header as stored
+# ----------------------------------------------------------------------------------------------
+def _is_gzip(path: Path) -> bool:
+    """Whether ``path`` starts with the gzip magic number."""
+    with path.open("rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def raw_header(path: Path) -> Any:
+    """The NIfTI-1 or NIfTI-2 header of ``path`` exactly as stored (``check=False``: nothing fixed).
+
+    Raises
+    ------
+    InputFileError
+        The file cannot be read, is shorter than a header, or its ``sizeof_hdr`` is neither 348 nor 540.
+    """
+    import nibabel as nib
+
+    try:
+        compressed = _is_gzip(path)
+        with (gzip.open(path, "rb") if compressed else path.open("rb")) as fh:
+            block = fh.read(540)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputFileError(f"{path}: not a readable NIfTI file ({_first_line(exc)})") from None
+    sizes = {int.from_bytes(block[:4], "little"), int.from_bytes(block[:4], "big")} & set(_HEADER_BYTES)
+    if not sizes:
+        raise InputFileError(f"{path}: not a NIfTI file (sizeof_hdr is neither 348 nor 540)")
+    size = sizes.pop()
+    if len(block) < size:
+        raise InputFileError(f"{path}: {_HEADER_BYTES[size]} header truncated ({len(block)} of {size} bytes)")
+    klass = nib.Nifti2Header if size == 540 else nib.Nifti1Header
+    endianness = "<" if int.from_bytes(block[:4], "little") == size else ">"  # from sizeof_hdr, never guessed
+    try:
+        return klass(block[:size], endianness=endianness, check=False)
+    except _nib_errors() as exc:
+        raise InputFileError(f"{path}: not a readable NIfTI header ({_first_line(exc)})") from None
+
+
+def _data_file(path: Path, header: Any) -> tuple[Path, bool]:
+    """(file holding the voxels, gzip-compressed?): ``path`` itself, or the ``.img`` of a header/image pair."""
+    magic = bytes(header["magic"]).rstrip(b"\x00")
+    if magic not in (b"ni1", b"ni2"):
+        return path, _is_gzip(path)
+    stem = path.name.split(".")[0]
+    for name, compressed in ((f"{stem}.img", False), (f"{stem}.img.gz", True)):
+        if (path.parent / name).is_file():
+            return path.parent / name, compressed
+    raise InputFileError(f"{path}: NIfTI header/image pair without its image file ({stem}.img)")
+
+
+def _shape_of(path: Path, header: Any) -> tuple[int, ...]:
+    """The image size from ``dim`` as stored; 1..7 dimensions of at least 1, none past the third above 1."""
+    dim = [int(v) for v in header["dim"]]
+    if not 1 <= dim[0] <= 7:
+        raise InputFileError(f"{path}: NIfTI dim[0] = {dim[0]}: the number of dimensions must be 1 to 7")
+    shape = tuple(dim[1 : dim[0] + 1])
+    if min(shape) < 1:
+        raise InputFileError(f"{path}: NIfTI image size {quote(shape)} has a dimension below 1")
+    if any(s > 1 for s in shape[3:]):
+        what = ("several values per voxel (a vector or RGB image)" if len(shape) >= 5 and shape[4] > 1
+                else "several volumes (a time series)")
+        raise InputFileError(f"{path}: NIfTI image of size {quote(shape)} holds {what}; a CT or a label map is "
+                             "one 3-D volume of one number per voxel")
+    return shape
+
+
+def _dtype_of(path: Path, header: Any) -> np.dtype:
+    """The voxel type of ``datatype``: a known code of one real number per voxel."""
+    code = int(header["datatype"])
+    try:
+        dtype = np.dtype(header.get_data_dtype())
+    except (KeyError, ValueError, TypeError):
+        raise InputFileError(f"{path}: unknown NIfTI datatype code {code}") from None
+    import nibabel as nib
+
+    label = nib.nifti1.data_type_codes.label.get(code, str(code))
+    check_scalar_dtype(path, dtype, f"NIfTI datatype {code} ({label})")
+    return dtype
+
+
+def _check_pixdim(path: Path, header: Any, n_spatial: int) -> None:
+    """The voxel sizes ``pixdim[1..n_spatial]`` as stored must be finite and > 0."""
+    for i in range(1, n_spatial + 1):
+        value = _as_written(header["pixdim"][i])
+        if not (math.isfinite(value) and value > 0):
+            raise InputFileError(f"{path}: pixdim[{i}] = {quote(value)}: a voxel size must be a finite number "
+                                 "> 0 (nibabel would read 1 mm); the header is corrupt")
+
+
+def _as_written(value: Any) -> float:
+    """A float32 header value as its writer meant it (``-0.9``, not ``-0.8999999761581421``)."""
+    return float(f"{float(value):.7g}")
+
+
+def _check_scaling(path: Path, header: Any) -> None:
+    """A scaling that applies (``scl_slope`` not 0 or NaN, which mean none) must be finite, and so its intercept."""
+    slope, inter = _as_written(header["scl_slope"]), _as_written(header["scl_inter"])
+    if math.isinf(slope) or (math.isfinite(slope) and slope != 0 and not math.isfinite(inter)):
+        raise InputFileError(f"{path}: scl_slope {quote(slope)}, scl_inter {quote(inter)}: an intensity scaling must "
+                             "be finite (nibabel would ignore it); the header is corrupt")
+
+
+def _check_size(path: Path, header: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """``vox_offset`` + the declared voxels must fit in the data file (inflated, at most 1032 x a gzip file)."""
+    data_file, compressed = _data_file(path, header)
+    offset = float(header["vox_offset"])
+    if not (math.isfinite(offset) and offset >= 0):
+        raise InputFileError(f"{path}: vox_offset = {quote(offset)} is not a byte offset")
+    minimum = int(header["sizeof_hdr"]) + 4 if data_file == path else 0
+    needed = max(int(offset), minimum) + math.prod(shape) * dtype.itemsize
+    stored = data_file.stat().st_size
+    limit = stored * DEFLATE_MAX_RATIO if compressed else stored
+    if needed > limit:
+        held = (f"{format_bytes(stored)} compressed (at most {format_bytes(limit)} inflated)" if compressed
+                else format_bytes(stored))
+        raise InputFileError(f"{path}: the header declares {'x'.join(map(str, shape))} voxels of {dtype.name} "
+                             f"({format_bytes(needed)} with the header) but {data_file.name} holds {held}; "
+                             "the file is truncated or its header is corrupt")
+
+
+def check_header(path: Path, header: Any) -> tuple[int, ...]:
+    """Check a header as stored (see the module docstring) before any voxel is read; returns the image size.
+
+    Raises
+    ------
+    InputFileError
+        Bad ``dim``, a non-scalar or unknown ``datatype``, a voxel size that is not finite and > 0, a
+        non-finite scaling, or more data declared than the file can hold. The message names the file and
+        the field.
+    """
+    shape = _shape_of(path, header)
+    dtype = _dtype_of(path, header)
+    _check_pixdim(path, header, min(len(shape), 3))
+    _check_scaling(path, header)
+    _check_size(path, header, shape, dtype)
+    return shape
 
 
 def _load(path: Path) -> Any:
     import nibabel as nib
 
+    check_header(path, raw_header(path))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # nibabel warns on odd but readable headers; we check ourselves
             return nib.load(str(path), mmap=False)  # read into memory: the Image then owns it, no copy
-    except (nib.filebasedimages.ImageFileError, OSError, EOFError, zlib.error, gzip.BadGzipFile,
-            ValueError) as exc:
+    except _nib_errors() as exc:
         raise InputFileError(f"{path}: not a readable NIfTI file ({_first_line(exc)})") from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
+# ----------------------------------------------------------------------------------------------
+# geometry
+# ----------------------------------------------------------------------------------------------
 def geometry_from_affine(affine_ras: np.ndarray, shape_xyz: tuple[int, ...], where: str) -> Geometry:
     """LPS :class:`Geometry` from a NIfTI (RAS) voxel-to-world affine and the (i, j, k) shape."""
+    if not np.all(np.isfinite(affine_ras)):
+        values = quote(np.asarray(affine_ras)[:3].tolist())
+        raise InputFileError(f"{where}: the affine holds non-finite values ({values})")
     a = _RAS_TO_LPS @ np.asarray(affine_ras, dtype=float)
     m = a[:3, :3]
     spacing = np.linalg.norm(m, axis=0)
-    if np.any(spacing <= 0) or not np.all(np.isfinite(a)):
-        raise InputFileError(f"{where}: degenerate affine (voxel sizes {spacing.tolist()})")
+    if np.any(spacing <= 0):
+        raise InputFileError(f"{where}: degenerate affine (voxel sizes {quote(spacing.tolist())})")
     direction = m / spacing
     if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
         raise InputFileError(f"{where}: sheared affine (axes not orthogonal); flr refuses to guess the grid")
@@ -53,24 +239,106 @@ def geometry_from_affine(affine_ras: np.ndarray, shape_xyz: tuple[int, ...], whe
     return Geometry(shape_zyx, tuple(spacing), tuple(a[:3, 3]), tuple(direction.ravel()))
 
 
-def _array_zyx(img: Any, path: Path, *, scaled: bool) -> np.ndarray:
+def _qform(path: Path, img: Any) -> np.ndarray:
+    """The qform affine (RAS); a quaternion that is not a rotation is refused."""
+    import nibabel as nib
+
     try:
-        raw: np.ndarray = np.asanyarray(img.dataobj)
-        if scaled:
-            slope, inter = img.dataobj.slope, img.dataobj.inter
-            raw = np.asanyarray(img.dataobj.get_unscaled())
-            if slope != 1 or inter != 0:
-                integral = float(slope).is_integer() and float(inter).is_integer()
-                out = raw.astype(np.float64) * slope + inter
-                if integral and np.abs(out).max(initial=0) < 2**31:
-                    raw = out.astype(np.int16 if np.abs(out).max(initial=0) < 2**15 else np.int32)
-                else:
-                    raw = out.astype(np.float32)
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
+        return np.asarray(img.get_qform(), dtype=float)
+    except (ValueError, nib.spatialimages.HeaderDataError) as exc:  # quaternion b^2 + c^2 + d^2 > 1
+        raise InputFileError(f"{path}: the qform is not a rotation ({_first_line(exc)})") from None
+
+
+def _form_difference(sform: np.ndarray, qform: np.ndarray) -> str | None:
+    """How the sform and qform grids differ, beyond :data:`FORM_TOL_MM` / :data:`FORM_DIRECTION_TOL`; else None."""
+    s, q = sform[:3], qform[:3]
+    spacing_s, spacing_q = np.linalg.norm(s[:, :3], axis=0), np.linalg.norm(q[:, :3], axis=0)
+    if not (np.all(np.isfinite(s)) and np.all(spacing_s > 0)):
+        return None  # a degenerate sform is refused by geometry_from_affine
+    if not (np.all(np.isfinite(q)) and np.all(spacing_q > 0)):
+        return "the qform is degenerate"
+    origin = float(np.max(np.abs(s[:, 3] - q[:, 3])))
+    spacing = float(np.max(np.abs(spacing_s - spacing_q)))
+    direction = float(np.max(np.abs(s[:, :3] / spacing_s - q[:, :3] / spacing_q)))
+    parts = [f"{name} by {value:.3g}{unit}" for name, value, unit, tol in (
+        ("origin", origin, " mm", FORM_TOL_MM), ("voxel size", spacing, " mm", FORM_TOL_MM),
+        ("direction cosines", direction, "", FORM_DIRECTION_TOL)) if value > tol]
+    return ", ".join(parts) or None
+
+
+def _choose_affine(path: Path, img: Any, meta: dict[str, Any]) -> np.ndarray:
+    """The RAS affine flr uses (sform, else qform, else pixdim) and its notes in ``meta``."""
+    header = img.header
+    sform_code, qform_code = meta["sform_code"], meta["qform_code"]
+    if sform_code > 0:
+        affine = np.asarray(img.get_sform(), dtype=float)
+        meta["geometry_from"] = "sform"
+        if qform_code > 0:
+            difference = _form_difference(affine, _qform(path, img))
+            if difference:
+                meta["warnings"].append(
+                    f"{path.name}: sform (code {sform_code}) and qform (code {qform_code}) describe different grids "
+                    f"({difference}; tolerance {FORM_TOL_MM} mm, {FORM_DIRECTION_TOL} in direction); flr used the "
+                    "sform")
+        return affine
+    if qform_code > 0:
+        meta["geometry_from"] = "qform"
+        return _qform(path, img)
+    zooms = header.get_zooms()[:3]
+    meta["geometry_from"] = "pixdim"
+    meta["warnings"].append(f"{path.name}: sform and qform codes are 0, orientation unknown; "
+                            "spacing from pixdim, axes assumed LPS-aligned")
+    return np.diag([-zooms[0], -zooms[1], zooms[2], 1.0])  # ANALYZE convention: LPS axes, origin 0
+
+
+def _in_mm(path: Path, header: Any, affine: np.ndarray, notes: list[str]) -> np.ndarray:
+    """``affine`` scaled to mm when ``xyzt_units`` says metres or micrometres (ITK does the same)."""
+    code = int(header["xyzt_units"]) & 0x07
+    if code not in _UNIT_TO_MM:
+        return affine
+    unit, factor = _UNIT_TO_MM[code]
+    notes.append(f"{path.name}: the header gives distances in {unit}s (xyzt_units); converted to mm")
+    scaled = np.array(affine, dtype=float)
+    scaled[:3] *= factor
+    return scaled
+
+
+# ----------------------------------------------------------------------------------------------
+# voxels
+# ----------------------------------------------------------------------------------------------
+def _scaling(path: Path, img: Any) -> tuple[float, float]:
+    """(slope, intercept) that nibabel applies (1, 0 when none); a non-finite one is refused."""
+    slope, inter = img.dataobj.slope, img.dataobj.inter
+    slope = 1.0 if slope is None else float(slope)
+    inter = 0.0 if inter is None else float(inter)
+    if not (math.isfinite(slope) and math.isfinite(inter)):
+        raise InputFileError(f"{path}: intensity scaling scl_slope {quote(slope)}, scl_inter {quote(inter)} is not "
+                             "finite")
+    return slope, inter
+
+
+def _rescaled(raw: np.ndarray, slope: float, inter: float) -> np.ndarray:
+    """``raw * slope + inter``: int16/int32 when the scaling is integral and the values fit, else float32."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = raw.astype(np.float64) * slope + inter
+    peak = float(np.max(np.abs(out), initial=0)) if out.size else 0.0
+    if float(slope).is_integer() and float(inter).is_integer() and peak < 2**31:
+        return out.astype(np.int16 if peak < 2**15 else np.int32)
+    with np.errstate(over="ignore"):
+        return out.astype(np.float32)
+
+
+def _array_zyx(img: Any, path: Path, *, scaled: bool) -> np.ndarray:
+    slope, inter = _scaling(path, img)
+    try:
+        raw: np.ndarray = np.asanyarray(img.dataobj.get_unscaled())
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
         raise InputFileError(f"{path}: NIfTI data is truncated or corrupt ({_first_line(exc)})") from None
-    if raw.ndim == 4 and raw.shape[3] == 1:
+    if scaled and (slope != 1 or inter != 0):
+        raw = _rescaled(raw, slope, inter)
+    while raw.ndim > 3 and raw.shape[-1] == 1:
         raw = raw[..., 0]
-    if raw.ndim == 2:
+    while raw.ndim < 3:
         raw = raw[..., None]
     if raw.ndim != 3:
         raise InputFileError(f"{path}: expected a 3-D image, got shape {raw.shape}")
@@ -82,32 +350,23 @@ def read_nifti(path: Path, *, label_map: bool = False) -> Image:
 
     ``label_map=True`` returns the stored integers unscaled (a scaled label map is refused unless its
     scaling is the identity).
+
+    Raises
+    ------
+    InputFileError
+        Anything :func:`check_header` refuses, an unreadable or truncated file, a degenerate or sheared
+        affine, a qform that is not a rotation, non-finite scaling, or a scaled label map.
     """
     path = Path(path)
     img = _load(path)
     header = img.header
-    if "sform_code" not in header:
-        raise InputFileError(f"{path}: not a NIfTI image (no sform/qform)")
-    sform_code = int(header["sform_code"])
-    qform_code = int(header["qform_code"])
-    meta: dict[str, Any] = {"format": "nifti", "sform_code": sform_code, "qform_code": qform_code,
-                            "warnings": []}
-    if sform_code > 0:
-        affine = img.get_sform()
-        meta["geometry_from"] = "sform"
-    elif qform_code > 0:
-        affine = img.get_qform()
-        meta["geometry_from"] = "qform"
-    else:
-        zooms = header.get_zooms()[:3]
-        affine = np.diag([-zooms[0], -zooms[1], zooms[2], 1.0])  # ANALYZE convention: LPS axes, origin 0
-        meta["geometry_from"] = "pixdim"
-        meta["warnings"].append(f"{path.name}: sform and qform codes are 0, orientation unknown; "
-                                "spacing from pixdim, axes assumed LPS-aligned")
+    meta: dict[str, Any] = {"format": "nifti", "sform_code": int(header["sform_code"]),
+                            "qform_code": int(header["qform_code"]), "warnings": []}
+    affine = _in_mm(path, header, _choose_affine(path, img, meta), meta["warnings"])
     if label_map:
-        slope, inter = img.dataobj.slope, img.dataobj.inter
-        if (slope not in (1, None) and np.isfinite(slope)) or (inter not in (0, None) and np.isfinite(inter)):
-            raise InputFileError(f"{path}: label map has intensity scaling (slope {slope}, intercept {inter})")
+        slope, inter = _scaling(path, img)
+        if slope != 1 or inter != 0:
+            raise InputFileError(f"{path}: label map has intensity scaling (slope {slope:g}, intercept {inter:g})")
     array = _hand_over(_array_zyx(img, path, scaled=not label_map))
     geometry = geometry_from_affine(affine, array.shape[::-1], str(path))
     return Image(array, geometry, source=str(path), metadata=meta)

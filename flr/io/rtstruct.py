@@ -41,11 +41,11 @@ from typing import Any
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
-from flr.errors import DicomSeriesError, GeometryMismatchError, InputFileError
+from flr.errors import DicomSeriesError, FlrError, GeometryMismatchError, InputFileError, quote
 from flr.image import Image, LabelMap
 from flr.io._common import one_line, quiet_pydicom
+from flr.io.dicom import DICOM_PARSE_ERRORS
 from flr.schemes import canonical_name
 
 __all__ = ["SLICE_TOL", "rasterise_polygon", "read_rtstruct"]
@@ -106,12 +106,12 @@ def _read_dataset(path: Path) -> Dataset:
     try:
         with quiet_pydicom():
             ds = pydicom.dcmread(path)
-    except (InvalidDicomError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except DICOM_PARSE_ERRORS as exc:
         raise InputFileError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {one_line(exc)})"
                              ) from None
     modality = str(ds.get("Modality", "")).upper()
     if modality != "RTSTRUCT":
-        raise InputFileError(f"{path}: not an RT Structure Set (Modality {modality or 'missing'!r})")
+        raise InputFileError(f"{path}: not an RT Structure Set (Modality {quote(modality or 'missing')})")
     return ds
 
 
@@ -140,23 +140,32 @@ def _references(ds: Dataset) -> tuple[list[str], set[str], set[str]]:
     return series, frames_of_reference, instances
 
 
+def _roi_number(path: Path, item: Dataset, keyword: str, where: str) -> int:
+    """The integer ``keyword`` (ROINumber, ReferencedROINumber) of an ROI item, else an InputFileError."""
+    value = item.get(keyword)
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise InputFileError(f"{path}: {where} has no integer {keyword} (got {quote(value)})") from None
+
+
 def _rois(path: Path, ds: Dataset) -> dict[int, _Roi]:
     rois: dict[int, _Roi] = {}
-    for item in ds.get("StructureSetROISequence", []):
-        number = int(item.ROINumber)
+    for i, item in enumerate(ds.get("StructureSetROISequence", [])):
+        number = _roi_number(path, item, "ROINumber", f"StructureSetROISequence item {i + 1}")
         rois[number] = _Roi(number, str(item.get("ROIName", "") or f"roi_{number}"))
-    for roi_contour in ds.get("ROIContourSequence", []):
-        number = int(roi_contour.ReferencedROINumber)
+    for i, roi_contour in enumerate(ds.get("ROIContourSequence", [])):
+        number = _roi_number(path, roi_contour, "ReferencedROINumber", f"ROIContourSequence item {i + 1}")
         roi = rois.setdefault(number, _Roi(number, f"roi_{number}"))
         for i, contour in enumerate(roi_contour.get("ContourSequence", [])):
             kind = str(contour.get("ContourGeometricType", "CLOSED_PLANAR")).upper()
             try:
                 data = np.array([float(v) for v in contour.ContourData], dtype=float)
             except (AttributeError, TypeError, ValueError):
-                raise InputFileError(f"{path}: ROI {number} ({roi.name!r}) contour {i + 1} has no numeric "
+                raise InputFileError(f"{path}: ROI {number} ({quote(roi.name)}) contour {i + 1} has no numeric "
                                      "ContourData") from None
             if data.size % 3 or not np.all(np.isfinite(data)):
-                raise InputFileError(f"{path}: ROI {number} ({roi.name!r}) contour {i + 1}: ContourData needs "
+                raise InputFileError(f"{path}: ROI {number} ({quote(roi.name)}) contour {i + 1}: ContourData needs "
                                      f"finite x, y, z triplets, got {data.size} values")
             roi.contours.append((kind, data.reshape(-1, 3)))
     if not rois:
@@ -238,12 +247,12 @@ def _roi_masks(path: Path, roi: _Roi, reference: Image, notes: list[str]) -> dic
         off = float(np.max(np.abs(idx[:, 2] - k)))
         if off > SLICE_TOL:
             raise GeometryMismatchError(
-                f"{path}: ROI {roi.number} ({roi.name!r}) contour {i + 1} does not lie on a CT slice (z index "
+                f"{path}: ROI {roi.number} ({quote(roi.name)}) contour {i + 1} does not lie on a CT slice (z index "
                 f"{float(np.min(idx[:, 2])):.3f}..{float(np.max(idx[:, 2])):.3f}, tolerance {SLICE_TOL}); "
                 "was it drawn on another series or grid?")
         if not 0 <= k < nz:
             raise GeometryMismatchError(
-                f"{path}: ROI {roi.number} ({roi.name!r}) contour {i + 1} lies on slice {k}, outside the CT's "
+                f"{path}: ROI {roi.number} ({quote(roi.name)}) contour {i + 1} lies on slice {k}, outside the CT's "
                 f"{nz} slices; give the CT it was drawn on with --ct")
         if (np.any(idx[:, 0] < -0.5) or np.any(idx[:, 0] > nx - 0.5)
                 or np.any(idx[:, 1] < -0.5) or np.any(idx[:, 1] > ny - 0.5)):
@@ -254,12 +263,46 @@ def _roi_masks(path: Path, roi: _Roi, reference: Image, notes: list[str]) -> dic
         else:
             slices[k] = mask
     if clipped:
-        notes.append(f"{path.name}: ROI {roi.number} ({roi.name!r}): {clipped} contour(s) reach outside the CT "
+        notes.append(f"{path.name}: ROI {roi.number} ({quote(roi.name)}): {clipped} contour(s) reach outside the CT "
                      "grid; clipped to it")
     for kind, n in sorted(skipped.items()):
-        notes.append(f"{path.name}: ROI {roi.number} ({roi.name!r}): {n} {kind} contour(s) skipped (enclose no "
+        notes.append(f"{path.name}: ROI {roi.number} ({quote(roi.name)}): {n} {kind} contour(s) skipped (enclose no "
                      "volume)")
     return {k: m for k, m in slices.items() if m.any()}
+
+
+def _pack_rois(path: Path, rois: dict[int, _Roi], reference: Image, notes: list[str]
+               ) -> tuple[list[tuple[np.ndarray, list[int]]], dict[int, dict[str, Any]]]:
+    """Rasterise every ROI and pack them first-fit (ROINumber order) into maps whose ROIs never overlap.
+
+    Returns the maps (array (z, y, x), ROINumbers in it) and per ROI its name, canonical name, voxel count
+    and map index.
+    """
+    shape = reference.geometry.shape_zyx
+    dtype = np.uint8 if max(rois) <= np.iinfo(np.uint8).max else np.uint16
+    if max(rois) > np.iinfo(np.uint16).max or min(rois) < 1:
+        raise InputFileError(f"{path}: ROINumbers must be 1..65535, got {min(rois)}..{max(rois)}")
+    maps: list[tuple[np.ndarray, list[int]]] = []
+    info: dict[int, dict[str, Any]] = {}
+    for number in sorted(rois):
+        roi = rois[number]
+        parts = _roi_masks(path, roi, reference, notes)
+        if not parts:
+            notes.append(f"{path.name}: ROI {number} ({quote(roi.name)}) has no contours enclosing a voxel "
+                         "(kept, empty)")
+        for index, (array, ids) in enumerate(maps):  # noqa: B007 - the loop's last values are used after break
+            if all(not np.any(array[z][m]) for z, m in parts.items()):
+                break
+        else:
+            array, ids = np.zeros(shape, dtype=dtype), []
+            maps.append((array, ids))
+            index = len(maps) - 1
+        for z, m in parts.items():
+            array[z][m] = number
+        ids.append(number)
+        info[number] = {"name": roi.name, "canonical_name": canonical_name(roi.name),
+                        "voxels": int(sum(int(m.sum()) for m in parts.values())), "map": index}
+    return maps, info
 
 
 def read_rtstruct(
@@ -292,37 +335,20 @@ def read_rtstruct(
     """
     path = Path(path)
     ds = _read_dataset(path)
-    series, frames_of_reference, instances = _references(ds)
-    rois = _rois(path, ds)
+    try:
+        with quiet_pydicom():
+            series, frames_of_reference, instances = _references(ds)
+            rois = _rois(path, ds)
+    except FlrError:
+        raise
+    except DICOM_PARSE_ERRORS as exc:  # values are converted when read: a damaged one fails here
+        raise InputFileError(f"{path}: malformed RT Structure Set ({type(exc).__name__}: {one_line(exc)})") from None
     notes: list[str] = []
     if reference is None:
         reference = _find_reference(path, series, search_folder)
     _check_reference(path, reference, series, frames_of_reference, instances, notes)
 
-    shape = reference.geometry.shape_zyx
-    dtype = np.uint8 if max(rois) <= np.iinfo(np.uint8).max else np.uint16
-    if max(rois) > np.iinfo(np.uint16).max or min(rois) < 1:
-        raise InputFileError(f"{path}: ROINumbers must be 1..65535, got {min(rois)}..{max(rois)}")
-    maps: list[tuple[np.ndarray, list[int]]] = []
-    info: dict[int, dict[str, Any]] = {}
-    for number in sorted(rois):
-        roi = rois[number]
-        parts = _roi_masks(path, roi, reference, notes)
-        if not parts:
-            notes.append(f"{path.name}: ROI {number} ({roi.name!r}) has no contours enclosing a voxel (kept, empty)")
-        for index, (array, ids) in enumerate(maps):  # noqa: B007 - the loop's last values are used after break
-            if all(not np.any(array[z][m]) for z, m in parts.items()):
-                break
-        else:
-            array, ids = np.zeros(shape, dtype=dtype), []
-            maps.append((array, ids))
-            index = len(maps) - 1
-        for z, m in parts.items():
-            array[z][m] = number
-        ids.append(number)
-        info[number] = {"name": roi.name, "canonical_name": canonical_name(roi.name),
-                        "voxels": int(sum(int(m.sum()) for m in parts.values())), "map": index}
-
+    maps, info = _pack_rois(path, rois, reference, notes)
     meta_common: dict[str, Any] = {
         "format": "rtstruct",
         "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),

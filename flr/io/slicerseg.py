@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from flr.errors import InputFileError
+from flr.errors import InputFileError, quote
 from flr.image import Geometry, LabelMap
 from flr.io.nrrd import read_nrrd_volume
 from flr.schemes import canonical_name
@@ -49,7 +49,7 @@ def _segments(path: Path, header: Mapping[str, Any], layers: int) -> list[_Segme
         except ValueError:
             raise InputFileError(f"{path}: Segment{n} has a non-integer label value or layer") from None
         if not 0 <= layer < layers:
-            raise InputFileError(f"{path}: Segment{n} ({value!r}) is in layer {layer}, the file has {layers}")
+            raise InputFileError(f"{path}: Segment{n} ({quote(value)}) is in layer {layer}, the file has {layers}")
         found.append(_Segment(int(n), str(value), label, layer))
     if not found:
         raise InputFileError(f"{path}: no SegmentN_Name entries in the header (not a 3D Slicer segmentation)")
@@ -63,7 +63,7 @@ def _layer_map(path: Path, array: np.ndarray, geometry: Geometry, layer: int, me
     unnamed = sorted(present - set(names))
     if unnamed:
         notes.append(f"{path.name}: layer {layer} holds label values {unnamed} that no segment names; ignored")
-    notes.extend(f"{path.name}: segment {s.name!r} (label {s.label}, layer {layer}) has no voxels"
+    notes.extend(f"{path.name}: segment {quote(s.name)} (label {s.label}, layer {layer}) has no voxels"
                  for s in members if s.label not in present)
     meta: dict[str, Any] = {
         "format": "slicer-seg",
@@ -95,7 +95,7 @@ def read_slicer_seg(path: Path | str) -> list[LabelMap]:
     path = Path(path)
     volume = read_nrrd_volume(path)
     if not np.issubdtype(volume.array.dtype, np.integer):
-        raise InputFileError(f"{path}: NRRD type {volume.header.get('type')!r} is not an integer label type")
+        raise InputFileError(f"{path}: NRRD type {quote(volume.header.get('type'))} is not an integer label type")
     if volume.array.min(initial=0) < 0:
         raise InputFileError(f"{path}: negative label values")
     layers = volume.array.shape[3]

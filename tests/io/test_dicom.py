@@ -8,6 +8,7 @@ cleanly when that folder is absent.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,8 @@ import SimpleITK as sitk
 
 from flr.errors import DicomSeriesError, InputFileError, UnsupportedFormatError
 from flr.image import Geometry, Image
-from flr.io.dicom import read_dicom, write_dicom_series
+from flr.io import read_image
+from flr.io.dicom import check_pixel_data, read_dicom, write_dicom_series
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
@@ -453,3 +455,145 @@ def test_real_single_slice(real):
     assert "single-slice" in got.metadata["z_spacing_source"]
     with pytest.raises(DicomSeriesError, match=r"holds 2 image series; pick one with --series UID"):
         read_dicom(real / "pydicom")
+
+
+# --- issue 10: real DICOM as it comes, and headers that lie ---------------------------------------
+@pytest.mark.shared_data
+def test_anonymised_totalsegmentator_series_is_grouped_by_what_remains(shared_data, tmp_path):
+    """TotalSegmentator (Apache-2.0) example_ct_sm.nii.gz written as DICOM with its UIDs blanked, as their
+    anonymised example_ct_dicom comes: read with its true geometry and every voxel."""
+    truth = read_image(shared_data / "totalsegmentator" / "example_ct_sm.nii.gz")
+    paths = write_dicom_series(truth, tmp_path / "dicom", shuffle_names=True, seed=2)
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        del ds.SeriesInstanceUID
+        ds.StudyInstanceUID = ""
+        ds.save_as(path, enforce_file_format=True)
+    got = read_dicom(tmp_path / "dicom")
+    np.testing.assert_array_equal(got.array, truth.array)
+    assert_same_geometry(got.geometry, truth.geometry, tol_mm=1e-4)
+    assert got.metadata["series_instance_uid"] == "" and got.metadata["study_instance_uid"] == ""
+    (warning,) = got.metadata["warnings"]
+    assert "no SeriesInstanceUID and StudyInstanceUID" in warning and "grouped into one series" in warning
+
+
+def test_anonymised_series_stay_apart_by_what_remains(tmp_path):
+    a = phantom((3, 6, 7), spacing=(0.5, 0.5, 2.0), seed=5)
+    b = phantom((4, 6, 7), spacing=(0.5, 0.5, 2.0), seed=6)
+    for image, folder, number in ((a, "a", 1), (b, "b", 2)):
+        for path in write_dicom_series(image, tmp_path / folder):
+            edit(path, SeriesInstanceUID="", SeriesNumber=number)
+    with pytest.raises(DicomSeriesError, match=r"holds 2 image series; .*\(no SeriesInstanceUID, SeriesNumber 2\) "
+                                               r"'flr phantom' \(4 slices\)"):
+        read_dicom(tmp_path)
+    np.testing.assert_array_equal(read_dicom(tmp_path / "b").array, b.array)
+
+
+def _other_slice(source: Path, target: Path, **values) -> None:
+    ds = pydicom.dcmread(source)
+    uid = pydicom.uid.generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = uid
+    for key, value in values.items():
+        setattr(ds, key, value)
+    ds.save_as(target, enforce_file_format=True)
+
+
+def test_other_objects_beside_a_ct_are_skipped_and_named(small_series):
+    image, paths = small_series
+    folder = paths[0].parent
+    _other_slice(paths[1], folder / "scout", ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"],
+                 SeriesInstanceUID=pydicom.uid.generate_uid(), ImageOrientationPatient=[1, 0, 0, 0, 0, -1])
+    _other_slice(paths[1], folder / "pet", Modality="PT",
+                 SOPClassUID=pydicom.uid.PositronEmissionTomographyImageStorage,
+                 ImagePositionPatient=[0, 0, 3.0])  # between two CT slices: it would break the spacing if mixed in
+    _other_slice(paths[1], folder / "screen", SOPClassUID=pydicom.uid.SecondaryCaptureImageStorage)
+    (folder / "notes.txt").write_text("not DICOM\n")
+    got = read_dicom(folder)
+    np.testing.assert_array_equal(got.array, image.array)
+    assert len(got.metadata["files"]) == 5
+    (warning,) = got.metadata["warnings"]
+    assert warning.startswith(f"{folder}: 4 file(s) skipped, not part of the series read: ")
+    for part in ("1 x localizer (ImageType LOCALIZER): scout", "1 x not DICOM: notes.txt",
+                 "1 x Positron Emission Tomography Image Storage, Modality PT, not a CT image: pet",
+                 "1 x Secondary Capture Image Storage, Modality CT, not a CT image: screen"):
+        assert part in warning
+
+
+def test_a_missing_slice_is_named_by_position_with_the_files_skipped(small_series):
+    _, paths = small_series
+    folder = paths[0].parent
+    paths[3].write_bytes(paths[3].read_bytes()[:200])  # cut inside the file meta: no header left
+    with pytest.raises(DicomSeriesError) as info:
+        read_dicom(folder)
+    message = str(info.value)
+    assert "gaps along the slice normal are 2 mm x2, 4 mm x1" in message
+    assert "CT00003.dcm (z = 4 mm) and CT00005.dcm (z = 8 mm)): 1 slice missing near z = 6 mm" in message
+    assert message.endswith("skipped: 1 x header without SOPClassUID or Rows (truncated?): CT00004.dcm")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"PixelSpacing": [0.6, 0.0]}, r"CT00004\.dcm: PixelSpacing \[0\.6, 0\.0\] must be > 0 mm"),
+        ({"PixelSpacing": [-0.6, 0.5]}, r"CT00004\.dcm: PixelSpacing \[-0\.6, 0\.5\] must be > 0 mm"),
+        ({"PixelSpacing": ["inf", 0.5]}, r"CT00004\.dcm: PixelSpacing needs 2 finite numbers"),
+        ({"SliceThickness": "nan"}, r"CT00004\.dcm: SliceThickness 'nan' is not a finite number"),
+        ({"ImagePositionPatient": [0, "inf", 6]}, r"CT00004\.dcm: ImagePositionPatient needs 3 finite numbers"),
+        ({"RescaleSlope": 0}, r"CT00004\.dcm: RescaleSlope is 0"),
+        ({"RescaleSlope": "inf"}, r"CT00004\.dcm: RescaleSlope 'inf' is not a finite number"),
+        ({"Rows": 0}, r"1 slice missing near z = 6 mm; .*; skipped: 1 x CT Image Storage without Rows/Columns: "
+                      r"CT00004\.dcm"),
+    ],
+)
+def test_impossible_values_are_refused_naming_tag_and_file(small_series, change, message):
+    _, paths = small_series
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pydicom warns when asked to write 'nan'
+        edit(paths[3], **change)
+    with pytest.raises(DicomSeriesError, match=message):
+        read_dicom(paths[0].parent)
+
+
+def test_missing_rescale_means_identity(tmp_path):
+    image = phantom((3, 4, 5), seed=9)
+    paths = write_dicom_series(image, tmp_path, rescale_intercept=0.0)
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        del ds.RescaleSlope, ds.RescaleIntercept
+        ds.save_as(path, enforce_file_format=True)
+    np.testing.assert_array_equal(read_dicom(tmp_path).array, image.array)
+
+
+@pytest.mark.parametrize(
+    ("transfer_syntax", "change", "message"),
+    [
+        ("explicit-little", {"Rows": 30000, "Columns": 30000},
+         r"CT00001\.dcm: pixel data holds 160 bytes, Rows x Columns x NumberOfFrames = 30000 x 30000 x 1 needs "
+         r"1\.8 GB"),
+        ("jpeg2000-lossless", {"Rows": 30000, "Columns": 30000},
+         r"CT00001\.dcm: Rows x Columns is 30000 x 30000 but the compressed frame is 32 x 32 pixels"),
+        ("jpeg-lossless", {"Rows": 31, "Columns": 32},
+         r"CT00001\.dcm: Rows x Columns is 31 x 32 but the compressed frame is 32 x 32 pixels"),
+    ],
+)
+def test_matrix_sizes_are_checked_against_the_pixel_data_before_decoding(tmp_path, monkeypatch, transfer_syntax,
+                                                                          change, message):
+    shape = (2, 32, 32) if transfer_syntax != "explicit-little" else (2, 8, 10)
+    paths = write_dicom_series(phantom(shape, seed=3), tmp_path, transfer_syntax=transfer_syntax)
+    for path in paths:
+        edit(path, **change)
+    decoded = []
+    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(lambda ds: decoded.append(ds)))
+    with pytest.raises(InputFileError, match=message):
+        read_dicom(tmp_path)
+    assert decoded == []  # refused before any decoder (or the stack) allocated the size the header claims
+
+
+def test_more_frames_than_fragments_is_refused(tmp_path):
+    (path,) = write_dicom_series(phantom((1, 32, 32), seed=3), tmp_path, transfer_syntax="jpeg2000-lossless")
+    ds = pydicom.dcmread(path)
+    check_pixel_data(path, ds, ds.file_meta.TransferSyntaxUID)  # one frame, one fragment: fine
+    ds.NumberOfFrames = 7
+    with pytest.raises(InputFileError, match=r"CT00001\.dcm: NumberOfFrames is 7 but the compressed pixel data "
+                                             r"holds 1 fragment\(s\)"):
+        check_pixel_data(path, ds, ds.file_meta.TransferSyntaxUID)

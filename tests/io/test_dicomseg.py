@@ -406,3 +406,55 @@ def test_dcmqi_ct_round_trip_through_the_writer(dcmqi, tmp_path):
     pixels = _highdicom_read(out).get_pixels_by_source_instance([d.SOPInstanceUID for d in sources],
                                                                 combine_segments=True)
     np.testing.assert_array_equal(pixels, liver.array)
+
+
+# ----------------------------------------------------------------------------------------------
+# a CT export that dropped type 2 attributes (issue 10)
+# ----------------------------------------------------------------------------------------------
+DROPPED = ("AccessionNumber", "ReferringPhysicianName", "StudyID", "StudyDate", "StudyTime", "PatientBirthDate",
+           "PatientSex", "PatientName", "PatientID", "SliceThickness", "SpacingBetweenSlices")
+
+
+def test_seg_of_a_ct_without_type_2_attributes_reads_back(case, tmp_path):
+    _ct, files, label_map = case
+    for path in files:
+        ds = pydicom.dcmread(path)
+        for keyword in DROPPED:
+            delattr(ds, keyword)
+        ds.save_as(path, enforce_file_format=True)
+    ct = read_dicom(files[0].parent)
+    out = write_dicom_seg(label_map, tmp_path / "seg.dcm", reference=ct)  # AttributeError: AccessionNumber before
+    theirs = _highdicom_read(out)
+    assert (theirs.AccessionNumber, theirs.PatientID, theirs.StudyDate, theirs.PatientSex) == ("", "", "", "")
+    assert float(theirs.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].SliceThickness) == 2.5
+    pixels = theirs.get_pixels_by_source_instance(ct.metadata["sop_instance_uids"], combine_segments=True)
+    np.testing.assert_array_equal(pixels, label_map.array)  # labels 1..3 are segments 1..3
+    ours = read_dicom_seg(out, reference=ct)
+    merged = np.zeros(label_map.array.shape, np.uint8)
+    for m in ours:
+        merged = np.where(m.array > 0, m.array, merged)
+    np.testing.assert_array_equal(merged, label_map.array)
+
+
+def test_seg_of_a_ct_without_series_uid_is_refused(case, tmp_path):
+    _ct, files, label_map = case
+    for path in files:
+        ds = pydicom.dcmread(path)
+        del ds.SeriesInstanceUID
+        ds.StudyInstanceUID = ""
+        ds.save_as(path, enforce_file_format=True)
+    ct = read_dicom(files[0].parent)  # an anonymised series is read (with a warning) ...
+    assert "no SeriesInstanceUID and StudyInstanceUID" in ct.metadata["warnings"][0]
+    with pytest.raises(InputFileError, match="the CT has no StudyInstanceUID or SeriesInstanceUID"):
+        write_dicom_seg(label_map, tmp_path / "seg.dcm", reference=ct)  # ... but a SEG cannot reference it
+    assert not (tmp_path / "seg.dcm").exists()
+
+
+def test_seg_pixel_data_shorter_than_its_frames_is_refused(case, tmp_path):
+    ct, _files, label_map = case
+    out = write_dicom_seg(label_map, tmp_path / "seg.dcm", reference=ct)
+    ds = pydicom.dcmread(out)
+    ds.NumberOfFrames = 5000
+    ds.save_as(out, enforce_file_format=True)
+    with pytest.raises(InputFileError, match=r"seg\.dcm: pixel data holds .* 12 x 16 x 5000 needs"):
+        read_dicom_seg(out, reference=ct)

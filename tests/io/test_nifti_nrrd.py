@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 
 import nibabel as nib
 import numpy as np
@@ -291,3 +292,142 @@ def test_layered_nrrd_is_refused_as_an_image(tmp_path):
     with pytest.raises(InputFileError, match="2 components per voxel"):
         read_image(tmp_path / "layers.nrrd")
     assert read_nrrd_volume(tmp_path / "layers.nrrd").array.shape == (5, 4, 3, 2)  # (z, y, x, layer)
+
+
+# ----------------------------------------------------------------------------------------------
+# issue 10: headers checked as stored, before any voxel is read
+# ----------------------------------------------------------------------------------------------
+def _patched(path, edit):
+    """Overwrite header fields of a saved .nii in its bytes (nibabel would recompute them on save)."""
+    blob = path.read_bytes()
+    header = nib.Nifti1Header.from_fileobj(io.BytesIO(blob[:348]), check=False)
+    edit(header)
+    path.write_bytes(header.binaryblock + blob[348:])
+    return path
+
+
+def _mask_nifti(path, qform=None, codes=(1, 1)):
+    data = np.zeros((6, 5, 4), np.uint8)
+    data[2:4, 1:3, 1:3] = 1
+    affine = ras_affine(rot([0, 0, 1], 10), (0.8, 0.9, 2.5), (10.0, -20.0, 30.0))
+    img = nib.Nifti1Image(data, affine)
+    img.set_sform(affine, code=codes[0])
+    img.set_qform(affine if qform is None else qform, code=codes[1])
+    nib.save(img, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda h: h["dim"].__setitem__(slice(1, 4), 30000),
+         r"declares 30000x30000x30000 voxels of uint8 \(27 TB with the header\) but m\.nii holds 472 bytes"),
+        (lambda h: h["pixdim"].__setitem__(1, 0.0), r"pixdim\[1\] = 0\.0: a voxel size must be a finite number > 0"),
+        (lambda h: h["pixdim"].__setitem__(2, -0.9), r"pixdim\[2\] = -0\.9"),
+        (lambda h: h["pixdim"].__setitem__(3, np.nan), r"pixdim\[3\] = nan"),
+        (lambda h: h["dim"].__setitem__(0, 9), r"dim\[0\] = 9: the number of dimensions must be 1 to 7"),
+        (lambda h: h["dim"].__setitem__(2, 0), r"image size \(6, 0, 4\) has a dimension below 1"),
+        (lambda h: h.__setitem__("datatype", 999), r"unknown NIfTI datatype code 999"),
+        (lambda h: h.__setitem__("vox_offset", np.inf), r"vox_offset = inf is not a byte offset"),
+        (lambda h: h.__setitem__("scl_slope", np.inf), r"scl_slope inf, scl_inter 0\.0: an intensity scaling must be "
+                                                       "finite"),
+    ],
+    ids=["30000-cubed", "pixdim-zero", "pixdim-negative", "pixdim-nan", "dim0", "dim-zero", "datatype",
+         "vox-offset", "slope-inf"],
+)
+def test_corrupt_headers_are_refused_before_reading(tmp_path, monkeypatch, edit, match):
+    path = _patched(_mask_nifti(tmp_path / "m.nii"), edit)
+    monkeypatch.setattr(nib.arrayproxy.ArrayProxy, "get_unscaled",
+                        lambda _self: pytest.fail("voxels read before the header was checked"), raising=True)
+    with pytest.raises(InputFileError, match=match) as info:
+        read_image(path)
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+
+
+def test_sform_and_qform_agreeing_within_tolerance_say_nothing(tmp_path):
+    out = read_image(_mask_nifti(tmp_path / "m.nii"))  # float32 quaternion vs float32 sform: micrometres apart
+    assert out.metadata["warnings"] == []
+    write_nifti(out, tmp_path / "again.nii.gz")
+    assert read_image(tmp_path / "again.nii.gz").metadata["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("qform", "difference"),
+    [
+        (ras_affine(rot([0, 0, 1], 10), (0.8, 0.9, 2.5), (10.0, -20.0, 30.002)), "origin by 0.002 mm"),
+        (ras_affine(rot([0, 0, 1], 10.05), (0.8, 0.9, 2.5), (10.0, -20.0, 30.0)), "direction cosines by 0.000859"),
+        (ras_affine(rot([0, 0, 1], 10), (0.8, 0.9, 2.0), (10.0, -20.0, 30.0)), "voxel size by 0.5 mm"),
+    ],
+    ids=["origin", "direction", "spacing"],
+)
+def test_sform_and_qform_that_disagree_warn_and_the_sform_wins(tmp_path, qform, difference):
+    out = read_image(_mask_nifti(tmp_path / "m.nii", qform=qform))
+    (warning,) = out.metadata["warnings"]
+    assert warning.startswith("m.nii: sform (code 1) and qform (code 1) describe different grids (")
+    assert difference in warning and warning.endswith("flr used the sform")
+    assert out.geometry.spacing_mm == pytest.approx((0.8, 0.9, 2.5))
+    assert out.geometry.origin_mm == pytest.approx((-10.0, 20.0, 30.0))
+
+
+def test_distances_in_micrometres_are_converted_as_itk_does(tmp_path):
+    path = _mask_nifti(tmp_path / "m.nii")
+    img = nib.load(path)
+    img.header.set_xyzt_units("micron")
+    nib.save(img, path)
+    out = read_image(path)
+    theirs = sitk.ReadImage(str(path))
+    np.testing.assert_allclose(out.geometry.spacing_mm, theirs.GetSpacing(), rtol=1e-6)
+    np.testing.assert_allclose(out.geometry.origin_mm, theirs.GetOrigin(), rtol=1e-6)
+    assert out.geometry.spacing_mm == pytest.approx((0.0008, 0.0009, 0.0025))
+    assert out.metadata["warnings"] == [
+        "m.nii: the header gives distances in micrometres (xyzt_units); converted to mm"]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "match"),
+    [(np.complex64, r"NIfTI datatype 32 \(complex64\) is complex"),
+     ([("R", "u1"), ("G", "u1"), ("B", "u1")], r"NIfTI datatype 128 \(RGB\) stores 3 values per voxel")],
+    ids=["complex", "rgb"],
+)
+def test_non_scalar_voxels_are_refused_for_ct_and_labels(tmp_path, dtype, match):
+    path = tmp_path / "m.nii"
+    nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), dtype=dtype), np.eye(4)), path)
+    for read in (read_image, lambda p: read_label_map(p, "lits")):
+        with pytest.raises(InputFileError, match=match):
+            read(path)
+
+
+def test_float_labels_must_be_whole_numbers(tmp_path):
+    whole = np.zeros((3, 4, 5))
+    whole[1, 1:3, 1:4] = 1.0  # float64 0/1, as MSD Task08 stores its vessel masks
+    write_nifti(Image(whole, Geometry(whole.shape)), tmp_path / "vessel.nii.gz")
+    lm = read_label_map(tmp_path / "vessel.nii.gz")
+    assert lm.array.dtype == np.uint8 and int(lm.array.sum()) == 6
+    fraction = whole.copy()
+    fraction[1, 1, 1] = 0.25
+    write_nifti(Image(fraction, Geometry(whole.shape)), tmp_path / "fraction.nii.gz")
+    with pytest.raises(InputFileError, match=r"non-integer values \(dtype float64, e\.g\. 0\.25\)"):
+        read_label_map(tmp_path / "fraction.nii.gz", "lits")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "payload", "match"),
+    [
+        ("raw", bytes(30), r"declares sizes 2 x 3 x 4 of type 'uchar' \(24 bytes of data\) but the data hold 30 bytes; "
+                           "the header does not match the data"),
+        ("gzip", gzip.compress(bytes(10)), r"\(24 bytes of data\) but the data inflate to 10 bytes; the file is "
+                                           "truncated"),
+        ("bzip2", bz2.compress(bytes(10**7)), r"but the data inflate to more than 24 bytes"),
+        ("gzip", gzip.compress(bytes(24))[:10] + b"\xff" + gzip.compress(bytes(24))[11:],
+         r"its gzip data is corrupt \(error: Error -3 while decompressing data: invalid block type\)"),
+    ],
+    ids=["raw-too-long", "gzip-short", "bzip2-bomb", "gzip-corrupt"],
+)
+def test_nrrd_data_size_is_checked_before_pynrrd_reads_it(tmp_path, monkeypatch, encoding, payload, match):
+    import nrrd
+
+    path = tmp_path / "bad.nrrd"
+    path.write_bytes(_nrrd_text([*SIZES, "space: LPS", DIRS, f"encoding: {encoding}"], payload))
+    monkeypatch.setattr(nrrd, "read", lambda *_a, **_k: pytest.fail("pynrrd read the data of a bad file"))
+    with pytest.raises(InputFileError, match=match):
+        read_image(path)
