@@ -46,6 +46,9 @@ VOLUMETRY_SCHEMA_VERSION: Literal["1.0"] = "1.0"
 ASSESSMENT_SCHEMA_VERSION: Literal["1.0"] = "1.0"
 
 Point_mm = tuple[float, float, float]
+#: A volume (mL) or a share (percent): finite and never negative.
+Ml = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Percent = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fate = Literal["resected", "ablated", "left"]
 
 
@@ -110,7 +113,7 @@ class StructureVolume(FrozenModel):
     labels: tuple[int, ...]
     source: str
     voxels: int = Field(ge=0)
-    volume_ml: float = Field(ge=0)
+    volume_ml: Ml
     touches_border: bool
     truncated_sides: tuple[str, ...] = ()
     derived_from: tuple[str, ...] = ()
@@ -205,37 +208,37 @@ class VolumetryResult(_CaseMeasures):
 class LiverVolumes(FrozenModel):
     """The whole liver before the plan (mL); ``segments_ml`` by territory (every liver voxel in one)."""
 
-    total_volume_ml: float
-    tumor_volume_ml: float
-    functional_volume_ml: float
-    resected_volume_ml: float
+    total_volume_ml: Ml
+    tumor_volume_ml: Ml
+    functional_volume_ml: Ml
+    resected_volume_ml: Ml
     includes_intrahepatic_vessels: bool
-    segments_ml: dict[str, float]
-    segments_resected_ml: dict[str, float] = Field(
+    segments_ml: dict[str, Ml]
+    segments_resected_ml: dict[str, Ml] = Field(
         default_factory=dict, description="the part of each segment's territory the plan removes (resection, wedges)")
 
 
 class Remnant(FrozenModel):
     """What the plan leaves (mL, percent 0-100): the remnant and its functional part."""
 
-    volume_ml: float
-    functional_volume_ml: float
+    volume_ml: Ml
+    functional_volume_ml: Ml
     segments: tuple[str, ...]
-    percent_of_functional_liver: float | None
-    sflr_percent: float | None
-    flr_body_weight_percent: float | None
-    islands_ml: tuple[float, ...]
+    percent_of_functional_liver: Percent | None
+    sflr_percent: Percent | None
+    flr_body_weight_percent: Percent | None
+    islands_ml: tuple[Ml, ...]
     islands_count: int
-    islands_total_ml: float
-    tumor_left_ml: float
-    ablation_zones_ml: float
-    devascularized_ml: float
+    islands_total_ml: Ml
+    tumor_left_ml: Ml
+    ablation_zones_ml: Ml
+    devascularized_ml: Ml
 
 
 class ContiguitySegment(FrozenModel):
     """One remnant segment in the contiguity check: its functional volume and why it is out, if it is."""
 
-    functional_volume_ml: float
+    functional_volume_ml: Ml
     excluded_because: tuple[str, ...]
 
 
@@ -245,7 +248,7 @@ class ContiguityCheck(FrozenModel):
     status: Status
     detail: str
     group: tuple[str, ...]
-    group_volume_ml: float
+    group_volume_ml: Ml
     outside_group: dict[str, tuple[str, ...]]
     segments: dict[str, ContiguitySegment]
 
@@ -255,10 +258,10 @@ class SegmentSupply(FrozenModel):
 
     status: Status
     detail: str
-    connected_vessel_ml: float
-    total_vessel_ml: float
-    orphaned_vessel_ml: float
-    cut_vessel_ml: float
+    connected_vessel_ml: Ml
+    total_vessel_ml: Ml
+    orphaned_vessel_ml: Ml
+    cut_vessel_ml: Ml
 
 
 class SupplyCheck(FrozenModel):
@@ -321,7 +324,7 @@ class TumorOutcome(FrozenModel):
 
     id: int = Field(ge=1)
     voxels: int = Field(ge=1)
-    volume_ml: float
+    volume_ml: Ml
     centroid_mm: Point_mm
     segments: tuple[str, ...]
     segment_fractions: dict[str, float]
@@ -340,7 +343,7 @@ class BodyMeasures(FrozenModel):
     height_cm: float | None = None
     bsa_m2: float | None = None
     bsa_formula: str | None = None
-    telv_ml: float | None = None
+    telv_ml: Ml | None = None
     telv_formula: str | None = None
 
 

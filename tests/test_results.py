@@ -106,6 +106,7 @@ def test_outputs_validate_against_their_schemas(demo_assessment, capsys):
     (("remnant", "volume_ml"), "a lot", "is not of type 'number'"),
     (("checks", "inflow", "status"), "ok", "is not one of"),
     (("kind",), "volumetry", "'assessment' was expected"),
+    (("remnant", "functional_volume_ml"), -1.0, "less than the minimum of 0"),
 ])
 def test_schema_refuses_a_bad_assessment(demo_assessment, path, value, message):
     doc = demo_assessment.to_dict()
