@@ -51,6 +51,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.valuerep import format_number_as_ds
 
+from flr.anatomy import SEGMENTS
 from flr.errors import FlrError, GeometryMismatchError, InputFileError, quote
 from flr.image import ORIENTATION_TOL, POSITION_TOL_MM, SPACING_TOL_MM, Geometry, Image, LabelMap
 from flr.io._common import atomic_path, one_line, quiet_pydicom
@@ -86,6 +87,8 @@ CODED_NAMES: dict[tuple[str, str], str] = {
     ("SCT", "64131007"): "inferior_vena_cava",
     ("SCT", "76015000"): "hepatic_artery",
     ("SCT", "28273000"): "bile_duct",
+    # Couinaud segments, from the anatomy registry (one place spells them)
+    **{("SCT", seg.snomed): seg.name for seg in SEGMENTS if seg.snomed},
 }
 
 # name -> (category (value, meaning), type (value, meaning)), all SNOMED CT ("SCT").
@@ -100,6 +103,7 @@ _WRITE_CODES: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "inferior_vena_cava": (_ANATOMY, ("64131007", "Inferior vena cava")),
     "hepatic_artery": (_ANATOMY, ("76015000", "Hepatic artery")),
     "bile_duct": (_ANATOMY, ("28273000", "Bile duct")),
+    **{seg.name: (_ANATOMY, (seg.snomed, f"Couinaud hepatic segment {seg.roman}")) for seg in SEGMENTS if seg.snomed},
 }
 
 

@@ -458,3 +458,16 @@ def test_seg_pixel_data_shorter_than_its_frames_is_refused(case, tmp_path):
     ds.save_as(out, enforce_file_format=True)
     with pytest.raises(InputFileError, match=r"seg\.dcm: pixel data holds .* 12 x 16 x 5000 needs"):
         read_dicom_seg(out, reference=ct)
+
+
+def test_couinaud_segments_are_coded_with_the_registrys_snomed_codes():
+    """A SEG segment coded 'Couinaud hepatic segment II' without a label reads as liver_segment_2, and the
+    writer codes segments with the registry's codes (pydicom's codes.SCT.CouinaudHepaticSegment*)."""
+    from pydicom.sr.codedict import codes
+
+    from flr.io.dicomseg import _WRITE_CODES, CODED_NAMES
+
+    for roman, short in (("I", "1"), ("II", "2"), ("IV", "4"), ("VIII", "8")):
+        code = getattr(codes.SCT, f"CouinaudHepaticSegment{roman}").value
+        assert CODED_NAMES[("SCT", code)] == f"liver_segment_{short}"
+        assert _WRITE_CODES[f"liver_segment_{short}"][1] == (code, f"Couinaud hepatic segment {roman}")
