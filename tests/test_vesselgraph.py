@@ -1,0 +1,204 @@
+"""Tests of flr.vesselgraph against analytic tubes (capsules: their centerline is their axis segment)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from flr.errors import GeometryMismatchError
+from flr.image import Geometry
+from flr.phantom import cylinder_mask
+from flr.vesselgraph import build_vessel_graph
+from tests.helpers import phantom
+
+SPACING_MM = (0.7, 0.8, 1.1)          # (x, y, z): anisotropic
+VOXEL_DIAG_MM = math.sqrt(sum(s * s for s in SPACING_MM))
+HALF_VOXEL_MM = 0.5 * max(SPACING_MM)
+
+
+def _rotation(z_deg: float, x_deg: float) -> np.ndarray:
+    cz, sz = math.cos(math.radians(z_deg)), math.sin(math.radians(z_deg))
+    cx, sx = math.cos(math.radians(x_deg)), math.sin(math.radians(x_deg))
+    rz = np.array([[cz, -sz, 0.0], [sz, cz, 0.0], [0.0, 0.0, 1.0]])
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, cx, -sx], [0.0, sx, cx]])
+    return rz @ rx
+
+
+def _grid(size_mm: float = 90.0) -> Geometry:
+    """Oblique anisotropic grid centred on the LPS origin."""
+    n = [int(size_mm / s) for s in SPACING_MM]
+    rot = _rotation(25.0, 12.0)
+    origin = -rot @ (np.asarray(n) * np.asarray(SPACING_MM) / 2.0)
+    return Geometry(shape_zyx=(n[2], n[1], n[0]), spacing_mm=SPACING_MM, origin_mm=tuple(origin),
+                    direction=tuple(rot.ravel()))
+
+
+def _lps(g: Geometry) -> np.ndarray:
+    """LPS mm (x, y, z) of every voxel centre, shape (z, y, x, 3)."""
+    zz, yy, xx = np.indices(g.shape_zyx)
+    idx = np.stack([xx, yy, zz], axis=-1).astype(float)
+    return idx @ g.affine_lps[:3, :3].T + np.asarray(g.origin_mm)
+
+
+def _unit(*v: float) -> np.ndarray:
+    a = np.asarray(v, dtype=float)
+    return a / np.linalg.norm(a)
+
+
+JUNCTION = np.array([0.0, 0.0, 0.0])
+TRUNK_END = JUNCTION + 35.0 * _unit(-1.0, -0.3, -0.8)
+LEFT_END = JUNCTION + 30.0 * _unit(1.0, 0.6, 0.6)
+RIGHT_END = JUNCTION + 30.0 * _unit(0.2, -0.9, 0.7)
+
+
+def _y_tree(g: Geometry) -> np.ndarray:
+    return (cylinder_mask(g, TRUNK_END, JUNCTION, 3.0, caps="round")
+            | cylinder_mask(g, JUNCTION, LEFT_END, 2.5, caps="round")
+            | cylinder_mask(g, JUNCTION, RIGHT_END, 2.5, caps="round"))
+
+
+def _cut(g: Geometry, mask: np.ndarray, p0: np.ndarray, p1: np.ndarray, at_mm: float, gap_mm: float) -> np.ndarray:
+    """Remove a slab ``gap_mm`` thick, normal to p0-p1, starting ``at_mm`` from p0."""
+    u = _unit(*(p1 - p0))
+    t = (_lps(g) - p0) @ u
+    return mask & ~((t >= at_mm) & (t < at_mm + gap_mm))
+
+
+def test_straight_capsule_length_and_radius():
+    g = _grid()
+    p0, p1 = np.array([-20.0, -15.0, -10.0]), np.array([-20.0, -15.0, -10.0]) + 60.0 * _unit(1.0, 0.8, 0.5)
+    graph = build_vessel_graph(cylinder_mask(g, p0, p1, 3.0, caps="round"), g)
+    assert len(graph.branches) == 1
+    (b,) = graph.branches
+    # each thinned end stops within half a voxel diagonal of its cap centre
+    assert abs(b.length_mm - 60.0) <= VOXEL_DIAG_MM
+    assert abs(b.mean_radius_mm - 3.0) <= HALF_VOXEL_MM
+    assert graph.connected_branch_ids == {0}
+    assert "array" not in repr(graph) and len(repr(graph)) < 120
+
+
+def test_y_tree_has_three_branches_and_one_junction():
+    g = _grid()
+    graph = build_vessel_graph(_y_tree(g), g)
+    assert len(graph.branches) == 3 and graph.n_nodes == 4 and graph.n_components == 1
+    nodes = [n for b in graph.branches for n in b.node_ids]
+    assert sum(nodes.count(n) == 3 for n in set(nodes)) == 1
+    lengths = sorted(b.length_mm for b in graph.branches)
+    # the junction of the thinned tree lies within about a vessel radius of the analytic one
+    for got, want in zip(lengths, [30.0, 30.0, 35.0], strict=True):
+        assert abs(got - want) <= 3.0 + VOXEL_DIAG_MM
+    summary = graph.to_dict()
+    assert summary["branches"] == 3 and summary["bridges"] == [] and summary["debris_count"] == 0
+
+
+def test_gap_is_bridged_and_recorded():
+    g = _grid()
+    mask = _cut(g, _y_tree(g), JUNCTION, LEFT_END, 15.0, 2.0)
+    plain = build_vessel_graph(mask, g, bridge_mm=0.0)
+    assert plain.n_components == 2 and len(plain.connected_branch_ids) < len(plain.branches)
+    bridged = build_vessel_graph(mask, g)
+    assert len(bridged.connected_branch_ids) == len(bridged.branches)
+    (bridge,) = bridged.bridges
+    assert abs(bridge.gap_mm - 2.0) <= VOXEL_DIAG_MM
+    assert bridge.angle_deg <= 45.0
+
+
+def test_wide_gap_is_not_bridged():
+    g = _grid()
+    graph = build_vessel_graph(_cut(g, _y_tree(g), JUNCTION, LEFT_END, 10.0, 15.0), g)
+    assert graph.bridges == () and len(graph.connected_branch_ids) < len(graph.branches)
+    assert graph.disconnected_ml > 0.02
+
+
+@pytest.mark.parametrize(("direction", "bridged"), [((0.0, 1.0, 0.0), False), ((1.0, 0.0, 0.0), True)])
+def test_fragment_must_point_at_the_vessel(direction, bridged):
+    g = _grid()
+    root = cylinder_mask(g, (0.0, 0.0, -30.0), (0.0, 0.0, 30.0), 1.5, caps="round")
+    end = np.array([4.0, 0.0, 0.0])       # 4 mm from the root's centerline
+    fragment = cylinder_mask(g, end, end + 15.0 * np.asarray(direction), 1.0)
+    graph = build_vessel_graph(root | fragment, g)
+    assert graph.n_components == 2
+    assert (len(graph.bridges) == 1) is bridged
+    assert (len(graph.connected_branch_ids) == len(graph.branches)) is bridged
+
+
+def test_specks_are_debris():
+    g = _grid()
+    mask = _y_tree(g)
+    specks = np.zeros_like(mask)
+    for k in range(3):
+        specks[5 + 10 * k, 5, 5:7] = True               # 2-voxel specks, far from the tree
+    mask |= specks
+    graph = build_vessel_graph(mask, g)
+    assert graph.debris_count == 3
+    assert graph.debris_ml == pytest.approx(3 * 2 * g.voxel_volume_ml)
+    connected = [graph.branches[i] for i in graph.connected_branch_ids]
+    assert len(connected) == 3 and not any(specks[tuple(b.path_zyx.T)].any() for b in connected)
+
+
+def test_root_from_liver_mask_and_from_trunk_mask():
+    g = _grid()
+    tree = _y_tree(g)
+    other = cylinder_mask(g, (25.0, -30.0, -30.0), (25.0, -30.0, 10.0), 2.5, caps="round")
+    liver = np.linalg.norm(_lps(g) - TRUNK_END, axis=-1) > 8.0       # all but the trunk's end
+    by_liver = build_vessel_graph(tree | other, g, liver_mask=liver)
+    assert by_liver.n_components == 2 and len(by_liver.root_components) == 1
+    assert len(by_liver.connected_branch_ids) == 3
+    trunk = cylinder_mask(g, (25.0, -30.0, -40.0), (25.0, -30.0, -29.0), 4.0)   # holds the end
+    by_trunk = build_vessel_graph(tree | other, g, trunk_mask=trunk)
+    assert len(by_trunk.connected_branch_ids) == 1
+    (b,) = [by_trunk.branches[i] for i in by_trunk.connected_branch_ids]
+    assert other[tuple(b.path_zyx.T)].all()           # the branch of the vessel touching the trunk
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"bridge_mm": -1.0}, "bridge_mm"),
+                                               ({"bridge_angle_deg": 200.0}, "bridge_angle_deg"),
+                                               ({"debris_ml": float("nan")}, "debris_ml")])
+def test_bad_parameters(kwargs, match):
+    g = Geometry(shape_zyx=(4, 4, 4))
+    with pytest.raises(ValueError, match=match):
+        build_vessel_graph(np.zeros((4, 4, 4), bool), g, **kwargs)
+
+
+def test_shape_mismatch_and_empty_mask():
+    g = Geometry(shape_zyx=(4, 4, 4))
+    with pytest.raises(GeometryMismatchError, match="liver_mask"):
+        build_vessel_graph(np.zeros((4, 4, 4), bool), g, liver_mask=np.ones((4, 4, 5), bool))
+    empty = build_vessel_graph(np.zeros((4, 4, 4), bool), g)
+    assert empty.branches == () and empty.root_components == () and empty.to_dict()["total_length_mm"] == 0
+
+
+def _portal():
+    p = phantom(0)
+    return p.labels.array == 10, p.liver.array.astype(bool), p.labels.geometry
+
+
+def test_phantom_portal_tree_is_one_rooted_component():
+    portal, liver, g = _portal()
+    graph = build_vessel_graph(portal, g, liver_mask=liver)
+    # 14 edges: trunk, right, left+umbilical, caudate, right anterior/posterior, segments 2-8 (two for IV)
+    assert len(graph.branches) == 14 and graph.n_components == 1 and graph.bridges == ()
+    assert len(graph.connected_branch_ids) == 14 and graph.debris_count == 0
+
+
+def test_phantom_dropped_slices_are_bridged_where_the_pieces_point_at_each_other():
+    portal, liver, g = _portal()
+    fragmented = portal.copy()
+    fragmented[::8] = False                      # every 8th axial slice (2.5 mm) lost
+    plain = build_vessel_graph(fragmented, g, liver_mask=liver, bridge_mm=0.0)
+    bridged = build_vessel_graph(fragmented, g, liver_mask=liver)
+    assert plain.bridges == () and len(bridged.bridges) >= 4
+    assert all(b.gap_mm <= 5.0 and b.angle_deg <= 45.0 for b in bridged.bridges)
+    assert bridged.disconnected_ml <= plain.disconnected_ml
+
+
+@pytest.mark.xfail(strict=True, reason="the 7 mm portal trunk cut into 17.5 mm slabs thins to stubs "
+                   "whose end direction is arbitrary; needs surface-to-surface gaps (next step)")
+def test_phantom_dropped_slices_reconnect_everything():
+    portal, liver, g = _portal()
+    fragmented = portal.copy()
+    fragmented[::8] = False
+    bridged = build_vessel_graph(fragmented, g, liver_mask=liver)
+    assert bridged.disconnected_ml == 0.0
