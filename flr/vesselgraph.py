@@ -19,12 +19,19 @@ Method
        within one voxel of ``trunk_mask`` when given; a component with fewer such voxels than
        :data:`TRUNK_MIN_FRACTION` of the largest is not a trunk. With neither mask, the component of the
        largest vessel volume is the root.
-    5. Bridging: a free end of a fragment (a component without a root) is extended along its end
-       direction to the mask surface, because thinning retracts a cut end by about its radius; when a
-       centerline voxel or extended end of another component lies within ``bridge_mm`` of that surface
-       point, inside a cone of ``bridge_angle_deg`` about the end direction, the nearest one is joined.
-       This repeats until nothing more joins. Fragments still without a root and under ``debris_ml`` of
-       vessel volume are debris.
+    5. Bridging: the mask of each graph component (and each piece of vessel over ``debris_ml`` too blob-like
+       to thin to a branch) is a bridging node. Between a node without a root and another node the gap is
+       measured surface to surface: the smallest distance between the boxes of a voxel of each (so a
+       dropped 2.5 mm slice is a 2.5 mm gap, not the 5 mm between voxel centres). The line across the gap
+       runs from the centroid of one node's contact voxels (within one voxel of that smallest gap) to the
+       other's. The rule: **a gap is bridged when it is at most ``bridge_mm`` and the line across it lies
+       within ``bridge_angle_deg`` of the principal axis (PCA of the mask voxels within
+       max(:data:`AXIS_MM`, 3 inscribed radii) of the contact) of either node**, i.e. one piece points at
+       the other; pieces that merely run alongside, or a side branch pointing across, are refused. Mask
+       voxels, not thinned ends, give the axis, because a short thick piece (a slab of a trunk between two
+       dropped slices) thins to a stub whose direction is arbitrary. The nearest admissible gap of a
+       group without a root is joined, and this repeats until nothing more joins. Pieces still without a
+       root and under ``debris_ml`` of vessel volume are debris.
 
 Arrays are indexed ``(z, y, x)``; distances use ``geometry.spacing_zyx_mm`` (the direction matrix is
 orthonormal, so index-space millimetres are patient millimetres). Points are voxel indices (z, y, x).
@@ -78,8 +85,9 @@ DEFAULT_DEBRIS_ML = 0.02
 TRUNK_MIN_FRACTION = 0.25
 #: Moving-average window (centerline voxels) applied before measuring a branch's length.
 SMOOTH_POINTS = 5
-#: The end direction of a branch is taken over its last this-many millimetres (or all of it when shorter).
-END_DIRECTION_MM = 5.0
+#: The axis of a fragment is taken from its mask voxels within this many millimetres of its contact (or
+#: three of its radii, when larger), so a curved branch is judged by its end and a stub by all of it.
+AXIS_MM = 5.0
 
 
 @dataclass(frozen=True)
@@ -113,11 +121,12 @@ class Branch:
 
 @dataclass(frozen=True)
 class Bridge:
-    """A bridged gap: from a fragment's extended free end to another component's centerline.
+    """A bridged gap between the masks of a fragment and another piece (see :func:`build_vessel_graph`).
 
-    ``fragment_point_zyx`` is the fragment end on the mask surface, ``target_point_zyx`` the joined point
-    (fractional voxel indices); ``gap_mm`` their distance; ``angle_deg`` the angle between the fragment's
-    end direction and the direction to the target.
+    The components are numbered as :attr:`Branch.component`; a piece of vessel without a branch takes a
+    number after the last component. ``fragment_point_zyx`` and ``target_point_zyx`` are the closest
+    surface voxels of the two (voxel indices); ``gap_mm`` the surface-to-surface distance; ``angle_deg``
+    the angle between the line across the gap and the nearer of the two pieces' principal axes.
     """
 
     fragment_component: int
@@ -294,108 +303,124 @@ def _radii_mm(mask: np.ndarray, spacing_zyx: np.ndarray, paths: Sequence[np.ndar
 
 
 @dataclass(frozen=True)
-class _FreeEnd:
-    branch: int
-    point_mm: np.ndarray      # the centerline end
-    direction: np.ndarray     # unit, pointing out of the branch
-    tip_mm: np.ndarray        # extended to the mask surface
+class _Piece:
+    """The mask of one graph component: all its voxels and its surface voxels, in mm (z, y, x)."""
+
+    voxels_mm: np.ndarray
+    surface_mm: np.ndarray
+    radius_mm: float
+    lo: np.ndarray            # bounding box (voxel indices), inclusive
+    hi: np.ndarray
 
 
-def _end_direction(path_mm: np.ndarray) -> np.ndarray | None:
-    """Unit direction out of the last point of ``path_mm``, over its last :data:`END_DIRECTION_MM`."""
-    back = np.linalg.norm(path_mm - path_mm[-1], axis=1)
-    far = np.nonzero(back >= END_DIRECTION_MM)[0]
-    start = path_mm[far[-1]] if far.size else path_mm[np.argmax(back)]
-    vec = path_mm[-1] - start
-    norm = float(np.linalg.norm(vec))
-    return vec / norm if norm > 0 else None
+@dataclass(frozen=True)
+class _Edge:
+    fragment: int             # component
+    target: int
+    fragment_point_mm: np.ndarray
+    target_point_mm: np.ndarray
+    gap_mm: float
+    angle_deg: float
 
 
-def _surface_tip(mask: np.ndarray, spacing_zyx: np.ndarray, start_mm: np.ndarray, direction: np.ndarray,
-                 max_mm: float) -> np.ndarray:
-    """Last point inside ``mask`` on the ray from ``start_mm`` along ``direction`` (at most ``max_mm``)."""
-    step = 0.25 * float(spacing_zyx.min())
-    t = np.arange(0.0, max_mm + step, step)
-    points = start_mm[None, :] + t[:, None] * direction[None, :]
-    index = np.rint(points / spacing_zyx).astype(np.int64)
-    inside = np.all((index >= 0) & (index < np.asarray(mask.shape)), axis=1)
-    inside[inside] = mask[tuple(index[inside].T)]
-    outside = np.nonzero(~inside)[0]
-    last = (outside[0] - 1) if outside.size else len(t) - 1
-    return points[max(int(last), 0)]
-
-
-def _free_ends(mask: np.ndarray, spacing_zyx: np.ndarray, paths: Sequence[np.ndarray],
-               ends: Sequence[tuple[int, int]], radii: Sequence[np.ndarray]) -> list[_FreeEnd]:
-    degree: dict[int, int] = {}
-    for a, b in ends:
-        degree[a] = degree.get(a, 0) + 1
-        degree[b] = degree.get(b, 0) + 1
-    out = []
-    for i, (path, (a, b)) in enumerate(zip(paths, ends, strict=True)):
-        path_mm = path * spacing_zyx
-        for node, oriented in ((b, path_mm), (a, path_mm[::-1])):
-            if degree[node] != 1 or len(oriented) < 2:
+def _pieces(mask: np.ndarray, labels: np.ndarray, spacing_zyx: np.ndarray, node_pieces: Sequence[set[int]]
+            ) -> list[_Piece | None]:
+    """The mask of every bridging node (the 26-connected mask pieces it is made of)."""
+    surface = mask & ~ndimage.binary_erosion(mask)
+    boxes = ndimage.find_objects(labels)
+    out: list[_Piece | None] = []
+    for pieces in node_pieces:
+        voxels, rim, radius = [], [], 0.0
+        for piece in sorted(pieces):
+            box = boxes[piece - 1]
+            if box is None:
                 continue
-            direction = _end_direction(oriented)
-            if direction is None:
-                continue
-            reach = 3.0 * float(radii[i].max()) + 2.0 * float(np.linalg.norm(spacing_zyx))
-            tip = _surface_tip(mask, spacing_zyx, oriented[-1], direction, reach)
-            out.append(_FreeEnd(i, oriented[-1], direction, tip))
+            offset = np.array([s.start for s in box])
+            inside = labels[box] == piece
+            grown = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
+            inscribed = ndimage.distance_transform_edt(labels[grown] == piece, sampling=spacing_zyx)
+            radius = max(radius, float(inscribed.max()))
+            voxels.append(np.argwhere(inside) + offset)
+            rim.append(np.argwhere(inside & surface[box]) + offset)
+        if not voxels:
+            out.append(None)
+            continue
+        v = np.concatenate(voxels)
+        out.append(_Piece(v * spacing_zyx, np.concatenate(rim) * spacing_zyx, radius, v.min(axis=0), v.max(axis=0)))
     return out
 
 
-def _best_target(end: _FreeEnd, group: int, tree: cKDTree, points: np.ndarray, point_groups: np.ndarray,
-                 bridge_mm: float, cos_max: float) -> tuple[int, float, float] | None:
-    """(point index, gap mm, angle deg) of the nearest admissible target of another group."""
-    best: tuple[int, float, float] | None = None
-    for j in tree.query_ball_point(end.tip_mm, bridge_mm):
-        if point_groups[j] == group:
-            continue
-        vec = points[j] - end.point_mm
-        norm = float(np.linalg.norm(vec))
-        cos = float(vec @ end.direction) / norm if norm > 0 else 1.0
-        if cos < cos_max:
-            continue
-        gap = float(np.linalg.norm(points[j] - end.tip_mm))
-        if best is None or gap < best[1]:
-            best = (j, gap, math.degrees(math.acos(min(1.0, cos))))
-    return best
+def _principal_axis(points_mm: np.ndarray) -> np.ndarray | None:
+    """Unit eigenvector of the largest eigenvalue of the points' covariance (None for < 3 points)."""
+    if len(points_mm) < 3:
+        return None
+    _, vectors = np.linalg.eigh(np.cov(points_mm, rowvar=False))
+    return vectors[:, -1]
 
 
-def _bridge(uf: _UnionFind, branch_component: Sequence[int], is_root: set[int], free_ends: Sequence[_FreeEnd],
-            points: np.ndarray, point_branch: np.ndarray, spacing_zyx: np.ndarray, bridge_mm: float,
-            bridge_angle_deg: float) -> list[Bridge]:
-    """Join fragments to the nearest component their free ends point at, until nothing more joins."""
-    if not free_ends or len(points) == 0 or bridge_mm <= 0:
-        return []
-    tree = cKDTree(points)
-    cos_max = math.cos(math.radians(bridge_angle_deg)) - 1e-9
-    point_component = np.asarray(branch_component)[point_branch]
+def _edge(fragment: int, target: int, f: _Piece, t: _Piece, spacing_zyx: np.ndarray, bridge_mm: float,
+          bridge_angle_deg: float) -> _Edge | None:
+    """The bridge from ``fragment`` to ``target`` when the rule of :func:`build_vessel_graph` admits it."""
+    reach = bridge_mm + float(np.linalg.norm(spacing_zyx))          # voxel centres of boxes within bridge_mm
+    dist, j = cKDTree(t.surface_mm).query(f.surface_mm, distance_upper_bound=reach)
+    near = np.isfinite(dist)
+    if not near.any():
+        return None
+    f_rim, t_rim = f.surface_mm[near], t.surface_mm[j[near]]
+    # surface to surface: the distance between the two voxels' boxes, not between their centres
+    box_mm = np.linalg.norm(np.maximum(np.abs(f_rim - t_rim) - spacing_zyx, 0.0), axis=1)
+    k = int(np.argmin(box_mm))
+    gap = float(box_mm[k])
+    if gap > bridge_mm:
+        return None
+    contact = box_mm <= gap + float(spacing_zyx.max())
+    f_contact, t_contact = f_rim[contact].mean(axis=0), t_rim[contact].mean(axis=0)
+    across = t_contact - f_contact
+    if float(np.linalg.norm(across)) == 0.0:
+        across = t_rim[k] - f_rim[k]
+    across = across / max(float(np.linalg.norm(across)), 1e-12)
+    angle = 90.0
+    for piece, at in ((f, f_contact), (t, t_contact)):
+        around = max(AXIS_MM, 3.0 * piece.radius_mm)
+        axis = _principal_axis(piece.voxels_mm[np.linalg.norm(piece.voxels_mm - at, axis=1) <= around])
+        if axis is not None:
+            angle = min(angle, math.degrees(math.acos(min(1.0, abs(float(axis @ across))))))
+    if angle > bridge_angle_deg + 1e-9:
+        return None
+    return _Edge(fragment, target, f_rim[k], t_rim[k], gap, angle)
+
+
+def _edges(pieces: Sequence[_Piece | None], roots: set[int], spacing_zyx: np.ndarray, bridge_mm: float,
+           bridge_angle_deg: float) -> list[_Edge]:
+    """Every admissible bridge from a component outside the roots to another component, nearest first."""
+    pad = np.ceil(bridge_mm / spacing_zyx).astype(int) + 1
+    out = []
+    for a, f in enumerate(pieces):
+        if f is None or a in roots:
+            continue
+        for b, t in enumerate(pieces):
+            if t is None or b == a or np.any(t.lo > f.hi + pad) or np.any(t.hi < f.lo - pad):
+                continue
+            edge = _edge(a, b, f, t, spacing_zyx, bridge_mm, bridge_angle_deg)
+            if edge is not None:
+                out.append(edge)
+    return sorted(out, key=lambda e: (e.gap_mm, e.fragment, e.target))
+
+
+def _bridge(uf: _UnionFind, roots: set[int], edges: Sequence[_Edge], spacing_zyx: np.ndarray) -> list[Bridge]:
+    """Join fragments along the nearest admissible bridge of a group without a root, until none is left."""
     bridges: list[Bridge] = []
-    joined = True
-    while joined:
-        joined = False
-        groups = np.array([uf.find(int(c)) for c in point_component])
-        rooted = {uf.find(c) for c in is_root}
-        for end in free_ends:
-            group = uf.find(branch_component[end.branch])
-            if group in rooted:
-                continue
-            found = _best_target(end, group, tree, points, groups, bridge_mm, cos_max)
-            if found is None:
-                continue
-            j, gap, angle = found
-            target = int(point_component[j])
-            uf.union(group, target)
-            bridges.append(Bridge(branch_component[end.branch], target,
-                                  tuple(float(v) for v in end.tip_mm / spacing_zyx),  # type: ignore[arg-type]
-                                  tuple(float(v) for v in points[j] / spacing_zyx),  # type: ignore[arg-type]
-                                  gap, angle))
-            joined = True
-            break  # groups changed: recompute them before the next join
-    return bridges
+    while True:
+        rooted = {uf.find(c) for c in roots}
+        edge = next((e for e in edges if uf.find(e.fragment) not in rooted
+                     and uf.find(e.fragment) != uf.find(e.target)), None)
+        if edge is None:
+            return bridges
+        uf.union(edge.fragment, edge.target)
+        bridges.append(Bridge(edge.fragment, edge.target,
+                              tuple(float(v) for v in edge.fragment_point_mm / spacing_zyx),  # type: ignore[arg-type]
+                              tuple(float(v) for v in edge.target_point_mm / spacing_zyx),  # type: ignore[arg-type]
+                              edge.gap_mm, edge.angle_deg))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -451,14 +476,14 @@ def _components(ends: Sequence[tuple[int, int]]) -> tuple[list[int], int]:
     return [number[uf.find(index[a])] for a, _ in ends], len(roots)
 
 
-def _tally(uf: _UnionFind, branch_component: Sequence[int], branch_piece: Sequence[int], roots: set[int],
+def _tally(uf: _UnionFind, branch_component: Sequence[int], node_pieces: Sequence[set[int]], roots: set[int],
            volume_ml: np.ndarray, debris_ml: float) -> tuple[frozenset[int], int, float, float]:
     """Connected branches; debris count and mL; disconnected non-debris mL."""
     rooted = {uf.find(c) for c in roots}
     connected = frozenset(i for i, c in enumerate(branch_component) if uf.find(c) in rooted)
     group_pieces: dict[int, set[int]] = {}
-    for c, piece in zip(branch_component, branch_piece, strict=True):
-        group_pieces.setdefault(uf.find(c), set()).add(piece)
+    for node, pieces in enumerate(node_pieces):
+        group_pieces.setdefault(uf.find(node), set()).update(pieces)
     in_root = set().union(*(group_pieces[g] for g in rooted)) if rooted else set()
     groups = [p for g, p in group_pieces.items() if g not in rooted]
     groups += [{k} for k in range(1, len(volume_ml)) if not any(k in p for p in group_pieces.values())]
@@ -490,12 +515,12 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
         A trunk structure (the IVC for hepatic veins, the portal vein for its branches): centerline voxels
         within one voxel of it are the trunk. Takes precedence over ``liver_mask``.
     bridge_mm : float
-        Largest gap (mm) bridged, from a fragment's end on the mask surface to another component's
-        centerline (default :data:`DEFAULT_BRIDGE_MM` = 5 mm: a 1-3 mm segmentation gap plus a voxel
-        diagonal). 0 disables bridging.
+        Largest gap (mm) bridged, surface to surface between the masks of the two pieces (default
+        :data:`DEFAULT_BRIDGE_MM` = 5 mm: a 1-3 mm segmentation gap plus a voxel diagonal). 0 disables
+        bridging.
     bridge_angle_deg : float
-        Largest angle (degrees) between a fragment's end direction and the direction to the joined
-        point (default :data:`DEFAULT_BRIDGE_ANGLE_DEG` = 45).
+        Largest angle (degrees) between the line across the gap and the principal axis of either piece
+        near it (default :data:`DEFAULT_BRIDGE_ANGLE_DEG` = 45).
     debris_ml : float
         Pieces left without a root and smaller than this (mL of vessel) are debris (default
         :data:`DEFAULT_DEBRIS_ML` = 0.02 mL).
@@ -519,20 +544,23 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
     paths, ends = _skeleton_branches(mask, spacing)
     radii = _radii_mm(mask, spacing, paths)
     branch_component, n_components = _components(ends)
-    _, piece_ml, branch_piece = _piece_volumes(mask, paths, geometry.voxel_volume_ml)
+    labels, piece_ml, branch_piece = _piece_volumes(mask, paths, geometry.voxel_volume_ml)
     component_ml = np.zeros(n_components)
     for comp, piece in {(c, p) for c, p in zip(branch_component, branch_piece, strict=True)}:
         component_ml[comp] += piece_ml[piece]
     roots = _root_components(paths, branch_component, n_components, outside, component_ml)
-    uf = _UnionFind(n_components)
-    points = np.concatenate([p * spacing for p in paths]) if paths else np.zeros((0, 3))
-    point_branch = np.concatenate([np.full(len(p), i) for i, p in enumerate(paths)]) if paths else np.zeros(0, int)
-    free = _free_ends(mask, spacing, paths, ends, radii)
-    tips = np.array([e.tip_mm for e in free]).reshape(-1, 3)
-    bridges = _bridge(uf, branch_component, roots, free, np.concatenate([points, tips]),
-                      np.concatenate([point_branch, [e.branch for e in free]]).astype(int), spacing,
-                      bridge_mm, bridge_angle_deg)
-    connected, n_debris, debris, disconnected = _tally(uf, branch_component, branch_piece, roots, piece_ml,
+    # bridging nodes: the graph components, then the pieces of vessel too blob-like to thin to a branch
+    node_pieces: list[set[int]] = [set() for _ in range(n_components)]
+    for comp, piece in zip(branch_component, branch_piece, strict=True):
+        node_pieces[comp].add(piece)
+    with_branch = set(branch_piece)
+    node_pieces += [{k} for k in range(1, len(piece_ml)) if k not in with_branch and piece_ml[k] >= debris_ml]
+    uf = _UnionFind(len(node_pieces))
+    bridges: list[Bridge] = []
+    if bridge_mm > 0 and len(node_pieces) > 1:
+        pieces = _pieces(mask, labels, spacing, node_pieces)
+        bridges = _bridge(uf, roots, _edges(pieces, roots, spacing, bridge_mm, bridge_angle_deg), spacing)
+    connected, n_debris, debris, disconnected = _tally(uf, branch_component, node_pieces, roots, piece_ml,
                                                         debris_ml)
     branches = []
     for i, (path, node_ids, r) in enumerate(zip(paths, ends, radii, strict=True)):
