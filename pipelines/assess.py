@@ -49,17 +49,6 @@ class AssessRequest:
     json_out: Path | None = None
     strict: bool = False
 
-    @classmethod
-    def from_options(cls, labels: Sequence[str], *, plan_name: str | None = None, resect: str | None = None,
-                     include_caudate: bool = False, wedges: Sequence[str] = (), ablations: Sequence[str] = (),
-                     **options: Any) -> AssessRequest:
-        """Build the plan from command-line parts (``--plan`` or ``--resect``, ``--wedge``, ``--ablate``)."""
-        if plan_name and resect:
-            raise PlanError(f"give either --plan {plan_name!r} or --resect {resect!r}, not both")
-        plan = resection_plan(plan_name or resect, include_caudate=include_caudate, wedges=wedges,
-                              ablations=ablations)
-        return cls(labels=tuple(labels), plan=plan, **options)
-
     def body(self, patient: Patient | None) -> Body:
         """The body size used: the request's weight/height, else the patient file's, with the formulas."""
         if self.weight_kg is not None:
@@ -83,6 +72,15 @@ class AssessRequest:
             Output("--report", self.report_dir, folder=True, writes=REPORT_FILES) if self.report_dir else None,
             Output("--json", self.json_out) if self.json_out is not None else None,
         ], inputs=self.input_paths())
+
+
+def cli_plan(plan_name: str | None = None, resect: str | None = None, *, include_caudate: bool = False,
+             wedges: Sequence[str] = (), ablations: Sequence[str] = ()) -> Plan:
+    """The plan of the command line's parts: ``--plan`` or ``--resect``, ``--include-caudate``, ``--wedge``,
+    ``--ablate``."""
+    if plan_name and resect:
+        raise PlanError(f"give either --plan {plan_name!r} or --resect {resect!r}, not both")
+    return resection_plan(plan_name or resect, include_caudate=include_caudate, wedges=wedges, ablations=ablations)
 
 
 def run_assess(request: AssessRequest) -> Assessment:

@@ -134,11 +134,11 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
            patient: Path | None, rules: str | None, report_dir: Path | None, include_identifiers: bool,
            export_dir: Path | None, json_out: Path | None, strict: bool, quiet: bool) -> None:
     """Apply a resection plan and judge the remnant: FLR, contiguity, inflow/outflow, margins."""
-    from pipelines.assess import AssessRequest, format_summary, run_assess
+    from pipelines.assess import AssessRequest, cli_plan, format_summary, run_assess
 
-    request = AssessRequest.from_options(
-        labels, plan_name=plan_name, resect=resect, include_caudate=include_caudate, wedges=wedges,
-        ablations=ablations, ct=ct, series_uid=series_uid, resample=resample, weight_kg=weight_kg,
+    plan = cli_plan(plan_name, resect, include_caudate=include_caudate, wedges=wedges, ablations=ablations)
+    request = AssessRequest(
+        labels=labels, plan=plan, ct=ct, series_uid=series_uid, resample=resample, weight_kg=weight_kg,
         height_cm=height_cm, bsa_formula=bsa_formula, telv_formula=telv_formula, patient=patient, rules=rules,
         report_dir=report_dir, include_identifiers=include_identifiers, export_dir=export_dir, json_out=json_out,
         strict=strict)

@@ -120,14 +120,14 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> Path:
     if problems:
         raise FlrError(f"{case}: demo result differs from the case's truth: {'; '.join(problems)}")
 
-    from pipelines.assess import AssessRequest, format_summary, run_assess
+    from pipelines.assess import AssessRequest, cli_plan, format_summary, run_assess
 
     patient = case / "patient.yaml"
     echo("")
     echo(f"assessment: {' '.join(DEMO_PLAN_ARGS)}"
          + (f" --patient {patient.name} (an invented sample patient)" if patient.is_file() else ""))
-    request = AssessRequest.from_options(
-        labels, plan_name=DEMO_PLAN, ablations=DEMO_ABLATIONS, ct=ct,
+    request = AssessRequest(
+        labels=tuple(labels), plan=cli_plan(DEMO_PLAN, ablations=DEMO_ABLATIONS), ct=ct,
         patient=patient if patient.is_file() else None, rules="default", report_dir=out / "report",
         json_out=out / "assessment.json")
     assessment = run_assess(request)

@@ -203,3 +203,9 @@ def test_a_path_the_system_refuses_is_one_line(tmp_path, capsys, where):
         "assess", "--labels", str(SAMPLE_LABELS), "--plan", "right-hemihepatectomy", "--rules", long]
     err = run_cli_bad(args, capsys)
     assert "File name too long" in err or "no such" in err, err
+
+
+def test_plan_and_resect_together_are_refused(capsys):
+    err = run_cli_bad(["assess", "--labels", str(SAMPLE_LABELS), "--plan", "right-hemihepatectomy", "--resect", "5,6"],
+                      capsys)
+    assert "give either --plan 'right-hemihepatectomy' or --resect '5,6', not both" in err

@@ -24,7 +24,7 @@ from flr import scores
 from flr.errors import ResultFormatError
 from flr.results import Assessment, VolumetryResult
 from flr.schemas import DOCUMENTS, json_schema_of
-from pipelines.assess import AssessRequest, run_assess
+from pipelines.assess import AssessRequest, cli_plan, run_assess
 from pipelines.sample import DEMO_ABLATIONS, DEMO_PLAN, SAMPLE_CASE
 from tests.helpers import run_cli
 
@@ -57,9 +57,8 @@ def _without_paths(doc: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def demo_assessment() -> Assessment:
-    request = AssessRequest.from_options(LABELS, plan_name=DEMO_PLAN, ablations=DEMO_ABLATIONS,
-                                         ct=SAMPLE_CASE / "ct_dicom", patient=SAMPLE_CASE / "patient.yaml",
-                                         rules="default")
+    request = AssessRequest(labels=tuple(LABELS), plan=cli_plan(DEMO_PLAN, ablations=DEMO_ABLATIONS),
+                            ct=SAMPLE_CASE / "ct_dicom", patient=SAMPLE_CASE / "patient.yaml", rules="default")
     return run_assess(request)
 
 
