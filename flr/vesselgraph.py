@@ -32,6 +32,10 @@ Method
        dropped slices) thins to a stub whose direction is arbitrary. The nearest admissible gap of a
        group without a root is joined, and this repeats until nothing more joins. Pieces still without a
        root and under ``debris_ml`` of vessel volume are debris.
+    6. Territories (:func:`branch_territories`): each liver voxel goes to the branch with the nearest
+       centerline point (Euclidean, mm). A resection, wedge or ablation (:func:`cut_branches`) cuts the
+       branches with a path point in the removed parenchyma and loses everything downstream of them;
+       their territories are at risk (:func:`at_risk_mask`).
 
 Arrays are indexed ``(z, y, x)``; distances use ``geometry.spacing_zyx_mm`` (the direction matrix is
 orthonormal, so index-space millimetres are patient millimetres). Points are voxel indices (z, y, x).
@@ -68,7 +72,10 @@ __all__ = [
     "Branch",
     "Bridge",
     "VesselGraph",
+    "at_risk_mask",
+    "branch_territories",
     "build_vessel_graph",
+    "cut_branches",
 ]
 
 #: A segmentation gap in a vessel is typically 1-3 mm (a stenosis, a partial-volume dropout, a missing
@@ -108,6 +115,9 @@ class Branch:
         Inscribed radius along the path in mm.
     component : int
         Connected piece of the graph before bridging.
+    trunk_points : numpy.ndarray or None
+        (n,) bool, read-only: which points of ``path_zyx`` are trunk (extrahepatic, or within one voxel of
+        ``trunk_mask``); set on branches of a root component only, None where the branch has none.
     """
 
     id: int
@@ -117,6 +127,7 @@ class Branch:
     mean_radius_mm: float
     min_radius_mm: float
     component: int
+    trunk_points: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,9 @@ class VesselGraph:
         Their vessel volume in mL.
     disconnected_ml : float
         Vessel volume in mL of the larger pieces left without a root (not debris).
+    trunk_branch_ids : frozenset of int
+        The branches the system is fed from: those of a root component holding trunk points, or, with
+        neither ``liver_mask`` nor ``trunk_mask``, the widest (mean radius) branch of the root component.
     """
 
     branches: tuple[Branch, ...]
@@ -169,6 +183,7 @@ class VesselGraph:
     debris_count: int
     debris_ml: float
     disconnected_ml: float
+    trunk_branch_ids: frozenset[int] = frozenset()
 
     def __repr__(self) -> str:
         return (f"VesselGraph(branches={len(self.branches)}, components={self.n_components}, "
@@ -565,7 +580,174 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
     branches = []
     for i, (path, node_ids, r) in enumerate(zip(paths, ends, radii, strict=True)):
         path.flags.writeable = False
+        trunk_points = None
+        if outside is not None and branch_component[i] in roots and outside[tuple(path.T)].any():
+            trunk_points = outside[tuple(path.T)]
+            trunk_points.flags.writeable = False
         branches.append(Branch(i, node_ids, path, _smoothed_length_mm(path * spacing), float(r.mean()),
-                               float(r.min()), branch_component[i]))
+                               float(r.min()), branch_component[i], trunk_points))
+    trunk_ids = frozenset(b.id for b in branches if b.trunk_points is not None)
+    if outside is None and roots:
+        trunk_ids = frozenset({max((b for b in branches if b.component in roots),
+                                   key=lambda b: (b.mean_radius_mm, -b.id)).id})
     return VesselGraph(tuple(branches), len({n for e in ends for n in e}), n_components, tuple(sorted(roots)),
-                       connected, tuple(bridges), n_debris, debris, disconnected)
+                       connected, tuple(bridges), n_debris, debris, disconnected, trunk_ids)
+
+
+# ------------------------------------------------------------------------------------------------
+# Territories and what a resection cuts
+# ------------------------------------------------------------------------------------------------
+
+
+def branch_territories(graph: VesselGraph, liver_mask: Any, geometry: Geometry) -> np.ndarray:
+    """The territory of every branch: each liver voxel goes to the branch with the nearest centerline point.
+
+    Nearest is Euclidean in mm (``geometry.spacing_zyx_mm``), over the centerline points inside the liver's
+    bounding box, by one :func:`scipy.ndimage.distance_transform_edt` with ``return_indices=True`` over a
+    map of those points labelled by branch (a discrete Voronoi partition of the liver by branch). A point
+    shared by several paths (a junction voxel) is labelled with the lowest branch id.
+
+    Parameters
+    ----------
+    graph : VesselGraph
+        Built on ``geometry``'s grid.
+    liver_mask : array (z, y, x)
+        The liver outline; nonzero = liver.
+    geometry : Geometry
+        The grid.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 (z, y, x): 0 outside the liver, else 1 + the id of the branch. An empty liver gives all 0.
+
+    Raises
+    ------
+    GeometryMismatchError
+        ``liver_mask``'s shape differs from ``geometry.shape_zyx``.
+    ValueError
+        The liver is not empty but no centerline point lies in its bounding box.
+    """
+    liver = _bool_mask(liver_mask, "liver_mask", geometry.shape_zyx)
+    out = np.zeros(geometry.shape_zyx, dtype=np.int32)
+    if not liver.any():
+        return out
+    lo = np.argwhere(liver).min(axis=0)
+    hi = np.argwhere(liver).max(axis=0) + 1
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    seeds = np.zeros(tuple(int(n) for n in hi - lo), dtype=np.int32)
+    for branch in reversed(graph.branches):               # lowest id written last: it wins a shared voxel
+        p = branch.path_zyx - lo
+        p = p[np.all((p >= 0) & (p < hi - lo), axis=1)]
+        seeds[tuple(p.T)] = branch.id + 1
+    if not seeds.any():
+        raise ValueError(f"no centerline point of the graph ({len(graph.branches)} branches) lies in the liver's "
+                         f"bounding box (z, y, x) {tuple(int(v) for v in lo)}..{tuple(int(v) - 1 for v in hi)}; "
+                         "build the graph on the liver's grid")
+    nearest = ndimage.distance_transform_edt(seeds == 0, sampling=np.asarray(geometry.spacing_zyx_mm, dtype=float),
+                                             return_distances=False, return_indices=True)
+    out[box] = np.where(liver[box], seeds[tuple(nearest)], 0)
+    return out
+
+
+def _branch_links(graph: VesselGraph) -> list[set[int]]:
+    """Neighbours of every branch: branches sharing a node, and the branches a bridge joins.
+
+    A bridge joins the branch of each of its two components nearest to its end point; a component
+    without a branch (a blob too thick to thin) is a vertex of its own, after the branches.
+    """
+    n = len(graph.branches)
+    by_component: dict[int, list[Branch]] = {}
+    for b in graph.branches:
+        by_component.setdefault(b.component, []).append(b)
+    blob = {c: n + k for k, c in enumerate(sorted({c for br in graph.bridges
+                                                    for c in (br.fragment_component, br.target_component)}
+                                                   - set(by_component)))}
+    links: list[set[int]] = [set() for _ in range(n + len(blob))]
+    at_node: dict[int, list[int]] = {}
+    for b in graph.branches:
+        for node in set(b.node_ids):
+            at_node.setdefault(node, []).append(b.id)
+    for ids in at_node.values():
+        for i in ids:
+            links[i].update(j for j in ids if j != i)
+
+    def vertex(component: int, point_zyx: tuple[float, float, float]) -> int:
+        if component in blob:
+            return blob[component]
+        return min(by_component[component],
+                   key=lambda b: float(np.min(np.sum((b.path_zyx - np.asarray(point_zyx)) ** 2, axis=1)))).id
+
+    for br in graph.bridges:
+        u = vertex(br.fragment_component, br.fragment_point_zyx)
+        v = vertex(br.target_component, br.target_point_zyx)
+        links[u].add(v)
+        links[v].add(u)
+    return links
+
+
+def cut_branches(graph: VesselGraph, lost_mask: Any) -> frozenset[int]:
+    """The branches lost when the parenchyma in ``lost_mask`` is removed (resected, wedged or ablated).
+
+    A branch is cut where a point of its path (trunk points aside: the extrahepatic trunk is never cut)
+    lies in ``lost_mask``. From the trunk branches (:attr:`VesselGraph.trunk_branch_ids`) the graph is
+    followed through uncut branches only, from branch to branch through shared nodes and across recorded
+    bridges; the connected branches it no longer reaches are lost, as are the cut ones.
+
+    Parameters
+    ----------
+    graph : VesselGraph
+    lost_mask : array (z, y, x)
+        Nonzero = removed; on the graph's grid.
+
+    Returns
+    -------
+    frozenset of int
+        Ids of the lost branches (cut, or connected before and cut off now).
+
+    Raises
+    ------
+    ValueError
+        A path point lies outside ``lost_mask``'s grid (the graph was built on another grid).
+    """
+    lost = np.asarray(lost_mask).astype(bool, copy=False)
+    if lost.ndim != 3:
+        raise ValueError(f"lost_mask must be a (z, y, x) array, got shape {lost.shape}")
+    cut = set()
+    for b in graph.branches:
+        if len(b.path_zyx) and (np.any(b.path_zyx >= lost.shape) or np.any(b.path_zyx < 0)):
+            raise ValueError(f"branch {b.id} has points outside lost_mask's grid {lost.shape} (z, y, x); "
+                             "pass a mask on the graph's grid")
+        hit = lost[tuple(b.path_zyx.T)]
+        if b.trunk_points is not None:
+            hit = hit & ~b.trunk_points
+        if hit.any():
+            cut.add(b.id)
+    links = _branch_links(graph)
+    reached = {i for i in graph.trunk_branch_ids if i not in cut}
+    todo = list(reached)
+    while todo:
+        for j in links[todo.pop()]:
+            if j not in reached and j not in cut:
+                reached.add(j)
+                todo.append(j)
+    return frozenset(cut | {i for i in graph.connected_branch_ids if i not in reached})
+
+
+def at_risk_mask(territories: np.ndarray, lost_branch_ids: Any) -> np.ndarray:
+    """The liver at risk: the territories (from :func:`branch_territories`) of the lost branches.
+
+    Parameters
+    ----------
+    territories : numpy.ndarray
+        int (z, y, x), 0 outside the liver, else 1 + branch id.
+    lost_branch_ids : iterable of int
+        For instance from :func:`cut_branches`.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, the shape of ``territories``.
+    """
+    ids = np.fromiter((int(i) + 1 for i in lost_branch_ids), dtype=np.int64)
+    return np.isin(np.asarray(territories), ids)
