@@ -367,8 +367,8 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     from flr.tumors import find_tumors
 
     case = label_maps if isinstance(label_maps, Case) else Case.build(label_maps, ct)
-    vol = measure_case(case, strict=strict)
     anatomy = gather_anatomy(case)
+    vol = measure_case(case, strict=strict, anatomy=anatomy)  # the masks are built once, for both
     g = anatomy.geometry
     present = anatomy.present_segments
     codes = resected_codes(plan, present)

@@ -87,6 +87,11 @@ class CaseAnatomy:
     tumor_instances: np.ndarray | None
     vessels: Mapping[str, np.ndarray] = field(default_factory=dict)
     has_outline: bool = False
+    #: the union of the ``liver`` labels alone (None without one), for checks against the segments
+    outline: np.ndarray | None = None
+    #: the label maps the tumours and the outline come from (their sources)
+    tumor_sources: frozenset[str] = frozenset()
+    outline_sources: frozenset[str] = frozenset()
 
     @functools.cached_property
     def present_segments(self) -> tuple[str, ...]:
@@ -123,7 +128,9 @@ def gather_anatomy(case: Case) -> CaseAnatomy:
     tumor = np.zeros(shape, bool)
     instances: np.ndarray | None = None
     vessels: dict[str, np.ndarray] = {}
-    has_outline = False
+    outline: np.ndarray | None = None
+    tumor_src: set[str] = set()
+    outline_src: set[str] = set()
     for lm in case.label_maps:
         for label, name in lm.names.items():
             if name not in _ANATOMY_NAMES:
@@ -136,10 +143,12 @@ def gather_anatomy(case: Case) -> CaseAnatomy:
                 liver |= m
             elif name == "liver":
                 liver |= m
-                has_outline = True
+                outline = m if outline is None else outline | m
+                outline_src.add(str(lm.source))
             elif name == "tumor":
                 tumor |= m
                 liver |= m
+                tumor_src.add(str(lm.source))
             else:
                 vessels[name] = vessels[name] | m if name in vessels else m
         inst = _tumor_instances(lm)
@@ -147,4 +156,5 @@ def gather_anatomy(case: Case) -> CaseAnatomy:
             instances = inst if instances is None else np.maximum(instances, inst)
     if not liver.any():
         raise EmptyStructureError(f"no liver, segment or tumour labels in {case.sources}")
-    return CaseAnatomy(case.geometry, seg, liver, tumor, instances, vessels, has_outline)
+    return CaseAnatomy(case.geometry, seg, liver, tumor, instances, vessels, outline is not None, outline,
+                       frozenset(tumor_src), frozenset(outline_src))

@@ -29,14 +29,12 @@ below compares two independent views of the same liver and reports the figures:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from flr.anatomy import SEGMENT_BY_CODE, SEGMENT_NAMES, roman_numeral
-from flr.case import Case
-from flr.errors import InconsistentCaseError
-from flr.image import LabelMap
+from flr.case import Case, CaseAnatomy, gather_anatomy
+from flr.errors import EmptyStructureError, InconsistentCaseError
 from flr.results import Finding
 
 __all__ = [
@@ -60,47 +58,8 @@ MAX_SEGMENTS_OUTSIDE_OUTLINE = 0.02
 _MAIN_SEGMENTS = tuple(n for n in SEGMENT_NAMES if n[-1].isdigit())  # I-VIII (IVa/IVb count as IV)
 
 
-@dataclass(frozen=True, repr=False)
-class _Masks:
-    outline: np.ndarray | None  # the union of the ``liver`` labels, None without one
-    segments: np.ndarray  # segment codes
-    tumor: np.ndarray
-    tumor_sources: frozenset[str]
-    outline_sources: frozenset[str]
-
-
 def _finding(code: str, message: str) -> Finding:
     return Finding(code=code, message=message)
-
-
-def _masks(case: Case) -> _Masks:
-    shape = case.geometry.shape_zyx
-    outline = None
-    segments = np.zeros(shape, np.int16)
-    tumor = np.zeros(shape, bool)
-    tumor_src: set[str] = set()
-    outline_src: set[str] = set()
-    for lm in case.label_maps:
-        for name, ids in _ids_by_name(lm).items():
-            m = np.isin(lm.array, ids)
-            if name == "liver":
-                outline = m if outline is None else outline | m
-                outline_src.add(str(lm.source))
-            elif name == "tumor":
-                tumor |= m
-                tumor_src.add(str(lm.source))
-            else:
-                seg = next(s for s in SEGMENT_BY_CODE.values() if s.name == name)
-                segments[m] = seg.code
-    return _Masks(outline, segments, tumor, frozenset(tumor_src), frozenset(outline_src))
-
-
-def _ids_by_name(lm: LabelMap) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for label, name in lm.names.items():
-        if name == "liver" or name == "tumor" or name in SEGMENT_NAMES:
-            out.setdefault(name, []).append(label)
-    return out
 
 
 def soft_tissue_share(ct_hu: np.ndarray, mask: np.ndarray) -> float:
@@ -125,8 +84,8 @@ def _soft_tissue(case: Case, liver: np.ndarray) -> list[Finding]:
                     "is the mask flipped, shifted or from another scan?")]
 
 
-def _outline_agreement(m: _Masks, voxel_ml: float) -> list[Finding]:
-    seg = m.segments > 0
+def _outline_agreement(m: CaseAnatomy, voxel_ml: float) -> list[Finding]:
+    seg = m.segment_map > 0
     if m.outline is None or not seg.any():
         return []
     both = int(np.count_nonzero(m.outline & seg))
@@ -159,13 +118,13 @@ def _grown(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _tumors_outside(m: _Masks, case: Case) -> list[Finding]:
+def _tumors_outside(m: CaseAnatomy, case: Case) -> list[Finding]:
     """Refuses a tumour touching no parenchyma; reports tumour voxels outside an outline from another file."""
     from flr.kernels import components_of_mask
 
     if not m.tumor.any():
         return []
-    parenchyma = m.segments > 0
+    parenchyma = m.segment_map > 0
     if m.outline is not None:
         parenchyma |= m.outline
     if not parenchyma.any():
@@ -181,7 +140,7 @@ def _tumors_outside(m: _Masks, case: Case) -> list[Finding]:
             "parenchyma: not liver tumours (another organ's label, or a mask from another scan?)")
     if m.outline is None or m.tumor_sources <= m.outline_sources:
         return []  # LiTS-style maps carve tumours out of the liver label: no outline to hold them to
-    outside = int(np.count_nonzero(m.tumor & ~m.outline & ~(m.segments > 0)))
+    outside = int(np.count_nonzero(m.tumor & ~m.outline & ~(m.segment_map > 0)))
     if not outside:
         return []
     return [_finding("tumor_outside_outline",
@@ -189,8 +148,8 @@ def _tumors_outside(m: _Masks, case: Case) -> list[Finding]:
                     "the whole-liver outline: that part is not liver")]
 
 
-def _missing_segments(m: _Masks) -> list[Finding]:
-    codes = {int(c) for c in np.unique(m.segments) if c}
+def _missing_segments(m: CaseAnatomy) -> list[Finding]:
+    codes = {int(c) for c in np.unique(m.segment_map) if c}
     if not codes:
         return []
     present = {SEGMENT_BY_CODE[c].name for c in codes}
@@ -204,19 +163,24 @@ def _missing_segments(m: _Masks) -> list[Finding]:
                     "parenchyma is counted in the neighbouring territories, and a plan removing them is refused")]
 
 
-def check_case(case: Case, *, strict: bool = False) -> tuple[Finding, ...]:
+def check_case(case: Case, *, anatomy: CaseAnatomy | None = None, strict: bool = False) -> tuple[Finding, ...]:
     """Every consistency finding of ``case`` (module docstring); ``strict`` raises on any finding.
+
+    ``anatomy`` is the case's :func:`~flr.case.gather_anatomy` when the caller has it already (built here
+    otherwise).
 
     Raises
     ------
     InconsistentCaseError
         A tumour touches no liver parenchyma (always), or any finding with ``strict``.
     """
-    m = _masks(case)
-    liver = (m.segments > 0) | m.tumor
-    if m.outline is not None:
-        liver |= m.outline
-    findings = [*_soft_tissue(case, liver), *_outline_agreement(m, case.geometry.voxel_volume_ml),
+    if anatomy is None:
+        try:
+            anatomy = gather_anatomy(case)
+        except EmptyStructureError:
+            return ()  # no liver, segment or tumour: nothing to hold against each other
+    m = anatomy
+    findings = [*_soft_tissue(case, m.liver), *_outline_agreement(m, case.geometry.voxel_volume_ml),
                 *_tumors_outside(m, case), *_missing_segments(m)]
     if strict and findings:
         raise InconsistentCaseError(f"{case.sources}: " + "; ".join(f.message for f in findings)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from flr.anatomy import SEGMENT_NAMES, textbook_adjacent
-from flr.case import Case
+from flr.case import Case, CaseAnatomy
 from flr.errors import EmptyStructureError
 from flr.image import Geometry, Image, LabelMap, mm3_to_ml, patient_side
 from flr.results import VOLUMETRY_SCHEMA_VERSION, InputRecord, SegmentContact, StructureVolume, VolumetryResult
@@ -88,8 +88,10 @@ def volumetry(
     return measure_case(Case.build(label_maps, ct), n_threads=n_threads, strict=strict)
 
 
-def measure_case(case: Case, *, n_threads: int | None = None, strict: bool = False) -> VolumetryResult:
-    """:func:`volumetry` of a validated :class:`~flr.case.Case`, with its consistency findings."""
+def measure_case(case: Case, *, n_threads: int | None = None, strict: bool = False,
+                 anatomy: CaseAnatomy | None = None) -> VolumetryResult:
+    """:func:`volumetry` of a validated :class:`~flr.case.Case`, with its consistency findings (``anatomy``:
+    the case's masks when the caller has built them already)."""
     from flr.kernels import label_stats
     from flr.sanity import check_case
 
@@ -146,7 +148,7 @@ def measure_case(case: Case, *, n_threads: int | None = None, strict: bool = Fal
     warnings.extend(f"{c.a} and {c.b} share {c.contact_area_mm2:.0f} mm^2 of surface, which the textbook "
                     "Couinaud anatomy does not expect: check the segment labels"
                     for c in contacts if not c.textbook)
-    findings = check_case(case, strict=strict)
+    findings = check_case(case, anatomy=anatomy, strict=strict)
     warnings.extend(f.message for f in findings)
     return VolumetryResult(inputs=tuple(inputs), geometry=geometry, structures=structures,
                            segment_contacts=tuple(contacts), warnings=tuple(warnings), findings=findings)
