@@ -16,7 +16,11 @@ Phantom
     hepatic veins and the inferior vena cava, plus a JSON-serialisable ``truth`` record (analytic
     volumes, independent voxel counts, tumour positions, face adjacency). The anatomy is fixed in
     patient (LPS) space; only the tumours and the image noise depend on the seed, and the grid can be
-    rotated (``oblique_deg``) without moving the anatomy.
+    rotated (``oblique_deg``) without moving the anatomy. As in real livers, the hilar vessels lie outside
+    the parenchyma (``hilum=True``, the default): the portal trunk, its bifurcation and the right and left
+    portal veins in a hilar plate and umbilical fissure carved out of the liver, the hepatic veins' first
+    centimetres in a confluence at the IVC, so a Brisbane resection keeps its remnant's inflow and outflow
+    on vessel that no plane transects. ``hilum=False`` gives the round-1 phantom bit for bit.
 
 Coordinates follow :mod:`flr.image`: arrays ``(z, y, x)``; millimetres ``(x, y, z)`` in LPS
 (+x patient left, +y posterior, +z superior).
@@ -32,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -359,6 +364,14 @@ class _Anatomy:
     caudate_center_mm: tuple[float, float] = (-12.0, 28.0)
     caudate_semi_axes_mm: tuple[float, float] = (32.0, 21.0)
     caudate_z_mm: tuple[float, float] = (2.0, 32.0)
+    # hilum (make_liver_phantom(hilum=True)): the hilar vessels lie outside the parenchyma, as in real
+    # livers. Around each hilar piece (:attr:`hilar_carve`) the liver is carved out to the vessel's radius
+    # plus this clearance (mm; above the coarsest default spacing, 2.5 mm, so at least one voxel of
+    # non-liver lies between such a vessel and the parenchyma).
+    hilar_clearance_mm: float = 3.5
+    # horizontal distance (mm) from the IVC axis out to which each hepatic vein's first piece is
+    # extrahepatic: the hepatic-vein confluence, beyond the IVC's 12 mm radius
+    hv_stub_mm: float = 25.0
 
     @property
     def liver_axes(self) -> np.ndarray:
@@ -433,6 +446,68 @@ class _Anatomy:
             _Vessel(n, HEPATIC_VEIN, hv[a], hv[b], r) for n, a, b, r in hv_pieces)
 
 
+    @property
+    def hilar_carve(self) -> tuple[_HilarPiece, ...]:
+        """The hilar plate, umbilical fissure and hepatic-vein confluence, as capsules (LPS mm).
+
+        Each piece is the axis of a vessel piece, or of its first part, with the vessel's radius plus
+        :attr:`hilar_clearance_mm`. Portal vein: the whole trunk, the right portal vein, the transverse
+        (left portal vein) and umbilical portions of the left portal vein (hilar plate and umbilical
+        fissure); the right posterior portal vein until its axis leaves the carve on the right hepatic vein
+        plane (it leaves the right portal vein on the anterior side of that plane, so inside the liver it
+        would run through V/VIII: Rouviere's sulcus) and the caudate branch up to the caudate's floor (it
+        would otherwise run through IV). Hepatic veins: each vein's first piece from the IVC axis out to
+        :attr:`hv_stub_mm`. Every other vessel piece stays intrahepatic and starts at the carved surface,
+        so a Brisbane resection that keeps a segment keeps its inflow and outflow on vessel outside the
+        liver outline or inside that segment (or on a plane between two segments).
+        """
+        by_name = {v.name: v for v in self.vessels}
+        pieces: list[_HilarPiece] = []
+
+        def carve(vessel: str, t1: float = 1.0) -> None:
+            v = by_name[vessel]
+            if t1 == 1.0:
+                name, end = vessel, v.p1_mm
+            else:
+                q = np.asarray(v.p0_mm) + t1 * (np.asarray(v.p1_mm) - np.asarray(v.p0_mm))
+                name, end = f"{vessel}, first part", (float(q[0]), float(q[1]), float(q[2]))
+            pieces.append(_HilarPiece(name, vessel, v.label, v.p0_mm, end, v.radius_mm,
+                                      v.radius_mm + self.hilar_clearance_mm))
+
+        for vessel in ("portal trunk", "right portal vein", "left portal vein", "umbilical portion"):
+            carve(vessel)
+        rp = by_name["right posterior portal vein"]
+        n_r = _plane_normal(self.rhv_dir, (0.0, 1.0))
+        f0, f1 = ((np.asarray(q[:2]) - np.asarray(self.ivc_xy_mm)) @ n_r for q in (rp.p0_mm, rp.p1_mm))
+        rp_mm = float(np.linalg.norm(np.subtract(rp.p1_mm, rp.p0_mm)))
+        # its axis leaves the carve (the end's round cap) where it crosses the right hepatic vein plane
+        carve(rp.name, float(-f0 / (f1 - f0)) - (rp.radius_mm + self.hilar_clearance_mm) / rp_mm)
+        cb = by_name["caudate portal branch"]
+        carve(cb.name, (self.caudate_z_mm[0] - cb.p0_mm[2]) / (cb.p1_mm[2] - cb.p0_mm[2]))  # caudate floor
+        for vessel in ("right hepatic vein", "middle hepatic vein", "left hepatic vein"):
+            v = by_name[vessel]
+            horizontal_mm = float(np.hypot(v.p1_mm[0] - v.p0_mm[0], v.p1_mm[1] - v.p0_mm[1]))
+            carve(vessel, self.hv_stub_mm / horizontal_mm)           # p0 is the confluence, on the IVC axis
+        return tuple(pieces)
+
+
+@dataclass(frozen=True)
+class _HilarPiece:
+    """A capsule carved out of the liver around the hilar part of one vessel piece (LPS mm).
+
+    ``p0_mm``-``p1_mm`` is the vessel piece ``vessel``'s axis or its first part; ``radius_mm`` is the
+    vessel's ``vessel_radius_mm`` plus the hilar clearance.
+    """
+
+    name: str
+    vessel: str
+    label: int
+    p0_mm: tuple[float, float, float]
+    p1_mm: tuple[float, float, float]
+    vessel_radius_mm: float
+    radius_mm: float
+
+
 _ANATOMY = _Anatomy()
 
 
@@ -499,10 +574,14 @@ TUMOR_RADIUS_RANGE_MM = (8.0, 25.0)
 VESSEL_CONVENTION = (
     "Vessels have their own labels (10 portal_vein, 11 hepatic_vein, 12 inferior_vena_cava) and override "
     "the parenchyma (painted in that order, so the IVC wins); tumours (9) are painted last but keep 1.5 mm "
-    "clear of every vessel. The liver outline is the ellipsoid minus the IVC cylinder: "
-    "the IVC is never liver. liver_total = segments 1-8 + tumour + the portal and hepatic vein voxels "
-    "inside the liver outline (intrahepatic vessels count as liver volume, as planning tools do); the "
-    "extrahepatic parts of the portal trunk and of the hepatic-vein stubs are not liver."
+    "clear of every vessel. The liver outline is the ellipsoid minus the IVC cylinder minus the hilar "
+    "carve (with hilum=True; anatomy.hilum): the IVC is never liver, nor are the hilar plate and umbilical "
+    "fissure around the portal trunk, its bifurcation and the right and left portal veins, nor the "
+    "hepatic-vein confluence around each hepatic vein's first 25 mm from the IVC axis; carved voxels are "
+    "label 0 except where a vessel is painted. liver_total = segments 1-8 + tumour + the portal and "
+    "hepatic vein voxels inside the liver outline (intrahepatic vessels count as liver volume, as planning "
+    "tools do); the extrahepatic parts (the portal trunk below the liver and every hilar vessel voxel, the "
+    "hepatic-vein stubs at the IVC) are not liver."
 )
 
 
@@ -518,8 +597,8 @@ class Phantom:
         uint8, scheme ``"flr-phantom"``, ids :data:`PHANTOM_LABELS` (1-8 Couinaud segments, 9 tumour,
         10 portal vein, 11 hepatic vein, 12 IVC).
     liver : LabelMap
-        uint8, 1 = liver outline (ellipsoid minus IVC; segments, tumours and intrahepatic portal and
-        hepatic vein voxels), scheme ``"flr-phantom-liver"``.
+        uint8, 1 = liver outline (ellipsoid minus IVC minus the hilar carve; segments, tumours and
+        intrahepatic portal and hepatic vein voxels), scheme ``"flr-phantom-liver"``.
     truth : dict
         JSON-serialisable: seed, geometry, analytic volumes, voxel counts (plain numpy), tumours,
         face adjacency, anatomy and conventions; see :func:`make_liver_phantom`.
@@ -585,8 +664,8 @@ def _fibonacci_sphere(n: int) -> np.ndarray:
     return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
 
 
-def _distance_to_segments(points: np.ndarray, vessels: Sequence[_Vessel]) -> np.ndarray:
-    """(n_points, n_vessels) distance from each point to each vessel's surface (mm; negative inside)."""
+def _distance_to_segments(points: np.ndarray, vessels: Sequence[_Vessel | _HilarPiece]) -> np.ndarray:
+    """(n_points, n_capsules) distance from each point to each capsule's surface (mm; negative inside)."""
     out = np.empty((len(points), len(vessels)))
     for j, v in enumerate(vessels):
         p0, p1 = np.asarray(v.p0_mm), np.asarray(v.p1_mm)
@@ -608,14 +687,16 @@ def _ball_points(center: np.ndarray, radius_mm: float, directions: np.ndarray) -
     return np.concatenate([center[None, :], *shells])
 
 
-def _place_tumors(rng: np.random.Generator, anatomy: _Anatomy) -> list[dict[str, Any]]:
-    """2-4 tumour spheres; positions and radii depend on ``rng`` only (never on a grid).
+def _place_tumors(rng: np.random.Generator, anatomy: _Anatomy,
+                  carve: Sequence[_HilarPiece] = ()) -> list[dict[str, Any]]:
+    """2-4 tumour spheres; positions and radii depend on ``rng`` and ``carve`` only (never on a grid).
 
     The first tumour is centred in VII or VIII, the second in the left lateral section (II or III), the
     others in IV-VIII. Radii are drawn from 8-25 mm and shrunk by 15% steps (not below 8 mm) while no
     position fits. A tumour fits when, with :data:`TUMOR_CLEARANCE_MM` = c: the ball of radius r + c lies
-    inside the liver ellipsoid and clear of the IVC and of the other tumours, the ball of radius r + 1.5
-    mm clears every vessel tube, and every segment boundary is either crossed by at least c or missed
+    inside the liver ellipsoid and clear of the IVC, of the other tumours and of the ``carve`` capsules
+    (the hilar carve, a liver surface like the others), the ball of radius r + 1.5 mm clears every
+    vessel tube, and every segment boundary is either crossed by at least c or missed
     by at least c (the segments met by the ball of radius r - c equal those met by radius r + c). The
     last rule makes "the segments a tumour occupies" the same set on any grid with voxels finer than c.
     """
@@ -638,6 +719,8 @@ def _place_tumors(rng: np.random.Generator, anatomy: _Anatomy) -> list[dict[str,
             ok &= _liver_q(cand, anatomy) < 1.0
             ok &= np.linalg.norm(cand[:, :2] - ivc, axis=1) >= radius + anatomy.ivc_radius_mm + clear
             ok &= np.min(_distance_to_segments(cand, vessels), axis=1) >= radius + 1.5
+            if carve:
+                ok &= np.min(_distance_to_segments(cand, carve), axis=1) >= radius + clear
             for t in tumors:
                 ok &= np.linalg.norm(cand - np.asarray(t["center_mm"]), axis=1) >= radius + t["radius_mm"] + clear
             for centre in cand[ok]:
@@ -662,8 +745,8 @@ def _place_tumors(rng: np.random.Generator, anatomy: _Anatomy) -> list[dict[str,
 def _drop_crumbs(mask: np.ndarray) -> int:
     """Keep only the largest 6-connected piece of ``mask`` (in place); returns the voxels dropped.
 
-    Where the IVC cuts the liver's posterior surface, a row of voxel centres can fall inside the
-    ellipsoid yet touch only the IVC and the outside: such crumbs are not liver.
+    Where the IVC (or the hilar carve) cuts the liver's surface, a row of voxel centres can fall inside
+    the ellipsoid yet touch only the IVC, the carve and the outside: such crumbs are not liver.
     """
     comp, n = ndimage.label(mask)
     if n <= 1:
@@ -757,6 +840,37 @@ def _ivc_overlap_mm3(anatomy: _Anatomy, n_r: int = 300, n_theta: int = 720) -> f
     return float(np.sum(length * R) * dr * dt)
 
 
+@lru_cache(maxsize=4)
+def _hilar_carve_mm3(anatomy: _Anatomy, step_mm: float = 0.5) -> float:
+    """Volume (mm^3) the hilar carve takes out of the liver: (union of capsules) & ellipsoid & ~IVC.
+
+    Midpoint rule on a ``step_mm`` lattice over the carve's bounding box (clipped to the ellipsoid's):
+    each lattice point counts ``step_mm**3``. The union of overlapping capsules has no closed form; on
+    this ~49 mL shape, 0.5 mm and 0.25 mm lattices agree within 0.02 mL.
+    """
+    pieces = anatomy.hilar_carve
+    ends = np.array([q for h in pieces for q in (h.p0_mm, h.p1_mm)])
+    pad = np.repeat([h.radius_mm for h in pieces], 2)[:, None]
+    radii = np.asarray(anatomy.liver_radii_mm)
+    half = np.sqrt(np.sum((anatomy.liver_axes * radii[None, :]) ** 2, axis=1))
+    c = np.asarray(anatomy.liver_center_mm)
+    lo = np.maximum(np.min(ends - pad, axis=0), c - half)
+    hi = np.minimum(np.max(ends + pad, axis=0), c + half)
+    n_xyz = np.ceil((hi - lo) / step_mm).astype(int)
+    ox, oy, oz = (float(v) for v in lo + step_mm / 2.0)
+    g = Geometry(shape_zyx=(int(n_xyz[2]), int(n_xyz[1]), int(n_xyz[0])), spacing_mm=(step_mm, step_mm, step_mm),
+                 origin_mm=(ox, oy, oz))
+    carve = np.zeros(g.shape_zyx, dtype=bool)
+    for h in pieces:
+        crop = _cylinder_crop(g, h.p0_mm, h.p1_mm, h.radius_mm, "round")
+        if crop is not None:
+            carve[crop[0]] |= crop[1]
+    carve &= ellipsoid_mask(g, anatomy.liver_center_mm, anatomy.liver_radii_mm, anatomy.liver_axes)
+    ivc_p0, ivc_p1 = (*anatomy.ivc_xy_mm, anatomy.ivc_z_mm[0]), (*anatomy.ivc_xy_mm, anatomy.ivc_z_mm[1])
+    carve &= ~cylinder_mask(g, ivc_p0, ivc_p1, anatomy.ivc_radius_mm)
+    return float(np.count_nonzero(carve)) * step_mm**3
+
+
 def _touches_border(mask: np.ndarray) -> bool:
     return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
                 or mask[:, :, 0].any() or mask[:, :, -1].any())
@@ -769,7 +883,7 @@ def _paint(target: np.ndarray, crop: tuple[_Box, np.ndarray] | None, value: int)
 
 
 def make_liver_phantom(seed: int = 0, *, spacing_mm: Sequence[float] = (1.5, 1.5, 2.5), oblique_deg: float = 0.0,
-                       shape_zyx: Sequence[int] | None = None) -> Phantom:
+                       shape_zyx: Sequence[int] | None = None, hilum: bool = True) -> Phantom:
     """Seeded abdominal CT phantom with a Couinaud-segmented liver, tumours and the hepatic vessels.
 
     Parameters
@@ -784,6 +898,11 @@ def make_liver_phantom(seed: int = 0, *, spacing_mm: Sequence[float] = (1.5, 1.5
     shape_zyx : (z, y, x), optional
         Grid size; by default the smallest grid holding the body with a margin of max(6 mm, 2 voxels).
         A given shape is centred on the body; ``ValueError`` if the liver then touches the grid border.
+    hilum : bool
+        True (default): the hilar vessels lie outside the parenchyma, in a hilar plate, umbilical fissure
+        and hepatic-vein confluence carved out of the liver (see Notes). False: the round-1 phantom, in
+        which the liver is the whole ellipsoid minus the IVC and every vessel inside it is intrahepatic
+        (bit for bit the arrays of earlier versions, tumours included).
 
     Returns
     -------
@@ -809,14 +928,28 @@ def make_liver_phantom(seed: int = 0, *, spacing_mm: Sequence[float] = (1.5, 1.5
     are merged into a neighbour so each segment is one 6-connected piece. See
     :data:`VESSEL_CONVENTION` for what counts as liver.
 
-    ``truth`` keys: ``seed``, ``oblique_deg``, ``geometry``, ``scheme``, ``label_names``, ``hu``,
+    The hilum (``hilum=True``): in real livers the portal trunk, its bifurcation and the right and left
+    portal veins lie in the hilar plate and the umbilical fissure, and the hepatic veins join the IVC
+    outside the parenchyma, so a resection along the Brisbane planes never transects the pedicle or the
+    vein its remnant depends on. The phantom carves these out of the liver outline as capsules of the
+    vessel's radius plus 3.5 mm (``_Anatomy.hilar_carve``, recorded in ``truth["anatomy"]["hilum"]``):
+    the intrahepatic trunk, the bifurcation, the right portal vein, the transverse and umbilical portions
+    of the left portal vein, the first parts of the right posterior portal vein (its axis leaves the carve
+    on the right hepatic vein plane) and of the caudate branch (to the caudate's floor), and each hepatic
+    vein out to 25 mm from the IVC axis. Carved voxels are not liver (label 0, fat on the CT) unless a
+    vessel is painted there, and then that vessel voxel is extrahepatic; every other branch is
+    intrahepatic and starts at the carved surface. Tumours keep their clearance from the carve as from
+    the liver surface.
+
+    ``truth`` keys: ``seed``, ``oblique_deg``, ``hilum``, ``geometry``, ``scheme``, ``label_names``, ``hu``,
     ``noise_sd_hu``, ``conventions``, ``labels`` (per id: name, voxels, volume_ml), ``structures``
-    (per canonical name, with intra/extrahepatic vessel parts), ``liver`` (analytic ellipsoid and IVC
-    overlap volumes, voxel total), ``segments`` (per segment 1-8: voxels, volume_ml), ``tumors`` (centre,
-    radius, segment, analytic and voxel volumes), ``face_adjacency`` (``[a, b, faces]``),
+    (per canonical name, with intra/extrahepatic vessel parts), ``liver`` (analytic ellipsoid, IVC
+    overlap and hilar carve volumes, voxel total, carved voxels), ``segments`` (per segment 1-8: voxels,
+    volume_ml), ``tumors`` (centre, radius, segment, analytic and voxel volumes), ``face_adjacency``
+    (``[a, b, faces]``),
     ``segment_adjacency`` (segment pairs), ``fragments_merged_voxels``, ``liver_crumbs_dropped_voxels``
-    (voxels inside the ellipsoid left out of the liver because only the IVC and the outside touch them)
-    and ``anatomy`` (planes, caudate, vessel pieces). Counts are
+    (voxels inside the ellipsoid left out of the liver because only the IVC, the carve and the outside
+    touch them) and ``anatomy`` (planes, caudate, vessel pieces, hilar carve). Counts are
     ``np.count_nonzero`` of the final arrays, volumes are counts times the voxel volume.
 
     >>> p = make_liver_phantom(0, spacing_mm=(4.0, 4.0, 5.0))
@@ -826,7 +959,8 @@ def make_liver_phantom(seed: int = 0, *, spacing_mm: Sequence[float] = (1.5, 1.5
     a = _ANATOMY
     geometry = _phantom_geometry(spacing_mm, oblique_deg, shape_zyx, a)
     tumor_ss, noise_ss = np.random.SeedSequence(int(seed)).spawn(2)
-    tumors = _place_tumors(np.random.default_rng(tumor_ss), a)
+    carve_pieces = a.hilar_carve if hilum else ()
+    tumors = _place_tumors(np.random.default_rng(tumor_ss), a, carve_pieces)
     shape = geometry.shape_zyx
 
     # --- label map -------------------------------------------------------------------------------
@@ -838,8 +972,15 @@ def make_liver_phantom(seed: int = 0, *, spacing_mm: Sequence[float] = (1.5, 1.5
     if ellipsoid is None:
         raise ValueError(f"the phantom's liver lies outside the grid {geometry.describe()}")
     lbox, in_ellipsoid = ellipsoid
+    carve = np.zeros(shape, dtype=bool)
+    for piece in carve_pieces:
+        crop = _cylinder_crop(geometry, piece.p0_mm, piece.p1_mm, piece.radius_mm, "round")
+        if crop is not None:
+            carve[crop[0]] |= crop[1]
+    hilar = np.zeros(shape, dtype=bool)  # the voxels the carve takes out of the liver ellipsoid
+    hilar[lbox] = in_ellipsoid & ~ivc[lbox] & carve[lbox]
     liver = np.zeros(shape, dtype=bool)
-    liver[lbox] = in_ellipsoid & ~ivc[lbox]
+    liver[lbox] = in_ellipsoid & ~ivc[lbox] & ~hilar[lbox]
     crumbs = _drop_crumbs(liver[lbox])
     if _touches_border(liver):
         raise ValueError(f"the phantom's liver touches the border of the grid {geometry.describe()}; "
@@ -878,12 +1019,14 @@ def make_liver_phantom(seed: int = 0, *, spacing_mm: Sequence[float] = (1.5, 1.5
     if shape_zyx is None and _touches_border(body):  # pragma: no cover - guarded by the margin
         raise AssertionError("phantom body touches the grid border")
     ct[liver] = hu["liver"]
+    ct[hilar] = hu["fat"]  # the hilar plate and fissures hold fat around their vessels
     ct[labels == TUMOR] = hu["tumor"]
     ct[(labels == PORTAL_VEIN) | (labels == HEPATIC_VEIN) | (labels == IVC)] = hu["vessel"]
     noise = np.random.default_rng(noise_ss).normal(0.0, NOISE_SD_HU, size=int(np.count_nonzero(body)))
     ct[body] = np.clip(np.rint(ct[body] + noise), -1024, 3071).astype(np.int16)
 
-    truth = _truth(seed, oblique_deg, geometry, labels, liver, tumors, moved, crumbs, a)
+    truth = _truth(seed, oblique_deg, geometry, labels, liver, tumors, moved, crumbs, a, hilum,
+                   int(np.count_nonzero(hilar)))
     meta = {"phantom": PHANTOM_SCHEME, "seed": int(seed), "modality": "CT", "phase": "portal venous"}
     return Phantom(
         ct=Image(ct, geometry, source=f"flr.phantom seed={int(seed)}", metadata={**meta, "units": "HU"}),
@@ -896,7 +1039,8 @@ def make_liver_phantom(seed: int = 0, *, spacing_mm: Sequence[float] = (1.5, 1.5
 
 
 def _truth(seed: int, oblique_deg: float, geometry: Geometry, labels: np.ndarray, liver: np.ndarray,
-           tumors: list[dict[str, Any]], moved: int, crumbs: int, a: _Anatomy) -> dict[str, Any]:
+           tumors: list[dict[str, Any]], moved: int, crumbs: int, a: _Anatomy, hilum: bool,
+           hilar_voxels: int) -> dict[str, Any]:
     vv = geometry.voxel_volume_ml
     counts = {k: int(np.count_nonzero(labels == k)) for k in PHANTOM_LABELS}
     label_rows = {str(k): {"name": PHANTOM_LABELS[k], "voxels": n, "volume_ml": n * vv} for k, n in counts.items()}
@@ -924,6 +1068,7 @@ def _truth(seed: int, oblique_deg: float, geometry: Geometry, labels: np.ndarray
     structures["inferior_vena_cava"]["within_liver_ellipsoid_voxels"] = ivc_in_ellipsoid
     ellipsoid_ml = ellipsoid_volume_ml(a.liver_radii_mm)
     overlap_ml = mm3_to_ml(_ivc_overlap_mm3(a))
+    carve_ml = mm3_to_ml(_hilar_carve_mm3(a)) if hilum else 0.0
     tumor_rows = []
     for i, t in enumerate(tumors, start=1):
         crop = _ellipsoid_crop(geometry, t["center_mm"], [t["radius_mm"]] * 3)
@@ -937,6 +1082,7 @@ def _truth(seed: int, oblique_deg: float, geometry: Geometry, labels: np.ndarray
     return {
         "seed": int(seed),
         "oblique_deg": float(oblique_deg),
+        "hilum": bool(hilum),
         "geometry": geometry.to_dict(),
         "scheme": PHANTOM_SCHEME,
         "label_names": {str(k): v for k, v in PHANTOM_LABELS.items()},
@@ -946,7 +1092,8 @@ def _truth(seed: int, oblique_deg: float, geometry: Geometry, labels: np.ndarray
             "vessels": VESSEL_CONVENTION,
             "tumors": "segment = the segment of the tumour centre; segments = every segment the sphere "
                       f"occupies, each boundary being crossed or missed by at least {TUMOR_CLEARANCE_MM} mm; "
-                      f"{TUMOR_CLEARANCE_MM} mm from the liver surface, the IVC and other tumours, 1.5 mm "
+                      f"{TUMOR_CLEARANCE_MM} mm from the liver surface (the hilar carve included), the IVC and other "
+                      "tumours, 1.5 mm "
                       "from the vessel tubes",
             "coordinates": "LPS mm (+x patient left, +y posterior, +z superior); arrays (z, y, x)",
             "counts": "np.count_nonzero on the final arrays; volume_ml = voxels * voxel_volume_ml",
@@ -959,8 +1106,10 @@ def _truth(seed: int, oblique_deg: float, geometry: Geometry, labels: np.ndarray
             "ellipsoid_axes": a.liver_axes.tolist(),
             "ellipsoid_volume_ml": ellipsoid_ml,
             "ivc_overlap_ml": overlap_ml,
-            "analytic_volume_ml": ellipsoid_ml - overlap_ml,
+            "hilar_carve_ml": carve_ml,
+            "analytic_volume_ml": ellipsoid_ml - overlap_ml - carve_ml,
             "voxels": liver_voxels,
+            "hilar_carve_voxels": hilar_voxels,
             "volume_ml": liver_voxels * vv,
             "composition_voxels": {"segments": seg_voxels, "tumor": counts[TUMOR], "portal_vein": pv_in,
                                    "hepatic_vein": hv_in},
@@ -971,11 +1120,11 @@ def _truth(seed: int, oblique_deg: float, geometry: Geometry, labels: np.ndarray
         "segment_adjacency": [[p, q] for p, q, _ in adjacency if p <= 8 and q <= 8],
         "fragments_merged_voxels": moved,
         "liver_crumbs_dropped_voxels": crumbs,
-        "anatomy": _anatomy_record(a),
+        "anatomy": _anatomy_record(a, hilum),
     }
 
 
-def _anatomy_record(a: _Anatomy) -> dict[str, Any]:
+def _anatomy_record(a: _Anatomy, hilum: bool) -> dict[str, Any]:
     return {
         "body_semi_axes_mm": list(a.body_semi_axes_mm),
         "body_z_mm": list(a.body_z_mm),
@@ -992,4 +1141,12 @@ def _anatomy_record(a: _Anatomy) -> dict[str, Any]:
                     "z_mm": list(a.caudate_z_mm)},
         "vessels": [{"name": v.name, "structure": PHANTOM_LABELS[v.label], "p0_mm": list(v.p0_mm),
                      "p1_mm": list(v.p1_mm), "radius_mm": v.radius_mm} for v in a.vessels],
+        "hilum": {
+            "carved": bool(hilum),
+            "clearance_mm": a.hilar_clearance_mm,
+            "hepatic_vein_stub_mm": a.hv_stub_mm,
+            "pieces": [{"name": h.name, "vessel": h.vessel, "structure": PHANTOM_LABELS[h.label],
+                        "p0_mm": list(h.p0_mm), "p1_mm": list(h.p1_mm), "vessel_radius_mm": h.vessel_radius_mm,
+                        "radius_mm": h.radius_mm} for h in a.hilar_carve],
+        },
     }
