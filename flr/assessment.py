@@ -17,7 +17,7 @@ Definitions (volumes in mL, exact voxel counts x voxel volume):
 
 :func:`assess` runs the phases below in order, each a small function with typed input and output:
 :func:`resected_codes`, :func:`territories`, :func:`plan_zones`, :func:`tumor_outcomes`,
-:func:`vessel_checks`, :func:`functional_remnant`, :func:`contiguity_check`, :func:`clearance_check`,
+:func:`flr.supply.supply_checks`, :func:`functional_remnant`, :func:`contiguity_check`, :func:`clearance_check`,
 :func:`body_measures`; :func:`judge` adds the rulebook's verdict.
 """
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from flr.anatomy import SEGMENT_BY_CODE, SEGMENT_BY_NAME, SEGMENT_CODES, segment
 from flr.case import Case, CaseAnatomy, gather_anatomy
 from flr.errors import PlanError
 from flr.image import Geometry, Image, LabelMap, mm3_to_ml
-from flr.model import FAIL, NOT_ASSESSED, PASS, FrozenModel, Status
+from flr.model import FAIL, NOT_ASSESSED, PASS, FrozenModel
 from flr.plan import Plan
 from flr.results import (
     Assessment,
@@ -47,11 +47,11 @@ from flr.results import (
     Fate,
     LiverVolumes,
     Remnant,
-    SegmentSupply,
     SupplyCheck,
     TumorFate,
     TumorOutcome,
 )
+from flr.supply import prepare_supply, supply_checks
 from flr.volumes import measure_case
 
 if TYPE_CHECKING:
@@ -210,41 +210,6 @@ def tumor_outcomes(tumors: Sequence[Tumor], tumor_ids: np.ndarray, zones: PlanZo
     return tuple(out)
 
 
-def _supply_check(check: str, vessel: np.ndarray | None, vessel_name: str, anatomy: CaseAnatomy,
-                  zones: PlanZones, remnant_segments: Sequence[str], trunk: np.ndarray | None = None) -> SupplyCheck:
-    from flr.vessels import check_vessel
-
-    r = check_vessel(check, vessel, vessel_name=vessel_name, geometry=anatomy.geometry,
-                     segment_map=anatomy.segment_map, segment_names=SEGMENT_CODES, lost_mask=zones.lost,
-                     liver_mask=anatomy.liver, remnant_segments=remnant_segments, trunk_mask=trunk)
-    segments = {s.segment: SegmentSupply(status=cast(Status, s.status), detail=s.detail,
-                                         connected_vessel_ml=s.connected_vessel_ml, total_vessel_ml=s.total_vessel_ml,
-                                         orphaned_vessel_ml=s.orphaned_vessel_ml, cut_vessel_ml=s.cut_vessel_ml)
-                for s in r.segments}
-    return SupplyCheck(status=cast(Status, r.status), detail=r.detail, vessel=r.vessel, segments=segments)
-
-
-def vessel_checks(anatomy: CaseAnatomy, zones: PlanZones, remnant_segments: Sequence[str]
-                  ) -> tuple[dict[str, SupplyCheck], list[str]]:
-    """Inflow, outflow, biliary drainage (and arterial inflow with an artery mask) of the remnant segments."""
-    v = anatomy.vessels
-    warnings = []
-    if "portal_vein" not in v and "hepatic_vessel" in v:
-        warnings.append("the vessel mask does not separate portal from hepatic veins (hepatic_vessel): "
-                        "inflow and outflow are not assessed")
-    checks = {
-        "inflow": _supply_check("inflow", v.get("portal_vein"), "portal_vein", anatomy, zones, remnant_segments),
-        "outflow": _supply_check("outflow", v.get("hepatic_vein"), "hepatic_vein", anatomy, zones, remnant_segments,
-                                 trunk=v.get("inferior_vena_cava")),
-        "biliary_drainage": _supply_check("biliary_drainage", v.get("bile_duct"), "bile_duct", anatomy, zones,
-                                          remnant_segments),
-    }
-    if "hepatic_artery" in v:
-        checks["arterial_inflow"] = _supply_check("arterial_inflow", v["hepatic_artery"], "hepatic_artery", anatomy,
-                                                  zones, remnant_segments)
-    return checks, warnings
-
-
 def failing_segments(checks: Mapping[str, SupplyCheck]) -> dict[str, list[str]]:
     """``{segment: [checks it fails]}`` over the vessel checks."""
     failing: dict[str, list[str]] = {}
@@ -254,21 +219,22 @@ def failing_segments(checks: Mapping[str, SupplyCheck]) -> dict[str, list[str]]:
     return failing
 
 
-def functional_remnant(zones: PlanZones, territory: np.ndarray, tumor_left: np.ndarray,
-                       failing: Mapping[str, Sequence[str]]) -> FunctionalRemnant:
-    """Remnant minus tumours left, ablation zones and failing territories, then its main 6-connected piece."""
+def functional_remnant(zones: PlanZones, tumor_left: np.ndarray, at_risk: Mapping[str, np.ndarray]
+                       ) -> FunctionalRemnant:
+    """Remnant minus tumours left, ablation zones and the union of the territories at risk, then its main piece."""
     from flr.kernels import components_of_mask
 
-    dead = [SEGMENT_BY_NAME[s].code for s in failing]
-    devascularised = (np.isin(territory, dead) & zones.remnant) if dead else np.zeros(territory.shape, bool)
-    functional = zones.remnant & ~tumor_left & ~zones.ablation & ~devascularised
+    lost_supply = np.zeros(zones.remnant.shape, bool)
+    for m in at_risk.values():
+        lost_supply |= m
+    functional = zones.remnant & ~tumor_left & ~zones.ablation & ~lost_supply
     comp, sizes = components_of_mask(functional)
     islands: list[int] = []
     if sizes.size > 1:
         main = int(np.argmax(sizes)) + 1
         functional &= comp == main
         islands = sorted((int(s) for k, s in enumerate(sizes, 1) if k != main), reverse=True)
-    return FunctionalRemnant(functional, devascularised, tuple(islands))
+    return FunctionalRemnant(functional, lost_supply & zones.remnant & ~tumor_left & ~zones.ablation, tuple(islands))
 
 
 def _largest_group(codes: Sequence[int], stats: LabelStats) -> list[int]:
@@ -352,6 +318,19 @@ def body_measures(body: Body | None, functional_ml: float) -> tuple[BodyMeasures
     return measures, functional_ml / telv * 100.0, flr_bw
 
 
+def _lost_supply_ml(at_risk: Mapping[str, np.ndarray], within: np.ndarray, geometry: Geometry
+                    ) -> dict[str, float | None]:
+    """``devascularized_ml`` (portal or arterial), ``congested_ml``, ``undrained_ml`` of the functional candidates."""
+    out: dict[str, float | None] = {}
+    for key, checks in (("devascularized_ml", ("inflow", "arterial_inflow")), ("congested_ml", ("outflow",)),
+                        ("undrained_ml", ("biliary_drainage",))):
+        masks = [at_risk[c] for c in checks if c in at_risk]
+        union = np.logical_or.reduce(masks) if masks else None
+        out[key] = _volume_ml(union & within, geometry) if union is not None else (0.0 if key == "devascularized_ml"
+                                                                                    else None)
+    return out
+
+
 # --- the whole assessment ----------------------------------------------------------------------------------
 
 
@@ -382,9 +361,12 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     tumor_left = np.isin(tumor_ids, left_ids) if left_ids else np.zeros(g.shape_zyx, bool)
     remnant_codes = sorted(int(c) for c in np.unique(territory[zones.remnant]) if c)
     remnant_segments = [SEGMENT_BY_CODE[c].name for c in remnant_codes]
-    supply, warnings = vessel_checks(anatomy, zones, remnant_segments)
+    vessels = prepare_supply(anatomy, territory)
+    warnings = list(vessels.warnings)
+    supply, at_risk = supply_checks(vessels, zones.lost, zones.remnant & ~zones.ablation, territory, remnant_codes,
+                                    keep_plane_vessels=plan.keep_plane_vessels)
     failing = failing_segments(supply)
-    fr = functional_remnant(zones, territory, tumor_left, failing)
+    fr = functional_remnant(zones, tumor_left, at_risk)
     unassessed = [n for n in ("inflow", "outflow") if supply[n].status == NOT_ASSESSED]
     contiguity = contiguity_check(fr.mask, territory, remnant_codes, failing, unassessed, g)
     checks = Checks(two_contiguous_segments=contiguity, **supply, tumor_clearance=clearance_check(outcomes))
@@ -399,7 +381,9 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
         islands_ml=tuple(v for v in islands_ml if v >= ISLAND_LISTED_ML), islands_count=len(islands_ml),
         islands_total_ml=sum(islands_ml), tumor_left_ml=_volume_ml(tumor_left, g),
         ablation_zones_ml=_volume_ml(zones.ablation & zones.remnant, g),
-        devascularized_ml=_volume_ml(fr.devascularised, g))
+        **_lost_supply_ml(at_risk, fr.devascularised, g), at_risk_ml=_volume_ml(fr.devascularised, g),
+        functional_segments_ml={n: v for n, v in _per_segment_ml(territory, fr.mask, present, g).items()
+                                if n in remnant_segments})
     liver = LiverVolumes(
         total_volume_ml=liver_ml, tumor_volume_ml=tumor_ml, functional_volume_ml=liver_ml - tumor_ml,
         resected_volume_ml=_volume_ml(zones.removed & anatomy.liver, g),
@@ -413,8 +397,12 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
                         segment_contacts=vol.segment_contacts, warnings=(*vol.warnings, *warnings),
                         findings=vol.findings, plan=plan,
                         liver=liver, remnant=remnant, checks=checks, tumors=outcomes, body=measures)
-    return result.with_arrays(AssessmentArrays(territory=territory, removed=zones.removed, ablation=zones.ablation,
-                                               functional=fr.mask, tumors=tumor_ids, liver=anatomy.liver))
+    arrays = AssessmentArrays(territory=territory, removed=zones.removed, ablation=zones.ablation, functional=fr.mask,
+                              tumors=tumor_ids, liver=anatomy.liver, at_risk=at_risk,
+                              vessels={k: s.mask for k, s in vessels.systems.items() if s.mask is not None},
+                              vessel_territories={k: s.territories.territory_labels()
+                                                  for k, s in vessels.systems.items() if s.territories is not None})
+    return result.with_arrays(arrays)
 
 
 def judge(assessment: Assessment, patient: Patient | None, rulebook: Rulebook, *,

@@ -42,6 +42,9 @@ class Plan(FrozenModel):
     include_caudate: bool = False
     wedges: tuple[Zone, ...] = ()
     ablations: tuple[Zone, ...] = ()
+    keep_plane_vessels: bool = Field(
+        default=True, description="vessels on the transection plane that also serve the remnant are kept (the middle "
+                                  "hepatic vein in a right hemihepatectomy); false takes them with the specimen")
 
     @property
     def zones(self) -> tuple[Zone, ...]:
@@ -64,7 +67,7 @@ def _segments_from_list(text: str) -> tuple[str, ...]:
 
 
 def resection_plan(resect: str | None = None, *, include_caudate: bool = False,
-                   wedges: Sequence[str] = (), ablations: Sequence[str] = ()) -> Plan:
+                   wedges: Sequence[str] = (), ablations: Sequence[str] = (), keep_plane_vessels: bool = True) -> Plan:
     """Build a plan from command-line style parts.
 
     ``resect`` is a Brisbane 2000 name (``right-hemihepatectomy``, ...) or a segment list (``"5,6,7,8"``).
@@ -94,6 +97,8 @@ def resection_plan(resect: str | None = None, *, include_caudate: bool = False,
     name_parts += [f"ablation of tumour {t} ({m:g} mm)" for t, m in a]
     if not name_parts:
         raise PlanError("no plan: give a resection (--plan NAME or --resect 5,6,7,8), --wedge or --ablate")
+    if not keep_plane_vessels:
+        name_parts[0] += " taking the veins on the transection plane"
     return Plan(name=" + ".join(name_parts), resected_segments=segments, include_caudate=include_caudate,
                 wedges=tuple(Zone(tumor_id=t, margin_mm=m) for t, m in w),
-                ablations=tuple(Zone(tumor_id=t, margin_mm=m) for t, m in a))
+                ablations=tuple(Zone(tumor_id=t, margin_mm=m) for t, m in a), keep_plane_vessels=keep_plane_vessels)

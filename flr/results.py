@@ -17,7 +17,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -49,6 +49,13 @@ Point_mm = tuple[float, float, float]
 #: A volume (mL) or a share (percent): finite and never negative.
 Ml = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Percent = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+def _absent(value: Any) -> bool:
+    return value is None
+
+
 Fate = Literal["resected", "ablated", "left"]
 
 
@@ -232,7 +239,17 @@ class Remnant(FrozenModel):
     islands_total_ml: Ml
     tumor_left_ml: Ml
     ablation_zones_ml: Ml
-    devascularized_ml: Ml
+    devascularized_ml: Ml = Field(description="remnant (outside tumours and ablation zones) whose portal or arterial "
+                                              "branch the plan cuts off")
+    congested_ml: Ml | None = Field(default=None, exclude_if=_absent,
+                                    description="remnant whose hepatic-venous branch the plan cuts off")
+    undrained_ml: Ml | None = Field(default=None, exclude_if=_absent,
+                                    description="remnant whose bile duct branch the plan cuts off")
+    at_risk_ml: Ml | None = Field(default=None, exclude_if=_absent,
+                                  description="union of every system's territory at risk in the remnant")
+    functional_segments_ml: dict[str, Ml] | None = Field(
+        default=None, exclude_if=_absent,
+        description="what remains functional of each remnant segment (mL)")
 
 
 class ContiguitySegment(FrozenModel):
@@ -262,6 +279,28 @@ class SegmentSupply(FrozenModel):
     total_vessel_ml: Ml
     orphaned_vessel_ml: Ml
     cut_vessel_ml: Ml
+    volume_ml: Ml | None = Field(default=None, description="the segment's remnant volume (mL)")
+    at_risk_ml: Ml | None = Field(default=None, description="its volume whose supplying branch is cut off (mL)")
+    at_risk_fraction: Fraction | None = None
+    own_branch: bool | None = Field(default=None, description="a branch of this system runs inside the segment")
+
+
+class VesselSystemSummary(FrozenModel):
+    """The vessel system a check used: where it came from, its centerline graph and what the plan cut."""
+
+    source: str
+    branches: int
+    total_length_mm: Ml
+    root_points: int
+    bridges: int
+    bridged_gaps_mm: tuple[Ml, ...]
+    debris_count: int
+    debris_ml: Ml
+    disconnected_ml: Ml
+    cut_points: int
+    lost_points: int
+    kept_on_plane_points: int
+    separation: dict[str, Any] | None = Field(default=None, exclude_if=_absent)
 
 
 class SupplyCheck(FrozenModel):
@@ -271,6 +310,12 @@ class SupplyCheck(FrozenModel):
     detail: str
     vessel: str
     segments: dict[str, SegmentSupply]
+    at_risk_ml: Ml | None = Field(default=None, exclude_if=_absent,
+                                  description="remnant whose branch of this system the plan cuts off")
+    devascularized_ml: Ml | None = Field(default=None, exclude_if=_absent)
+    congested_ml: Ml | None = Field(default=None, exclude_if=_absent)
+    undrained_ml: Ml | None = Field(default=None, exclude_if=_absent)
+    system: VesselSystemSummary | None = Field(default=None, exclude_if=_absent)
 
     def failing(self) -> list[str]:
         """Segments that fail this check."""
@@ -291,10 +336,6 @@ class ClearanceCheck(FrozenModel):
     status: Status
     detail: str
     tumors: dict[str, TumorFate]
-
-
-def _absent(value: Any) -> bool:
-    return value is None
 
 
 class Checks(FrozenModel):
@@ -352,7 +393,9 @@ class AssessmentArrays:
     """Arrays (z, y, x) on the assessment's grid for figures and export; never in the JSON.
 
     ``territory`` segment codes (:data:`flr.anatomy.SEGMENT_CODES`), ``removed``, ``ablation``,
-    ``functional`` and ``liver`` bool, ``tumors`` tumour ids.
+    ``functional`` and ``liver`` bool, ``tumors`` tumour ids; per check (``inflow``, ``outflow``, ...):
+    ``at_risk`` the remnant whose branch is cut off (bool), ``vessels`` the vessel system used (bool) and
+    ``vessel_territories`` the supplying branch of every liver voxel (0 outside, else 1 + branch id).
     """
 
     territory: np.ndarray
@@ -361,6 +404,9 @@ class AssessmentArrays:
     functional: np.ndarray
     tumors: np.ndarray
     liver: np.ndarray
+    at_risk: Mapping[str, np.ndarray] = field(default_factory=dict)
+    vessels: Mapping[str, np.ndarray] = field(default_factory=dict)
+    vessel_territories: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"AssessmentArrays(shape_zyx={self.liver.shape})"

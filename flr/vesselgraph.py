@@ -24,7 +24,7 @@ Method
        measured surface to surface: the smallest distance between the boxes of a voxel of each (so a
        dropped 2.5 mm slice is a 2.5 mm gap, not the 5 mm between voxel centres). The line across the gap
        runs from the centroid of one node's contact voxels (within one voxel of that smallest gap) to the
-       other's. The rule: **a gap is bridged when it is at most ``bridge_mm`` and the line across it lies
+       other's. The rule: **a gap is bridged when it is at most ``bridge_mm`` (or one slice) and the line across it lies
        within ``bridge_angle_deg`` of the principal axis (PCA of the mask voxels within
        max(:data:`AXIS_MM`, 3 inscribed radii) of the contact) of either node**, i.e. one piece points at
        the other; pieces that merely run alongside, or a side branch pointing across, are refused. Mask
@@ -78,9 +78,11 @@ __all__ = [
     "cut_branches",
 ]
 
-#: A segmentation gap in a vessel is typically 1-3 mm (a stenosis, a partial-volume dropout, a missing
-#: slice of 2.5 mm); plus one voxel diagonal of slack for where the ends fall on the grid.
-DEFAULT_BRIDGE_MM = 5.0
+#: A segmentation gap in a vessel is typically 1-3 mm (a stenosis, a partial-volume dropout); a dropped
+#: slice is one slice thick, so the gap bridged is ``max(bridge_mm, largest spacing)``. A wider gap is
+#: taken as a real interruption (a vessel cut or occluded): 6 mm of missing vessel measures 3.3-4.8 mm
+#: surface to surface on 0.8-1.5 mm grids and is not bridged.
+DEFAULT_BRIDGE_MM = 3.0
 #: Both parts of an interrupted vessel point at each other; 45 degrees allows for a vessel that curves
 #: across the gap and for the wobble of a thinned end, and refuses neighbours that merely run alongside.
 DEFAULT_BRIDGE_ANGLE_DEG = 45.0
@@ -172,6 +174,8 @@ class VesselGraph:
     trunk_branch_ids : frozenset of int
         The branches the system is fed from: those of a root component holding trunk points, or, with
         neither ``liver_mask`` nor ``trunk_mask``, the widest (mean radius) branch of the root component.
+    debris_branch_ids : frozenset of int
+        The branches of the debris pieces (they supply no territory).
     """
 
     branches: tuple[Branch, ...]
@@ -184,6 +188,7 @@ class VesselGraph:
     debris_ml: float
     disconnected_ml: float
     trunk_branch_ids: frozenset[int] = frozenset()
+    debris_branch_ids: frozenset[int] = frozenset()
 
     def __repr__(self) -> str:
         return (f"VesselGraph(branches={len(self.branches)}, components={self.n_components}, "
@@ -376,7 +381,8 @@ def _principal_axis(points_mm: np.ndarray) -> np.ndarray | None:
 def _edge(fragment: int, target: int, f: _Piece, t: _Piece, spacing_zyx: np.ndarray, bridge_mm: float,
           bridge_angle_deg: float) -> _Edge | None:
     """The bridge from ``fragment`` to ``target`` when the rule of :func:`build_vessel_graph` admits it."""
-    reach = bridge_mm + float(np.linalg.norm(spacing_zyx))          # voxel centres of boxes within bridge_mm
+    # voxel centres of boxes within bridge_mm, and of every contact voxel (box within gap + one voxel)
+    reach = bridge_mm + float(spacing_zyx.max()) + float(np.linalg.norm(spacing_zyx))
     dist, j = cKDTree(t.surface_mm).query(f.surface_mm, distance_upper_bound=reach)
     near = np.isfinite(dist)
     if not near.any():
@@ -408,7 +414,7 @@ def _edge(fragment: int, target: int, f: _Piece, t: _Piece, spacing_zyx: np.ndar
 def _edges(pieces: Sequence[_Piece | None], roots: set[int], spacing_zyx: np.ndarray, bridge_mm: float,
            bridge_angle_deg: float) -> list[_Edge]:
     """Every admissible bridge from a component outside the roots to another component, nearest first."""
-    pad = np.ceil(bridge_mm / spacing_zyx).astype(int) + 1
+    pad = np.ceil((bridge_mm + float(spacing_zyx.max())) / spacing_zyx).astype(int) + 2
     out = []
     for a, f in enumerate(pieces):
         if f is None or a in roots:
@@ -492,24 +498,43 @@ def _components(ends: Sequence[tuple[int, int]]) -> tuple[list[int], int]:
 
 
 def _tally(uf: _UnionFind, branch_component: Sequence[int], node_pieces: Sequence[set[int]], roots: set[int],
-           volume_ml: np.ndarray, debris_ml: float) -> tuple[frozenset[int], int, float, float]:
-    """Connected branches; debris count and mL; disconnected non-debris mL."""
+           volume_ml: np.ndarray, debris_ml: float) -> tuple[frozenset[int], int, float, float, frozenset[int]]:
+    """Connected branches; debris count and mL; disconnected non-debris mL; the branches of debris."""
     rooted = {uf.find(c) for c in roots}
     connected = frozenset(i for i, c in enumerate(branch_component) if uf.find(c) in rooted)
     group_pieces: dict[int, set[int]] = {}
     for node, pieces in enumerate(node_pieces):
         group_pieces.setdefault(uf.find(node), set()).update(pieces)
     in_root = set().union(*(group_pieces[g] for g in rooted)) if rooted else set()
-    groups = [p for g, p in group_pieces.items() if g not in rooted]
-    groups += [{k} for k in range(1, len(volume_ml)) if not any(k in p for p in group_pieces.values())]
+    groups = [(g, p) for g, p in group_pieces.items() if g not in rooted]
+    groups += [(-1, {k}) for k in range(1, len(volume_ml)) if not any(k in p for p in group_pieces.values())]
     n_debris, debris, disconnected = 0, 0.0, 0.0
-    for pieces in groups:
+    debris_groups = set()
+    for g, pieces in groups:
         ml = float(volume_ml[sorted(pieces - in_root)].sum())
         if ml < debris_ml:
             n_debris, debris = n_debris + 1, debris + ml
+            debris_groups.add(g)
         else:
             disconnected += ml
-    return connected, n_debris, debris, disconnected
+    debris_branches = frozenset(i for i, c in enumerate(branch_component) if uf.find(c) in debris_groups)
+    return connected, n_debris, debris, disconnected, debris_branches
+
+
+def _branches(paths: Sequence[np.ndarray], ends: Sequence[tuple[int, int]], radii: Sequence[np.ndarray],
+              branch_component: Sequence[int], roots: set[int], outside: np.ndarray | None, spacing: np.ndarray
+              ) -> list[Branch]:
+    """The :class:`Branch` records: smoothed length, radius, component and trunk points."""
+    branches = []
+    for i, (path, node_ids, r) in enumerate(zip(paths, ends, radii, strict=True)):
+        path.flags.writeable = False
+        trunk_points = None
+        if outside is not None and branch_component[i] in roots and outside[tuple(path.T)].any():
+            trunk_points = outside[tuple(path.T)]
+            trunk_points.flags.writeable = False
+        branches.append(Branch(i, node_ids, path, _smoothed_length_mm(path * spacing), float(r.mean()),
+                               float(r.min()), branch_component[i], trunk_points))
+    return branches
 
 
 def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any | None = None,
@@ -530,9 +555,9 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
         A trunk structure (the IVC for hepatic veins, the portal vein for its branches): centerline voxels
         within one voxel of it are the trunk. Takes precedence over ``liver_mask``.
     bridge_mm : float
-        Largest gap (mm) bridged, surface to surface between the masks of the two pieces (default
-        :data:`DEFAULT_BRIDGE_MM` = 5 mm: a 1-3 mm segmentation gap plus a voxel diagonal). 0 disables
-        bridging.
+        Largest gap (mm) bridged, surface to surface between the masks of the two pieces, or the
+        largest grid spacing when that is larger (one dropped slice); default :data:`DEFAULT_BRIDGE_MM`
+        = 3 mm (a 1-3 mm segmentation gap). 0 disables bridging.
     bridge_angle_deg : float
         Largest angle (degrees) between the line across the gap and the principal axis of either piece
         near it (default :data:`DEFAULT_BRIDGE_ANGLE_DEG` = 45).
@@ -573,25 +598,18 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
     uf = _UnionFind(len(node_pieces))
     bridges: list[Bridge] = []
     if bridge_mm > 0 and len(node_pieces) > 1:
+        reach_mm = max(bridge_mm, float(spacing.max())) + 1e-6       # a dropped slice is always bridgeable
         pieces = _pieces(mask, labels, spacing, node_pieces)
-        bridges = _bridge(uf, roots, _edges(pieces, roots, spacing, bridge_mm, bridge_angle_deg), spacing)
-    connected, n_debris, debris, disconnected = _tally(uf, branch_component, node_pieces, roots, piece_ml,
-                                                        debris_ml)
-    branches = []
-    for i, (path, node_ids, r) in enumerate(zip(paths, ends, radii, strict=True)):
-        path.flags.writeable = False
-        trunk_points = None
-        if outside is not None and branch_component[i] in roots and outside[tuple(path.T)].any():
-            trunk_points = outside[tuple(path.T)]
-            trunk_points.flags.writeable = False
-        branches.append(Branch(i, node_ids, path, _smoothed_length_mm(path * spacing), float(r.mean()),
-                               float(r.min()), branch_component[i], trunk_points))
+        bridges = _bridge(uf, roots, _edges(pieces, roots, spacing, reach_mm, bridge_angle_deg), spacing)
+    connected, n_debris, debris, disconnected, debris_branches = _tally(uf, branch_component, node_pieces, roots,
+                                                                         piece_ml, debris_ml)
+    branches = _branches(paths, ends, radii, branch_component, roots, outside, spacing)
     trunk_ids = frozenset(b.id for b in branches if b.trunk_points is not None)
     if outside is None and roots:
         trunk_ids = frozenset({max((b for b in branches if b.component in roots),
                                    key=lambda b: (b.mean_radius_mm, -b.id)).id})
     return VesselGraph(tuple(branches), len({n for e in ends for n in e}), n_components, tuple(sorted(roots)),
-                       connected, tuple(bridges), n_debris, debris, disconnected, trunk_ids)
+                       connected, tuple(bridges), n_debris, debris, disconnected, trunk_ids, debris_branches)
 
 
 # ------------------------------------------------------------------------------------------------

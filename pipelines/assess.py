@@ -75,12 +75,13 @@ class AssessRequest:
 
 
 def cli_plan(plan_name: str | None = None, resect: str | None = None, *, include_caudate: bool = False,
-             wedges: Sequence[str] = (), ablations: Sequence[str] = ()) -> Plan:
+             wedges: Sequence[str] = (), ablations: Sequence[str] = (), take_plane_veins: bool = False) -> Plan:
     """The plan of the command line's parts: ``--plan`` or ``--resect``, ``--include-caudate``, ``--wedge``,
-    ``--ablate``."""
+    ``--ablate``, ``--take-plane-veins``."""
     if plan_name and resect:
         raise PlanError(f"give either --plan {plan_name!r} or --resect {resect!r}, not both")
-    return resection_plan(plan_name or resect, include_caudate=include_caudate, wedges=wedges, ablations=ablations)
+    return resection_plan(plan_name or resect, include_caudate=include_caudate, wedges=wedges, ablations=ablations,
+                          keep_plane_vessels=not take_plane_veins)
 
 
 def run_assess(request: AssessRequest) -> Assessment:

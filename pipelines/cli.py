@@ -96,6 +96,9 @@ def _summary(result: Any, json_out: Path | None, quiet: bool, formatter: Any) ->
               help="Brisbane 2000 resection, e.g. right-hemihepatectomy, left-lateral-sectionectomy.")
 @click.option("--resect", default=None, metavar="SEGMENTS|NAME", help="Segments to resect, e.g. 5,6,7,8 (or a name).")
 @click.option("--include-caudate", is_flag=True, help="Add segment 1 to the named resection.")
+@click.option("--take-plane-veins", is_flag=True,
+              help="Take the vessels on the transection plane with the specimen (e.g. the middle hepatic vein in a "
+                   "right hemihepatectomy); by default they are kept with the remnant.")
 @click.option("--wedge", "wedges", multiple=True, metavar="TUMOUR_ID[:MARGIN_MM]",
               help="Non-anatomical wedge around a tumour (default margin 10 mm). Repeatable.")
 @click.option("--ablate", "ablations", multiple=True, metavar="TUMOUR_ID[:MARGIN_MM]",
@@ -128,15 +131,16 @@ def _summary(result: Any, json_out: Path | None, quiet: bool, formatter: Any) ->
                    "outside the outline, missing segments) are errors instead of warnings.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on the terminal.")
 def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, resect: str | None,
-           include_caudate: bool, wedges: tuple[str, ...], ablations: tuple[str, ...], weight_kg: float | None,
-           height_cm: float | None, bsa_formula: str, telv_formula: str, series_uid: str | None,
-           resample: str | None,
+           include_caudate: bool, take_plane_veins: bool, wedges: tuple[str, ...], ablations: tuple[str, ...],
+           weight_kg: float | None, height_cm: float | None, bsa_formula: str, telv_formula: str,
+           series_uid: str | None, resample: str | None,
            patient: Path | None, rules: str | None, report_dir: Path | None, include_identifiers: bool,
            export_dir: Path | None, json_out: Path | None, strict: bool, quiet: bool) -> None:
     """Apply a resection plan and judge the remnant: FLR, contiguity, inflow/outflow, margins."""
     from pipelines.assess import AssessRequest, cli_plan, format_summary, run_assess
 
-    plan = cli_plan(plan_name, resect, include_caudate=include_caudate, wedges=wedges, ablations=ablations)
+    plan = cli_plan(plan_name, resect, include_caudate=include_caudate, wedges=wedges, ablations=ablations,
+                    take_plane_veins=take_plane_veins)
     request = AssessRequest(
         labels=labels, plan=plan, ct=ct, series_uid=series_uid, resample=resample, weight_kg=weight_kg,
         height_cm=height_cm, bsa_formula=bsa_formula, telv_formula=telv_formula, patient=patient, rules=rules,

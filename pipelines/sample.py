@@ -25,9 +25,10 @@ DEMO_PLAN_ARGS = ("--plan", DEMO_PLAN, "--ablate", "2:5")
 
 
 def write_phantom_case(out: Path, *, seed: int = SAMPLE_SEED, oblique_deg: float = 0.0, dicom: bool = True,
-                       dicom_transfer_syntax: TransferSyntaxName = "explicit-little") -> dict[str, Path]:
+                       dicom_transfer_syntax: TransferSyntaxName = "explicit-little", hilum: bool = True
+                       ) -> dict[str, Path]:
     """Write a phantom case: ``ct.nii.gz``, ``ct_dicom/``, ``labels.nii.gz`` (+ scheme), ``liver.nii.gz``,
-    ``truth.json``.
+    ``truth.json``. ``hilum=False`` writes round 1's phantom (hilar vessels inside the parenchyma).
 
     ``labels.nii.gz`` holds segments, tumours and vessels (vessels override parenchyma); ``liver.nii.gz`` is
     the whole-liver outline including intrahepatic vessels, as planning tools count liver volume.
@@ -43,7 +44,7 @@ def write_phantom_case(out: Path, *, seed: int = SAMPLE_SEED, oblique_deg: float
     if out.exists() and any(out.iterdir()):
         raise InputFileError(f"{out}: folder exists and is not empty; choose a new folder")
     out.parent.mkdir(parents=True, exist_ok=True)
-    ph = make_liver_phantom(seed, oblique_deg=oblique_deg)
+    ph = make_liver_phantom(seed, oblique_deg=oblique_deg, hilum=hilum)
     work = create_temp_folder(out)  # hidden, beside out, with the user's umask (not mkdtemp's 0700)
     try:
         paths = {"ct": write_nifti(ph.ct, work / "ct.nii.gz"),

@@ -80,7 +80,10 @@ def test_full_phantom_right_hemihepatectomy(phantom):
     r = a.remnant
     tumour_left_ml = sum(t.volume_ml for t in left)
     assert r.tumor_left_ml == pytest.approx(tumour_left_ml, rel=1e-9)
-    assert r.functional_volume_ml == pytest.approx(r.volume_ml - tumour_left_ml, rel=1e-9)
+    # territories: the functional remnant subtracts exactly the remnant at risk (a sliver at the cut here)
+    assert r.functional_volume_ml == pytest.approx(r.volume_ml - tumour_left_ml - r.at_risk_ml - r.islands_total_ml,
+                                                   abs=1e-6)
+    assert r.at_risk_ml <= 0.02 * r.volume_ml
     assert a.body.bsa_m2 == pytest.approx(1.84466, abs=1e-5)
     assert r.sflr_percent == pytest.approx(r.functional_volume_ml / a.body.telv_ml * 100)
     assert r.flr_body_weight_percent == pytest.approx(r.functional_volume_ml / 700)
@@ -157,8 +160,12 @@ def test_cli_assess_and_bad_plan(phantom, tmp_path, capsys):
 
 
 def test_interrupted_portal_branch_removes_its_segment_from_the_functional_remnant(phantom):
-    """A gap in the segment VI portal branch: inflow fails for VI alone, and VI leaves the functional remnant."""
+    """A gap where the segment VI portal branch enters the liver: inflow fails for VI alone, and VI's territory
+    leaves the functional remnant."""
+    from tests.test_territories import first_intrahepatic_mm
+
     piece = next(v for v in phantom.truth["anatomy"]["vessels"] if v["name"] == "segment 6 portal branch")
+    start = first_intrahepatic_mm(phantom, "segment 6 portal branch")
     g = phantom.labels.geometry
     p0, p1 = np.asarray(piece["p0_mm"]), np.asarray(piece["p1_mm"])
     axis = (p1 - p0) / np.linalg.norm(p1 - p0)
@@ -166,7 +173,7 @@ def test_interrupted_portal_branch_removes_its_segment_from_the_functional_remna
     pts = np.stack([xx, yy, zz], axis=-1) @ (g.direction_matrix * np.asarray(g.spacing_mm)).T + g.origin_mm
     t = (pts - p0) @ axis
     radial = np.linalg.norm(pts - p0 - t[..., None] * axis, axis=-1)
-    gap = (t >= 12.0) & (t <= 18.0) & (radial <= piece["radius_mm"] + 2.0) & (phantom.labels.array == 10)
+    gap = (t >= start - 2.0) & (t <= start + 8.0) & (radial <= piece["radius_mm"] + 2.0) & (phantom.labels.array == 10)
     assert gap.any()
     arr = np.array(phantom.labels.array)
     arr[gap] = 0
@@ -179,10 +186,10 @@ def test_interrupted_portal_branch_removes_its_segment_from_the_functional_remna
     assert failed - was_failing == {"liver_segment_6"}
     assert "no inflow" in broken.checks.two_contiguous_segments.segments["liver_segment_6"].excluded_because
     seg6_ml = broken.checks.two_contiguous_segments.segments["liver_segment_6"].functional_volume_ml
-    assert seg6_ml == 0.0
-    lost_ml = intact.remnant.functional_volume_ml - broken.remnant.functional_volume_ml
     seg6_territory_ml = intact.checks.two_contiguous_segments.segments["liver_segment_6"].functional_volume_ml
-    assert lost_ml == pytest.approx(seg6_territory_ml, rel=0.01)
+    assert seg6_ml <= 0.02 * seg6_territory_ml
+    lost_ml = intact.remnant.functional_volume_ml - broken.remnant.functional_volume_ml
+    assert lost_ml == pytest.approx(seg6_territory_ml, rel=0.02)
     assert broken.remnant.devascularized_ml > intact.remnant.devascularized_ml
 
 
@@ -217,4 +224,4 @@ def test_left_lateral_sectionectomy_keeps_segment_4_supplied(phantom):
     a = assess([phantom.labels, phantom.liver], resection_plan("left-lateral-sectionectomy"))
     assert a.checks.inflow.status == "pass", a.checks.inflow.detail
     assert a.checks.outflow.status == "pass", a.checks.outflow.detail
-    assert a.remnant.devascularized_ml == 0.0
+    assert a.remnant.devascularized_ml <= 0.02 * a.remnant.volume_ml

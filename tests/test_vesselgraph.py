@@ -191,7 +191,7 @@ def test_phantom_dropped_slices_are_bridged_where_the_pieces_point_at_each_other
     plain = build_vessel_graph(fragmented, g, liver_mask=liver, bridge_mm=0.0)
     bridged = build_vessel_graph(fragmented, g, liver_mask=liver)
     assert plain.bridges == () and len(bridged.bridges) >= 4
-    assert all(b.gap_mm <= 5.0 and b.angle_deg <= 45.0 for b in bridged.bridges)
+    assert all(b.gap_mm <= 3.0 and b.angle_deg <= 45.0 for b in bridged.bridges)
     assert bridged.disconnected_ml <= plain.disconnected_ml
 
 

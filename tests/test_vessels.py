@@ -1,5 +1,9 @@
 """Per-segment inflow and outflow after a resection (flr.vessels), on the phantom and on analytic boxes.
 
+flr.vessels is round 1's threshold model, replaced in the assessment by vascular territories
+(flr.territories) and kept as the baseline of benchmarks/bench_territories.py; these tests pin its
+behaviour on round 1's phantom (``hilum=False``, hilar vessels inside the parenchyma).
+
 The phantom's vessel tree is known analytically (``truth["anatomy"]["vessels"]``: capsules in LPS mm),
 so a branch can be interrupted at a known place and the segments that lose their supply are known
 without flr: the segment a branch is named after, or, for a trunk, every segment downstream of it.
@@ -43,14 +47,18 @@ def seg(*numbers: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def phantom(phantom_0):
-    return phantom_0
+def phantom():
+    from tests.helpers import phantom as cached
+
+    return cached(0, hilum=False)
 
 
 @pytest.fixture(scope="module")
-def oblique(phantom_0_oblique):
+def oblique():
     # rotated grid (15 degrees about z, 7.5 about x), anisotropic 1.5 x 1.5 x 2.5 mm voxels
-    return phantom_0_oblique
+    from tests.helpers import phantom as cached
+
+    return cached(0, oblique_deg=15.0, hilum=False)
 
 
 def piece(p, name: str) -> dict:

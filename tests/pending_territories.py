@@ -1,0 +1,247 @@
+"""Vascular territories on the phantom: gaps, cut branches, every named plan, fragmentation, mixed masks.
+
+Independent truth: the phantom's analytic anatomy (its Couinaud planes and vessel pieces in LPS mm,
+``truth["anatomy"]``) and the label map's own segment voxels; the model under test only sees masks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flr.anatomy import RESECTIONS
+from flr.assessment import assess
+from flr.image import LabelMap
+from flr.phantom import HEPATIC_VEIN, IVC, PHANTOM_LABELS, PORTAL_VEIN
+from flr.plan import resection_plan
+from tests.helpers import phantom
+
+SEGMENTS = [f"liver_segment_{k}" for k in range(1, 9)]
+
+
+@pytest.fixture(scope="module")
+def p():
+    return phantom(0)
+
+
+def piece(p, name: str) -> dict:
+    return next(v for v in p.truth["anatomy"]["vessels"] if v["name"] == name)
+
+
+def lps_of_indices(g, idx: np.ndarray) -> np.ndarray:
+    """(n, 3) LPS mm of (3, n) (z, y, x) voxel indices."""
+    return (g.affine_lps[:3, :3] @ idx[::-1].astype(float)).T + np.asarray(g.origin_mm)
+
+
+def interrupt(p, labels: np.ndarray, name: str, t0_mm: float, t1_mm: float) -> np.ndarray:
+    """Labels with the voxels of vessel piece ``name`` whose centre projects onto [t0, t1] mm of its axis
+    (within radius + 2 mm of it) set to background: a gap of t1 - t0 mm in the vessel mask."""
+    v = piece(p, name)
+    label = PORTAL_VEIN if v["structure"] == "portal_vein" else HEPATIC_VEIN
+    idx = np.array(np.nonzero(labels == label))
+    pts = lps_of_indices(p.labels.geometry, idx)
+    p0, p1 = np.asarray(v["p0_mm"]), np.asarray(v["p1_mm"])
+    u = (p1 - p0) / np.linalg.norm(p1 - p0)
+    t = (pts - p0) @ u
+    radial = np.linalg.norm(pts - p0 - t[:, None] * u, axis=1)
+    hit = (t >= t0_mm) & (t <= t1_mm) & (radial <= v["radius_mm"] + 2.0)
+    out = labels.copy()
+    out[tuple(idx[:, hit])] = 0
+    assert hit.sum() > 0
+    return out
+
+
+def relabel(p, labels: np.ndarray, names: dict[int, str] | None = None) -> list[LabelMap]:
+    lm = LabelMap(labels, p.labels.geometry, "test", {}, names=names or PHANTOM_LABELS, scheme="flr-phantom")
+    return [lm, p.liver]
+
+
+def first_intrahepatic_mm(p, name: str) -> float:
+    """Distance (mm) along piece ``name`` from its start to its first point inside the liver outline."""
+    v = piece(p, name)
+    p0, p1 = np.asarray(v["p0_mm"]), np.asarray(v["p1_mm"])
+    g = p.labels.geometry
+    inv = np.linalg.inv(g.affine_lps[:3, :3])
+    length = float(np.linalg.norm(p1 - p0))
+    for t in np.arange(0.0, length, 0.5):
+        x = p0 + (p1 - p0) * t / length
+        ijk = np.rint(inv @ (x - np.asarray(g.origin_mm))).astype(int)
+        if p.liver.array[ijk[2], ijk[1], ijk[0]]:
+            return float(t)
+    raise AssertionError(f"{name} never enters the liver")
+
+
+def segment_ml(a, name: str) -> float:
+    return a.liver.segments_ml[name]
+
+
+def at_risk_in(a, check: str, code: int) -> tuple[float, float]:
+    """mL of the remnant at risk for ``check`` inside segment ``code`` and outside it."""
+    risk = a.arrays.at_risk[check]
+    vv = a.geometry.voxel_volume_ml
+    inside = risk & (a.arrays.territory == code)
+    return float(inside.sum()) * vv, float((risk & ~inside).sum()) * vv
+
+
+# --- analytic phantom -----------------------------------------------------------------------------------
+
+
+def test_intact_tree_resecting_one_segment_puts_nothing_else_at_risk(p):
+    a = assess([p.labels, p.liver], resection_plan("6"))
+    assert a.checks.inflow.status == "pass" and a.checks.outflow.status == "pass"
+    assert a.checks.inflow.system.disconnected_ml == 0.0
+    assert a.remnant.at_risk_ml <= 0.02 * a.remnant.volume_ml
+
+
+def test_gap_in_the_segment_3_portal_branch_costs_exactly_segment_3(p):
+    name = "segment 3 portal branch"
+    start = first_intrahepatic_mm(p, name)
+    labels = interrupt(p, p.labels.array, name, start - 2.0, start + 8.0)          # 10 mm: not bridged
+    a = assess(relabel(p, labels), resection_plan("right-posterior-sectionectomy"))
+    iii = segment_ml(a, "liver_segment_3")
+    inside, outside = at_risk_in(a, "inflow", 3)
+    assert inside == pytest.approx(iii, rel=0.02)
+    assert outside <= 0.02 * iii
+    seg = a.checks.inflow.segments
+    assert seg["liver_segment_3"].status == "fail" and a.checks.inflow.status == "fail"
+    assert all(seg[s].status == "pass" for s in seg if s != "liver_segment_3")
+    assert "liver_segment_3" not in a.checks.two_contiguous_segments.group
+
+
+def test_small_gaps_are_bridged_and_cost_nothing(p):
+    name = "segment 3 portal branch"
+    start = first_intrahepatic_mm(p, name)
+    labels = interrupt(p, p.labels.array, name, start + 8.0, start + 10.5)          # 2.5 mm
+    a = assess(relabel(p, labels), resection_plan("right-posterior-sectionectomy"))
+    assert a.checks.inflow.system.bridges >= 1
+    assert a.checks.inflow.segments["liver_segment_3"].at_risk_fraction <= 0.02
+
+
+def test_cut_hepatic_branch_of_segment_3_through_segment_2_costs_2_a_sliver(p):
+    name = "left hepatic vein, segment 3 tributary"
+    labels = interrupt(p, p.labels.array, name, 0.0, 8.0)
+    a = assess(relabel(p, labels), resection_plan("right-hemihepatectomy"))
+    ii = a.checks.outflow.segments["liver_segment_2"]
+    assert ii.status == "pass" and ii.at_risk_fraction <= 0.10
+    assert a.remnant.functional_segments_ml["liver_segment_2"] >= 0.9 * segment_ml(a, "liver_segment_2")
+
+
+@pytest.mark.parametrize("name", sorted(RESECTIONS))
+def test_every_named_plan_on_an_intact_tree_keeps_its_remnant_functional(p, name):
+    a = assess([p.labels, p.liver], resection_plan(name))
+    r = a.remnant
+    candidates = r.volume_ml - r.tumor_left_ml - r.ablation_zones_ml
+    assert r.at_risk_ml <= 0.02 * candidates, (name, a.checks.inflow.detail, a.checks.outflow.detail)
+    assert a.checks.inflow.status == "pass" and a.checks.outflow.status == "pass"
+    assert r.functional_volume_ml >= 0.98 * candidates - r.islands_total_ml
+    # the functional remnant subtracts exactly the union at risk (and the islands)
+    assert r.functional_volume_ml + r.at_risk_ml + r.islands_total_ml == pytest.approx(candidates, abs=1e-6)
+
+
+def test_middle_hepatic_vein_taken_with_a_right_hemihepatectomy_congests_segment_4(p):
+    kept = assess([p.labels, p.liver], resection_plan("right-hemihepatectomy"))
+    taken = assess([p.labels, p.liver], resection_plan("right-hemihepatectomy", keep_plane_vessels=False))
+    iv_kept = kept.checks.outflow.segments["liver_segment_4"]
+    iv_taken = taken.checks.outflow.segments["liver_segment_4"]
+    assert iv_kept.at_risk_fraction <= 0.02
+    assert iv_taken.at_risk_fraction >= 0.3                 # IV drains through the middle hepatic vein
+    assert taken.remnant.congested_ml == pytest.approx(taken.checks.outflow.congested_ml)
+    assert taken.remnant.functional_volume_ml < kept.remnant.functional_volume_ml - 0.3 * segment_ml(
+        kept, "liver_segment_4")
+    # the segments drained by the left hepatic vein keep their outflow
+    assert taken.checks.outflow.segments["liver_segment_2"].at_risk_fraction <= 0.1
+
+
+# --- fragmented masks ---------------------------------------------------------------------------------------
+
+
+def fragment(labels: np.ndarray, g, rng: np.random.Generator, *, every_n: int = 0, gaps: int = 0,
+             debris: int = 0) -> np.ndarray:
+    """Vessel labels broken: every n-th axial slice of vessel dropped, ``gaps`` random 1-3 mm gaps (balls of
+    vessel removed), ``debris`` specks of 1-4 voxels of vessel added in the parenchyma."""
+    out = labels.copy()
+    vessel = (out == PORTAL_VEIN) | (out == HEPATIC_VEIN)
+    if every_n:
+        drop = np.zeros_like(vessel)
+        drop[::every_n] = True
+        out[vessel & drop] = 0
+    spacing = np.asarray(g.spacing_zyx_mm)
+    idx = np.argwhere(vessel)
+    for c in idx[rng.choice(len(idx), size=gaps, replace=False)] if gaps else []:
+        r = rng.uniform(0.5, 1.5)                           # a ball of 1-3 mm diameter
+        h = np.ceil(r / spacing).astype(int)
+        lo, hi = np.maximum(c - h, 0), c + h + 1
+        sub = out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+        grid = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi, strict=True)], indexing="ij"), -1)
+        ball = np.sum(((grid - c) * spacing) ** 2, axis=-1) <= r * r
+        sub[ball & ((sub == PORTAL_VEIN) | (sub == HEPATIC_VEIN))] = 0
+    parenchyma = np.argwhere((out >= 1) & (out <= 8))
+    for c in parenchyma[rng.choice(len(parenchyma), size=debris, replace=False)] if debris else []:
+        out[c[0], c[1]:c[1] + int(rng.integers(1, 3)), c[2]:c[2] + int(rng.integers(1, 3))] = \
+            PORTAL_VEIN if rng.random() < 0.5 else HEPATIC_VEIN
+    return out
+
+
+@pytest.mark.parametrize("name", ["right-hemihepatectomy", "left-lateral-sectionectomy",
+                                  "right-posterior-sectionectomy"])
+def test_fragmented_vessels_give_the_intact_result(p, name):
+    g = p.labels.geometry
+    intact = assess([p.labels, p.liver], resection_plan(name))
+    broken = fragment(p.labels.array, g, np.random.default_rng(7), every_n=9, gaps=12, debris=40)
+    a = assess(relabel(p, broken), resection_plan(name))
+    assert a.checks.inflow.system.bridges > 0 and a.checks.inflow.system.debris_count > 0
+    liver_ml = a.liver.total_volume_ml
+    assert abs(a.remnant.functional_volume_ml - intact.remnant.functional_volume_ml) <= 0.02 * liver_ml
+    for check in ("inflow", "outflow"):
+        got, want = getattr(a.checks, check), getattr(intact.checks, check)
+        assert got.status == want.status
+        assert {s: r.status for s, r in got.segments.items()} == {s: r.status for s, r in want.segments.items()}
+
+
+# --- mixed masks ----------------------------------------------------------------------------------------------
+
+
+def mixed(p) -> list[LabelMap]:
+    labels = p.labels.array.copy()
+    labels[(labels == PORTAL_VEIN) | (labels == HEPATIC_VEIN)] = 13
+    names = {k: v for k, v in PHANTOM_LABELS.items() if k not in (PORTAL_VEIN, HEPATIC_VEIN)}
+    names[13] = "hepatic_vessel"
+    return relabel(p, labels, names)
+
+
+def test_mixed_mask_is_separated_and_gives_the_separate_masks_result(p):
+    pytest.importorskip("flr.vesselsplit")
+    a = assess(mixed(p), resection_plan("right-hemihepatectomy"))
+    want = assess([p.labels, p.liver], resection_plan("right-hemihepatectomy"))
+    portal = a.arrays.vessels["inflow"]
+    truth = p.labels.array == PORTAL_VEIN
+    hv_truth = p.labels.array == HEPATIC_VEIN
+    vessel = truth | hv_truth
+    right = (portal & truth) | (a.arrays.vessels["outflow"] & hv_truth)
+    assert right.sum() >= 0.95 * vessel.sum()
+    assert a.checks.inflow.status == want.checks.inflow.status
+    assert a.checks.outflow.status == want.checks.outflow.status
+    assert abs(a.remnant.functional_volume_ml - want.remnant.functional_volume_ml) <= 0.02 * a.liver.total_volume_ml
+    assert a.checks.inflow.system.source == "separated from the hepatic_vessel mask"
+    assert any("hepatic_vessel" in w for w in a.warnings)
+
+
+def test_mixed_mask_without_any_seed_is_not_assessed_and_says_why(p):
+    pytest.importorskip("flr.vesselsplit")
+    labels = mixed(p)[0].array.copy()
+    labels[~(p.liver.array > 0) & (labels == 13)] = 0       # strictly intrahepatic, as MSD8
+    labels[labels == IVC] = 0
+    names = {k: v for k, v in mixed(p)[0].names.items() if k != IVC}
+    a = assess(relabel(p, labels, names), resection_plan("left-lateral-sectionectomy"))
+    if a.checks.inflow.status == "not_assessed":
+        assert a.checks.inflow.detail and "hepatic_vessel" in " ".join(a.warnings)
+    else:  # anatomical seeds: the separation says so
+        assert "anatomical" in (a.checks.inflow.system.separation or {}).get("seeds", "")
+
+
+def test_no_vessel_mask_is_not_assessed(p):
+    labels = p.labels.array.copy()
+    labels[(labels == PORTAL_VEIN) | (labels == HEPATIC_VEIN)] = 0
+    a = assess(relabel(p, labels), resection_plan("right-hemihepatectomy"))
+    assert a.checks.inflow.status == "not_assessed" and "portal_vein" in a.checks.inflow.detail
+    assert a.remnant.at_risk_ml == 0.0
