@@ -12,7 +12,7 @@ from flr.anatomy import SEGMENT_CODES
 from flr.errors import InputFileError, OutputError
 from flr.image import Image
 from flr.report.html import Figure, Thresholds, render_report
-from flr.results import Assessment
+from flr.results import Assessment, SupplyCheck
 
 if TYPE_CHECKING:
     from flr.rules import Rulebook
@@ -40,8 +40,30 @@ def active_rulebook(assessment: Assessment, rulebook: Rulebook | None = None) ->
     return load_rulebook("default")
 
 
+def slices_to_draw(assessment: Assessment) -> list[tuple[str, str, int]]:
+    """(title, view, index) of the report's slices: through the liver centre and each tumour
+    (:func:`flr.report.figures.pick_slices`), then, for each vessel system whose territory at risk none of those
+    shows, the axial slice holding most of it.
+    """
+    from flr.report import figures as fg
+
+    arr = assessment.arrays
+    if arr is None:
+        return []
+    g = assessment.geometry
+    picks = fg.pick_slices(g, arr.liver, arr.tumors if arr.tumors.any() else None)
+    for check in [k for k in fg.SYSTEMS if k in arr.at_risk]:
+        mask = arr.at_risk[check]
+        if any(fg.at_risk_planes({check: mask}, g, view, index) for _, view, index in picks):
+            continue
+        index = fg.at_risk_slice(mask, g, "axial")
+        if index is not None:
+            picks.append((f"Axial through the {fg.SYSTEM_LABELS[check]} territory at risk", "axial", index))
+    return picks
+
+
 def make_figures(assessment: Assessment, ct: Image | None, thresholds: Thresholds) -> list[Figure]:
-    """Slices through the liver centre and each tumour, the segment volume chart and a remnant projection."""
+    """Slices (:func:`slices_to_draw`), the segment volume chart and a remnant projection."""
     from flr.report import figures as fg
 
     arr = assessment.arrays
@@ -51,11 +73,16 @@ def make_figures(assessment: Assessment, ct: Image | None, thresholds: Threshold
     margin_points = [(t.tumor_point_mm, t.remnant_point_mm, t.margin_mm) for t in assessment.tumors
                      if t.tumor_point_mm is not None and t.remnant_point_mm is not None and t.margin_mm is not None]
     ct_hu = np.asarray(ct.array) if ct is not None else None
+    at_risk_ml = {name: c.at_risk_ml for name, c in assessment.checks.items() if isinstance(c, SupplyCheck)}
     out = []
-    for title, view, index in fg.pick_slices(g, arr.liver, arr.tumors if arr.tumors.any() else None):
+    for title, view, index in slices_to_draw(assessment):
         png = fg.slice_png(ct_hu, g, view=view, index=index, segment_map=arr.territory, segment_names=SEGMENT_CODES,
-                           resected=arr.removed, tumors=arr.tumors, margin_points=margin_points, title=title)
-        out.append(Figure(title, png, f"{view} slice {index}; resected parenchyma hatched, tumours outlined"))
+                           resected=arr.removed, tumors=arr.tumors, margin_points=margin_points,
+                           at_risk=arr.at_risk, at_risk_ml=at_risk_ml, title=title)
+        caption = f"{view} slice {index}; resected parenchyma hatched, tumours outlined"
+        if any(np.any(m) for m in arr.at_risk.values()):
+            caption += "; remnant at risk hatched in its vessel system's colour"
+        out.append(Figure(title, png, caption))
     out.append(_volume_chart(assessment, thresholds))
     out.append(Figure("Remnant (anterior projection)",
                       fg.remnant_projection_png(arr.functional, arr.removed, g, tumors=arr.tumors),

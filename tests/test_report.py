@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+from flr.anatomy import SEGMENT_CODES
 from flr.io import write_nifti
 from flr.io.dicom import write_dicom_series
 from pipelines.cli import main
@@ -162,3 +163,215 @@ def test_provenance_shows_file_names_only(case):
     result = json.loads((case / "out" / "result.json").read_text())
     assert [i["path"] for i in result["inputs"]] == [str(case / "ct"), str(case / "labels.nii.gz"),
                                                      str(case / "liver.nii.gz")]
+
+
+# --- territories at risk ----------------------------------------------------------------------------
+
+
+class _Tables(HTMLParser):
+    """The text of every cell of each ``<table id=...>``: ``{id: [[cell, ...], ...]}`` (header rows included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._table = dict(attrs).get("id") or ""
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table is not None:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._table is not None:
+            self.tables[self._table][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _tables(html: str) -> dict[str, list[list[str]]]:
+    parser = _Tables()
+    parser.feed(html)
+    return parser.tables
+
+
+def _ml(v: float | None) -> str:
+    return "—" if v is None else f"{v:,.{2 if abs(v) < 1 else 1}f} mL"
+
+
+@pytest.fixture(scope="module")
+def congested(phantom_0):
+    """Right hemihepatectomy taking the middle hepatic vein: segment IV loses its outflow (congested)."""
+    from flr.assessment import assess
+    from flr.plan import resection_plan
+
+    return assess([phantom_0.labels, phantom_0.liver],
+                  resection_plan("right-hemihepatectomy", keep_plane_vessels=False), ct=phantom_0.ct)
+
+
+def test_report_slices_hatch_the_assessments_territories_at_risk(congested, phantom_0):
+    """Every slice the report draws hatches each system's territory at risk on exactly the voxels of the
+    assessment's mask on that slice; the congested segment IV is shown on at least one of them."""
+    from flr.report.figures import at_risk_planes, display_slice, slice_png
+    from pipelines.report import slices_to_draw
+    from tests.test_report_figures import _Box, _decode
+
+    a = congested
+    g, arr = a.geometry, a.arrays
+    assert a.checks.outflow.segments["liver_segment_4"].status == "fail"
+    assert set(arr.at_risk) == {"inflow", "outflow"}
+    picks = slices_to_draw(a)
+    shown = dict.fromkeys(arr.at_risk, 0)
+    for _, view, index in picks:
+        planes = at_risk_planes(arr.at_risk, g, view, index)
+        for check, mask in arr.at_risk.items():
+            expected = display_slice(mask, g, view, index)
+            if expected.any():
+                np.testing.assert_array_equal(planes[check], expected)
+                shown[check] += 1
+            else:
+                assert check not in planes
+    assert shown["outflow"] >= 1
+    # the drawing: what the territories change lies on their voxels (an outline's width around them), or in
+    # the legend, a box in the image's lower-right corner
+    title, view, index = next(p for p in picks if at_risk_planes(arr.at_risk, g, *p[1:]))
+    common = {"view": view, "index": index, "segment_map": arr.territory, "segment_names": SEGMENT_CODES,
+              "resected": arr.removed, "title": title}
+    ct = np.asarray(phantom_0.ct.array)
+    with_risk = _decode(slice_png(ct, g, at_risk=arr.at_risk, at_risk_ml={"outflow": 1.0}, **common))[..., :3]
+    without = _decode(slice_png(ct, g, **common))[..., :3]
+    plane = display_slice(arr.at_risk["outflow"] | arr.at_risk["inflow"], g, view, index)
+    box = _Box(without, plane.shape, row_mm=g.spacing_mm[1] if view == "axial" else g.spacing_mm[2],
+               col_mm=g.spacing_mm[0])
+    allowed = np.zeros(with_risk.shape[:2], bool)
+    for r, c in np.argwhere(plane):
+        allowed[box.rows(r, r + 1, -3), box.cols(c, c + 1, -3)] = True
+    changed = np.abs(with_risk - without).max(axis=-1) > 0.02
+    assert changed[allowed].mean() > 0.1
+    stray = np.argwhere(changed & ~allowed)
+    if stray.size:
+        top, left = stray.min(axis=0)
+        bottom, right = stray.max(axis=0)
+        assert bottom >= box.bottom - 15 and right >= box.right - 15, (top, left, bottom, right)
+        assert (bottom - top) * (right - left) < 0.15 * (box.bottom - box.top) * (box.right - box.left)
+
+
+def test_report_lists_the_remnant_at_risk_with_the_assessments_numbers(congested):
+    from flr.report.html import render_report
+
+    a = congested
+    tables = _tables(render_report(a.to_dict()))
+    r = a.remnant
+    lost = {row[0]: row[1] for row in tables["at-risk-lost"][1:]}
+    assert lost == {"Devascularized": _ml(r.devascularized_ml), "Congested": _ml(r.congested_ml),
+                    "At risk in all (not functional)": _ml(r.at_risk_ml)}     # no bile ducts: no "Undrained"
+    assert r.congested_ml > 200.0                                             # segment IV, mostly
+    head, *rows = tables["at-risk-segments"]
+    assert head == ["segment", "remnant", "portal inflow at risk", "hepatic-venous outflow at risk", "functional"]
+    assert [row[0] for row in rows] == [f"Segment {n}" for n in ("I", "II", "III", "IV")]
+    for row, name in zip(rows, r.segments, strict=True):
+        inflow, outflow = a.checks.inflow.segments[name], a.checks.outflow.segments[name]
+        assert row[1] == _ml(outflow.volume_ml)
+        for cell, seg in ((row[2], inflow), (row[3], outflow)):
+            assert cell.rstrip(" *") == f"{_ml(seg.at_risk_ml)} ({100 * seg.at_risk_fraction:.1f} %)"
+        assert row[4] == _ml(r.functional_segments_ml[name])
+    systems = {row[0]: row[1:] for row in tables["vessel-systems"][1:]}
+    assert list(systems) == ["portal inflow", "hepatic-venous outflow", "biliary drainage"]
+    assert systems["hepatic-venous outflow"][:2] == ["fail", _ml(a.checks.outflow.at_risk_ml)]
+    notes = systems["hepatic-venous outflow"][2]
+    s = a.checks.outflow.system
+    assert notes.startswith("source: hepatic_vein mask;")
+    assert f"{s.branches} branches" in notes and f"{s.bridges} gap" in notes and f"{s.debris_count} debris" in notes
+    assert systems["biliary drainage"] == ["not assessed", "—", "no bile_duct mask in the label maps"]
+
+
+def test_report_tables_from_json_alone(congested, tmp_path):
+    """An assessment read back from its JSON (no arrays) renders the same tables, without images; a round-1
+    JSON (no territories) still renders, the missing numbers shown as "—"."""
+    from flr.report.html import render_report
+    from flr.results import Assessment
+    from pipelines.report import write_report
+
+    back = Assessment.model_validate(json.loads(congested.to_json()))
+    assert back.arrays is None
+    fresh = _tables(render_report(congested.to_dict()))
+    assert _tables(render_report(back.to_dict())) == fresh
+    paths = write_report(back, tmp_path / "r")
+    html = paths["report"].read_text()
+    assert "<img" not in html and _tables(html)["at-risk-segments"] == fresh["at-risk-segments"]
+
+    old = congested.to_dict()
+    for key in ("congested_ml", "undrained_ml", "at_risk_ml", "functional_segments_ml"):
+        old["remnant"].pop(key, None)
+    for name in ("inflow", "outflow", "biliary_drainage"):
+        for key in ("at_risk_ml", "devascularized_ml", "congested_ml", "system"):
+            old["checks"][name].pop(key, None)
+        for seg in old["checks"][name]["segments"].values():
+            for key in ("volume_ml", "at_risk_ml", "at_risk_fraction", "own_branch"):
+                seg.pop(key)
+    tables = _tables(render_report(old))
+    assert {row[0]: row[1] for row in tables["at-risk-lost"][1:]} == {
+        "Devascularized": _ml(congested.remnant.devascularized_ml), "Congested": "—"}
+    assert all(cell == "— (—)" for row in tables["at-risk-segments"][1:] for cell in row[2:4])
+
+
+def test_report_without_vessel_masks(phantom_0, tmp_path):
+    """No vessel in the label maps: every system is listed as not assessed with its reason, nothing is hatched,
+    and the lost-supply lines say why instead of showing 0 mL."""
+    from flr.assessment import assess
+    from flr.image import LabelMap
+    from flr.plan import resection_plan
+    from flr.report.figures import pick_slices
+    from pipelines.report import slices_to_draw, write_report
+
+    lm = phantom_0.labels
+    kept = {k: v for k, v in lm.names.items() if v.startswith(("liver_segment", "tumor"))}
+    labels = LabelMap(np.where(np.isin(lm.array, list(kept)), lm.array, 0), lm.geometry, names=kept, scheme=lm.scheme)
+    a = assess([labels, phantom_0.liver], resection_plan("right-hemihepatectomy"), ct=phantom_0.ct)
+    assert a.arrays.at_risk == {}
+    assert slices_to_draw(a) == pick_slices(a.geometry, a.arrays.liver, a.arrays.tumors)
+    html = write_report(a, tmp_path / "r", ct=phantom_0.ct)["report"].read_text()
+    tables = _tables(html)
+    assert "at-risk-segments" not in tables
+    assert tables["at-risk-lost"][1:] == [
+        ["Devascularized", "—", "not assessed: no portal_vein mask in the label maps"],
+        ["Congested", "—", "not assessed: no hepatic_vein mask in the label maps"]]
+    assert tables["vessel-systems"][1:] == [
+        ["portal inflow", "not assessed", "—", "no portal_vein mask in the label maps"],
+        ["hepatic-venous outflow", "not assessed", "—", "no hepatic_vein mask in the label maps"],
+        ["biliary drainage", "not assessed", "—", "no bile_duct mask in the label maps"]]
+    assert html.count("<img") >= 4 and "hatched in its vessel system" not in html
+
+
+def test_vessel_system_notes_name_source_bridges_debris_and_branchless_segments():
+    from flr.report.html import territory_tables
+
+    check = {"status": "pass", "detail": "0.0 mL of the remnant lose their portal inflow", "vessel": "portal_vein",
+             "at_risk_ml": 0.0, "devascularized_ml": 0.0,
+             "segments": {"liver_segment_4": {"status": "pass", "detail": "", "volume_ml": 120.0, "at_risk_ml": 6.0,
+                                              "at_risk_fraction": 0.05, "own_branch": False}},
+             "system": {"source": "separated from the hepatic_vessel mask", "branches": 9, "total_length_mm": 412.4,
+                        "root_points": 30, "bridges": 2, "bridged_gaps_mm": [3.2, 5.04], "debris_count": 3,
+                        "debris_ml": 0.42, "disconnected_ml": 0.0, "cut_points": 12, "lost_points": 20,
+                        "kept_on_plane_points": 0, "separation": {"detail": "portal and hepatic veins by seeds"}}}
+    result = {"remnant": {"segments": ["liver_segment_4"], "devascularized_ml": 0.0},
+              "checks": {"inflow": check, "outflow": {"status": "not_assessed", "detail": "why not", "segments": {}}}}
+    t = territory_tables(result)
+    assert [s.check for s in t.systems] == ["inflow", "outflow"] and t.assessed == ("inflow",)
+    assert t.systems[0].notes == (
+        "source: separated from the hepatic_vessel mask", "separation: portal and hepatic veins by seeds",
+        "9 branches, 412 mm of centerline", "2 gaps bridged (3.2, 5.0 mm)", "3 debris pieces left out (0.42 mL)",
+        "plan: 12 centerline points cut, 20 lost",
+        "no branch of its own in segment IV: supplied by the nearest branches")
+    assert t.systems[1].notes == ("why not",)
+    assert t.segments[0].systems["inflow"].at_risk_percent == pytest.approx(5.0)
+    assert [(r.label, r.value_ml) for r in t.lost] == [("Devascularized", 0.0), ("Congested", None)]

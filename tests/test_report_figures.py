@@ -14,7 +14,10 @@ from flr.report.figures import (
     REMNANT_COLOUR,
     RESECTED_COLOUR,
     SEGMENT_COLOURS,
+    SYSTEM_COLOURS,
     THRESHOLD_COLOUR,
+    at_risk_planes,
+    at_risk_slice,
     display_slice,
     orientation_labels,
     pick_slices,
@@ -419,6 +422,126 @@ def test_slice_png_rejects_bad_window(straight):
     with pytest.raises(ValueError, match="window width"):
         slice_png(None, g, view="axial", index=0, segment_map=np.zeros(g.shape_zyx, np.int16), segment_names={},
                   window=(80.0, 0.0))
+
+
+# --- territories at risk ----------------------------------------------------------------------------
+
+# In segment II of the synthetic slice: the outflow's territory at risk a rectangle, the inflow's an L (its
+# notch tests that the hatch follows voxel edges, concave corners included).
+OUTFLOW_YX = (slice(3, 7), slice(3, 9))
+INFLOW_YX = (slice(8, 13), slice(3, 9))
+NOTCH_YX = (slice(11, 13), slice(3, 5))
+
+
+def _at_risk_masks() -> dict[str, np.ndarray]:
+    g = SLICE_GRID
+    outflow, inflow = np.zeros(g.shape_zyx, bool), np.zeros(g.shape_zyx, bool)
+    outflow[(1, *OUTFLOW_YX)] = True            # on the slice drawn (z 1) only
+    inflow[(slice(None), *INFLOW_YX)] = True
+    inflow[(slice(None), *NOTCH_YX)] = False
+    return {"outflow": outflow, "inflow": inflow}
+
+
+def _voxel_pixels(box: _Box, plane: np.ndarray, grow_px: int) -> np.ndarray:
+    """Pixels of the displayed voxels where ``plane`` is true, each voxel grown (> 0) or shrunk (< 0) by
+    ``grow_px`` pixels on every side."""
+    out = np.zeros((600, 600), bool)
+    for r, c in np.argwhere(plane):
+        out[box.rows(r, r + 1, -grow_px), box.cols(c, c + 1, -grow_px)] = True
+    return out
+
+
+@pytest.mark.parametrize("direction", [(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0), RAS, _rotation_z(-40.0),
+                                       (0, 1, 0, 1, 0, 0, 0, 0, -1)], ids=["lps", "ras", "oblique-40", "swapped"])
+@pytest.mark.parametrize("view", ["axial", "coronal"])
+def test_at_risk_planes_are_the_displayed_masks(direction, view):
+    """Each system's plane is its mask's displayed slice (the same transpose and flips as the CT), systems in
+    the report's order, and a system with nothing at risk on the slice is left out."""
+    g = Geometry(shape_zyx=(6, 7, 9), spacing_mm=(0.8, 1.1, 2.5), direction=direction)
+    rng = np.random.default_rng(11)
+    masks = {"biliary_drainage": rng.random(g.shape_zyx) < 0.3, "outflow": rng.random(g.shape_zyx) < 0.2,
+             "inflow": np.zeros(g.shape_zyx, bool)}
+    index = 2
+    masks["inflow"][tuple(slice(None) if a != (0 if view == "axial" else 1) else index + 1 for a in range(3))] = True
+    planes = at_risk_planes(masks, g, view, index)
+    assert list(planes) == ["outflow", "biliary_drainage"]       # inflow: only on the next slice
+    for check, plane in planes.items():
+        assert plane.dtype == bool
+        np.testing.assert_array_equal(plane, display_slice(masks[check], g, view, index))
+    assert list(at_risk_planes(masks, g, view, index + 1)) == ["inflow", "outflow", "biliary_drainage"]
+
+
+def test_at_risk_slice_holds_most_of_the_mask():
+    g = Geometry(shape_zyx=(5, 6, 7))
+    mask = np.zeros(g.shape_zyx, bool)
+    assert at_risk_slice(mask, g) is None
+    mask[1, :2, :2] = True          # 4 voxels on axial slice 1
+    mask[3, :3, :3] = True          # 9 on slice 3
+    mask[4, 5, :] = True            # 7 on slice 4, all on coronal slice 5
+    assert at_risk_slice(mask, g) == 3
+    assert at_risk_slice(mask, g, "coronal") == 5
+    with pytest.raises(ValueError, match=r"at-risk mask has shape \(5, 6, 6\)"):
+        at_risk_slice(mask[:, :, :6], g)
+
+
+def test_slice_png_hatches_each_territory_at_risk_exactly_on_its_voxels():
+    masks = _at_risk_masks()
+    rgb, box = _slice_case(tumors=None, margin_points=(), at_risk=masks, at_risk_ml={"outflow": 12.0, "inflow": 3.0})
+    plain = _slice_case(tumors=None, margin_points=())[0]
+    # the legend (lower right) repeats the colours: leave out the part of the figure below and right of both
+    # territories (which lie above y 13 and left of x 9), where it sits
+    away_from_legend = np.ones(rgb.shape[:2], bool)
+    away_from_legend[round(box.row_of(12.5)) + 4:, round(box.col_of(8.5)) + 4:] = False
+    for check, mask in masks.items():
+        plane = mask[1]                                   # LPS grid: the axial display is the (y, x) plane
+        # hatch lines are opaque: where a line covers a whole pixel it has exactly the system's colour
+        hit = _near(rgb, _rgb(SYSTEM_COLOURS[check]), tol=0.06) & away_from_legend
+        inside, allowed = _voxel_pixels(box, plane, -3), _voxel_pixels(box, plane, 3)  # 1 pt outline on the edges
+        assert hit[inside].mean() > 0.1, check
+        # a hatch, not a fill: a row through the middle of the territory crosses several separate lines
+        rows = np.nonzero(inside.any(axis=1))[0]
+        middle = hit[rows[len(rows) // 2]] & inside[rows[len(rows) // 2]]
+        assert 4 <= np.count_nonzero(np.diff(middle.astype(int)) == 1) <= 40, check
+        assert not (hit & ~allowed).any(), check          # nowhere else, not in the inflow's notch either
+        assert not (_near(plain, _rgb(SYSTEM_COLOURS[check]), tol=0.06) & away_from_legend).any()
+    # outside the territories (and away from the legend) the slice is drawn as without them
+    either = _voxel_pixels(box, masks["outflow"][1] | masks["inflow"][1], 3)
+    assert np.abs(rgb - plain)[~either & away_from_legend].max() < 0.02
+    # the inflow's notch keeps segment II's tint in its middle
+    notch = _region(box, NOTCH_YX, inset=4)
+    assert _near(rgb[notch], 0.38 * _segment_colour(2)).mean() > 0.9
+
+
+def test_slice_png_without_territory_on_the_slice_draws_as_without():
+    """An empty system, or one whose territory lies on other slices only, adds no hatch (only a legend line)."""
+    masks = _at_risk_masks()
+    plain = _slice_case(tumors=None, margin_points=())[0]
+    empty = {k: np.zeros_like(m) for k, m in masks.items()}
+    same = _slice_case(tumors=None, margin_points=(), at_risk=empty, at_risk_ml={"outflow": 0.0, "inflow": 0.0})[0]
+    np.testing.assert_array_equal(same, plain)
+    elsewhere, box = _slice_case(tumors=None, margin_points=(), index=0, at_risk={"outflow": masks["outflow"]},
+                                 at_risk_ml={"outflow": 12.0})
+    above_legend = slice(0, round(box.row_of(12.5)))
+    assert not _near(elsewhere, _rgb(SYSTEM_COLOURS["outflow"]), tol=0.06)[above_legend].any()
+    np.testing.assert_array_equal(elsewhere[above_legend], _slice_case(tumors=None, margin_points=(),
+                                                                       index=0)[0][above_legend])
+
+
+def test_at_risk_legend_names_each_system_with_its_volume():
+    from flr.report.figures import _at_risk_handles
+
+    masks = _at_risk_masks()
+    planes = at_risk_planes(masks, SLICE_GRID, "axial", 0)     # the outflow's territory is on slice 1 only
+    labels = [h.get_label() for h in _at_risk_handles(masks, planes, {"inflow": 3.04, "outflow": 12.0})]
+    assert labels == ["portal inflow at risk 3.0 mL", "hepatic-venous outflow at risk 12.0 mL (not on this slice)"]
+    none = {"outflow": np.zeros_like(masks["outflow"])}
+    assert _at_risk_handles(none, {}, {"outflow": 0.0}) == []
+
+
+def test_slice_png_rejects_at_risk_mask_off_the_grid():
+    masks = _at_risk_masks()
+    with pytest.raises(ValueError, match=r"at_risk\['outflow'\] has shape \(3, 16, 19\)"):
+        _slice_case(at_risk={"outflow": masks["outflow"][:, :, :19]})
 
 
 BAR_ROWS = [(f"liver_segment_{k}", 150.0 if k < 5 else 0.0, 0.0 if k < 5 else 180.0) for k in range(1, 9)]

@@ -33,6 +33,11 @@ from flr.anatomy import SEGMENT_BY_NAME, SEGMENTS, roman_numeral
 from flr.image import Geometry, patient_side
 
 __all__ = [
+    "SYSTEM_COLOURS",
+    "SYSTEM_HATCHES",
+    "SYSTEM_LABELS",
+    "at_risk_planes",
+    "at_risk_slice",
     "display_slice",
     "orientation_labels",
     "pick_slices",
@@ -52,6 +57,20 @@ RESECTED_COLOUR = "#9e9e9e"
 TUMOUR_COLOUR = "#ff1a1a"
 MARGIN_COLOUR = "#ffff33"
 THRESHOLD_COLOUR = "#d62728"
+
+#: Vessel systems in the order the report lists them (the supply checks of :class:`flr.results.Checks`).
+SYSTEMS: tuple[str, ...] = ("inflow", "outflow", "arterial_inflow", "biliary_drainage")
+#: What each system's territory at risk is called in legends and tables.
+SYSTEM_LABELS: dict[str, str] = {"inflow": "portal inflow", "outflow": "hepatic-venous outflow",
+                                 "arterial_inflow": "arterial inflow", "biliary_drainage": "biliary drainage"}
+#: One colour per vessel system, from the Okabe-Ito palette (distinguishable with the common colour-vision
+#: deficiencies, and clear of the tumour red and the margin yellow): sky blue, orange, reddish purple, bluish green.
+SYSTEM_COLOURS: dict[str, str] = {"inflow": "#56b4e9", "outflow": "#e69f00", "arterial_inflow": "#cc79a7",
+                                  "biliary_drainage": "#009e73"}
+#: One hatch direction per system as well, so overlapping territories (and a grey print) stay apart; the
+#: resected part keeps "///".
+SYSTEM_HATCHES: dict[str, str] = {"inflow": "\\\\\\", "outflow": "|||", "arterial_inflow": "---",
+                                  "biliary_drainage": "xxx"}
 
 #: Where the image axes of :func:`slice_png` and :func:`remnant_projection_png` sit, as figure fractions
 #: (left, bottom, width, height); the drawn image is that box shrunk to the physical aspect, centred.
@@ -287,6 +306,90 @@ def _draw_segments(ax: Any, plan: _Plan, seg2d: np.ndarray, segment_names: Mappi
     return handles
 
 
+def at_risk_planes(at_risk: Mapping[str, np.ndarray], geometry: Geometry, view: str,
+                   index: int) -> dict[str, np.ndarray]:
+    """The displayed slice of each system's territory at risk: ``{check: bool (rows, cols)}``, as :func:`slice_png`
+    hatches it (the same transpose and flips as :func:`display_slice`; systems in :data:`SYSTEMS` order, then any
+    other key). A system with no voxel at risk on this slice is left out.
+    """
+    order = [k for k in SYSTEMS if k in at_risk] + [k for k in at_risk if k not in SYSTEMS]
+    out: dict[str, np.ndarray] = {}
+    for check in order:
+        mask = _check_volume(at_risk[check], geometry, f"at_risk[{check!r}]")
+        plane = display_slice(mask, geometry, view, index) != 0
+        if plane.any():
+            out[check] = plane
+    return out
+
+
+def at_risk_slice(mask: np.ndarray, geometry: Geometry, view: str = "axial") -> int | None:
+    """Index of the ``view`` slice holding most of ``mask`` (the first of equals); None for an empty mask."""
+    arr = _check_volume(mask, geometry, "at-risk mask") != 0
+    axis = _FIXED_AXIS[_check_view(view)]
+    counts = arr.sum(axis=tuple(a for a in (0, 1, 2) if a != axis))
+    return int(np.argmax(counts)) if counts.any() else None
+
+
+def _system_style(check: str, code: int) -> tuple[str, str]:
+    colour = SYSTEM_COLOURS.get(check, _EXTRA_COLOURS[code % len(_EXTRA_COLOURS)])
+    return colour, SYSTEM_HATCHES.get(check, "++")
+
+
+#: Sub-voxels per voxel edge of the grid the territories at risk are contoured on: the contour then runs on the
+#: voxel edges and cuts each convex corner by 1 / (2 * 4) voxel only (on the voxel grid itself, by half a voxel).
+_AT_RISK_UPSAMPLE = 4
+
+
+def _voxel_edge_grid(plan: _Plan, plane: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """``plane`` cropped to its box plus one voxel, each voxel repeated ``_AT_RISK_UPSAMPLE`` times along both
+    axes, as float, and its imshow-style extent (mm): contour level 0.5 of it follows the voxel edges."""
+    k = _AT_RISK_UPSAMPLE
+    box = _bbox(plane)
+    assert box is not None
+    (r0, r1), (c0, c1) = ((s.start - 1, s.stop + 1) for s in box)
+    crop = np.zeros((r1 - r0, c1 - c0), np.float32)
+    crop[1:-1, 1:-1] = plane[box]
+    fine = np.repeat(np.repeat(crop, k, axis=0), k, axis=1)
+    return fine, (c0 * plan.col_mm, c1 * plan.col_mm, r1 * plan.row_mm, r0 * plan.row_mm)
+
+
+def _draw_at_risk(ax: Any, plan: _Plan, planes: Mapping[str, np.ndarray]) -> None:
+    """Hatch and outline each system's territory at risk in the system's colour (no fill: the segment shows),
+    along the voxel edges (:func:`_voxel_edge_grid`)."""
+    for code, (check, plane) in enumerate(planes.items()):
+        colour, hatch = _system_style(check, code)
+        fine, extent = _voxel_edge_grid(plan, plane)
+        cs = ax.contourf(fine, levels=[0.5, 1.5], colors="none", hatches=[hatch], extent=extent, origin="upper")
+        cs.set_edgecolor(colour)   # matplotlib < 3.11 takes the hatch colour from the edge colour
+        cs.set_linewidth(0.0)
+        if hasattr(cs, "set_hatchcolor"):
+            cs.set_hatchcolor(colour)
+        if hasattr(cs, "set_hatch_linewidth"):
+            cs.set_hatch_linewidth(1.6)
+        ax.contour(fine, levels=[0.5], colors=[colour], linewidths=1.0, extent=extent, origin="upper")
+
+
+def _at_risk_handles(at_risk: Mapping[str, np.ndarray], planes: Mapping[str, np.ndarray],
+                     at_risk_ml: Mapping[str, float | None]) -> list[Any]:
+    """A legend entry per system with a territory at risk anywhere, its mL, and whether this slice shows it."""
+    from matplotlib.patches import Patch
+
+    handles = []
+    order = [k for k in SYSTEMS if k in at_risk] + [k for k in at_risk if k not in SYSTEMS]
+    for code, check in enumerate(order):
+        ml = at_risk_ml.get(check)
+        if check not in planes and not (ml or np.any(at_risk[check])):
+            continue
+        colour, hatch = _system_style(check, code)
+        text = f"{SYSTEM_LABELS.get(check, check.replace('_', ' '))} at risk"
+        if ml is not None:
+            text += f" {float(ml):.1f} mL"
+        if check not in planes:
+            text += " (not on this slice)"
+        handles.append(Patch(facecolor="none", edgecolor=colour, hatch=hatch, label=text))
+    return handles
+
+
 def _draw_margins(ax: Any, plan: _Plan, geometry: Geometry, index: int,
                   margin_points: Sequence[tuple[tuple[float, float, float], tuple[float, float, float], float]]
                   ) -> bool:
@@ -332,10 +435,13 @@ def slice_png(
     resected: np.ndarray | None = None,
     tumors: np.ndarray | None = None,
     margin_points: Sequence[tuple[tuple[float, float, float], tuple[float, float, float], float]] = (),
+    at_risk: Mapping[str, np.ndarray] | None = None,
+    at_risk_ml: Mapping[str, float | None] | None = None,
     title: str = "",
     window: tuple[float, float] = (80.0, 150.0),
 ) -> bytes:
-    """One CT slice with the Couinaud segments, the resected part, tumours and margins, as a 600x600 PNG.
+    """One CT slice with the Couinaud segments, the resected part, the territories at risk, tumours and margins,
+    as a 600x600 PNG.
 
     Parameters
     ----------
@@ -357,6 +463,12 @@ def slice_png(
     margin_points : sequence of (tumour point, remnant point, distance in mm)
         Points in LPS mm. Each pair whose connecting segment passes within half a slice of the displayed
         slice is drawn (projected onto it) with its distance.
+    at_risk : mapping of check name -> ndarray (z, y, x) of bool, optional
+        Each vessel system's territory at risk in the remnant (``Assessment.arrays.at_risk``): hatched and
+        outlined in the system's colour (:data:`SYSTEM_COLOURS`, :data:`SYSTEM_HATCHES`) exactly on the voxels
+        of :func:`at_risk_planes`.
+    at_risk_ml : mapping of check name -> mL, optional
+        The volume at risk of each system (the whole remnant, not the slice), shown in the legend.
     title : str
         Figure title.
     """
@@ -380,22 +492,41 @@ def slice_png(
     extent = _extent(plan, seg2d.shape)
 
     fig, ax = _ct_axes(ct2d, seg2d.shape, level, width, extent)
+    handles = _draw_segments(ax, plan, seg2d, segment_names, res2d, extent)
+    if at_risk:
+        planes = at_risk_planes(at_risk, geometry, view, i)
+        _draw_at_risk(ax, plan, planes)
+        handles.extend(_at_risk_handles(at_risk, planes, at_risk_ml or {}))
+    handles.extend(_draw_tumours_and_margins(ax, plan, geometry, i, tum2d, extent, margin_points))
+    _finish_slice(fig, ax, plan, extent, handles, title or f"{view} slice {i}")
+    return _png(fig)
+
+
+def _draw_tumours_and_margins(ax: Any, plan: _Plan, geometry: Geometry, index: int, tum2d: np.ndarray | None,
+                              extent: tuple[float, float, float, float],
+                              margin_points: Sequence[tuple[tuple[float, float, float], tuple[float, float, float],
+                                                            float]]) -> list[Any]:
+    """Outline the tumours in red and draw the margins of slice ``index``; their legend handles."""
     from matplotlib.lines import Line2D
 
-    handles = _draw_segments(ax, plan, seg2d, segment_names, res2d, extent)
+    handles: list[Any] = []
     if tum2d is not None and np.any(tum2d):
         _outline(ax, tum2d != 0, extent, TUMOUR_COLOUR, 1.8)
         handles.append(Line2D([], [], color=TUMOUR_COLOUR, lw=1.8, label="tumour"))
-    if _draw_margins(ax, plan, geometry, i, margin_points):
+    if _draw_margins(ax, plan, geometry, index, margin_points):
         handles.append(Line2D([], [], color=MARGIN_COLOUR, lw=2.0, marker="o", ms=3, label="margin"))
+    return handles
 
+
+def _finish_slice(fig: Any, ax: Any, plan: _Plan, extent: tuple[float, float, float, float], handles: list[Any],
+                  title: str) -> None:
+    """Limits at the image's edges, orientation letters, the legend (lower right) and the title."""
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
     _orientation_text(ax, _labels_of(plan))
     if handles:
         ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.7, ncol=2 if len(handles) > 6 else 1)
-    fig.suptitle(title or f"{view} slice {i}", fontsize=11)
-    return _png(fig)
+    fig.suptitle(title, fontsize=11)
 
 
 def volume_bar_png(rows: Sequence[tuple[str, float, float]], *, threshold_ml: float | None = None,

@@ -75,6 +75,156 @@ class Figure:
 
 
 
+#: The reduction each system's lost territory makes in the remnant: (name, key in ``remnant``, what is cut off).
+_LOST = (("Devascularized", "devascularized_ml", ("inflow", "arterial_inflow"), "portal or arterial branch"),
+         ("Congested", "congested_ml", ("outflow",), "hepatic-venous branch"),
+         ("Undrained", "undrained_ml", ("biliary_drainage",), "bile duct branch"))
+
+
+@dataclass(frozen=True)
+class LostRow:
+    """One line of the remnant's lost supply: ``value_ml`` None where no system behind it was assessed."""
+
+    label: str
+    value_ml: float | None
+    note: str
+
+
+@dataclass(frozen=True)
+class SegmentAtRisk:
+    """One system's territory at risk within one remnant segment (mL, percent 0-100 of the segment)."""
+
+    at_risk_ml: float | None
+    at_risk_percent: float | None
+    own_branch: bool | None
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """A remnant segment: its remnant volume, what each assessed system puts at risk, what stays functional (mL)."""
+
+    name: str
+    volume_ml: float | None
+    functional_ml: float | None
+    systems: Mapping[str, SegmentAtRisk]
+
+
+@dataclass(frozen=True)
+class SystemRow:
+    """A vessel system as the report lists it: status, the remnant at risk and how the system was built."""
+
+    check: str
+    label: str
+    colour: str
+    status: str
+    at_risk_ml: float | None
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TerritoryTables:
+    """The report's tables of territories at risk, from the JSON result alone (no arrays needed).
+
+    ``lost`` the remnant devascularized, congested (and undrained, where bile ducts were given), ``at_risk_ml``
+    their union (None when no system was assessed), ``systems`` every vessel check made, ``assessed`` those with
+    territories (the columns of ``segments``).
+    """
+
+    lost: tuple[LostRow, ...]
+    at_risk_ml: float | None
+    systems: tuple[SystemRow, ...]
+    assessed: tuple[str, ...]
+    segments: tuple[SegmentRow, ...]
+    segment_fail_percent: float
+
+
+def _system_notes(check: Mapping[str, Any]) -> tuple[str, ...]:
+    """How the system was built and what the plan cut, in words (the reason alone for a system not assessed)."""
+    sysm = check.get("system")
+    if check.get("status") == "not_assessed" or not isinstance(sysm, Mapping):
+        return (str(check.get("detail") or "not assessed"),)
+    notes = [f"source: {sysm.get('source', '—')}"]
+    separation = sysm.get("separation")
+    if isinstance(separation, Mapping) and separation.get("detail"):
+        notes.append(f"separation: {separation['detail']}")
+    if sysm.get("branches") is not None:
+        notes.append(f"{sysm['branches']} branches, {_fmt(float(sysm.get('total_length_mm') or 0.0), 0)} mm of "
+                     "centerline")
+    gaps = sysm.get("bridged_gaps_mm") or ()
+    bridges = int(sysm.get("bridges") or 0)
+    notes.append(f"{bridges} gap{'s' if bridges != 1 else ''} bridged"
+                 + (f" ({', '.join(f'{float(g):.1f}' for g in gaps)} mm)" if gaps else ""))
+    debris = int(sysm.get("debris_count") or 0)
+    notes.append(f"{debris} debris piece{'s' if debris != 1 else ''} left out"
+                 + (f" ({_ml(sysm.get('debris_ml'))})" if debris else ""))
+    if sysm.get("disconnected_ml"):
+        notes.append(f"{_ml(sysm['disconnected_ml'])} of vessel not connected to the root")
+    if sysm.get("cut_points") is not None:
+        notes.append(f"plan: {sysm['cut_points']} centerline points cut, {sysm.get('lost_points', 0)} lost"
+                     + (f", {sysm['kept_on_plane_points']} kept on the plane" if sysm.get("kept_on_plane_points")
+                        else ""))
+    own = [roman_numeral(n) for n, seg in (check.get("segments") or {}).items()
+           if isinstance(seg, Mapping) and seg.get("own_branch") is False]
+    if own:
+        notes.append(f"no branch of its own in segment{'s' if len(own) > 1 else ''} {', '.join(own)}: "
+                     "supplied by the nearest branches")
+    return tuple(notes)
+
+
+def territory_tables(result: Mapping[str, Any]) -> TerritoryTables:
+    """The tables of territories at risk of an assessment result (the dict of ``Assessment.to_dict()``).
+
+    Works on a result read back from JSON, also one written before territories (round 1): a value absent
+    there is None, shown as "—".
+    """
+    from flr.report.figures import SYSTEM_COLOURS, SYSTEM_LABELS, SYSTEMS
+    from flr.territories import SEGMENT_FAIL_FRACTION
+
+    checks: Mapping[str, Any] = result.get("checks") or {}
+    remnant: Mapping[str, Any] = result.get("remnant") or {}
+    made = [k for k in SYSTEMS if isinstance(checks.get(k), Mapping)]
+    assessed = tuple(k for k in made if checks[k].get("status") != "not_assessed")
+    lost = []
+    for label, key, behind, branch in _LOST:
+        present = [k for k in behind if k in made]
+        if not present:
+            continue
+        value = remnant.get(key)
+        if key == "undrained_ml" and value is None:
+            continue  # bile ducts only where given
+        judged = [k for k in present if k in assessed]
+        if not judged:  # no system behind this line was assessed: its 0.0 is no measurement
+            reasons = "; ".join(str(checks[k].get("detail") or "not assessed") for k in present)
+            lost.append(LostRow(label, None, f"not assessed: {reasons}"))
+            continue
+        lost.append(LostRow(label, None if value is None else float(value),
+                            f"remnant whose {branch} the plan cuts off"))
+    systems = tuple(SystemRow(k, SYSTEM_LABELS[k], SYSTEM_COLOURS[k], str(checks[k].get("status")),
+                              checks[k].get("at_risk_ml"), _system_notes(checks[k])) for k in made)
+    functional: Mapping[str, Any] = remnant.get("functional_segments_ml") or {}
+    names = list(remnant.get("segments") or ())
+    for k in made:
+        names += [n for n in (checks[k].get("segments") or {}) if n not in names]
+    rows = []
+    for name in names:
+        per: dict[str, SegmentAtRisk] = {}
+        volume = None
+        for k in assessed:
+            seg = (checks[k].get("segments") or {}).get(name) or {}
+            fraction = seg.get("at_risk_fraction")
+            per[k] = SegmentAtRisk(seg.get("at_risk_ml"), None if fraction is None else 100.0 * float(fraction),
+                                   seg.get("own_branch"))
+            volume = seg.get("volume_ml") if volume is None else volume
+        rows.append(SegmentRow(name, volume, functional.get(name), per))
+    at_risk = remnant.get("at_risk_ml") if assessed else None   # no system assessed: its 0.0 is no measurement
+    return TerritoryTables(tuple(lost), at_risk, systems, assessed, tuple(rows),
+                           100.0 * SEGMENT_FAIL_FRACTION)
+
+
+def _ml(v: Any) -> str:
+    return "—" if v is None else f"{v:,.{2 if abs(v) < 1 else 1}f} mL"
+
+
 def input_name(record: Mapping[str, Any]) -> str:
     """What the report's provenance shows for an input: its file name only, never the folders above it (a PACS
     export names folders after the patient, ``DOE^JANE_12345/``); a DICOM folder, whose own name may be such a
@@ -122,6 +272,7 @@ def render_report(result: Mapping[str, Any], figures: Sequence[Figure] = (), *, 
         flr_version=result.get("flr_version"), schema_version=result.get("schema_version"),
         analysed=analysed or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         identifiers=identifiers, disclaimer=DISCLAIMER,
-        fmt=_fmt, input_name=input_name, ml=lambda v: "—" if v is None else f"{v:,.{2 if abs(v) < 1 else 1}f} mL",
+        territories=territory_tables(result),
+        fmt=_fmt, input_name=input_name, ml=_ml,
         pct=lambda v, d=1: "—" if v is None else f"{v:.{d}f} %", roman=roman_numeral, segments=segment_list,
         threshold=(thresholds.text if thresholds is not None else (lambda _fact: "")))
