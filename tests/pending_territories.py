@@ -14,7 +14,7 @@ from flr.assessment import assess
 from flr.image import LabelMap
 from flr.phantom import HEPATIC_VEIN, IVC, PHANTOM_LABELS, PORTAL_VEIN
 from flr.plan import resection_plan
-from tests.helpers import phantom
+from tests.helpers import first_intrahepatic_mm, interrupt, phantom, relabel
 
 SEGMENTS = [f"liver_segment_{k}" for k in range(1, 9)]
 
@@ -22,53 +22,6 @@ SEGMENTS = [f"liver_segment_{k}" for k in range(1, 9)]
 @pytest.fixture(scope="module")
 def p():
     return phantom(0)
-
-
-def piece(p, name: str) -> dict:
-    return next(v for v in p.truth["anatomy"]["vessels"] if v["name"] == name)
-
-
-def lps_of_indices(g, idx: np.ndarray) -> np.ndarray:
-    """(n, 3) LPS mm of (3, n) (z, y, x) voxel indices."""
-    return (g.affine_lps[:3, :3] @ idx[::-1].astype(float)).T + np.asarray(g.origin_mm)
-
-
-def interrupt(p, labels: np.ndarray, name: str, t0_mm: float, t1_mm: float) -> np.ndarray:
-    """Labels with the voxels of vessel piece ``name`` whose centre projects onto [t0, t1] mm of its axis
-    (within radius + 2 mm of it) set to background: a gap of t1 - t0 mm in the vessel mask."""
-    v = piece(p, name)
-    label = PORTAL_VEIN if v["structure"] == "portal_vein" else HEPATIC_VEIN
-    idx = np.array(np.nonzero(labels == label))
-    pts = lps_of_indices(p.labels.geometry, idx)
-    p0, p1 = np.asarray(v["p0_mm"]), np.asarray(v["p1_mm"])
-    u = (p1 - p0) / np.linalg.norm(p1 - p0)
-    t = (pts - p0) @ u
-    radial = np.linalg.norm(pts - p0 - t[:, None] * u, axis=1)
-    hit = (t >= t0_mm) & (t <= t1_mm) & (radial <= v["radius_mm"] + 2.0)
-    out = labels.copy()
-    out[tuple(idx[:, hit])] = 0
-    assert hit.sum() > 0
-    return out
-
-
-def relabel(p, labels: np.ndarray, names: dict[int, str] | None = None) -> list[LabelMap]:
-    lm = LabelMap(labels, p.labels.geometry, "test", {}, names=names or PHANTOM_LABELS, scheme="flr-phantom")
-    return [lm, p.liver]
-
-
-def first_intrahepatic_mm(p, name: str) -> float:
-    """Distance (mm) along piece ``name`` from its start to its first point inside the liver outline."""
-    v = piece(p, name)
-    p0, p1 = np.asarray(v["p0_mm"]), np.asarray(v["p1_mm"])
-    g = p.labels.geometry
-    inv = np.linalg.inv(g.affine_lps[:3, :3])
-    length = float(np.linalg.norm(p1 - p0))
-    for t in np.arange(0.0, length, 0.5):
-        x = p0 + (p1 - p0) * t / length
-        ijk = np.rint(inv @ (x - np.asarray(g.origin_mm))).astype(int)
-        if p.liver.array[ijk[2], ijk[1], ijk[0]]:
-            return float(t)
-    raise AssertionError(f"{name} never enters the liver")
 
 
 def segment_ml(a, name: str) -> float:

@@ -162,7 +162,7 @@ def test_cli_assess_and_bad_plan(phantom, tmp_path, capsys):
 def test_interrupted_portal_branch_removes_its_segment_from_the_functional_remnant(phantom):
     """A gap where the segment VI portal branch enters the liver: inflow fails for VI alone, and VI's territory
     leaves the functional remnant."""
-    from tests.test_territories import first_intrahepatic_mm
+    from tests.helpers import first_intrahepatic_mm
 
     piece = next(v for v in phantom.truth["anatomy"]["vessels"] if v["name"] == "segment 6 portal branch")
     start = first_intrahepatic_mm(phantom, "segment 6 portal branch")

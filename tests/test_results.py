@@ -42,7 +42,8 @@ CHANGED_BY_TERRITORIES = re.compile(
     r"^\.(checks\.(inflow|outflow|biliary_drainage|arterial_inflow|two_contiguous_segments)\b"
     r"|remnant\.(functional_volume_ml|percent_of_functional_liver|sflr_percent|flr_body_weight_percent"
     r"|devascularized_ml|islands_ml|islands_count|islands_total_ml)\b"
-    r"|facts\.(flr_percent|sflr_percent|flr_body_weight_percent|functional_remnant_ml|contiguous_segments)\b"
+    r"|facts\.(flr_percent\w*|sflr_percent|flr_body_weight_percent|functional_remnant_ml|remnant_functional_volume_ml"
+    r"|contiguous_segments|inflow|outflow|arterial_inflow|biliary_drainage|two_contiguous_segments)\b"
     r"|verdict\b|warnings\b)")
 
 
