@@ -133,10 +133,6 @@ CRANIODORSAL_LPS = (0.0, 1.0 / math.sqrt(5.0), 2.0 / math.sqrt(5.0))
 ROOT_BAND_MM = 15.0
 #: The portal root lies at least this many mm caudo-ventral (along CRANIODORSAL_LPS) of the hepatic root.
 ROOT_SEPARATION_MM = 30.0
-#: A free end within its radius + SURFACE_MM (+ one voxel) of the liver's outside is at the surface.
-SURFACE_MM = 3.0
-#: The radius of a free end: the largest over this many centerline points from it.
-END_POINTS = 4
 #: A portal root is not reached from the hepatic root at a penalty (turns, widening, gaps) below this.
 ROOT_MIN_PENALTY = 0.5
 
@@ -162,6 +158,13 @@ class VesselSplit:
         the mask was not split.
     voxel_volume_ml : float
         Volume of one voxel (mL), for the figures of :meth:`to_dict`.
+    seeds_by_system : (str, str)
+        How the portal and the hepatic system were seeded (``"masks"``, ``"extrahepatic"``,
+        ``"anatomical"``; ``""`` for a system without a seed).
+    portal_root, hepatic_root : numpy.ndarray or None
+        bool (z, y, x), read-only: the voxels of each system its seed lies in (the seed voxels of a mask or
+        an extrahepatic trunk; the voxels of the inferred root branches), a subset of ``portal`` and
+        ``hepatic``; the trunk each system's territory graph is rooted at. None when not assessed.
     """
 
     portal: np.ndarray = field(repr=False, compare=False)
@@ -171,6 +174,9 @@ class VesselSplit:
     status: str
     detail: str
     voxel_volume_ml: float = 0.0
+    seeds_by_system: tuple[str, str] = ("", "")
+    portal_root: np.ndarray | None = field(default=None, repr=False, compare=False)
+    hepatic_root: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def portal_ml(self) -> float:
@@ -195,7 +201,8 @@ class VesselSplit:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no arrays): seeds, status, detail, mL per system, confidence figures."""
         mean = self.mean_confidence
-        return {"seeds": self.seeds, "status": self.status, "detail": self.detail,
+        return {"seeds": self.seeds, "portal_seeds": self.seeds_by_system[PORTAL] or "none",
+                "hepatic_seeds": self.seeds_by_system[HEPATIC] or "none", "status": self.status, "detail": self.detail,
                 "portal_ml": round(self.portal_ml, 3), "hepatic_ml": round(self.hepatic_ml, 3),
                 "mean_confidence": None if mean is None else round(mean, 3),
                 "low_confidence_ml": round(self.low_confidence_ml, 3)}
@@ -535,50 +542,22 @@ def _voxel_seed_branches(seeds: _Seeds, g: _Graph, nearest_branch: np.ndarray, c
             seeds.branches[system] = np.nonzero(votes[system] > votes[1 - system])[0].tolist()
 
 
-def _surface_root_branches(g: _Graph, crop: _Crop, liver: np.ndarray | None, thick_mm: float) -> np.ndarray:
-    """(nb,) bool: branches with a free end as thick as ``thick_mm`` at the liver surface (a trunk cut there).
-
-    At the surface: the end point lies within its radius + SURFACE_MM + one voxel of the liver's outside,
-    holes included (the IVC where the outline leaves it out). The end's radius is the largest over its
-    last :data:`END_POINTS` centerline points (the distance transform falls to 0 at the cut).
-    """
-    out = np.zeros(g.n, dtype=bool)
-    if liver is None or not g.n:
-        return out
-    spacing = np.asarray(crop.geometry.spacing_zyx_mm, dtype=float)
-    pad = np.ceil((SURFACE_MM + 2.0 * float(g.radius_mm.max())) / spacing).astype(int) + 1
-    lo = np.array([sl.start for sl in crop.box])
-    hi = np.array([sl.stop for sl in crop.box])
-    lo2, hi2 = np.maximum(lo - pad, 0), np.minimum(hi + pad, liver.shape)
-    box = tuple(slice(int(x), int(y)) for x, y in zip(lo2, hi2, strict=True))
-    depth = ndimage.distance_transform_edt(np.pad(liver[box], 1), sampling=spacing)[1:-1, 1:-1, 1:-1]
-    first = np.searchsorted(g.point_branch, np.arange(g.n))
-    last = np.searchsorted(g.point_branch, np.arange(g.n), side="right") - 1
-    for i, e in _free_ends(g):
-        ends = np.arange(first[i], min(first[i] + END_POINTS, last[i] + 1)) if e == 0 else \
-            np.arange(max(last[i] - END_POINTS + 1, first[i]), last[i] + 1)
-        tip = first[i] if e == 0 else last[i]
-        r_end = float(g.point_radius_mm[ends].max())
-        where = np.rint(g.points_mm[tip] / spacing).astype(int) + lo - lo2
-        if r_end >= thick_mm and depth[tuple(where)] <= r_end + SURFACE_MM + float(spacing.max()):
-            out[i] = True
-    return out
-
-
-def _anatomical_seeds(seeds: _Seeds, g: _Graph, crop: _Crop, liver: np.ndarray | None,
-                      matrix_penalty: sparse.csr_matrix) -> None:
+def _anatomical_seeds(seeds: _Seeds, g: _Graph, matrix_penalty: sparse.csr_matrix) -> None:
     """Infer the missing roots from the thick branches (see the module's method)."""
     thick_mm = THICK_FRACTION * float(np.percentile(g.radius_mm, THICK_PERCENTILE))
     thick = g.radius_mm >= thick_mm
-    at_surface = _surface_root_branches(g, crop, None, thick_mm)
     up = g.up_mm
     if seeds.open(HEPATIC):
-        free = at_surface.copy() if at_surface.any() else thick & g.widens_up
+        free = thick & g.widens_up
         if seeds.branches[PORTAL]:            # not the portal seed, nor reached from it downhill
             free &= _costs_from(matrix_penalty, seeds.branches[PORTAL]) >= ROOT_MIN_PENALTY
         if free.any():
-            top = float(up[free].max())
-            seeds.branches[HEPATIC] = np.nonzero(free & (up >= top - ROOT_BAND_MM))[0].tolist()
+            first = int(np.nonzero(free)[0][np.argmax(up[free])])
+            band = free & (up >= up[first] - ROOT_BAND_MM)
+            # a stub of another piece in the band is not an ostium: the hepatic veins leave the liver as
+            # trunks at least ROOT_BAND_MM long, or join the top branch's piece
+            band &= (g.component == g.component[first]) | (g.length_mm >= ROOT_BAND_MM)
+            seeds.branches[HEPATIC] = np.nonzero(band)[0].tolist()
             seeds.how[HEPATIC] = "anatomical"
     if seeds.open(PORTAL) and seeds.branches[HEPATIC]:
         top = float(up[seeds.branches[HEPATIC]].max())
@@ -612,38 +591,62 @@ def _label_branches(g: _Graph, seeds: _Seeds, matrix: sparse.csr_matrix) -> tupl
     return label, confidence
 
 
-def _root_point(g: _Graph, branches: Sequence[int]) -> np.ndarray:
-    """Where a root lies (index-space mm): the radius^2-weighted mean of its seed branches' points."""
-    sel = np.isin(g.point_branch, branches)
-    w = g.point_radius_mm[sel] ** 2
-    return np.asarray((g.points_mm[sel] * w[:, None]).sum(axis=0) / max(float(w.sum()), 1e-12))
+def _line(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centroid and unit principal axis of (n, 3) points (mm); the axis is 0 for fewer than two points."""
+    centre = points.mean(axis=0)
+    if len(points) < 2:
+        return centre, np.zeros(3)
+    return centre, np.linalg.svd(points - centre, full_matrices=False)[2][0]
+
+
+def _convergence_point(g: _Graph, branches: np.ndarray) -> np.ndarray:
+    """The point (index-space mm) closest to the axes of ``branches`` (least squares, weighted by length).
+
+    The branches of one venous system radiate from its trunk (the portal vein from the hilum, the hepatic
+    veins from their confluence on the IVC), so their axes pass close to one point. With parallel axes
+    (a single straight branch) the point is the centroid.
+    """
+    a, b = np.zeros((3, 3)), np.zeros(3)
+    for i in branches:
+        centre, axis = _line(g.points_mm[g.point_branch == i])
+        p = np.eye(3) - np.outer(axis, axis)
+        a += g.length_mm[i] * p
+        b += g.length_mm[i] * p @ centre
+    if np.linalg.matrix_rank(a, tol=1e-6 * max(float(np.abs(a).max()), 1e-12)) < 3:
+        sel = np.isin(g.point_branch, branches)
+        return np.asarray(g.points_mm[sel].mean(axis=0))
+    return np.asarray(np.linalg.solve(a, b))
+
+
+def _aim_angles(points: np.ndarray, roots: Sequence[np.ndarray]) -> np.ndarray:
+    """Angle (radians, 0 to pi/2) between a piece's axis and the line from its centroid to each root."""
+    centre, axis = _line(points)
+    angles = np.full(len(roots), math.pi / 2.0)
+    for system, root in enumerate(roots):
+        d = root - centre
+        norm = float(np.linalg.norm(d))
+        if norm > 0 and axis.any():
+            angles[system] = math.acos(min(abs(float(d @ axis)) / norm, 1.0))
+    return angles
 
 
 def _aim(g: _Graph, seeds: _Seeds, label: np.ndarray, confidence: np.ndarray) -> None:
     """Label the pieces no root reaches by the root they point at (in place).
 
-    A vessel widens towards its root, so a piece's thick end (its points of the top tenth of radius) lies
-    towards its root from its centroid; the piece takes the system whose root point (:func:`_root_point`)
-    the ray from the centroid through the thick end passes closer to (the distance to the root when it lies
-    behind). Confidence: DETACHED_CONFIDENCE * (1 - nearer miss / farther miss).
+    The branches each root reaches give that system's convergence point (:func:`_convergence_point`); a
+    detached piece takes the system whose convergence point lies closer in angle to its own axis (it
+    points at its trunk). Confidence: DETACHED_CONFIDENCE * (1 - nearer angle / farther angle).
     """
-    roots = [_root_point(g, seeds.branches[s]) for s in (PORTAL, HEPATIC)]
-    for comp in np.unique(g.component[label < 0]):
+    detached = np.unique(g.component[label < 0])
+    if not len(detached):
+        return
+    roots = [_convergence_point(g, np.nonzero(label == s)[0]) for s in (PORTAL, HEPATIC)]
+    for comp in detached:
         branches = np.nonzero(g.component == comp)[0]
-        sel = np.isin(g.point_branch, branches)
-        points, radius = g.points_mm[sel], g.point_radius_mm[sel]
-        centre = points.mean(axis=0)
-        thick = points[radius >= np.percentile(radius, 90)].mean(axis=0)
-        axis = thick - centre
-        norm = float(np.linalg.norm(axis))
-        miss = np.zeros(2)
-        for system, root in enumerate(roots):
-            d = root - thick
-            along = float(d @ axis) / norm if norm > 0 else 0.0
-            miss[system] = math.sqrt(max(float(d @ d) - along**2, 0.0)) if along > 0 else float(np.linalg.norm(d))
-        system = int(np.argmin(miss))
+        angles = _aim_angles(g.points_mm[np.isin(g.point_branch, branches)], roots)
+        system = int(np.argmin(angles))
         label[branches] = system
-        confidence[branches] = DETACHED_CONFIDENCE * (1.0 - miss.min() / max(float(miss.max()), 1e-12))
+        confidence[branches] = DETACHED_CONFIDENCE * (1.0 - angles.min() / max(float(angles.max()), 1e-12))
         if seeds.how[system] == "anatomical":
             confidence[branches] *= ANATOMICAL_CONFIDENCE
 
@@ -683,19 +686,55 @@ def _why_missing(seeds: _Seeds, system: int, *, liver_given: bool, mask_given: b
     return f"no seed for the {name}: " + ", ".join(tried)
 
 
-def _result(shape: tuple[int, int, int], geometry: Geometry, crop: _Crop | None, voxel_label: np.ndarray | None,
-            voxel_confidence: np.ndarray | None, seeds: str, status: str, detail: str) -> VesselSplit:
-    portal = np.zeros(shape, dtype=bool)
-    hepatic = np.zeros(shape, dtype=bool)
-    confidence = np.zeros(shape, dtype=np.float32)
-    if crop is not None and voxel_label is not None and voxel_confidence is not None:
-        index = tuple((crop.voxels + [s.start for s in crop.box]).T)
-        portal[index] = voxel_label == PORTAL
-        hepatic[index] = voxel_label == HEPATIC
-        confidence[index] = np.clip(voxel_confidence, 0.0, 1.0)
-    for a in (portal, hepatic, confidence):
-        a.flags.writeable = False
-    return VesselSplit(portal, hepatic, confidence, seeds, status, detail, geometry.voxel_volume_ml)
+def _not_assessed(geometry: Geometry, why: str, seeds: _Seeds | None = None) -> VesselSplit:
+    """Both masks empty, ``detail`` saying why."""
+    empty = np.zeros(geometry.shape_zyx, dtype=bool)
+    empty.flags.writeable = False
+    confidence = np.zeros(geometry.shape_zyx, dtype=np.float32)
+    confidence.flags.writeable = False
+    how = (seeds.how[PORTAL], seeds.how[HEPATIC]) if seeds is not None else ("", "")
+    return VesselSplit(empty, empty, confidence, "none", "not_assessed", _CANNOT + why, geometry.voxel_volume_ml, how)
+
+
+def _full(shape: tuple[int, int, int], crop: _Crop, values: np.ndarray, dtype: Any) -> np.ndarray:
+    """A read-only (z, y, x) array holding ``values`` at the crop's mask voxels, 0 elsewhere."""
+    out = np.zeros(shape, dtype=dtype)
+    out[tuple((crop.voxels + [s.start for s in crop.box]).T)] = values
+    out.flags.writeable = False
+    return out
+
+
+def _passed(geometry: Geometry, crop: _Crop, seeds: _Seeds, voxel_label: np.ndarray, voxel_confidence: np.ndarray,
+            voxel_root: np.ndarray) -> VesselSplit:
+    """The split, its root masks and its one-line detail."""
+    shape = geometry.shape_zyx
+    portal, hepatic = (_full(shape, crop, voxel_label == s, bool) for s in (PORTAL, HEPATIC))
+    roots = [_full(shape, crop, voxel_root & (voxel_label == s), bool) for s in (PORTAL, HEPATIC)]
+    confidence = _full(shape, crop, np.clip(voxel_confidence, 0.0, 1.0), np.float32)
+    used = max((seeds.how[s] for s in (PORTAL, HEPATIC)), key=_SEED_ORDER.index)    # the weakest source
+    how = (seeds.how[PORTAL], seeds.how[HEPATIC])
+    split = VesselSplit(portal, hepatic, confidence, used, "pass", "", geometry.voxel_volume_ml, how)
+    mean = split.mean_confidence or 0.0
+    total = split.portal_ml + split.hepatic_ml
+    note = f"; roots inferred from anatomy, confidence x{ANATOMICAL_CONFIDENCE:g}" if used == "anatomical" else ""
+    detail = (f"portal seeded from {_how(seeds, PORTAL)}, hepatic veins from {_how(seeds, HEPATIC)}{note}: "
+              f"portal {split.portal_ml:.1f} mL, hepatic {split.hepatic_ml:.1f} mL, mean confidence {mean:.2f}, "
+              f"{split.low_confidence_ml:.1f} mL ({100.0 * split.low_confidence_ml / total:.0f} %) below "
+              f"{LOW_CONFIDENCE:g}")
+    return VesselSplit(portal, hepatic, confidence, used, "pass", detail, geometry.voxel_volume_ml, how,
+                       roots[PORTAL], roots[HEPATIC])
+
+
+def _root_voxels(seeds: _Seeds, crop: _Crop, nearest_branch: np.ndarray) -> np.ndarray:
+    """(n,) bool over the crop's mask voxels: a seed voxel, or nearest to a seed branch of an inferred root."""
+    out = np.zeros(len(crop.voxels), dtype=bool)
+    for system in (PORTAL, HEPATIC):
+        v = seeds.voxels[system]
+        if v is not None and seeds.how[system] in ("masks", "extrahepatic"):
+            out |= v[tuple(crop.voxels.T)]
+        else:
+            out |= np.isin(nearest_branch, seeds.branches[system])
+    return out
 
 
 _CANNOT = "the hepatic_vessel mask cannot be split into portal and hepatic veins: "
@@ -737,7 +776,7 @@ def split_vessels(mixed_mask: Any, geometry: Geometry, *, liver_mask: Any | None
     trunks = [None if m is None else _bool_mask(m, what, shape)
               for m, what in ((portal_mask, "portal_mask"), (ivc_mask, "ivc_mask"))]
     if not mask.any():
-        return _result(shape, geometry, None, None, None, "none", "not_assessed", _CANNOT + "the mask is empty")
+        return _not_assessed(geometry, "the mask is empty")
     crop = _crop(mask, geometry, pad=1)
     seeds = _Seeds()
     _mask_seeds(seeds, crop, trunks)
@@ -745,8 +784,7 @@ def split_vessels(mixed_mask: Any, geometry: Geometry, *, liver_mask: Any | None
         _extrahepatic_seeds(seeds, crop, liver, geometry)
     g = _graph(crop)
     if g.n == 0:
-        return _result(shape, geometry, None, None, None, "none", "not_assessed",
-                       _CANNOT + f"it has no centerline branch ({len(crop.voxels)} voxels, too small to thin)")
+        return _not_assessed(geometry, f"it has no centerline branch ({len(crop.voxels)} voxels, too small to thin)")
     nearest_point = cKDTree(g.points_mm).query(crop.voxels_mm)[1]
     _voxel_seed_branches(seeds, g, g.point_branch[nearest_point], crop)
     for system in (PORTAL, HEPATIC):
@@ -754,21 +792,13 @@ def split_vessels(mixed_mask: Any, geometry: Geometry, *, liver_mask: Any | None
             seeds.how[system] = ""          # seed voxels, but every branch they touch belongs to the other system
     slack_mm = 0.5 * float(np.prod(crop.geometry.spacing_zyx_mm)) ** (1.0 / 3.0)
     if anatomical_seeds and (seeds.open(PORTAL) or seeds.open(HEPATIC)):
-        _anatomical_seeds(seeds, g, crop, liver, _cost_matrix(g, slack_mm, with_length=False))
+        _anatomical_seeds(seeds, g, _cost_matrix(g, slack_mm, with_length=False))
     missing = [s for s in (PORTAL, HEPATIC) if not seeds.branches[s]]
     if missing:
-        why = [_why_missing(seeds, s, liver_given=liver is not None, mask_given=trunks[s] is not None,
-                            anatomical=anatomical_seeds) for s in missing]
-        return _result(shape, geometry, None, None, None, "none", "not_assessed", _CANNOT + "; ".join(why))
+        return _not_assessed(geometry, "; ".join(
+            _why_missing(seeds, s, liver_given=liver is not None, mask_given=trunks[s] is not None,
+                         anatomical=anatomical_seeds) for s in missing), seeds)
     label, confidence = _label_branches(g, seeds, _cost_matrix(g, slack_mm))
     voxel_label, voxel_confidence = _voxel_labels(g, crop, label, confidence, nearest_point)
-    used = min((seeds.how[s] for s in (PORTAL, HEPATIC)), key=lambda h: -_SEED_ORDER.index(h))
-    split = _result(shape, geometry, crop, voxel_label, voxel_confidence, used, "pass", "")
-    mean = split.mean_confidence or 0.0
-    total = split.portal_ml + split.hepatic_ml
-    note = f"; roots inferred from anatomy, confidence x{ANATOMICAL_CONFIDENCE:g}" if used == "anatomical" else ""
-    detail = (f"portal seeded from {_how(seeds, PORTAL)}, hepatic veins from {_how(seeds, HEPATIC)}{note}: "
-              f"portal {split.portal_ml:.1f} mL, hepatic {split.hepatic_ml:.1f} mL, mean confidence {mean:.2f}, "
-              f"{split.low_confidence_ml:.1f} mL ({100.0 * split.low_confidence_ml / total:.0f} %) below "
-              f"{LOW_CONFIDENCE:g}")
-    return VesselSplit(split.portal, split.hepatic, split.confidence, used, "pass", detail, geometry.voxel_volume_ml)
+    return _passed(geometry, crop, seeds, voxel_label, voxel_confidence,
+                   _root_voxels(seeds, crop, g.point_branch[nearest_point]))
