@@ -363,8 +363,9 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     remnant_segments = [SEGMENT_BY_CODE[c].name for c in remnant_codes]
     vessels = prepare_supply(anatomy, territory)
     warnings = list(vessels.warnings)
-    supply, at_risk = supply_checks(vessels, zones.lost, zones.remnant & ~zones.ablation, territory, remnant_codes,
-                                    keep_plane_vessels=plan.keep_plane_vessels)
+    # judged on the functional candidates: remnant parenchyma, not the tumour left in it or an ablation zone
+    supply, at_risk = supply_checks(vessels, zones.lost, zones.remnant & ~zones.ablation & ~tumor_left, territory,
+                                    remnant_codes, keep_plane_vessels=plan.keep_plane_vessels)
     failing = failing_segments(supply)
     fr = functional_remnant(zones, tumor_left, at_risk)
     unassessed = [n for n in ("inflow", "outflow") if supply[n].status == NOT_ASSESSED]

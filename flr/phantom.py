@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -372,6 +372,10 @@ class _Anatomy:
     # horizontal distance (mm) from the IVC axis out to which each hepatic vein's first piece is
     # extrahepatic: the hepatic-vein confluence, beyond the IVC's 12 mm radius
     hv_stub_mm: float = 25.0
+    # three more hepatic-vein tributaries (make_liver_phantom(hilum=True)): in real livers segment IV and
+    # the anterior part of VIII drain into the middle hepatic vein and the medial part of II/III into the
+    # left hepatic vein, so each side of a Brisbane plane keeps its outflow when the other is resected
+    fissure_veins: bool = True
 
     @property
     def liver_axes(self) -> np.ndarray:
@@ -432,6 +436,17 @@ class _Anatomy:
             "lhv_1": (6.0, 18.0, zc - 6.0),
             "lhv_2": (40.0, -5.0, -10.0),
             "lhv_3": (34.0, -36.0, -30.0),  # segment III tributary: III drains through the left hepatic vein
+            # with fissure_veins: a vein each side of the umbilical fissure, 8 mm from its plane and mirror
+            # images of each other (so their territories meet on the plane), out to ~7 mm under the
+            # anterior surface: medial II/III drains through the left hepatic vein, the lateral part of IV
+            # through the middle hepatic vein
+            "lhv_f0": (12.8, 13.4, zc - 14.4),   # a fifth along the distal left hepatic vein
+            "lhv_f1": (7.3, -14.3, 30.0),
+            "lhv_f2": (20.9, -68.6, 22.0),
+            "mhv_f1": (-8.2, -18.1, 30.0),
+            "mhv_f2": (5.4, -72.5, 22.0),
+            "mhv_81": (-39.1, -13.5, 30.0),      # their mirror images across the middle hepatic vein plane:
+            "mhv_82": (-68.1, -61.5, 22.0),      # the anterior part of VIII drains into that vein too
         }
         hv_pieces = [
             ("right hepatic vein", "confluence", "rhv_1", 5.5),
@@ -442,6 +457,13 @@ class _Anatomy:
             ("left hepatic vein, distal", "lhv_1", "lhv_2", 3.5),
             ("left hepatic vein, segment 3 tributary", "lhv_2", "lhv_3", 3.0),
         ]
+        if self.fissure_veins:
+            hv_pieces += [("left hepatic vein, fissure tributary", "lhv_f0", "lhv_f1", 3.0),
+                          ("left hepatic vein, fissure tributary, distal", "lhv_f1", "lhv_f2", 3.0),
+                          ("middle hepatic vein, segment 4 tributary", "mhv_1", "mhv_f1", 3.0),
+                          ("middle hepatic vein, segment 4 tributary, distal", "mhv_f1", "mhv_f2", 3.0),
+                          ("middle hepatic vein, segment 8 tributary", "mhv_1", "mhv_81", 3.0),
+                          ("middle hepatic vein, segment 8 tributary, distal", "mhv_81", "mhv_82", 3.0)]
         return tuple(_Vessel(n, PORTAL_VEIN, pv[a], pv[b], r) for n, a, b, r in pv_pieces) + tuple(
             _Vessel(n, HEPATIC_VEIN, hv[a], hv[b], r) for n, a, b, r in hv_pieces)
 
@@ -940,6 +962,10 @@ def make_liver_phantom(seed: int = 0, *, spacing_mm: Sequence[float] = (1.5, 1.5
     vessel is painted there, and then that vessel voxel is extrahepatic; every other branch is
     intrahepatic and starts at the carved surface. Tumours keep their clearance from the carve as from
     the liver surface.
+    Three more hepatic-vein tributaries come with the hilum: the segment IV and segment VIII tributaries of
+    the middle hepatic vein and the fissure tributary of the left hepatic vein (medial II/III), so that
+    a left lateral sectionectomy keeps IV drained, a left hemihepatectomy VIII, and a right
+    trisectionectomy, which takes the middle hepatic vein, II/III, as in real livers.
 
     ``truth`` keys: ``seed``, ``oblique_deg``, ``hilum``, ``geometry``, ``scheme``, ``label_names``, ``hu``,
     ``noise_sd_hu``, ``conventions``, ``labels`` (per id: name, voxels, volume_ml), ``structures``
@@ -956,7 +982,7 @@ def make_liver_phantom(seed: int = 0, *, spacing_mm: Sequence[float] = (1.5, 1.5
     >>> p.labels.names[1], p.labels.names[12], p.ct.array.dtype.name
     ('liver_segment_1', 'inferior_vena_cava', 'int16')
     """
-    a = _ANATOMY
+    a = _ANATOMY if hilum else replace(_ANATOMY, fissure_veins=False)
     geometry = _phantom_geometry(spacing_mm, oblique_deg, shape_zyx, a)
     tumor_ss, noise_ss = np.random.SeedSequence(int(seed)).spawn(2)
     carve_pieces = a.hilar_carve if hilum else ()

@@ -184,7 +184,9 @@ def _check(system: PreparedSystem, lost: np.ndarray, remnant: np.ndarray, territ
 def supply_checks(supply: Supply, lost: np.ndarray, remnant: np.ndarray, territory: np.ndarray,
                   remnant_codes: Sequence[int], *, keep_plane_vessels: bool = True
                   ) -> tuple[dict[str, SupplyCheck], dict[str, np.ndarray]]:
-    """Every check for one plan: ``lost`` removed or ablated parenchyma, ``remnant`` what is left.
+    """Every check for one plan: ``lost`` removed or ablated parenchyma, ``remnant`` the parenchyma left
+    that can function (the assessment leaves out the tumour left in it and the ablation zones), on which
+    volumes and fractions at risk are measured.
 
     Returns the checks (``inflow``, ``outflow``, ``biliary_drainage``, and ``arterial_inflow`` with an
     artery mask) and, per assessed check, the remnant at risk (bool, z, y, x).

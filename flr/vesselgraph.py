@@ -3,7 +3,7 @@
 The first piece of the territory model of round 2 (see ``DESIGN.md``, "Vessels (round 2)"): one vessel
 system (portal vein, hepatic artery, hepatic veins or bile duct) given as a binary mask becomes a graph of
 centerline branches rooted at its extrahepatic trunk. Small segmentation gaps are bridged, isolated specks
-are counted as debris. Nothing here is wired into the assessment yet.
+are counted as debris. :mod:`flr.territories` builds the territories of a plan on it.
 
 Method
     1. Centerlines: 3-D thinning of the mask (:func:`skimage.morphology.skeletonize`, Lee et al. 1994);
@@ -27,11 +27,15 @@ Method
        other's. The rule: **a gap is bridged when it is at most ``bridge_mm`` (or one slice) and the line across it lies
        within ``bridge_angle_deg`` of the principal axis (PCA of the mask voxels within
        max(:data:`AXIS_MM`, 3 inscribed radii) of the contact) of either node**, i.e. one piece points at
-       the other; pieces that merely run alongside, or a side branch pointing across, are refused. Mask
+       the other; pieces that merely run alongside, or a side branch pointing across, are refused. A gap
+       of at most one voxel (the largest spacing) is below the scan's resolution and is joined whatever
+       its direction: a dropped slice splits a vessel running in the slice plane lengthwise into two
+       half-tubes that lie side by side, one voxel apart. Mask
        voxels, not thinned ends, give the axis, because a short thick piece (a slab of a trunk between two
        dropped slices) thins to a stub whose direction is arbitrary. The nearest admissible gap of a
        group without a root is joined, and this repeats until nothing more joins. Pieces still without a
-       root and under ``debris_ml`` of vessel volume are debris.
+       root and under ``debris_ml`` of vessel volume, or under :data:`DEBRIS_EXTENT_MM` long in every
+       direction (bounding box), are debris.
     6. Territories (:func:`branch_territories`): each liver voxel goes to the branch with the nearest
        centerline point (Euclidean, mm). A resection, wedge or ablation (:func:`cut_branches`) cuts the
        branches with a path point in the removed parenchyma and loses everything downstream of them;
@@ -64,6 +68,7 @@ from flr.errors import GeometryMismatchError
 from flr.image import Geometry
 
 __all__ = [
+    "DEBRIS_EXTENT_MM",
     "DEFAULT_BRIDGE_ANGLE_DEG",
     "DEFAULT_BRIDGE_MM",
     "DEFAULT_DEBRIS_ML",
@@ -89,6 +94,11 @@ DEFAULT_BRIDGE_ANGLE_DEG = 45.0
 #: 0.02 mL = 20 mm^3, a sphere of 1.7 mm radius: below any vessel worth a territory, above the 1-10 voxel
 #: specks that thresholding and network outputs leave behind.
 DEFAULT_DEBRIS_ML = 0.02
+#: A piece without a root that is shorter than this in every direction (its bounding box, mm) is a speck,
+#: not a vessel fragment, whatever its volume: a 2x2-voxel blob on a 1.5 x 1.5 x 2.5 mm grid holds 22 mm^3
+#: (over the debris volume) but 3 mm is no vessel length; any vessel piece worth a territory is longer
+#: than its own 5 mm (it runs between two gaps or from a gap to its end).
+DEBRIS_EXTENT_MM = 5.0
 #: An extrahepatic piece with fewer centerline voxels than this fraction of the largest one is a stray
 #: vessel outside the liver (a neighbouring vein, a leak), not a trunk.
 TRUNK_MIN_FRACTION = 0.25
@@ -120,6 +130,9 @@ class Branch:
     trunk_points : numpy.ndarray or None
         (n,) bool, read-only: which points of ``path_zyx`` are trunk (extrahepatic, or within one voxel of
         ``trunk_mask``); set on branches of a root component only, None where the branch has none.
+    path_radius_mm : numpy.ndarray or None
+        (n,) float, read-only: the inscribed radius (mm) at each point of ``path_zyx`` (larger at a
+        junction, where several vessels merge).
     """
 
     id: int
@@ -130,6 +143,7 @@ class Branch:
     min_radius_mm: float
     component: int
     trunk_points: np.ndarray | None = field(default=None, repr=False, compare=False)
+    path_radius_mm: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -394,6 +408,8 @@ def _edge(fragment: int, target: int, f: _Piece, t: _Piece, spacing_zyx: np.ndar
     gap = float(box_mm[k])
     if gap > bridge_mm:
         return None
+    if gap <= float(spacing_zyx.max()) + 1e-6:            # one voxel: below the resolution, no direction
+        return _Edge(fragment, target, f_rim[k], t_rim[k], gap, 0.0)
     contact = box_mm <= gap + float(spacing_zyx.max())
     f_contact, t_contact = f_rim[contact].mean(axis=0), t_rim[contact].mean(axis=0)
     across = t_contact - f_contact
@@ -497,8 +513,19 @@ def _components(ends: Sequence[tuple[int, int]]) -> tuple[list[int], int]:
     return [number[uf.find(index[a])] for a, _ in ends], len(roots)
 
 
+def _extent_mm(pieces: set[int], boxes: Sequence[tuple[slice, ...] | None], spacing: np.ndarray) -> float:
+    """Largest side (mm) of the bounding box of ``pieces`` (labels of :func:`_piece_volumes`)."""
+    sides = [b for b in (boxes[k - 1] for k in pieces) if b is not None]
+    if not sides:
+        return 0.0
+    lo = np.min([[s.start for s in b] for b in sides], axis=0)
+    hi = np.max([[s.stop for s in b] for b in sides], axis=0)
+    return float(np.max((hi - lo) * spacing))
+
+
 def _tally(uf: _UnionFind, branch_component: Sequence[int], node_pieces: Sequence[set[int]], roots: set[int],
-           volume_ml: np.ndarray, debris_ml: float) -> tuple[frozenset[int], int, float, float, frozenset[int]]:
+           volume_ml: np.ndarray, debris_ml: float, boxes: Sequence[tuple[slice, ...] | None], spacing: np.ndarray
+           ) -> tuple[frozenset[int], int, float, float, frozenset[int]]:
     """Connected branches; debris count and mL; disconnected non-debris mL; the branches of debris."""
     rooted = {uf.find(c) for c in roots}
     connected = frozenset(i for i, c in enumerate(branch_component) if uf.find(c) in rooted)
@@ -511,8 +538,9 @@ def _tally(uf: _UnionFind, branch_component: Sequence[int], node_pieces: Sequenc
     n_debris, debris, disconnected = 0, 0.0, 0.0
     debris_groups = set()
     for g, pieces in groups:
-        ml = float(volume_ml[sorted(pieces - in_root)].sum())
-        if ml < debris_ml:
+        own = pieces - in_root
+        ml = float(volume_ml[sorted(own)].sum())
+        if ml < debris_ml or _extent_mm(own, boxes, spacing) < DEBRIS_EXTENT_MM:
             n_debris, debris = n_debris + 1, debris + ml
             debris_groups.add(g)
         else:
@@ -532,8 +560,10 @@ def _branches(paths: Sequence[np.ndarray], ends: Sequence[tuple[int, int]], radi
         if outside is not None and branch_component[i] in roots and outside[tuple(path.T)].any():
             trunk_points = outside[tuple(path.T)]
             trunk_points.flags.writeable = False
+        r = np.asarray(r, float)
+        r.flags.writeable = False
         branches.append(Branch(i, node_ids, path, _smoothed_length_mm(path * spacing), float(r.mean()),
-                               float(r.min()), branch_component[i], trunk_points))
+                               float(r.min()), branch_component[i], trunk_points, r))
     return branches
 
 
@@ -563,7 +593,7 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
         near it (default :data:`DEFAULT_BRIDGE_ANGLE_DEG` = 45).
     debris_ml : float
         Pieces left without a root and smaller than this (mL of vessel) are debris (default
-        :data:`DEFAULT_DEBRIS_ML` = 0.02 mL).
+        :data:`DEFAULT_DEBRIS_ML` = 0.02 mL), as are those under :data:`DEBRIS_EXTENT_MM` in every direction.
 
     Returns
     -------
@@ -601,8 +631,8 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
         reach_mm = max(bridge_mm, float(spacing.max())) + 1e-6       # a dropped slice is always bridgeable
         pieces = _pieces(mask, labels, spacing, node_pieces)
         bridges = _bridge(uf, roots, _edges(pieces, roots, spacing, reach_mm, bridge_angle_deg), spacing)
-    connected, n_debris, debris, disconnected, debris_branches = _tally(uf, branch_component, node_pieces, roots,
-                                                                         piece_ml, debris_ml)
+    connected, n_debris, debris, disconnected, debris_branches = _tally(
+        uf, branch_component, node_pieces, roots, piece_ml, debris_ml, ndimage.find_objects(labels), spacing)
     branches = _branches(paths, ends, radii, branch_component, roots, outside, spacing)
     trunk_ids = frozenset(b.id for b in branches if b.trunk_points is not None)
     if outside is None and roots:
