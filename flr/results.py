@@ -297,6 +297,9 @@ class VesselSystemSummary(FrozenModel):
     debris_count: int
     debris_ml: Ml
     disconnected_ml: Ml
+    #: lengths (mm, between the centerline points joined) of the joins flr assumed between the pieces of an
+    #: incompletely segmented mask and its tree (:data:`flr.territories.MAX_INTERRUPTIONS`); empty if none
+    assumed_joins_mm: tuple[Ml, ...] = ()
     cut_points: int
     lost_points: int
     kept_on_plane_points: int

@@ -120,6 +120,11 @@ def prepare_supply(anatomy: CaseAnatomy, territory: np.ndarray | None = None) ->
             continue
         t = prepare_system(mask, g, anatomy.liver, outline_mask=outline, trunk_mask=trunk, vessel=spec.vessel,
                            segment_map=None if check == "outflow" else territory)
+        if t.assumed_joins_mm:
+            warnings.append(f"the {spec.vessel} mask ({source}) is fragmented: {len(t.assumed_joins_mm)} pieces "
+                            f"are not joined to its trunk; flr assumed each joins the nearest part of the tree "
+                            f"(up to {max(t.assumed_joins_mm):.0f} mm), so an interruption of this system would "
+                            "not be seen")
         systems[check] = PreparedSystem(check, spec.vessel, source, mask, t, t.problem,
                                         separation if check in split_masks else None)
     return Supply(systems, tuple(warnings))
@@ -158,7 +163,8 @@ def _summary(system: PreparedSystem, cut: SystemCut) -> VesselSystemSummary:
         source=system.source, branches=len(gr.branches), total_length_mm=round(gr.total_length_mm, 2),
         root_points=int(t.root.sum()), bridges=len(gr.bridges),
         bridged_gaps_mm=tuple(round(b.gap_mm, 2) for b in gr.bridges), debris_count=gr.debris_count,
-        debris_ml=gr.debris_ml, disconnected_ml=gr.disconnected_ml, cut_points=int(cut.cut.sum()),
+        debris_ml=gr.debris_ml, disconnected_ml=gr.disconnected_ml, assumed_joins_mm=t.assumed_joins_mm,
+        cut_points=int(cut.cut.sum()),
         lost_points=int(cut.lost.sum()), kept_on_plane_points=cut.plane_kept, separation=system.separation)
 
 

@@ -77,6 +77,7 @@ def test_gap_in_the_segment_3_portal_branch_costs_exactly_segment_3(v):
     assert seg["liver_segment_3"].status == "fail" and a.checks.inflow.status == "fail"
     assert all(seg[s].status == "pass" for s in seg if s != "liver_segment_3")
     assert "liver_segment_3" not in a.checks.two_contiguous_segments.group
+    assert a.checks.inflow.system.assumed_joins_mm == ()          # one interruption is read as real
 
 
 @pytest.mark.parametrize(("offset_mm", "width_mm"), [(8.0, 3.5), (14.0, 4.5)])
@@ -172,6 +173,26 @@ def test_fragmented_vessels_give_the_intact_result(p, name):
         got, want = getattr(a.checks, check), getattr(intact.checks, check)
         assert got.status == want.status
         assert {s: r.status for s, r in got.segments.items()} == {s: r.status for s, r in want.segments.items()}
+
+
+def test_many_wide_gaps_read_as_an_incomplete_mask_and_are_assumed_joined(p):
+    """10 mm cut out of four portal branches: no longer one interruption but a mask that lost its
+    connections; the pieces join the nearest part of the tree, the result says so, and the remnant keeps
+    the intact result."""
+    labels = p.labels.array
+    names = ["segment 3 portal branch", "segment 6 portal branch", "segment 8 portal branch",
+             "segment 4 superior portal branch"]
+    for name in names:
+        start = first_intrahepatic_mm(p, name)
+        labels = interrupt(p, labels, name, start + 2.0, start + 12.0)
+    plan = resection_plan("left-lateral-sectionectomy")
+    a = assess(relabel(p, labels), plan)
+    intact = assess([p.labels, p.liver], plan)
+    joins = a.checks.inflow.system.assumed_joins_mm
+    assert len(joins) == 4 and all(10.0 <= j <= 25.0 for j in joins)     # centerline ends: the gap + radii
+    assert any("portal_vein mask" in w and "fragmented" in w for w in a.warnings)
+    assert abs(a.remnant.functional_volume_ml - intact.remnant.functional_volume_ml) <= 0.02 * a.liver.total_volume_ml
+    assert a.checks.inflow.status == "pass"
 
 
 # --- mixed masks ----------------------------------------------------------------------------------------------

@@ -159,6 +159,10 @@ def _system_notes(check: Mapping[str, Any]) -> tuple[str, ...]:
                  + (f" ({_ml(sysm.get('debris_ml'))})" if debris else ""))
     if sysm.get("disconnected_ml"):
         notes.append(f"{_ml(sysm['disconnected_ml'])} of vessel not connected to the root")
+    joins = sysm.get("assumed_joins_mm") or ()
+    if joins:
+        notes.append(f"fragmented mask: {len(joins)} pieces assumed to join the nearest part of the tree (up to "
+                     f"{max(float(j) for j in joins):.0f} mm); an interruption would not be seen")
     if sysm.get("cut_points") is not None:
         notes.append(f"plan: {sysm['cut_points']} centerline points cut, {sysm.get('lost_points', 0)} lost"
                      + (f", {sysm['kept_on_plane_points']} kept on the plane" if sysm.get("kept_on_plane_points")
