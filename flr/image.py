@@ -54,6 +54,18 @@ def mm3_to_ml(volume_mm3: float) -> float:
     return volume_mm3 / 1000.0
 
 
+def grid_mask(mask: Any, what: str, shape: tuple[int, int, int]) -> np.ndarray:
+    """``mask`` as a bool array (nonzero = inside) after checking it has the grid's ``shape`` (z, y, x).
+
+    Raises :class:`GeometryMismatchError` naming ``what`` when the shapes differ.
+    """
+    arr = np.asarray(mask)
+    if arr.shape != tuple(shape):
+        raise GeometryMismatchError(f"{what} has shape (z,y,x) {arr.shape}, the grid has {tuple(shape)}; "
+                                    "resample it onto the label map's grid first")
+    return arr if arr.dtype == np.bool_ else arr != 0
+
+
 def _as_float_tuple(values: Sequence[float] | np.ndarray, n: int, what: str) -> tuple[float, ...]:
     try:
         out = tuple(float(v) for v in values)

@@ -52,8 +52,7 @@ from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
-from flr.errors import GeometryMismatchError
-from flr.image import Geometry
+from flr.image import Geometry, grid_mask
 from flr.vesselgraph import (
     DEFAULT_BRIDGE_ANGLE_DEG,
     DEFAULT_BRIDGE_MM,
@@ -199,13 +198,6 @@ class SegmentRisk:
 # Preparing a system (once per case)
 # ------------------------------------------------------------------------------------------------
 
-
-def _bool(mask: Any, what: str, shape: tuple[int, int, int]) -> np.ndarray:
-    arr = np.asarray(mask)
-    if arr.shape != shape:
-        raise GeometryMismatchError(f"{what} has shape (z,y,x) {arr.shape}, the grid has {shape}; "
-                                    "resample it onto the label map's grid first")
-    return arr if arr.dtype == np.bool_ else arr != 0
 
 
 def _liver_box(liver: np.ndarray) -> tuple[slice, slice, slice]:
@@ -436,9 +428,9 @@ def prepare_system(vessel_mask: Any, geometry: Geometry, liver_mask: Any, *, out
         between segments and drain both sides.
     """
     shape = geometry.shape_zyx
-    mask = _bool(vessel_mask, f"{vessel} mask", shape)
-    liver = _bool(liver_mask, "liver mask", shape)
-    outline = liver if outline_mask is None else _bool(outline_mask, "liver outline", shape)
+    mask = grid_mask(vessel_mask, f"{vessel} mask", shape)
+    liver = grid_mask(liver_mask, "liver mask", shape)
+    outline = liver if outline_mask is None else grid_mask(outline_mask, "liver outline", shape)
     graph = build_vessel_graph(mask, geometry, liver_mask=outline, trunk_mask=trunk_mask, bridge_mm=bridge_mm,
                                bridge_angle_deg=bridge_angle_deg, debris_ml=debris_ml)
     points, branch, _, edges, n_vertices = _point_graph(graph, shape)
@@ -504,14 +496,14 @@ def cut_system(system: SystemTerritories, lost_mask: Any, remnant_mask: Any, *, 
     the lost points (cut, or no longer joined to the root) and the liver at risk (their territories).
     """
     shape = system.geometry.shape_zyx
-    lost_region = _bool(lost_mask, "lost mask", shape)
+    lost_region = grid_mask(lost_mask, "lost mask", shape)
     n = len(system.points)
     cut = np.zeros(n, bool)
     kept = 0
     if n:
         cut = lost_region[tuple(system.points.T)] & ~system.fixed
         if keep_plane_vessels and cut.any():
-            remnant = _bool(remnant_mask, "remnant mask", shape)
+            remnant = grid_mask(remnant_mask, "remnant mask", shape)
             cand = np.flatnonzero(cut)
             on = _on_plane(system, cand, remnant)
             cut[cand[on]] = False

@@ -45,7 +45,7 @@ Arrays are indexed ``(z, y, x)``; distances use ``geometry.spacing_zyx_mm`` (the
 orthonormal, so index-space millimetres are patient millimetres). Points are voxel indices (z, y, x).
 
 >>> import numpy as np
->>> from flr.image import Geometry
+>>> from flr.image import Geometry, grid_mask
 >>> mask = np.zeros((5, 5, 40), dtype=bool)
 >>> mask[1:4, 1:4, 2:38] = True                              # a 3-voxel-thick rod along x
 >>> g = build_vessel_graph(mask, Geometry(shape_zyx=(5, 5, 40), spacing_mm=(0.5, 1.0, 1.0)))
@@ -64,8 +64,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from flr.errors import GeometryMismatchError
-from flr.image import Geometry
+from flr.image import Geometry, grid_mask
 
 __all__ = [
     "DEBRIS_EXTENT_MM",
@@ -237,13 +236,6 @@ class VesselGraph:
 # Input checks
 # ------------------------------------------------------------------------------------------------
 
-
-def _bool_mask(mask: Any, what: str, shape: tuple[int, int, int]) -> np.ndarray:
-    arr = np.asarray(mask)
-    if arr.shape != shape:
-        raise GeometryMismatchError(f"{what} has shape (z,y,x) {arr.shape}, the grid has {shape}; "
-                                    "resample it onto the vessel grid first")
-    return arr.astype(bool, copy=False)
 
 
 def _check_parameters(bridge_mm: float, bridge_angle_deg: float, debris_ml: float) -> None:
@@ -481,10 +473,10 @@ def _root_components(paths: Sequence[np.ndarray], branch_component: Sequence[int
 
 def _trunk_region(shape: tuple[int, int, int], liver_mask: Any | None, trunk_mask: Any | None) -> np.ndarray | None:
     if trunk_mask is not None:
-        trunk = _bool_mask(trunk_mask, "trunk_mask", shape)
+        trunk = grid_mask(trunk_mask, "trunk_mask", shape)
         return ndimage.binary_dilation(trunk, structure=np.ones((3, 3, 3)))
     if liver_mask is not None:
-        return ~_bool_mask(liver_mask, "liver_mask", shape)
+        return ~grid_mask(liver_mask, "liver_mask", shape)
     return None
 
 
@@ -608,7 +600,7 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
         A parameter is out of range.
     """
     _check_parameters(bridge_mm, bridge_angle_deg, debris_ml)
-    mask = _bool_mask(vessel_mask, "vessel_mask", geometry.shape_zyx)
+    mask = grid_mask(vessel_mask, "vessel_mask", geometry.shape_zyx)
     outside = _trunk_region(geometry.shape_zyx, liver_mask, trunk_mask)
     spacing = np.asarray(geometry.spacing_zyx_mm, dtype=float)
     paths, ends = _skeleton_branches(mask, spacing)
@@ -676,7 +668,7 @@ def branch_territories(graph: VesselGraph, liver_mask: Any, geometry: Geometry) 
     ValueError
         The liver is not empty but no centerline point lies in its bounding box.
     """
-    liver = _bool_mask(liver_mask, "liver_mask", geometry.shape_zyx)
+    liver = grid_mask(liver_mask, "liver_mask", geometry.shape_zyx)
     out = np.zeros(geometry.shape_zyx, dtype=np.int32)
     if not liver.any():
         return out

@@ -88,7 +88,7 @@ import numpy as np
 
 from flr.distance import bbox_zyx, distance_to_mm
 from flr.errors import GeometryMismatchError
-from flr.image import Geometry
+from flr.image import Geometry, grid_mask
 
 __all__ = [
     "CHECK_VESSELS",
@@ -191,13 +191,6 @@ class VesselCheck:
 # ------------------------------------------------------------------------------------------------
 
 
-def _bool(mask: Any, what: str, shape: tuple[int, int, int]) -> np.ndarray:
-    arr = np.asarray(mask)
-    if arr.shape != shape:
-        raise GeometryMismatchError(f"{what} has shape (z,y,x) {arr.shape}, the grid has {shape}; "
-                                    "resample it onto the label map's grid first")
-    return arr if arr.dtype == np.bool_ else arr != 0
-
 
 def _union_box(*boxes: tuple[int, ...] | None) -> tuple[int, ...] | None:
     real = [b for b in boxes if b is not None]
@@ -277,12 +270,12 @@ def liver_outline_from_parts(parts_mask: np.ndarray, vessel_masks: Sequence[np.n
     """
     if not np.isfinite(closing_mm) or closing_mm <= 0:
         raise ValueError(f"closing_mm must be a positive number of mm, got {closing_mm}")
-    parts = _bool(parts_mask, "parts_mask", geometry.shape_zyx)
+    parts = grid_mask(parts_mask, "parts_mask", geometry.shape_zyx)
     out = parts.copy()
     vessels = np.zeros(parts.shape, bool)
     for v in vessel_masks:
         if v is not None:
-            vessels |= _bool(v, "vessel mask", geometry.shape_zyx)
+            vessels |= grid_mask(v, "vessel mask", geometry.shape_zyx)
     box = bbox_zyx(parts)
     if box is None or not vessels.any():
         return out
@@ -327,7 +320,7 @@ class VesselTree:
     def evaluate(self, lost_mask: np.ndarray, remnant_segments: Sequence[str]) -> VesselCheck:
         """Check the remnant segments of one plan; ``lost_mask`` (z, y, x) is the parenchyma it removes."""
         remnant = [str(s) for s in remnant_segments]
-        lost = _bool(lost_mask, "lost_mask", self.geometry.shape_zyx)
+        lost = grid_mask(lost_mask, "lost_mask", self.geometry.shape_zyx)
         if self.unusable is not None:
             segs = tuple(SegmentSupply(s, "not_assessed", 0.0, 0.0, self.unusable) for s in remnant)
             return VesselCheck(self.check, self.vessel, "not_assessed", self.unusable, segs)
@@ -439,7 +432,7 @@ def _find_trunk(check: str, vessel: str, V: np.ndarray, Lv: np.ndarray, trunk_ma
     """The trunk voxels of the cropped vessel ``V`` (or None and why); appends how it was found to ``notes``."""
     if trunk_mask is not None:
         wide = _slices(box, shape, (1, 1, 1))        # one voxel more, for trunk voxels just outside roi
-        tm = _bool(trunk_mask, "trunk_mask", shape)[wide]
+        tm = grid_mask(trunk_mask, "trunk_mask", shape)[wide]
         if tm.any():
             back = tuple(slice(r.start - w.start, r.stop - w.start) for r, w in zip(roi, wide, strict=True))
             trunk = V & _grow_one_voxel(tm)[back]
@@ -477,7 +470,7 @@ def prepare_vessel_tree(check: str, vessel_mask: np.ndarray | None, *, geometry:
 
     if vessel_mask is None:
         return unusable(f"no {vessel} mask given")
-    vmask = _bool(vessel_mask, f"{vessel} mask", shape)
+    vmask = grid_mask(vessel_mask, f"{vessel} mask", shape)
     vbox = bbox_zyx(vmask)
     if vbox is None:
         return unusable(f"no {vessel} mask given (the mask is empty)")
@@ -492,7 +485,7 @@ def prepare_vessel_tree(check: str, vessel_mask: np.ndarray | None, *, geometry:
         notes.append(f"no liver outline given: the liver is the segments plus the {vessel} voxels inside their "
                      f"{LIVER_CLOSING_MM:g} mm closing")
     else:
-        liver = _bool(liver_mask, "liver_mask", shape)
+        liver = grid_mask(liver_mask, "liver_mask", shape)
 
     box = _union_box(vbox, bbox_zyx(liver))
     assert box is not None

@@ -31,6 +31,7 @@ from flr.vessels import (
     liver_outline_from_parts,
     prepare_vessel_tree,
 )
+from tests.helpers import interrupt, piece
 
 SEGMENTS = [f"liver_segment_{i}" for i in range(1, 9)]
 NAMES = {i: f"liver_segment_{i}" for i in range(1, 9)}
@@ -59,33 +60,6 @@ def oblique():
     from tests.helpers import phantom as cached
 
     return cached(0, oblique_deg=15.0, hilum=False)
-
-
-def piece(p, name: str) -> dict:
-    return next(v for v in p.truth["anatomy"]["vessels"] if v["name"] == name)
-
-
-def interrupt(p, labels: np.ndarray, name: str, t0_mm: float, t1_mm: float) -> np.ndarray:
-    """Labels with the vessel voxels of piece ``name`` between ``t0_mm`` and ``t1_mm`` along its axis removed.
-
-    Removed: voxels of that vessel's label whose centre projects onto [t0, t1] of the piece's axis and lies
-    within its radius + 2 mm (so the whole cross-section goes). They become background (label 0), a gap in
-    the vessel mask; the liver outline is unchanged.
-    """
-    v = piece(p, name)
-    label = PORTAL_VEIN if v["structure"] == "portal_vein" else HEPATIC_VEIN
-    idx = np.array(np.nonzero(labels == label))                       # (3, n) z, y, x
-    g = p.labels.geometry
-    pts = (g.affine_lps[:3, :3] @ idx[::-1].astype(float)).T + np.asarray(g.origin_mm)
-    p0, p1 = np.asarray(v["p0_mm"]), np.asarray(v["p1_mm"])
-    u = (p1 - p0) / np.linalg.norm(p1 - p0)
-    t = (pts - p0) @ u
-    radial = np.linalg.norm(pts - p0 - t[:, None] * u, axis=1)
-    hit = (t >= t0_mm) & (t <= t1_mm) & (radial <= v["radius_mm"] + 2.0)
-    out = labels.copy()
-    out[tuple(idx[:, hit])] = 0
-    assert hit.sum() > 10
-    return out
 
 
 def with_segment_3_vein(p, labels: np.ndarray) -> np.ndarray:
