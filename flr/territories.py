@@ -414,7 +414,7 @@ def prepare_system(vessel_mask: Any, geometry: Geometry, liver_mask: Any, *, out
         The liver outline that decides intra- from extrahepatic vessel (default ``liver_mask``).
     trunk_mask : array (z, y, x), optional
         A trunk structure the system is fed from or drains into (IVC, portal trunk): centerline points
-        within one voxel of it are the root. Otherwise the root is the extrahepatic part.
+        within the vessel's largest radius plus one voxel of it are the root, as is the extrahepatic part.
     vessel : str
         Name used in messages.
     bridge_mm, bridge_angle_deg, debris_ml

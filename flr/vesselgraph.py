@@ -15,10 +15,11 @@ Method
     3. Radius: a Euclidean distance transform of the mask with the grid spacing; at each centerline voxel
        the largest value in its 3x3x3 neighbourhood, because thinning leaves the centerline up to a voxel
        off the axis, where the transform is smaller than the inscribed radius.
-    4. Root: the components holding extrahepatic centerline voxels (outside ``liver_mask``), or voxels
-       within one voxel of ``trunk_mask`` when given; a component with fewer such voxels than
-       :data:`TRUNK_MIN_FRACTION` of the largest is not a trunk. With neither mask, the component of the
-       largest vessel volume is the root.
+    4. Root: the components holding extrahepatic centerline voxels (outside ``liver_mask``) or voxels
+       within the largest inscribed radius plus one voxel of ``trunk_mask`` when given (a vein's
+       centerline ends about its radius short of the trunk it joins, 5-8 voxels on a 0.7 mm grid); a
+       component with fewer such voxels than :data:`TRUNK_MIN_FRACTION` of the largest is not a trunk.
+       With neither mask, the component of the largest vessel volume is the root.
     5. Bridging: the mask of each graph component (and each piece of vessel over ``debris_ml`` too blob-like
        to thin to a branch) is a bridging node. Between a node without a root and another node the gap is
        measured surface to surface: the smallest distance between the boxes of a voxel of each (so a
@@ -127,8 +128,9 @@ class Branch:
     component : int
         Connected piece of the graph before bridging.
     trunk_points : numpy.ndarray or None
-        (n,) bool, read-only: which points of ``path_zyx`` are trunk (extrahepatic, or within one voxel of
-        ``trunk_mask``); set on branches of a root component only, None where the branch has none.
+        (n,) bool, read-only: which points of ``path_zyx`` are trunk (extrahepatic, or near
+        ``trunk_mask``: see :func:`build_vessel_graph`); set on branches of a root component only, None
+        where the branch has none.
     path_radius_mm : numpy.ndarray or None
         (n,) float, read-only: the inscribed radius (mm) at each point of ``path_zyx`` (larger at a
         junction, where several vessels merge).
@@ -471,13 +473,21 @@ def _root_components(paths: Sequence[np.ndarray], branch_component: Sequence[int
     return {int(c) for c in np.nonzero(count >= TRUNK_MIN_FRACTION * count.max())[0]}
 
 
-def _trunk_region(shape: tuple[int, int, int], liver_mask: Any | None, trunk_mask: Any | None) -> np.ndarray | None:
-    if trunk_mask is not None:
-        trunk = grid_mask(trunk_mask, "trunk_mask", shape)
-        return ndimage.binary_dilation(trunk, structure=np.ones((3, 3, 3)))
-    if liver_mask is not None:
-        return ~grid_mask(liver_mask, "liver_mask", shape)
-    return None
+def _trunk_region(shape: tuple[int, int, int], liver_mask: Any | None, trunk_mask: Any | None,
+                  spacing: np.ndarray, reach_mm: float) -> np.ndarray | None:
+    """Where a centerline point is trunk: within ``reach_mm`` of ``trunk_mask``, or outside ``liver_mask``."""
+    region = None if liver_mask is None else ~grid_mask(liver_mask, "liver_mask", shape)
+    if trunk_mask is None:
+        return region
+    trunk = grid_mask(trunk_mask, "trunk_mask", shape)
+    near = np.zeros(shape, bool)
+    if trunk.any():
+        idx = np.argwhere(trunk)
+        pad = np.ceil(reach_mm / spacing).astype(int) + 1
+        lo, hi = np.maximum(idx.min(axis=0) - pad, 0), np.minimum(idx.max(axis=0) + pad + 1, shape)
+        box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+        near[box] = ndimage.distance_transform_edt(~trunk[box], sampling=spacing) <= reach_mm
+    return near if region is None else near | region
 
 
 def _piece_volumes(mask: np.ndarray, paths: Sequence[np.ndarray], voxel_ml: float
@@ -575,7 +585,8 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
         Liver outline: centerline voxels outside it are the extrahepatic trunk.
     trunk_mask : array (z, y, x), optional
         A trunk structure (the IVC for hepatic veins, the portal vein for its branches): centerline voxels
-        within one voxel of it are the trunk. Takes precedence over ``liver_mask``.
+        within the largest inscribed radius plus one voxel of it are trunk, as are those outside
+        ``liver_mask``.
     bridge_mm : float
         Largest gap (mm) bridged, surface to surface between the masks of the two pieces, or the
         largest grid spacing when that is larger (one dropped slice); default :data:`DEFAULT_BRIDGE_MM`
@@ -601,10 +612,12 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
     """
     _check_parameters(bridge_mm, bridge_angle_deg, debris_ml)
     mask = grid_mask(vessel_mask, "vessel_mask", geometry.shape_zyx)
-    outside = _trunk_region(geometry.shape_zyx, liver_mask, trunk_mask)
     spacing = np.asarray(geometry.spacing_zyx_mm, dtype=float)
     paths, ends = _skeleton_branches(mask, spacing)
     radii = _radii_mm(mask, spacing, paths)
+    # a vein's centerline ends about its radius short of the trunk it joins
+    reach_mm = max((float(r.max()) for r in radii if len(r)), default=0.0) + float(spacing.max())
+    outside = _trunk_region(geometry.shape_zyx, liver_mask, trunk_mask, spacing, reach_mm)
     branch_component, n_components = _components(ends)
     labels, piece_ml, branch_piece = _piece_volumes(mask, paths, geometry.voxel_volume_ml)
     component_ml = np.zeros(n_components)

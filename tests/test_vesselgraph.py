@@ -154,6 +154,20 @@ def test_root_from_liver_mask_and_from_trunk_mask():
     assert other[tuple(b.path_zyx.T)].all()           # the branch of the vessel touching the trunk
 
 
+@pytest.mark.parametrize("spacing_mm", [(1.5, 1.5, 2.5), (0.5, 0.5, 0.6)])
+def test_a_wide_vein_joining_its_trunk_is_rooted_on_fine_grids(spacing_mm):
+    """A 6 mm-radius vein that ends flat on the wall of a trunk (the IVC): thinning ends its centerline about
+    its radius short of the wall, 10-12 voxels on a 0.5 mm grid; the vein is still the trunk's."""
+    g = Geometry(shape_zyx=tuple(int(60 / s) for s in spacing_mm[::-1]), spacing_mm=spacing_mm)
+    lps = _lps(g)
+    trunk = np.linalg.norm(lps[..., :2] - np.array([10.0, 30.0]), axis=-1) <= 9.0       # vertical, r 9 mm
+    vein = cylinder_mask(g, (10.0, 30.0, 30.0), (50.0, 30.0, 30.0), 6.0, caps="flat") & ~trunk
+    graph = build_vessel_graph(vein, g, trunk_mask=trunk)
+    assert graph.root_components and len(graph.connected_branch_ids) == len(graph.branches) >= 1
+    far = build_vessel_graph(vein & (lps[..., 0] > 30.0), g, trunk_mask=trunk)      # 11 mm from the wall
+    assert not far.root_components
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [({"bridge_mm": -1.0}, "bridge_mm"),
                                                ({"bridge_angle_deg": 200.0}, "bridge_angle_deg"),
                                                ({"debris_ml": float("nan")}, "debris_ml")])
