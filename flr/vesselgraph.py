@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -490,6 +490,22 @@ def _trunk_region(shape: tuple[int, int, int], liver_mask: Any | None, trunk_mas
     return near if region is None else near | region
 
 
+def _shifted(point: tuple[float, float, float], lo: np.ndarray) -> tuple[float, float, float]:
+    return float(point[0] + lo[0]), float(point[1] + lo[1]), float(point[2] + lo[2])
+
+
+def _vessel_box(mask: np.ndarray) -> tuple[tuple[slice, slice, slice], np.ndarray]:
+    """The bounding box of ``mask`` grown by two voxels (clipped to the grid) and its lower corner; the
+    whole grid for an empty mask. Thinning, labelling and bridging then work on the vessel, not the scan."""
+    shape = np.asarray(mask.shape)
+    if not mask.any():
+        return (slice(None), slice(None), slice(None)), np.zeros(3, np.int64)
+    nz = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != k))) for k in range(3)]
+    lo = np.maximum(np.array([v[0] for v in nz]) - 2, 0)
+    hi = np.minimum(np.array([v[-1] for v in nz]) + 3, shape)
+    return (slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1])), slice(int(lo[2]), int(hi[2]))), lo
+
+
 def _piece_volumes(mask: np.ndarray, paths: Sequence[np.ndarray], voxel_ml: float
                    ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Mask pieces (26-connected): their labels, volumes (mL), and the piece of each branch."""
@@ -611,13 +627,16 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
         A parameter is out of range.
     """
     _check_parameters(bridge_mm, bridge_angle_deg, debris_ml)
-    mask = grid_mask(vessel_mask, "vessel_mask", geometry.shape_zyx)
+    full = grid_mask(vessel_mask, "vessel_mask", geometry.shape_zyx)
     spacing = np.asarray(geometry.spacing_zyx_mm, dtype=float)
+    box, lo = _vessel_box(full)          # everything below works on the vessel's bounding box
+    mask = full[box]
     paths, ends = _skeleton_branches(mask, spacing)
     radii = _radii_mm(mask, spacing, paths)
     # a vein's centerline ends about its radius short of the trunk it joins
     reach_mm = max((float(r.max()) for r in radii if len(r)), default=0.0) + float(spacing.max())
-    outside = _trunk_region(geometry.shape_zyx, liver_mask, trunk_mask, spacing, reach_mm)
+    outside_full = _trunk_region(geometry.shape_zyx, liver_mask, trunk_mask, spacing, reach_mm)
+    outside = None if outside_full is None else outside_full[box]
     branch_component, n_components = _components(ends)
     labels, piece_ml, branch_piece = _piece_volumes(mask, paths, geometry.voxel_volume_ml)
     component_ml = np.zeros(n_components)
@@ -638,7 +657,9 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
         bridges = _bridge(uf, roots, _edges(pieces, roots, spacing, reach_mm, bridge_angle_deg), spacing)
     connected, n_debris, debris, disconnected, debris_branches = _tally(
         uf, branch_component, node_pieces, roots, piece_ml, debris_ml, ndimage.find_objects(labels), spacing)
-    branches = _branches(paths, ends, radii, branch_component, roots, outside, spacing)
+    branches = _branches([p + lo for p in paths], ends, radii, branch_component, roots, outside_full, spacing)
+    bridges = [replace(b, fragment_point_zyx=_shifted(b.fragment_point_zyx, lo),
+                       target_point_zyx=_shifted(b.target_point_zyx, lo)) for b in bridges]
     trunk_ids = frozenset(b.id for b in branches if b.trunk_points is not None)
     if outside is None and roots:
         trunk_ids = frozenset({max((b for b in branches if b.component in roots),
