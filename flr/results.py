@@ -43,7 +43,10 @@ from flr.rules import Verdict
 #: Version of the volumetry document (``flr volumetry --json``).
 VOLUMETRY_SCHEMA_VERSION: Literal["1.0"] = "1.0"
 #: Version of the assessment document (``flr assess --json``); it has its own history from round 2 on.
-ASSESSMENT_SCHEMA_VERSION: Literal["1.0"] = "1.0"
+#: 1.1 (vascular territories) adds, all optional: ``remnant.congested_ml``, ``undrained_ml``, ``at_risk_ml``,
+#: ``functional_segments_ml``; per check ``at_risk_ml``, the volume lost and ``system``; per segment
+#: ``volume_ml``, ``at_risk_ml``, ``at_risk_fraction``, ``own_branch``. A 1.0 document still reads.
+ASSESSMENT_SCHEMA_VERSION: Literal["1.1"] = "1.1"
 
 Point_mm = tuple[float, float, float]
 #: A volume (mL) or a share (percent): finite and never negative.
@@ -418,7 +421,7 @@ class AssessmentArrays:
 class Assessment(_CaseMeasures):
     """Typed result of :func:`flr.assess`: the volumetry plus plan, remnant, checks, tumours and verdict."""
 
-    schema_version: Literal["1.0"] = ASSESSMENT_SCHEMA_VERSION
+    schema_version: Literal["1.0", "1.1"] = ASSESSMENT_SCHEMA_VERSION
     kind: Literal["assessment"] = "assessment"
     plan: Plan
     liver: LiverVolumes

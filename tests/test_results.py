@@ -39,7 +39,7 @@ LABELS = [str(SAMPLE_CASE / "labels.nii.gz"), str(SAMPLE_CASE / "liver.nii.gz")]
 #: vessel checks, what the functional remnant is (it now subtracts the territories at risk, not whole
 #: segments) and everything computed from it. Any other difference from round 1 is a regression.
 CHANGED_BY_TERRITORIES = re.compile(
-    r"^\.(checks\.(inflow|outflow|biliary_drainage|arterial_inflow|two_contiguous_segments)\b"
+    r"^\.(schema_version\b|checks\.(inflow|outflow|biliary_drainage|arterial_inflow|two_contiguous_segments)\b"
     r"|remnant\.(functional_volume_ml|percent_of_functional_liver|sflr_percent|flr_body_weight_percent"
     r"|devascularized_ml|islands_ml|islands_count|islands_total_ml)\b"
     r"|facts\.(flr_percent\w*|sflr_percent|flr_body_weight_percent|functional_remnant_ml|remnant_functional_volume_ml"
@@ -166,6 +166,15 @@ def test_schema_refuses_a_bad_assessment(demo_assessment, path, value, message):
         jsonschema.validate(doc, json_schema_of("assessment"))
     with pytest.raises(ResultFormatError, match=".".join(path)):
         Assessment.from_dict(doc)
+
+
+def test_a_round_1_document_still_reads_and_new_ones_are_1_1(demo_assessment):
+    old = json.loads((ROUND1 / "sample-assessment.json").read_text())
+    assert old["schema_version"] == "1.0"
+    back = Assessment.from_dict(old)
+    assert back.schema_version == "1.0" and back.remnant.volume_ml == old["remnant"]["volume_ml"]
+    assert demo_assessment.schema_version == "1.1"
+    jsonschema.validate(old, json_schema_of("assessment"))
 
 
 def test_round_trip_through_json(demo_assessment):
