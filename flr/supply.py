@@ -64,8 +64,8 @@ def _intrahepatic_outline(anatomy: CaseAnatomy, masks: Sequence[np.ndarray]) -> 
     return liver_outline_from_parts(anatomy.liver, list(masks), anatomy.geometry)
 
 
-def _split(anatomy: CaseAnatomy, outline: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str | None,
-                                                               dict[str, Any]]:
+def _split(anatomy: CaseAnatomy, outline: np.ndarray, territory: np.ndarray | None = None
+           ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str | None, dict[str, Any]]:
     """Portal and hepatic-venous masks (and roots) from a mixed ``hepatic_vessel`` mask; why not, if not."""
     import importlib
 
@@ -75,7 +75,7 @@ def _split(anatomy: CaseAnatomy, outline: np.ndarray) -> tuple[dict[str, np.ndar
     except (ModuleNotFoundError, AttributeError):
         return {}, {}, "flr cannot separate portal from hepatic veins in this version", {"seeds": "none"}
     split = split_vessels(v["hepatic_vessel"], anatomy.geometry, liver_mask=outline, portal_mask=v.get("portal_vein"),
-                          ivc_mask=v.get("inferior_vena_cava"))
+                          ivc_mask=v.get("inferior_vena_cava"), segment_map=territory)
     summary = split.to_dict()
     if split.status == NOT_ASSESSED:
         return {}, {}, split.detail, summary
@@ -99,7 +99,7 @@ def prepare_supply(anatomy: CaseAnatomy, territory: np.ndarray | None = None) ->
     split_problem, separation = None, None
     warnings: list[str] = []
     if "hepatic_vessel" in v and ("portal_vein" not in v or "hepatic_vein" not in v):
-        split_masks, split_roots, split_problem, separation = _split(anatomy, outline)
+        split_masks, split_roots, split_problem, separation = _split(anatomy, outline, territory)
         warnings.append("the vessel mask mixes portal and hepatic veins (hepatic_vessel): "
                         + (f"not separated: {split_problem}" if split_problem else
                            f"separated by flr ({separation.get('detail', '')})"))

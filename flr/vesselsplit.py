@@ -32,6 +32,18 @@ Method
          intrahepatic vein at the hilum, and it is not the continuation of a hepatic vein. Confidence is
          scaled by :data:`ANATOMICAL_CONFIDENCE`. The liver mask is not needed (the IVC lies inside some
          liver masks and outside others, so "at the surface" would not be general).
+       * ``"anatomical"`` with ``segment_map`` (Couinaud codes 1-8): the roots are anchored on where the
+         segments meet instead (:func:`segment_landmarks`: the hilum where I, IV and V meet, its ventro-caudal
+         part; the hepatic-vein confluence where VII, VIII and IV or II meet on the IVC, at the top of I),
+         which does not depend on vessel thickness. The confluence first: of each piece with a branch within
+         the reach of the landmark (:data:`ROOT_REACH_MM`, or the nearest branch plus :data:`ROOT_SLACK_MM`)
+         and nearer it than the other landmark, the widest branch there (an ostium); then the hilum: of each
+         such piece not reached from the hepatic root downhill (penalty >= :data:`ROOT_MIN_PENALTY`), the
+         branch nearest the hilum (an intrahepatic mask often lacks the portal trunk, so each portal piece
+         enters at its hilar end); branches under :data:`ROOT_WIDTH_FRACTION` of the widest chosen are left
+         out. The root masks are those branches' voxels within the reach of the landmark, and detached
+         pieces aim at the landmarks themselves (step 4). A landmark the map cannot give falls back to the
+         thickness-based root.
        * ``"none"``: a system without a seed: ``status`` is ``"not_assessed"``, both masks empty, ``detail``
          says why.
 
@@ -54,7 +66,8 @@ Method
        across the gap at a further :data:`GAP_COST`. Each branch takes the system of the cheaper root.
     4. Pieces no root reaches (no path, gaps included): the branches each root reaches give that system's
        convergence point, the point closest to their axes (least squares, weighted by length): portal
-       branches radiate from the hilum, hepatic veins from their confluence. A detached piece takes the
+       branches radiate from the hilum, hepatic veins from their confluence (with a segment map: its hilum
+       and confluence). A detached piece takes the
        system whose convergence point lies closer in angle to the piece's principal axis (it points at its
        trunk), with confidence ``DETACHED_CONFIDENCE * (1 - nearer angle / farther angle)``.
     5. Voxels: each mask voxel takes the system of its nearest centerline point (Euclidean, mm).
@@ -77,7 +90,12 @@ much weaker and unstable: 53-94 % of the phantom's voxels right (it depends on t
 thresholds sit close to the phantom's radii), mean confidence 0.2-0.5,
 ``seeds == "anatomical"`` and the detail says so. On the four MSD8 cases (no truth) the split passes
 anatomical plausibility: each system holds 24-76 % of the voxels, the portal system lies 9-35 mm caudal of
-the hepatic one, the hepatic veins' thickest voxels in the top third of the liver. ``anatomical_seeds=False``
+the hepatic one, the hepatic veins' thickest voxels in the top third of the liver. With a Couinaud segment map the
+roots are anchored on the segments (the landmarks lie 12-18 mm from the phantom's true bifurcation and
+confluence on three grids), which places them where anatomy says on MSD8 (portal root next to I, IV and V,
+caudal of the hepatic root; a left lateral sectionectomy keeps V-VIII 98-100 % functional on all four
+cases), but the phantom's split is no better (48 % of the voxels right: its intrahepatic portal pieces
+start 17-45 mm from the hilum, hepatic-vein pieces 22 mm from it). ``anatomical_seeds=False``
 turns this off: such a mask is then not assessed.
 
 Every voxel of the mask is assigned (no debris is dropped): ``portal | hepatic == mixed_mask`` whenever
@@ -111,7 +129,9 @@ __all__ = [
     "ANATOMICAL_CONFIDENCE",
     "CRANIODORSAL_LPS",
     "LOW_CONFIDENCE",
+    "SegmentLandmarks",
     "VesselSplit",
+    "segment_landmarks",
     "split_vessels",
 ]
 
@@ -157,6 +177,27 @@ ROOT_BAND_MM = 15.0
 ROOT_SEPARATION_MM = 30.0
 #: A portal root is not reached from the hepatic root at a penalty (turns, widening, gaps) below this.
 ROOT_MIN_PENALTY = 0.5
+#: Landmarks from a segment map (:func:`segment_landmarks`): the map is sampled every LANDMARK_STEP_MM or
+#: finer (a segment boundary is no sharper than that); segments meet within MEET_MM, grown by MEET_GROW
+#: up to MEET_MAX_MM until they do.
+LANDMARK_STEP_MM = 2.0
+MEET_MM = 5.0
+MEET_GROW = 1.5
+MEET_MAX_MM = 30.0
+#: Ventro-caudal unit vector in LPS (x, y, z): anterior (-y) and inferior (-z), the hilum's face.
+VENTROCAUDAL_LPS = (0.0, -1.0 / math.sqrt(2.0), -1.0 / math.sqrt(2.0))
+#: Share of the points where I, IV and V meet, the most ventro-caudal, averaged into the hilum.
+HILUM_QUANTILE = 0.25
+#: The top of the caudate: this percentile of its voxels' LPS z; the confluence lies on the IVC line within
+#: CONFLUENCE_BAND_MM of that level.
+CAUDATE_TOP_PERCENTILE = 95.0
+CONFLUENCE_BAND_MM = 10.0
+#: A landmark root: of each piece with a branch within ROOT_REACH_MM of the landmark (or the nearest
+#: branch's distance plus ROOT_SLACK_MM, whichever is more) and nearer it than the other landmark, the
+#: widest such branch, if at least ROOT_WIDTH_FRACTION as wide as the widest of them all.
+ROOT_REACH_MM = 20.0
+ROOT_SLACK_MM = 15.0
+ROOT_WIDTH_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -478,6 +519,8 @@ class _Seeds:
     how: list[str] = field(default_factory=lambda: ["", ""])
     why: list[str] = field(default_factory=lambda: ["", ""])
     closed: list[bool] = field(default_factory=lambda: [False, False])   # a given mask found nothing
+    # a root placed at a segment-map landmark: the landmark (crop index-space mm) and the reach (mm)
+    anchor: list[tuple[np.ndarray, float] | None] = field(default_factory=lambda: [None, None])
 
     def open(self, system: int) -> bool:
         return not self.how[system] and not self.closed[system]
@@ -592,6 +635,146 @@ def _anatomical_seeds(seeds: _Seeds, g: _Graph, matrix_penalty: sparse.csr_matri
 
 
 # ------------------------------------------------------------------------------------------------
+# Anatomical roots from the Couinaud segment map
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentLandmarks:
+    """Where the two venous trunks meet the liver, estimated from a Couinaud segment map (LPS mm).
+
+    Attributes
+    ----------
+    hilum_lps_mm : numpy.ndarray or None
+        (3,) LPS (x, y, z) mm: the portal bifurcation, at the hilar plate in front of the caudate (see
+        :func:`segment_landmarks`); None when segments I, IV or V are missing.
+    confluence_lps_mm : numpy.ndarray or None
+        (3,) LPS mm: the hepatic veins' confluence on the IVC; None when VII, VIII, IV and II or I are missing.
+    meet_mm : (float, float)
+        The distance (mm) within which the segments were taken to meet for each point (inf when not found).
+    """
+
+    hilum_lps_mm: np.ndarray | None
+    confluence_lps_mm: np.ndarray | None
+    meet_mm: tuple[float, float] = (math.inf, math.inf)
+
+
+def _segment_distances_mm(segment_map: np.ndarray, geometry: Geometry, codes: Sequence[int]
+                          ) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """Distance (mm) to each segment of ``codes`` on a grid of about LANDMARK_STEP_MM around the liver, and the
+    LPS (x, y, z) mm of its points, (n, 3), in the order of the distance arrays' ravel."""
+    spacing = np.asarray(geometry.spacing_zyx_mm, dtype=float)
+    stride = np.maximum(1, np.floor(LANDMARK_STEP_MM / spacing)).astype(np.int64)
+    idx = np.argwhere(segment_map > 0)
+    pad = np.ceil(MEET_MAX_MM / spacing).astype(np.int64)
+    lo = np.maximum(idx.min(axis=0) - pad, 0)
+    hi = np.minimum(idx.max(axis=0) + pad + 1, segment_map.shape)
+    coarse = segment_map[tuple(slice(int(a), int(b), int(s)) for a, b, s in zip(lo, hi, stride, strict=True))]
+    distances = {c: ndimage.distance_transform_edt(coarse != c, sampling=spacing * stride) if (coarse == c).any()
+                 else np.full(coarse.shape, np.inf) for c in codes}
+    points = lo + np.indices(coarse.shape).reshape(3, -1).T * stride
+    return distances, _lps(geometry, points)
+
+
+def _meeting(distances: dict[int, np.ndarray], groups: Sequence[Sequence[int]]) -> tuple[np.ndarray, float]:
+    """(n,) bool: the points within ``meet`` mm of a segment of every group, for the smallest ``meet`` from
+    MEET_MM, times MEET_GROW, up to MEET_MAX_MM, that finds any (none: all False, inf)."""
+    near = [np.minimum.reduce([distances[c] for c in group]).ravel() for group in groups]
+    worst = np.max(near, axis=0)
+    meet = MEET_MM
+    while meet <= MEET_MAX_MM:
+        found = worst <= meet
+        if found.any():
+            return found, meet
+        meet *= MEET_GROW
+    return np.zeros(len(worst), dtype=bool), math.inf
+
+
+def segment_landmarks(segment_map: Any, geometry: Geometry) -> SegmentLandmarks:
+    """The portal bifurcation (hilum) and the hepatic-vein confluence estimated from a Couinaud segment map.
+
+    Both come from where segments meet, a property of the map that does not depend on how thick the vessels
+    are or on whether the trunks were segmented. "Meet": within ``meet`` mm of each (MEET_MM, grown by
+    MEET_GROW up to MEET_MAX_MM until some point qualifies), on a grid of about LANDMARK_STEP_MM.
+
+    * Hilum: the portal vein divides at the hilar plate on the inferior face of the liver, in front of the
+      caudate (I), where IV (left of the main portal fissure) and V (right of it, below the transverse portal
+      plane) meet I. Of the points where I, IV and V meet, those in the ventro-caudal quarter (along
+      :data:`VENTROCAUDAL_LPS`, the top HILUM_QUANTILE) are averaged: the meeting region runs back along the
+      caudate's lower face, and the bifurcation lies at its front.
+    * Confluence: the hepatic veins' planes (right: VII | VIII, middle: VIII | IV, left: IV | II) all pass
+      through the IVC, so VII, VIII and IV or II meet only along the retrohepatic IVC; the veins join it
+      where the caudate (I), which lies in front of the IVC below them, ends cranially. The points of that
+      line within CONFLUENCE_BAND_MM (along +z) of the top of I (its CAUDATE_TOP_PERCENTILE-th
+      percentile along +z) are averaged (none there: the line's cranial quarter).
+
+    ``segment_map``: int codes 1-8 (Couinaud I-VIII) on ``geometry``'s grid, 0 elsewhere; directions use the
+    LPS affine (caudal -z, ventral -y), never the raw axes. Measured on the phantom: both within 20 mm of
+    the true bifurcation and confluence on three grids (tests/test_vesselsplit.py).
+    """
+    seg = np.asarray(segment_map)
+    if seg.shape != geometry.shape_zyx:
+        raise GeometryMismatchError(f"segment_map has shape (z,y,x) {seg.shape}, the grid has "
+                                    f"{geometry.shape_zyx}; resample it onto the vessel mask's grid first")
+    codes = (1, 2, 4, 5, 7, 8)
+    if not np.isin(seg, codes).any():
+        return SegmentLandmarks(None, None)
+    distances, points = _segment_distances_mm(seg, geometry, codes)
+    hilum, meet_h = _meeting(distances, [[1], [4], [5]])
+    hilum_mm = None
+    if hilum.any():
+        along = points[hilum] @ np.asarray(VENTROCAUDAL_LPS)
+        hilum_mm = points[hilum][along >= np.quantile(along, 1.0 - HILUM_QUANTILE)].mean(axis=0)
+    line, meet_c = _meeting(distances, [[7], [8], [4, 2]])
+    confluence_mm = None
+    caudate = (distances[1] == 0).ravel()
+    if line.any() and caudate.any():
+        top = float(np.percentile(points[caudate, 2], CAUDATE_TOP_PERCENTILE))
+        z = points[line, 2]
+        band = np.abs(z - top) <= CONFLUENCE_BAND_MM
+        chosen = band if band.any() else z >= np.quantile(z, 0.75)
+        confluence_mm = points[line][chosen].mean(axis=0)
+    return SegmentLandmarks(hilum_mm, confluence_mm, (meet_h, meet_c))
+
+
+def _crop_mm(geometry: Geometry, point_lps_mm: np.ndarray) -> np.ndarray:
+    """Index-space mm (z, y, x) on ``geometry``'s grid of an LPS (x, y, z) mm point."""
+    index_xyz = np.linalg.solve(geometry.affine_lps, np.append(np.asarray(point_lps_mm, dtype=float), 1.0))[:3]
+    return np.asarray(index_xyz[::-1] * np.asarray(geometry.spacing_zyx_mm, dtype=float))
+
+
+def _landmark_seeds(seeds: _Seeds, g: _Graph, crop: _Crop, landmarks: SegmentLandmarks,
+                    matrix_penalty: sparse.csr_matrix) -> None:
+    """Roots of the open systems at the segment map's landmarks (see the module's method), in place."""
+    targets = [landmarks.hilum_lps_mm, landmarks.confluence_lps_mm]
+    dist = np.full((2, g.n), np.inf)
+    for system, point in enumerate(targets):
+        if point is not None:
+            d = np.linalg.norm(g.points_mm - _crop_mm(crop.geometry, point), axis=1)
+            np.minimum.at(dist[system], g.point_branch, d)
+    for system in (HEPATIC, PORTAL):          # the confluence first: the hepatic veins' ostia are clearer
+        point = targets[system]
+        own = (dist[system] <= dist[1 - system]) & np.isfinite(dist[system])
+        if seeds.branches[1 - system]:          # not the other root, nor reached from it downhill
+            own &= _costs_from(matrix_penalty, seeds.branches[1 - system]) >= ROOT_MIN_PENALTY
+        if point is None or not seeds.open(system) or not own.any():
+            continue
+        reach_mm = max(ROOT_REACH_MM, float(dist[system][own].min()) + ROOT_SLACK_MM)
+        near = np.nonzero(own & (dist[system] <= reach_mm))[0]
+        # each piece near the landmark enters it by its widest branch there (a hepatic vein's ostium) or, for
+        # the portal vein, whose trunk an intrahepatic mask often lacks, by its branch nearest the hilum
+        order = (np.lexsort((dist[system][near], -g.radius_mm[near])) if system == HEPATIC
+                 else np.lexsort((-g.radius_mm[near], dist[system][near])))
+        widest: dict[int, int] = {}
+        for b in near[order]:
+            widest.setdefault(int(g.component[b]), int(b))
+        top_mm = max(g.radius_mm[b] for b in widest.values())
+        chosen = [b for b in widest.values() if g.radius_mm[b] >= ROOT_WIDTH_FRACTION * top_mm]
+        seeds.branches[system], seeds.how[system] = sorted(chosen), "anatomical"
+        seeds.anchor[system] = (_crop_mm(crop.geometry, point), reach_mm)
+
+
+# ------------------------------------------------------------------------------------------------
 # Labelling
 # ------------------------------------------------------------------------------------------------
 
@@ -662,7 +845,9 @@ def _aim(g: _Graph, seeds: _Seeds, label: np.ndarray, confidence: np.ndarray) ->
     detached = np.unique(g.component[label < 0])
     if not len(detached):
         return
-    roots = [_convergence_point(g, np.nonzero(label == s)[0]) for s in (PORTAL, HEPATIC)]
+    anchors = seeds.anchor
+    roots = [_convergence_point(g, np.nonzero(label == s)[0]) if (a := anchors[s]) is None else a[0]
+             for s in (PORTAL, HEPATIC)]
     for comp in detached:
         branches = np.nonzero(g.component == comp)[0]
         angles = _aim_angles(g.points_mm[np.isin(g.point_branch, branches)], roots)
@@ -693,6 +878,9 @@ def _how(seeds: _Seeds, system: int) -> str:
         return "the " + ("portal" if system == PORTAL else "IVC") + " mask"
     if source == "extrahepatic":
         return "extrahepatic pieces"
+    if seeds.anchor[system] is not None:
+        where = "the hepatic-vein confluence" if system == HEPATIC else "the hilum"
+        return f"anatomy (the widest branches at {where} of the Couinaud segment map)"
     where = "cranio-dorsal" if system == HEPATIC else "caudo-ventral, not a hepatic vein"
     return f"anatomy (thick branches, {where})"
 
@@ -748,12 +936,17 @@ def _passed(geometry: Geometry, crop: _Crop, seeds: _Seeds, voxel_label: np.ndar
 
 
 def _root_voxels(seeds: _Seeds, crop: _Crop, nearest_branch: np.ndarray) -> np.ndarray:
-    """(n,) bool over the crop's mask voxels: a seed voxel, or nearest to a seed branch of an inferred root."""
+    """(n,) bool over the crop's mask voxels: a seed voxel, or nearest to a seed branch of an inferred root
+    (and, for a root at a segment-map landmark, within its reach of the landmark)."""
     out = np.zeros(len(crop.voxels), dtype=bool)
     for system in (PORTAL, HEPATIC):
         v = seeds.voxels[system]
+        anchor = seeds.anchor[system]
         if v is not None and seeds.how[system] in ("masks", "extrahepatic"):
             out |= v[tuple(crop.voxels.T)]
+        elif anchor is not None:
+            near = np.linalg.norm(crop.voxels_mm - anchor[0], axis=1) <= anchor[1]
+            out |= np.isin(nearest_branch, seeds.branches[system]) & near
         else:
             out |= np.isin(nearest_branch, seeds.branches[system])
     return out
@@ -764,7 +957,7 @@ _CANNOT = "the hepatic_vessel mask cannot be split into portal and hepatic veins
 
 def split_vessels(mixed_mask: Any, geometry: Geometry, *, liver_mask: Any | None = None,
                   portal_mask: Any | None = None, ivc_mask: Any | None = None,
-                  anatomical_seeds: bool = True) -> VesselSplit:
+                  anatomical_seeds: bool = True, segment_map: Any | None = None) -> VesselSplit:
     """Separate a mixed portal + hepatic-vein mask into the two systems, seeded by their trunks.
 
     Parameters
@@ -780,6 +973,10 @@ def split_vessels(mixed_mask: Any, geometry: Geometry, *, liver_mask: Any | None
         the hepatic veins respectively.
     anatomical_seeds : bool
         Infer a root missing from masks and extrahepatic pieces from anatomy (see the module's method).
+    segment_map : array (z, y, x) of int, optional
+        Couinaud segment codes 1-8 (0 elsewhere) on the same grid: the inferred roots are then placed at
+        its hilum and hepatic-vein confluence (:func:`segment_landmarks`) instead of being guessed from
+        the vessels' thickness (which stays the fallback for a landmark the map does not give).
 
     Returns
     -------
@@ -797,6 +994,9 @@ def split_vessels(mixed_mask: Any, geometry: Geometry, *, liver_mask: Any | None
     liver = None if liver_mask is None else _bool_mask(liver_mask, "liver_mask", shape)
     trunks = [None if m is None else _bool_mask(m, what, shape)
               for m, what in ((portal_mask, "portal_mask"), (ivc_mask, "ivc_mask"))]
+    if segment_map is not None and np.shape(segment_map) != shape:
+        raise GeometryMismatchError(f"segment_map has shape (z,y,x) {np.shape(segment_map)}, the grid has {shape}; "
+                                    "resample it onto the vessel mask's grid first")
     if not mask.any():
         return _not_assessed(geometry, "the mask is empty")
     crop = _crop(mask, geometry, pad=1)
@@ -813,6 +1013,9 @@ def split_vessels(mixed_mask: Any, geometry: Geometry, *, liver_mask: Any | None
         if not seeds.branches[system] and seeds.how[system]:
             seeds.how[system] = ""          # seed voxels, but every branch they touch belongs to the other system
     slack_mm = 0.5 * float(np.prod(crop.geometry.spacing_zyx_mm)) ** (1.0 / 3.0)
+    if anatomical_seeds and segment_map is not None and (seeds.open(PORTAL) or seeds.open(HEPATIC)):
+        _landmark_seeds(seeds, g, crop, segment_landmarks(segment_map, geometry),
+                        _cost_matrix(g, slack_mm, with_length=False))
     if anatomical_seeds and (seeds.open(PORTAL) or seeds.open(HEPATIC)):
         _anatomical_seeds(seeds, g, _cost_matrix(g, slack_mm, with_length=False))
     missing = [s for s in (PORTAL, HEPATIC) if not seeds.branches[s]]

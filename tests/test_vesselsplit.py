@@ -9,7 +9,9 @@ Figures measured when this was written (phantom of ``flr.phantom`` as of then; t
 a margin): IVC-, extrahepatic- and mask-seeded splits 100 % of the vessel voxels right on three grids;
 strictly intrahepatic masks with anatomical seeds only 53-94 % (depending on the grid and on the
 phantom's version; 67-70 % on the two asserted here, bound 60 %), at a mean confidence of 0.2-0.5: weak;
-MSD8 portal shares 0.24-0.71, the portal system 9-35 mm caudal of the hepatic one.
+MSD8 portal shares 0.24-0.71, the portal system 9-35 mm caudal of the hepatic one. With a Couinaud segment
+map (roots anchored on the segments): landmarks 12-18 mm from the phantom's truth; the phantom's split 48 %
+right (bound 40 %); on MSD8 a left lateral sectionectomy keeps V-VIII 98-100 % functional (bound 90 %).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from scipy import ndimage
 from flr.errors import GeometryMismatchError
 from flr.image import Geometry
 from flr.phantom import HEPATIC_VEIN, IVC, PORTAL_VEIN
-from flr.vesselsplit import split_vessels
+from flr.vesselsplit import segment_landmarks, split_vessels
 from tests.helpers import phantom
 
 MSD8_CASES = ["MSD-011.nii.gz", "MSD-037.nii.gz", "MSD-207.nii.gz", "MSD-255.nii.gz"]
@@ -230,3 +232,111 @@ def test_msd8_split_is_deterministic(shared_data):
     b = split_vessels(mixed, g, liver_mask=liver)
     assert np.array_equal(a.portal, b.portal) and np.array_equal(a.confidence, b.confidence)
     assert a.to_dict() == b.to_dict()
+
+
+# --- strictly intrahepatic with a Couinaud segment map: roots anchored on the segments -------------------
+
+#: The phantom variants of the segment-map tests: default, another spacing and oblique, anisotropic.
+SEGMENT_MAP_VARIANTS = [(0, {}), (2, {"oblique_deg": 12.0, "spacing_mm": (1.2, 1.2, 3.0)}),
+                        (3, {"spacing_mm": (2.0, 1.8, 3.0), "oblique_deg": -15.0})]
+
+
+def _segments(p) -> np.ndarray:
+    lab = p.labels.array
+    return np.where((lab >= 1) & (lab <= 8), lab, 0)
+
+
+def _truth_points(p) -> tuple[np.ndarray, np.ndarray]:
+    """(hilum, confluence) LPS mm of the phantom: the portal trunk's end, the hepatic veins' common start."""
+    vessels = p.truth["anatomy"]["vessels"]
+    hilum = next(v for v in vessels if v["name"] == "portal trunk")["p1_mm"]
+    confluence = next(v for v in vessels if v["structure"] == "hepatic_vein")["p0_mm"]
+    return np.asarray(hilum), np.asarray(confluence)
+
+
+@pytest.mark.parametrize(("seed", "options"), SEGMENT_MAP_VARIANTS)
+def test_segment_landmarks_lie_near_the_true_hilum_and_confluence(seed, options):
+    # measured: hilum 14-18 mm from the bifurcation (the I/IV/V meeting lies behind it, on the caudate's lower
+    # face), confluence 12-14 mm from it (the VII/VIII/IV meeting is the IVC's ventral face, the IVC's
+    # radius is 12 mm); bound 25 mm
+    p = phantom(seed, **options)
+    marks = segment_landmarks(_segments(p), p.labels.geometry)
+    hilum, confluence = _truth_points(p)
+    assert marks.hilum_lps_mm is not None and marks.confluence_lps_mm is not None
+    assert np.linalg.norm(marks.hilum_lps_mm - hilum) <= 25.0
+    assert np.linalg.norm(marks.confluence_lps_mm - confluence) <= 25.0
+    assert marks.hilum_lps_mm[2] < marks.confluence_lps_mm[2] - 25.0          # caudal (LPS -z) of it
+
+
+@pytest.mark.parametrize(("seed", "options"), SEGMENT_MAP_VARIANTS)
+def test_intrahepatic_only_with_a_segment_map(seed, options):
+    # The phantom's hilar trunks lie outside its liver, so the intrahepatic mask is one piece per segment
+    # branch, the nearest portal piece 17 mm from the hilum and hepatic-vein pieces 22 mm from it: measured
+    # 48 % of the voxels right on all three grids (the thickness-based roots: 53-94 %); the hepatic root
+    # holds no portal voxel. Weak, and asserted as such.
+    p = phantom(seed, **options)
+    portal, hepatic, liver = truth(p)
+    portal, hepatic = portal & liver, hepatic & liver
+    mixed = portal | hepatic
+    split = split_vessels(mixed, p.labels.geometry, liver_mask=liver, segment_map=_segments(p))
+    assert_partition(split, mixed)
+    assert split.seeds == "anatomical" and "Couinaud segment map" in split.detail
+    assert right_fraction(split, portal, hepatic) >= 0.40
+    assert not (split.hepatic_root & portal).any()
+
+
+def test_a_segment_map_on_another_grid_is_refused():
+    g = Geometry(shape_zyx=(6, 7, 8))
+    with pytest.raises(GeometryMismatchError, match=r"segment_map has shape .*\(6, 7, 9\)"):
+        split_vessels(np.ones((6, 7, 8), bool), g, segment_map=np.ones((6, 7, 9), np.int16))
+
+
+def test_a_segment_map_without_segments_has_no_landmarks():
+    marks = segment_landmarks(np.zeros((6, 7, 8), np.int16), Geometry(shape_zyx=(6, 7, 8)))
+    assert marks.hilum_lps_mm is None and marks.confluence_lps_mm is None
+
+
+def _msd8_segments(shared_data: Path, name: str) -> np.ndarray:
+    from flr.io import read_image
+
+    return np.asarray(read_image(shared_data / "couinaud-msd8" / "label" / name).array).astype(np.int16)
+
+
+@pytest.mark.parametrize("name", MSD8_CASES)
+def test_msd8_roots_lie_where_the_segments_say(shared_data, name):
+    mixed, liver, g = _msd8(shared_data, name)
+    segments = _msd8_segments(shared_data, name)
+    split = split_vessels(mixed, g, liver_mask=liver, segment_map=segments)
+    assert_partition(split, mixed)
+    portal_root, hepatic_root = _lps(g, split.portal_root), _lps(g, split.hepatic_root)
+    # the portal root is caudal of the hepatic root (the hilum lies 4-8 cm below the confluence)
+    assert portal_root[:, 2].mean() < hepatic_root[:, 2].mean() - 20.0
+    # and next to segments I, IV and V: within 40 mm of each (the mask lacks the hilar trunk)
+    spacing = g.spacing_zyx_mm
+    for code in (1, 4, 5):
+        to_segment = ndimage.distance_transform_edt(segments != code, sampling=spacing)
+        assert np.median(to_segment[split.portal_root]) <= 40.0, code
+
+
+@pytest.mark.parametrize("name", MSD8_CASES)
+def test_msd8_left_lateral_sectionectomy_keeps_the_right_liver(shared_data, name):
+    # end to end: the territory model rooted where the segments put the trunks; measured V-VIII 98-100 %
+    import flr
+    from flr.assessment import assess
+    from flr.image import LabelMap
+    from flr.io import read_image
+    from flr.plan import resection_plan
+
+    d = shared_data / "couinaud-msd8"
+    if not (d / "vessel" / name).is_file():
+        pytest.skip(f"{d / 'vessel' / name} not found")
+    seg = flr.load(d / "label" / name, {k: f"liver_segment_{k}" for k in range(1, 9)})
+    liver = flr.load(d / "liver" / name, {1: "liver"})
+    v = read_image(d / "vessel" / name)
+    vessels = LabelMap((v.array > 0.5).astype(np.uint8), v.geometry, str(d / "vessel" / name),
+                       names={1: "hepatic_vessel"})
+    a = assess([seg, liver, vessels], resection_plan("left-lateral-sectionectomy"))
+    functional = a.remnant.functional_segments_ml or {}
+    for k in (5, 6, 7, 8):
+        segment = f"liver_segment_{k}"
+        assert functional.get(segment, 0.0) >= 0.90 * a.liver.segments_ml[segment], segment
