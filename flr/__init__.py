@@ -110,12 +110,14 @@ def volumetry(labels: LabelsLike, ct: Image | PathLike | None = None, *, n_threa
 def assess(labels: LabelsLike, ct: Image | PathLike | None = None, *, plan: Plan | str | None = None,
            wedges: Sequence[str | tuple[int, float]] = (), ablations: Sequence[str | tuple[int, float]] = (),
            include_caudate: bool = False, patient: Patient | PathLike | None = None,
-           rules: Rulebook | PathLike | None = None, body: Body | None = None) -> Assessment:
+           rules: Rulebook | PathLike | None = None, body: Body | None = None,
+           anatomical_vessel_seeds: bool = False) -> Assessment:
     """Assess a resection plan on a case and, with a patient or rules, judge it with the rulebook.
 
     ``plan`` is a :class:`flr.plan.Plan`, a Brisbane 2000 name (``"right-hemihepatectomy"``) or a segment
     list (``"5,6,7,8"``); ``wedges``/``ablations`` are ``"ID[:MARGIN_MM]"`` strings or ``(id, margin_mm)``
     pairs. The patient's weight and height give the body size unless ``body`` is given.
+    ``anatomical_vessel_seeds``: see :func:`flr.assessment.assess`.
 
     >>> import flr
     >>> from flr.phantom import make_liver_phantom
@@ -132,7 +134,8 @@ def assess(labels: LabelsLike, ct: Image | PathLike | None = None, *, plan: Plan
     the_plan = _plan(plan, include_caudate, wedges, ablations)
     person = _patient(patient)
     result = _assess(_label_maps(labels, ct_image), the_plan, ct=ct_image,
-                     body=body if body is not None else _Body.from_patient(person))
+                     body=body if body is not None else _Body.from_patient(person),
+                     anatomical_vessel_seeds=anatomical_vessel_seeds)
     if person is None and rules is None:
         return result
     from flr.rules import load_rulebook

@@ -335,8 +335,12 @@ def _lost_supply_ml(at_risk: Mapping[str, np.ndarray], within: np.ndarray, geome
 
 
 def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | None = None,
-           body: Body | None = None, strict: bool = False) -> Assessment:
+           body: Body | None = None, strict: bool = False, anatomical_vessel_seeds: bool = False) -> Assessment:
     """Apply ``plan`` to the case in ``label_maps`` and judge what remains.
+
+    ``anatomical_vessel_seeds`` separates a mixed vessel mask that has no trunk (strictly intrahepatic, no
+    IVC or portal vein mask) from Couinaud landmarks (low confidence) instead of leaving inflow and outflow
+    not assessed.
 
     Raises :class:`~flr.errors.PlanError` for a plan that does not fit the case (segments or tumours
     absent, nothing left), :class:`~flr.errors.GeometryMismatchError` for maps on different grids and
@@ -361,7 +365,7 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     tumor_left = np.isin(tumor_ids, left_ids) if left_ids else np.zeros(g.shape_zyx, bool)
     remnant_codes = sorted(int(c) for c in np.unique(territory[zones.remnant]) if c)
     remnant_segments = [SEGMENT_BY_CODE[c].name for c in remnant_codes]
-    vessels = prepare_supply(anatomy, territory)
+    vessels = prepare_supply(anatomy, territory, anatomical_seeds=anatomical_vessel_seeds)
     warnings = list(vessels.warnings)
     # judged on the functional candidates: remnant parenchyma, not the tumour left in it or an ablation zone
     supply, at_risk = supply_checks(vessels, zones.lost, zones.remnant & ~zones.ablation & ~tumor_left, territory,

@@ -64,32 +64,41 @@ def _intrahepatic_outline(anatomy: CaseAnatomy, masks: Sequence[np.ndarray]) -> 
     return liver_outline_from_parts(anatomy.liver, list(masks), anatomy.geometry)
 
 
-def _split(anatomy: CaseAnatomy, outline: np.ndarray, territory: np.ndarray | None = None
+#: Why a mixed mask without a trunk is not separated unless anatomical seeds are asked for.
+NO_TRUNK = ("it has no trunk (no part outside the liver, no inferior_vena_cava or portal_vein mask), so nothing "
+            "says where each system is fed from or drains; give those masks (TotalSegmentator's total task) or "
+            "ask for anatomical seeds (--anatomical-vessel-seeds: Couinaud landmarks, low confidence)")
+
+
+def _split(anatomy: CaseAnatomy, outline: np.ndarray, territory: np.ndarray | None = None,
+           anatomical_seeds: bool = False
            ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], str | None, dict[str, Any]]:
-    """Portal and hepatic-venous masks (and roots) from a mixed ``hepatic_vessel`` mask; why not, if not."""
-    import importlib
+    """Portal and hepatic-venous masks (and roots) from a mixed ``hepatic_vessel`` mask; why not, if not.
+
+    Anatomical seeds (a mask strictly inside the liver, no trunk mask) are used only when asked for: the
+    separation is then a guess from Couinaud landmarks (48-94 % of the phantom's voxels right, depending
+    on the grid), not good enough to judge a plan by default."""
+    from flr.vesselsplit import split_vessels
 
     v = anatomy.vessels
-    try:  # the separation lands separately (issue 11, item 4); until then a mixed mask is not assessed
-        split_vessels = importlib.import_module("flr.vesselsplit").split_vessels
-    except (ModuleNotFoundError, AttributeError):
-        return {}, {}, "flr cannot separate portal from hepatic veins in this version", {"seeds": "none"}
     split = split_vessels(v["hepatic_vessel"], anatomy.geometry, liver_mask=outline, portal_mask=v.get("portal_vein"),
-                          ivc_mask=v.get("inferior_vena_cava"), segment_map=territory)
+                          ivc_mask=v.get("inferior_vena_cava"), segment_map=territory,
+                          anatomical_seeds=anatomical_seeds)
     summary = split.to_dict()
     if split.status == NOT_ASSESSED:
-        return {}, {}, split.detail, summary
+        return {}, {}, split.detail if anatomical_seeds else NO_TRUNK, summary
     masks = {"inflow": split.portal, "outflow": split.hepatic}
-    roots = {k: r for k, r in (("inflow", getattr(split, "portal_root", None)),
-                               ("outflow", getattr(split, "hepatic_root", None))) if r is not None}
+    roots = {k: r for k, r in (("inflow", split.portal_root), ("outflow", split.hepatic_root)) if r is not None}
     return masks, roots, None, summary
 
 
-def prepare_supply(anatomy: CaseAnatomy, territory: np.ndarray | None = None) -> Supply:
+def prepare_supply(anatomy: CaseAnatomy, territory: np.ndarray | None = None, *,
+                   anatomical_seeds: bool = False) -> Supply:
     """Prepare the vessel systems of ``anatomy`` (graph, root, bridges, territories) for :func:`supply_checks`.
 
     ``territory`` (segment codes of every liver voxel) makes the territories of the Glissonean systems
     (portal vein, hepatic artery, bile duct) stay inside the segments they run through.
+    ``anatomical_seeds`` lets a mixed mask without any trunk be separated from Couinaud landmarks.
     """
     v = anatomy.vessels
     g = anatomy.geometry
@@ -99,7 +108,7 @@ def prepare_supply(anatomy: CaseAnatomy, territory: np.ndarray | None = None) ->
     split_problem, separation = None, None
     warnings: list[str] = []
     if "hepatic_vessel" in v and ("portal_vein" not in v or "hepatic_vein" not in v):
-        split_masks, split_roots, split_problem, separation = _split(anatomy, outline, territory)
+        split_masks, split_roots, split_problem, separation = _split(anatomy, outline, territory, anatomical_seeds)
         warnings.append("the vessel mask mixes portal and hepatic veins (hepatic_vessel): "
                         + (f"not separated: {split_problem}" if split_problem else
                            f"separated by flr ({separation.get('detail', '')})"))

@@ -494,6 +494,12 @@ def _shifted(point: tuple[float, float, float], lo: np.ndarray) -> tuple[float, 
     return float(point[0] + lo[0]), float(point[1] + lo[1]), float(point[2] + lo[2])
 
 
+def _shifted_bridges(bridges: Sequence[Bridge], lo: np.ndarray) -> list[Bridge]:
+    """The bridges with their points moved from the vessel's box to the whole grid."""
+    return [replace(b, fragment_point_zyx=_shifted(b.fragment_point_zyx, lo),
+                    target_point_zyx=_shifted(b.target_point_zyx, lo)) for b in bridges]
+
+
 def _vessel_box(mask: np.ndarray) -> tuple[tuple[slice, slice, slice], np.ndarray]:
     """The bounding box of ``mask`` grown by two voxels (clipped to the grid) and its lower corner; the
     whole grid for an empty mask. Thinning, labelling and bridging then work on the vessel, not the scan."""
@@ -658,8 +664,7 @@ def build_vessel_graph(vessel_mask: Any, geometry: Geometry, *, liver_mask: Any 
     connected, n_debris, debris, disconnected, debris_branches = _tally(
         uf, branch_component, node_pieces, roots, piece_ml, debris_ml, ndimage.find_objects(labels), spacing)
     branches = _branches([p + lo for p in paths], ends, radii, branch_component, roots, outside_full, spacing)
-    bridges = [replace(b, fragment_point_zyx=_shifted(b.fragment_point_zyx, lo),
-                       target_point_zyx=_shifted(b.target_point_zyx, lo)) for b in bridges]
+    bridges = _shifted_bridges(bridges, lo)
     trunk_ids = frozenset(b.id for b in branches if b.trunk_points is not None)
     if outside is None and roots:
         trunk_ids = frozenset({max((b for b in branches if b.component in roots),

@@ -122,7 +122,7 @@ from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from flr.errors import GeometryMismatchError
-from flr.image import Geometry
+from flr.image import Geometry, grid_mask
 from flr.vesselgraph import DEFAULT_DEBRIS_ML, build_vessel_graph
 
 __all__ = [
@@ -275,13 +275,6 @@ class VesselSplit:
 # Inputs and the crop
 # ------------------------------------------------------------------------------------------------
 
-
-def _bool_mask(mask: Any, what: str, shape: tuple[int, int, int]) -> np.ndarray:
-    arr = np.asarray(mask)
-    if arr.shape != shape:
-        raise GeometryMismatchError(f"{what} has shape (z,y,x) {arr.shape}, the grid has {shape}; "
-                                    "resample it onto the vessel mask's grid first")
-    return arr.astype(bool, copy=False)
 
 
 @dataclass(frozen=True)
@@ -990,9 +983,9 @@ def split_vessels(mixed_mask: Any, geometry: Geometry, *, liver_mask: Any | None
         A mask's shape differs from ``geometry.shape_zyx``.
     """
     shape = geometry.shape_zyx
-    mask = _bool_mask(mixed_mask, "mixed_mask", shape)
-    liver = None if liver_mask is None else _bool_mask(liver_mask, "liver_mask", shape)
-    trunks = [None if m is None else _bool_mask(m, what, shape)
+    mask = grid_mask(mixed_mask, "mixed_mask", shape)
+    liver = None if liver_mask is None else grid_mask(liver_mask, "liver_mask", shape)
+    trunks = [None if m is None else grid_mask(m, what, shape)
               for m, what in ((portal_mask, "portal_mask"), (ivc_mask, "ivc_mask"))]
     if segment_map is not None and np.shape(segment_map) != shape:
         raise GeometryMismatchError(f"segment_map has shape (z,y,x) {np.shape(segment_map)}, the grid has {shape}; "

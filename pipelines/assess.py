@@ -48,6 +48,7 @@ class AssessRequest:
     export_dir: Path | None = None
     json_out: Path | None = None
     strict: bool = False
+    anatomical_vessel_seeds: bool = False
 
     def body(self, patient: Patient | None) -> Body:
         """The body size used: the request's weight/height, else the patient file's, with the formulas."""
@@ -102,7 +103,8 @@ def run_assess(request: AssessRequest) -> Assessment:
             person = load_patient(request.patient) if request.patient is not None else None
         ct_image, maps = load_case(request.labels, ct=request.ct, series_uid=request.series_uid,
                                    resample=request.resample)
-        result = assess(maps, request.plan, ct=ct_image, body=request.body(person), strict=request.strict)
+        result = assess(maps, request.plan, ct=ct_image, body=request.body(person), strict=request.strict,
+                        anatomical_vessel_seeds=request.anatomical_vessel_seeds)
         if rulebook is not None:
             result = judge(result, person, rulebook, scan_date=study_date(ct_image))
         _write_outputs(request, staged, result, ct_image, rulebook)

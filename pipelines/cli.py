@@ -129,13 +129,17 @@ def _summary(result: Any, json_out: Path | None, quiet: bool, formatter: Any) ->
 @click.option("--strict", is_flag=True,
               help="Inconsistent inputs (liver mask off soft tissue, outline and segments disagreeing, tumour "
                    "outside the outline, missing segments) are errors instead of warnings.")
+@click.option("--anatomical-vessel-seeds", is_flag=True,
+              help="Separate a mixed vessel mask that has no trunk (strictly intrahepatic, as MSD Task08) from "
+                   "Couinaud landmarks, with low confidence; by default its inflow and outflow are not assessed.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on the terminal.")
 def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, resect: str | None,
            include_caudate: bool, take_plane_veins: bool, wedges: tuple[str, ...], ablations: tuple[str, ...],
            weight_kg: float | None, height_cm: float | None, bsa_formula: str, telv_formula: str,
            series_uid: str | None, resample: str | None,
            patient: Path | None, rules: str | None, report_dir: Path | None, include_identifiers: bool,
-           export_dir: Path | None, json_out: Path | None, strict: bool, quiet: bool) -> None:
+           export_dir: Path | None, json_out: Path | None, strict: bool, anatomical_vessel_seeds: bool,
+           quiet: bool) -> None:
     """Apply a resection plan and judge the remnant: FLR, contiguity, inflow/outflow, margins."""
     from pipelines.assess import AssessRequest, cli_plan, format_summary, run_assess
 
@@ -145,7 +149,7 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
         labels=labels, plan=plan, ct=ct, series_uid=series_uid, resample=resample, weight_kg=weight_kg,
         height_cm=height_cm, bsa_formula=bsa_formula, telv_formula=telv_formula, patient=patient, rules=rules,
         report_dir=report_dir, include_identifiers=include_identifiers, export_dir=export_dir, json_out=json_out,
-        strict=strict)
+        strict=strict, anatomical_vessel_seeds=anatomical_vessel_seeds)
     result = run_assess(request)
     _summary(result, json_out, quiet, format_summary)
     if report_dir is not None:

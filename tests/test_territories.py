@@ -230,10 +230,15 @@ def test_mixed_mask_without_any_seed_is_not_assessed_and_says_why(p):
     labels[labels == IVC] = 0
     names = {k: v for k, v in mixed(p)[0].names.items() if k != IVC}
     a = assess(relabel(p, labels, names), resection_plan("left-lateral-sectionectomy"))
-    if a.checks.inflow.status == "not_assessed":
-        assert a.checks.inflow.detail and "hepatic_vessel" in " ".join(a.warnings)
-    else:  # anatomical seeds: the separation says so
-        assert "anatomical" in (a.checks.inflow.system.separation or {}).get("seeds", "")
+    for check in ("inflow", "outflow"):
+        assert getattr(a.checks, check).status == "not_assessed"
+        assert "no trunk" in getattr(a.checks, check).detail
+    assert a.remnant.at_risk_ml == 0.0 and "hepatic_vessel" in " ".join(a.warnings)
+    # asked for, anatomical seeds separate it, and the result says how
+    guessed = assess(relabel(p, labels, names), resection_plan("left-lateral-sectionectomy"),
+                     anatomical_vessel_seeds=True)
+    assert guessed.checks.inflow.status != "not_assessed"
+    assert "anatomical" in (guessed.checks.inflow.system.separation or {}).get("seeds", "")
 
 
 def test_no_vessel_mask_is_not_assessed(p):

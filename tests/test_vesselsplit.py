@@ -335,7 +335,14 @@ def test_msd8_left_lateral_sectionectomy_keeps_the_right_liver(shared_data, name
     v = read_image(d / "vessel" / name)
     vessels = LabelMap((v.array > 0.5).astype(np.uint8), v.geometry, str(d / "vessel" / name),
                        names={1: "hepatic_vessel"})
-    a = assess([seg, liver, vessels], resection_plan("left-lateral-sectionectomy"))
+    plan = resection_plan("left-lateral-sectionectomy")
+    if name == MSD8_CASES[0]:  # by default a mask without any trunk is not judged, and flr says why
+        plain = assess([seg, liver, vessels], plan)
+        assert plain.checks.inflow.status == plain.checks.outflow.status == "not_assessed"
+        assert "no trunk" in plain.checks.inflow.detail and "--anatomical-vessel-seeds" in plain.checks.inflow.detail
+        assert any("hepatic_vessel" in w and "not separated" in w for w in plain.warnings)
+    a = assess([seg, liver, vessels], plan, anatomical_vessel_seeds=True)
+    assert a.checks.inflow.status != "not_assessed" and a.checks.inflow.system.separation["seeds"] == "anatomical"
     functional = a.remnant.functional_segments_ml or {}
     for k in (5, 6, 7, 8):
         segment = f"liver_segment_{k}"
