@@ -65,9 +65,10 @@ def _intrahepatic_outline(anatomy: CaseAnatomy, masks: Sequence[np.ndarray]) -> 
 
 
 #: Why a mixed mask without a trunk is not separated unless anatomical seeds are asked for.
-NO_TRUNK = ("it has no trunk (no part outside the liver, no inferior_vena_cava or portal_vein mask), so nothing "
-            "says where each system is fed from or drains; give those masks (TotalSegmentator's total task) or "
-            "ask for anatomical seeds (--anatomical-vessel-seeds: Couinaud landmarks, low confidence)")
+NO_TRUNK = ("the hepatic_vessel mask (portal and hepatic veins in one class) has no trunk (no part outside the "
+            "liver, no inferior_vena_cava or portal_vein mask), so nothing says where each system is fed from or "
+            "drains; give those masks (TotalSegmentator's total task) or ask for anatomical seeds "
+            "(--anatomical-vessel-seeds: Couinaud landmarks, low confidence)")
 
 
 def _split(anatomy: CaseAnatomy, outline: np.ndarray, territory: np.ndarray | None = None,
