@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import sys
@@ -132,11 +133,11 @@ def _metrics(spec: CaseSpec, reference: CaseSpec, tolerance_mm: float) -> list[d
     if len(pred) != len(ref):
         raise InputFileError(f"{reference.case_id}: the reference has {len(ref)} label map(s), the case {len(pred)}; "
                              "--reference needs the same layout")
-    rows: list[dict[str, Any]] = []
-    for p, r in zip(pred, ref, strict=True):
+    by_structure: dict[str, dict[str, Any]] = {}
+    for p, r in zip(pred, ref, strict=True):  # a later map's structure wins (couinaud: liver/ over label/'s union)
         for name, m in compare_label_maps(p, r, tolerance_mm=tolerance_mm).items():
-            rows.append({"structure": name, **m.to_dict()})
-    return rows
+            by_structure[name] = {"structure": name, **m.to_dict()}
+    return list(by_structure.values())
 
 
 def input_hashes(spec: CaseSpec) -> dict[str, str | None]:
@@ -270,25 +271,26 @@ def run_dask(tasks: Sequence[Task], options: BatchOptions, address: str) -> Iter
         client.run(init_worker)
         slots = max(1, len(client.scheduler_info()["workers"]))
         queue = iter(tasks)
-        running = as_completed()
         by_key: dict[str, CaseSpec] = {}
 
-        def submit_next() -> None:
-            task = next(queue, None)
-            if task is not None:
-                future = client.submit(run_case, task[0], options, task[1], pure=False,
-                                       key=f"flr-case-{task[0].case_id}-{os.urandom(4).hex()}")
-                by_key[future.key] = task[0]
-                running.add(future)
+        def submit(task: Task) -> Any:
+            future = client.submit(run_case, task[0], options, task[1], pure=False,
+                                   key=f"flr-case-{task[0].case_id}-{os.urandom(4).hex()}")
+            by_key[future.key] = task[0]
+            return future
 
-        for _ in range(slots):
-            submit_next()
+        first = [submit(t) for t in itertools.islice(queue, slots)]
+        if not first:
+            return
+        running = as_completed(first, loop=client.loop)
         for future in running:
             try:
                 yield future.result()
             except Exception as exc:  # noqa: BLE001 - a worker lost, a task the cluster could not run: this case fails
                 yield _failed(by_key[future.key], options, f"Dask: {type(exc).__name__}: {exc}")
-            submit_next()
+            task = next(queue, None)
+            if task is not None:
+                running.add(submit(task))
 
 
 class Progress:

@@ -233,7 +233,7 @@ def totalseg_cases(dataset: Path) -> list[CaseSpec]:
     for folder in sorted((p for p in dataset.iterdir() if p.is_dir() and not p.name.startswith(".")),
                          key=lambda p: _natural(p.name)):
         ct = next((folder / n for n in _TS_CT_NAMES if (folder / n).exists()), None)
-        holders = [folder] if any(folder.glob("*.nii.gz")) else []
+        holders = [folder] if any(p != ct for p in folder.glob("*.nii.gz")) else []
         holders += sorted(p for p in folder.iterdir() if p.is_dir() and p != ct and any(p.glob("*.nii.gz")))
         labels = tuple(f"{h}:totalseg" for h in holders)
         error = None if labels else f"{folder}: no TotalSegmentator .nii.gz files"
