@@ -324,5 +324,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+from pipelines.evaluate import evaluate_command, verify_command  # noqa: E402
+
+cli.add_command(evaluate_command, "evaluate")
+cli.add_command(verify_command, "verify")
+
+from pipelines.batch import batch_command  # noqa: E402
+
+cli.add_command(batch_command, "batch")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
