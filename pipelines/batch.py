@@ -78,6 +78,15 @@ def init_worker() -> None:
     volumetry([LabelMap(tiny, Geometry((3, 3, 3)), "warm-up", names={1: "liver"})])
 
 
+def _init_pool_worker() -> None:
+    """A local worker process: SIGINT (Ctrl-C reaches the whole process group) is left to the parent, which
+    stops handing out cases; then :func:`init_worker`."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_worker()
+
+
 def run_case(spec: CaseSpec, options: BatchOptions, reference: CaseSpec | None = None) -> dict[str, Any]:
     """Compute one case; never raises for the case's own problems (they come back as ``status: error``).
 
@@ -240,7 +249,7 @@ def run_local(tasks: Sequence[Task], options: BatchOptions, jobs: int) -> Iterat
     from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
-                               initializer=init_worker)
+                               initializer=_init_pool_worker)
     try:
         futures = {pool.submit(run_case, spec, options, ref): spec for spec, ref in tasks}
         for future in as_completed(futures):
