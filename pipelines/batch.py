@@ -309,9 +309,13 @@ class Progress:
         self.total, self.done, self.failed = total, skipped, 0
         self.bar: Any = None
         if sys.stdout.isatty():
+            import shutil
+
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=skipped, unit="case", file=sys.stdout, dynamic_ncols=True)
+            size = shutil.get_terminal_size()  # a pty reporting 0 x 0 gets 80 x 24 (tqdm would hide the bar)
+            self.bar = tqdm(total=total, initial=skipped, unit="case", file=sys.stdout,
+                            ncols=max(size.columns, 40), nrows=max(size.lines, 2))
             self.bar.set_postfix(failed=0)
 
     def update(self, outcome: dict[str, Any]) -> None:
