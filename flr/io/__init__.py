@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,17 @@ def _sidecar_scheme(path: Path) -> Path | None:
     return None
 
 
+def _whole_numbers(arr: np.ndarray) -> np.ndarray | None:
+    """A floating-point map as its smallest unsigned/int32 type when every value is a whole number in range
+    (two reductions, one cast, one comparison); None otherwise, so the caller says what is wrong."""
+    lo, hi = float(np.min(arr, initial=0)), float(np.max(arr, initial=0))   # NaN propagates
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0 or hi > np.iinfo(np.int32).max:
+        return None
+    dtype = next(d for d in (np.uint8, np.uint16, np.int32) if hi <= np.iinfo(d).max)
+    ints = arr.astype(dtype)
+    return ints if np.array_equal(ints, arr) else None
+
+
 def _as_label_array(image: Image, path: Path) -> np.ndarray:
     """The label ids of ``image`` as the smallest of uint8, uint16, int32 that holds them.
 
@@ -135,6 +147,9 @@ def _as_label_array(image: Image, path: Path) -> np.ndarray:
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8)
     if not np.issubdtype(arr.dtype, np.integer):
+        whole = _whole_numbers(arr)
+        if whole is not None:
+            return whole
         bad = ~np.isfinite(arr)
         bad |= np.where(bad, False, arr != np.round(np.where(bad, 0, arr)))
         if bad.any():
