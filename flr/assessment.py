@@ -23,7 +23,7 @@ Definitions (volumes in mL, exact voxel counts x voxel volume):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Literal
@@ -289,17 +289,32 @@ def contiguity_check(functional: np.ndarray, territory: np.ndarray, remnant_code
                            outside_group=outside, segments=per_segment)
 
 
-def clearance_check(outcomes: Sequence[TumorOutcome]) -> ClearanceCheck:
-    """``tumor_clearance``: fails when a tumour is left in the remnant."""
+def clearance_check(outcomes: Sequence[TumorOutcome], tumor_labelled_sources: Iterable[str] = ()
+                    ) -> ClearanceCheck:
+    """``tumor_clearance``: fails when a tumour is left in the remnant; ``not_assessed`` without a tumour.
+
+    Rule (issue 13, item 1): clearance is judged only when the case holds at least one tumour voxel. With
+    none it is ``not_assessed``, never a silent pass, whether no label map declares a ``tumor`` label (no
+    tumour mask given) or one declares it with no voxel (``tumor_labelled_sources``: the mask was given
+    but holds no tumour). A metastasis case without a segmented tumour is not a tumour-free liver: the
+    tumours were not segmented, or disappeared on chemotherapy and their sites still need treatment.
+    """
     left = [t for t in outcomes if t.fate == "left"]
+    fates = {str(t.id): TumorFate(fate=t.fate, margin_mm=t.margin_mm, margin_class=t.margin_class)
+             for t in outcomes}
+    if not outcomes:
+        labelled = sorted(tumor_labelled_sources)
+        detail = (f"the tumour label of {', '.join(labelled)} holds no voxel: no tumour segmented, clearance "
+                  "not assessed (give the tumour mask)" if labelled else
+                  "no tumour mask: no label map names a tumour label, clearance not assessed (give the tumour "
+                  "mask)")
+        return ClearanceCheck(status=NOT_ASSESSED, detail=detail, tumors=fates)
     if left:
         detail = "tumours left in the remnant: " + ", ".join(
             f"{t.id} (segment {segment_list(t.segments, '/') or '?'})" for t in left)
     else:
-        detail = "every tumour is resected or ablated" if outcomes else "no tumour in the label maps"
-    return ClearanceCheck(status=FAIL if left else PASS, detail=detail,
-                          tumors={str(t.id): TumorFate(fate=t.fate, margin_mm=t.margin_mm, margin_class=t.margin_class)
-                                  for t in outcomes})
+        detail = "every tumour is resected or ablated"
+    return ClearanceCheck(status=FAIL if left else PASS, detail=detail, tumors=fates)
 
 
 def body_measures(body: Body | None, functional_ml: float) -> tuple[BodyMeasures, float | None, float | None]:
@@ -374,7 +389,8 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     fr = functional_remnant(zones, tumor_left, at_risk)
     unassessed = [n for n in ("inflow", "outflow") if supply[n].status == NOT_ASSESSED]
     contiguity = contiguity_check(fr.mask, territory, remnant_codes, failing, unassessed, g)
-    checks = Checks(two_contiguous_segments=contiguity, **supply, tumor_clearance=clearance_check(outcomes))
+    clearance = clearance_check(outcomes, anatomy.tumor_labelled_sources)
+    checks = Checks(two_contiguous_segments=contiguity, **supply, tumor_clearance=clearance)
     liver_ml, tumor_ml, functional_ml = _volume_ml(anatomy.liver, g), _volume_ml(anatomy.tumor, g), \
         _volume_ml(fr.mask, g)
     measures, sflr, flr_bw = body_measures(body, functional_ml)

@@ -92,6 +92,8 @@ class CaseAnatomy:
     #: the label maps the tumours and the outline come from (their sources)
     tumor_sources: frozenset[str] = frozenset()
     outline_sources: frozenset[str] = frozenset()
+    #: the label maps whose names declare a ``tumor`` label, with or without voxels (a tumour mask given)
+    tumor_labelled_sources: frozenset[str] = frozenset()
 
     @functools.cached_property
     def present_segments(self) -> tuple[str, ...]:
@@ -131,10 +133,13 @@ def gather_anatomy(case: Case) -> CaseAnatomy:
     outline: np.ndarray | None = None
     tumor_src: set[str] = set()
     outline_src: set[str] = set()
+    labelled_src: set[str] = set()
     for lm in case.label_maps:
         for label, name in lm.names.items():
             if name not in _ANATOMY_NAMES:
                 continue
+            if name == "tumor":
+                labelled_src.add(str(lm.source))
             m = lm.array == label
             if not m.any():
                 continue
@@ -157,4 +162,4 @@ def gather_anatomy(case: Case) -> CaseAnatomy:
     if not liver.any():
         raise EmptyStructureError(f"no liver, segment or tumour labels in {case.sources}")
     return CaseAnatomy(case.geometry, seg, liver, tumor, instances, vessels, outline is not None, outline,
-                       frozenset(tumor_src), frozenset(outline_src))
+                       frozenset(tumor_src), frozenset(outline_src), frozenset(labelled_src))

@@ -85,6 +85,10 @@ class Facts(FrozenModel):
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.model_dump().items()}
 
 
+_TUMOUR_FACTS = ("tumor_count", "tumors_left", "tumors_ablated", "largest_tumor_mm", "segments_involved",
+                 "liver_involved_percent", "bilobar")
+
+
 def assessment_facts(assessment: Assessment) -> dict[str, Any]:
     """Facts from a typed assessment (:class:`flr.results.Assessment`)."""
     remnant, checks, plan, liver = assessment.remnant, assessment.checks, assessment.plan, assessment.liver
@@ -100,14 +104,18 @@ def assessment_facts(assessment: Assessment) -> dict[str, Any]:
         "remnant_functional_volume_ml": remnant.functional_volume_ml,
         **statuses,
         "min_margin_mm": min(margins) if margins else None,
-        "tumor_count": len(tumors),
-        "tumors_left": sum(t.fate == "left" for t in tumors),
-        "tumors_ablated": sum(t.fate == "ablated" for t in tumors),
-        "largest_tumor_mm": max((equivalent_diameter_mm(t.volume_ml) for t in tumors), default=None),
-        "segments_involved": len(segments),
-        "liver_involved_percent": liver.tumor_volume_ml / liver.total_volume_ml * 100.0
-        if liver.total_volume_ml else None,
-        "bilobar": bool(segments & RIGHT_LIVER) and bool(segments & LEFT_LIVER),
+        # no tumour (no tumour mask, or an empty one: tumor_clearance is then not_assessed): every tumour
+        # fact is missing, never 0 (issue 13, item 1; Fong's count and size are then missing inputs)
+        **({
+            "tumor_count": len(tumors),
+            "tumors_left": sum(t.fate == "left" for t in tumors),
+            "tumors_ablated": sum(t.fate == "ablated" for t in tumors),
+            "largest_tumor_mm": max(equivalent_diameter_mm(t.volume_ml) for t in tumors),
+            "segments_involved": len(segments),
+            "liver_involved_percent": liver.tumor_volume_ml / liver.total_volume_ml * 100.0
+            if liver.total_volume_ml else None,
+            "bilobar": bool(segments & RIGHT_LIVER) and bool(segments & LEFT_LIVER),
+        } if tumors else dict.fromkeys(_TUMOUR_FACTS)),
         "plan_is_anatomic": bool(plan.resected_segments) and not plan.wedges,
         "segments_resected": len(plan.resected_segments),
         "major_hepatectomy": len(plan.resected_segments) >= 3,

@@ -225,3 +225,43 @@ def test_left_lateral_sectionectomy_keeps_segment_4_supplied(phantom):
     assert a.checks.inflow.status == "pass", a.checks.inflow.detail
     assert a.checks.outflow.status == "pass", a.checks.outflow.detail
     assert a.remnant.devascularized_ml <= 0.02 * a.remnant.volume_ml
+
+
+# --- issue 13 item 1: tumour clearance without a tumour mask -----------------------------------------------
+# Issue 13: "tumour clearance passes silently when no tumour mask is given, and both rulebooks then return
+# resectable with no tumour information at all"; the source text, section 1: "3. Assessment of feasibility of
+# margin negative resection" needs the tumours. Rule (flr.assessment.clearance_check): clearance is assessed
+# only when the case holds a tumour voxel; a tumour label that is declared but empty is not a tumour-free
+# liver (a metastasis that disappeared on chemotherapy still needs its site treated), so it is not_assessed too.
+
+
+def test_clearance_without_tumour_mask_is_not_assessed_and_the_verdict_names_it(segments_only):
+    from flr.assessment import judge
+    from flr.patient import Patient
+    from flr.rules import load_rulebook
+
+    a = assess([segments_only], resection_plan("right-hemihepatectomy"))
+    chk = a.checks.tumor_clearance
+    assert chk.status == "not_assessed"
+    assert "no tumour mask" in chk.detail
+    patient = Patient.from_dict({"primary": {"site": "colorectal", "node_positive_primary": False,
+                                             "disease_free_interval_months": 24}, "labs": {"cea_ng_ml": 5},
+                                 "fit_for_major_surgery": True})
+    for book in ("default", "literature"):
+        judged = judge(a, patient, load_rulebook(book))
+        assert judged.verdict is not None
+        assert judged.verdict.status == "insufficient_data"
+        facts = {m["fact"]: m["needs"] for m in judged.verdict.missing_inputs}
+        assert "tumour mask" in facts["tumor_clearance"]
+        # Fong et al., Ann Surg 1999;230:309: tumour count and largest size are missing, not 0
+        assert judged.facts is not None
+        assert judged.facts.tumor_count is None and judged.facts.largest_tumor_mm is None
+        assert {"tumor_count", "largest_tumor_mm"} <= set(judged.facts.fong_missing or ())
+
+
+def test_clearance_with_an_empty_tumour_label_is_not_assessed(segments_only):
+    names = {**segments_only.names, 9: "tumor"}  # the scheme declares a tumour label; no voxel carries it
+    lm = LabelMap(segments_only.array, segments_only.geometry, "segments.nii.gz", names=names)
+    chk = assess([lm], resection_plan("right-hemihepatectomy")).checks.tumor_clearance
+    assert chk.status == "not_assessed"
+    assert "holds no voxel" in chk.detail and "segments.nii.gz" in chk.detail
