@@ -61,6 +61,7 @@ class BatchOptions:
 
     plan: str | None = None
     tolerance_mm: float = 1.0
+    anatomical_vessel_seeds: bool = False
 
 
 # --- one case (runs in a worker) ---------------------------------------------------------------------------
@@ -128,7 +129,8 @@ def _compute(spec: CaseSpec, options: BatchOptions) -> dict[str, Any]:
     from pipelines.assess import AssessRequest, cli_plan, run_assess
 
     request = AssessRequest(labels=spec.labels, plan=cli_plan(plan_name), ct=ct, weight_kg=spec.weight_kg,
-                            height_cm=spec.height_cm, patient=Path(spec.patient) if spec.patient else None)
+                            height_cm=spec.height_cm, patient=Path(spec.patient) if spec.patient else None,
+                            anatomical_vessel_seeds=options.anatomical_vessel_seeds)
     return run_assess(request).to_dict()
 
 
@@ -162,7 +164,8 @@ def case_options(spec: CaseSpec, options: BatchOptions) -> dict[str, Any]:
 
     return {"labels": list(spec.labels), "ct": spec.ct, "plan": spec.plan or options.plan,
             "patient": spec.patient, "weight_kg": spec.weight_kg, "height_cm": spec.height_cm,
-            "flr_version": flr.__version__}
+            "flr_version": flr.__version__,
+            **({"anatomical_vessel_seeds": True} if options.anatomical_vessel_seeds else {})}
 
 
 def _culprit(spec: CaseSpec, message: str | None) -> str:
@@ -465,6 +468,7 @@ class BatchRequest:
     force: bool = False
     reference: Path | None = None
     tolerance_mm: float = 1.0
+    anatomical_vessel_seeds: bool = False
 
 
 def _prepare_out(out: Path) -> None:
@@ -504,7 +508,8 @@ def run_batch(request: BatchRequest, echo: Any = click.echo) -> tuple[int, int, 
     specs = discover(request.dataset, request.layout, scheme_dir=request.out / "schemes")
     if not specs:
         raise InputFileError(f"{request.dataset}: no cases found in the {request.layout} layout")
-    options = BatchOptions(plan=request.plan, tolerance_mm=request.tolerance_mm)
+    options = BatchOptions(plan=request.plan, tolerance_mm=request.tolerance_mm,
+                           anatomical_vessel_seeds=request.anatomical_vessel_seeds)
     with_metrics = request.reference is not None
     tasks = _tasks(request, specs)
     todo = [t for t in tasks if request.force or not is_current(request.out, t[0], options,
@@ -550,12 +555,16 @@ def default_jobs() -> int:
               help="Reference segmentations in the same layout: per case and structure metrics (metrics.csv).")
 @click.option("--tolerance-mm", type=float, default=1.0, show_default=True,
               help="Tolerance of the surface Dice against --reference.")
+@click.option("--anatomical-vessel-seeds", is_flag=True,
+              help="With --plan: separate mixed vessel masks that have no trunk (MSD Task08) from Couinaud "
+                   "landmarks (low confidence), as flr assess --anatomical-vessel-seeds.")
 def batch_command(dataset: Path, layout: str, out_dir: Path, plan_name: str | None, jobs: int | None,
-                  scheduler: str | None, force: bool, reference: Path | None, tolerance_mm: float) -> None:
+                  scheduler: str | None, force: bool, reference: Path | None, tolerance_mm: float,
+                  anatomical_vessel_seeds: bool) -> None:
     """Volumetry (or with --plan an assessment) of every case of a dataset: resumable, parallel, one table."""
     request = BatchRequest(dataset=dataset, layout=layout, out=out_dir, plan=plan_name,
                            jobs=jobs or default_jobs(), scheduler=scheduler, force=force, reference=reference,
-                           tolerance_mm=tolerance_mm)
+                           tolerance_mm=tolerance_mm, anatomical_vessel_seeds=anatomical_vessel_seeds)
     ok, failed, _ = run_batch(request)
     click.echo(f"{ok} cases ok, {failed} failed; results: {out_dir / 'results.csv'}")
     if failed:

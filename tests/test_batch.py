@@ -328,6 +328,26 @@ def test_reference_metrics(phantoms, tmp_path, capsys):
     assert "Bland-Altman" in (out / "summary.html").read_text()
 
 
+def test_anatomical_vessel_seeds_pass_through_to_every_case(phantoms, tmp_path, capsys):
+    """A strictly intrahepatic mixed vessel mask (as MSD8): inflow not assessed by default; with
+    --anatomical-vessel-seeds the batch assesses it as flr assess would, and the option is part of the resume
+    state (switching it recomputes)."""
+    p = phantoms[SEEDS[0]]
+    root = tmp_path / "data"
+    _write(root / "label", "case.nii.gz", p["g"], p["segments"])
+    _write(root / "liver", "case.nii.gz", p["g"], p["liver"])
+    _write(root / "vessel", "case.nii.gz", p["g"], p["vessel"] & p["liver"])
+    out = tmp_path / "out"
+    code, _ = _batch(capsys, root, "couinaud", out, "--plan", "left-lateral-sectionectomy")
+    assert code == 0 and _rows(out / "results.csv")[0]["check_inflow"] == "not_assessed"
+    code, text = _batch(capsys, root, "couinaud", out, "--plan", "left-lateral-sectionectomy",
+                        "--anatomical-vessel-seeds")
+    assert code == 0 and "0 unchanged" in text
+    assert _rows(out / "results.csv")[0]["check_inflow"] in ("pass", "fail")
+    case = json.loads((out / "cases" / "case.json").read_text())
+    assert case["checks"]["inflow"]["system"]["separation"]["seeds"] == "anatomical"
+
+
 def test_usage_errors_are_one_line(tmp_path, capsys):
     code, _, err = run_cli(["batch", tmp_path / "nothing", "--layout", "couinaud", "--out", tmp_path / "o"], capsys)
     assert code == 2 and err.startswith("flr: error: ") and err.count("\n") == 1
