@@ -124,7 +124,11 @@ def assessment_facts(assessment: Assessment) -> dict[str, Any]:
 
 def patient_facts(patient: Patient, *, tumor_count: int | None = None, largest_tumor_mm: float | None = None,
                   sflr_percent: float | None = None, scan_date: date | None = None) -> dict[str, Any]:
-    """Facts from a :class:`flr.patient.Patient` (scores computed here when their inputs are present)."""
+    """Facts from a :class:`flr.patient.Patient` (scores computed here when their inputs are present).
+
+    ``scan_date``: the CT's date (DICOM StudyDate, else ``--scan-date``); the patient file's ``scan_date``
+    is used when it is None.
+    """
     from flr import scores
 
     labs = patient.labs
@@ -164,8 +168,11 @@ def patient_facts(patient: Patient, *, tumor_count: int | None = None, largest_t
     if pve is not None and sflr_percent is not None and pve.sflr_before_percent is not None:
         dh = scores.degree_of_hypertrophy(pve.sflr_before_percent, sflr_percent)
         f["degree_of_hypertrophy_pp"] = dh
-        if pve.date is not None and (scan_date or date.today()) > pve.date:
-            weeks = patient.pve_weeks(scan_date or date.today())
+        # the scan's date: DICOM StudyDate (``scan_date``), else the patient file's; never today (issue 13,
+        # item 3): without one the KGR is missing and DH stands alone
+        scan = scan_date or patient.scan_date
+        if pve.date is not None and scan is not None:
+            weeks = patient.pve_weeks(scan)
             f["weeks_since_pve"] = weeks
             if weeks is not None:
                 f["kinetic_growth_rate_pp_per_week"] = scores.kinetic_growth_rate(dh, weeks)

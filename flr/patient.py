@@ -200,6 +200,9 @@ class Patient(FrozenModel):
     primary: Primary = Field(default_factory=Primary)
     extrahepatic_disease: tuple[ExtrahepaticDisease, ...] | None = None
     pve: Pve | None = None
+    #: date of this CT when it carries no DICOM StudyDate (the kinetic growth rate's end point); left out of
+    #: :meth:`to_dict` when not given, so the round-1 patient contract is unchanged
+    scan_date: dt.date | None = Field(default=None, exclude_if=lambda v: v is None)
     _source: str = PrivateAttr(default="patient")
     _warnings: tuple[str, ...] = PrivateAttr(default=())
 
@@ -596,6 +599,9 @@ class PatientFile(_FileModel):
     extrahepatic_disease: tuple[ExtrahepaticFile, ...] | None = Field(
         default=None, description="[] when extrahepatic disease was ruled out; absent when not assessed")
     pve: PveFile | None = None
+    scan_date: Annotated[dt.date | None, _Date()] = Field(
+        default=None, description="date of this CT (for the kinetic growth rate after PVE) when the CT carries "
+                                  "no DICOM StudyDate")
 
     @field_validator("extrahepatic_disease", mode="before")
     @classmethod
@@ -699,7 +705,7 @@ def _patient_from_file(f: PatientFile, source: str) -> Patient:
     ehd = None if f.extrahepatic_disease is None else tuple(
         ExtrahepaticDisease(site=d.site, extent=d.extent) for d in f.extrahepatic_disease)
     pve = None if f.pve is None else Pve(date=f.pve.date, sflr_before_percent=f.pve.sflr_before_percent)
-    patient = Patient(**top, labs=labs, primary=primary, extrahepatic_disease=ehd, pve=pve)
+    patient = Patient(**top, labs=labs, primary=primary, extrahepatic_disease=ehd, pve=pve, scan_date=f.scan_date)
     patient._source = source
     patient._warnings = tuple(warnings)
     return patient

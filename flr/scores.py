@@ -398,7 +398,7 @@ def kinetic_growth_rate(dh: float, weeks: float) -> float:
     return round(d / w, 9)
 
 
-def compare_pve(before: Mapping[str, Any], after: Mapping[str, Any], weeks: float) -> dict[str, Any]:
+def compare_pve(before: Mapping[str, Any], after: Mapping[str, Any], weeks: float | None) -> dict[str, Any]:
     """Compare two flr assessments, before and after portal vein embolization (PVE).
 
     DH = sFLR_after - sFLR_before (percentage points; Ribero et al., Br J Surg 2007;94:1386 [verify]);
@@ -407,7 +407,8 @@ def compare_pve(before: Mapping[str, Any], after: Mapping[str, Any], weeks: floa
     is also reported); whether the new sFLR is enough for the patient's liver is the rulebook's question.
 
     ``before``/``after`` are assessment dicts (``Assessment.to_dict()`` or its JSON); both need
-    ``remnant.sflr_percent``, which flr reports only when weight and height were given.
+    ``remnant.sflr_percent``, which flr reports only when weight and height were given. ``weeks`` None (no
+    scan date): DH is given, KGR and its criterion are None, and ``favourable`` is None unless DH fails.
     """
     sflr = []
     for label, result in (("before", before), ("after", after)):
@@ -418,21 +419,24 @@ def compare_pve(before: Mapping[str, Any], after: Mapping[str, Any], weeks: floa
                                     "patient's weight and height (sFLR needs the estimated total liver volume)")
         sflr.append(value)
     dh = degree_of_hypertrophy(*sflr)
-    kgr = kinetic_growth_rate(dh, weeks)
+    kgr = None if weeks is None else kinetic_growth_rate(dh, weeks)
     fv = [r["remnant"].get("functional_volume_ml") for r in (before, after)]
     growth = (fv[1] / fv[0] - 1.0) * 100.0 if None not in fv and fv[0] > 0 else None
-    criteria = {"degree_of_hypertrophy": dh >= DH_FAVOURABLE_PP, "kinetic_growth_rate": kgr >= KGR_MIN_PP_PER_WEEK}
+    criteria = {"degree_of_hypertrophy": dh >= DH_FAVOURABLE_PP,
+                "kinetic_growth_rate": None if kgr is None else kgr >= KGR_MIN_PP_PER_WEEK}
     warnings = []
     if before.get("plan") is not None and after.get("plan") is not None and before["plan"] != after["plan"]:
         warnings.append("the two assessments use different resection plans: the remnants are not comparable")
     return {
         "sflr_before_percent": float(sflr[0]),
         "sflr_after_percent": float(sflr[1]),
-        "weeks_since_pve": float(weeks),
+        "weeks_since_pve": None if weeks is None else float(weeks),
         "degree_of_hypertrophy_pp": dh,
         "kinetic_growth_rate_pp_per_week": kgr,
         "flr_growth_percent": growth,
-        "favourable": all(criteria.values()),
+        # None when the KGR is missing (no scan date) and DH alone cannot decide
+        "favourable": None if kgr is None and criteria["degree_of_hypertrophy"] else all(v is True for v in
+                                                                                       criteria.values()),
         "criteria": criteria,
         "thresholds": {"degree_of_hypertrophy_pp_min": DH_FAVOURABLE_PP,
                        "kinetic_growth_rate_pp_per_week_min": KGR_MIN_PP_PER_WEEK},

@@ -49,6 +49,8 @@ class AssessRequest:
     json_out: Path | None = None
     strict: bool = False
     anatomical_vessel_seeds: bool = False
+    #: ``--scan-date``: the CT's date when it has no DICOM StudyDate and the patient file no ``scan_date``
+    scan_date: dt.date | None = None
 
     def body(self, patient: Patient | None) -> Body:
         """The body size used: the request's weight/height, else the patient file's, with the formulas."""
@@ -106,7 +108,9 @@ def run_assess(request: AssessRequest) -> Assessment:
         result = assess(maps, request.plan, ct=ct_image, body=request.body(person), strict=request.strict,
                         anatomical_vessel_seeds=request.anatomical_vessel_seeds)
         if rulebook is not None:
-            result = judge(result, person, rulebook, scan_date=study_date(ct_image))
+            # the scan's date: DICOM StudyDate, else the patient file's scan_date, else --scan-date (issue 13)
+            scan = study_date(ct_image) or (person.scan_date if person is not None else None) or request.scan_date
+            result = judge(result, person, rulebook, scan_date=scan)
         _write_outputs(request, staged, result, ct_image, rulebook)
     return result
 
@@ -132,7 +136,12 @@ def _write_outputs(request: AssessRequest, staged: Staging, result: Assessment, 
 
 def study_date(image: Image | None) -> dt.date | None:
     """The CT's study date (DICOM ``StudyDate``), or None."""
-    text = str(image.metadata.get("study_date") or "") if image is not None else ""
+    return _parse_study_date(str(image.metadata.get("study_date") or "") if image is not None else "")
+
+
+def _parse_study_date(text: str | None) -> dt.date | None:
+    """A DICOM date ``YYYYMMDD`` (None when absent or malformed)."""
+    text = text or ""
     try:
         return dt.datetime.strptime(text, "%Y%m%d").date()
     except ValueError:
@@ -241,15 +250,30 @@ def read_assessment(path: Path) -> Assessment:
     return Assessment.from_dict(data, source=str(path))
 
 
-def run_compare(before: Path, after: Path, weeks: float, *, json_out: Path | None = None) -> dict[str, Any]:
+def run_compare(before: Path, after: Path, weeks: float | None, *, json_out: Path | None = None,
+                pve_date: dt.date | None = None, scan_date: dt.date | None = None) -> dict[str, Any]:
     """Read two assessment JSON files and compare the remnant before and after portal vein embolization
-    (written to ``json_out`` when given, ``-``: standard output; checked before the inputs are read)."""
+    (written to ``json_out`` when given, ``-``: standard output; checked before the inputs are read).
+
+    Weeks since PVE: ``weeks``, else from ``pve_date`` to AFTER's scan date (its CT's DICOM StudyDate, else
+    ``scan_date``); without them the KGR is missing (never measured to today).
+    """
+    from flr.errors import PatientValueError
     from flr.scores import compare_pve
 
     outputs = OutputSet([Output("--json", json_out) if json_out is not None else None], inputs=[before, after])
     with outputs.staged() as staged:
         # both files are validated against the assessment schema first; compare_pve reads their JSON form
-        result = compare_pve(read_assessment(before).to_dict(), read_assessment(after).to_dict(), weeks)
+        later = read_assessment(after)
+        if weeks is None and pve_date is not None:
+            dicom = [d for d in (_parse_study_date(i.study_date) for i in later.inputs if i.role == "ct") if d]
+            scan = dicom[0] if dicom else scan_date
+            if scan is not None:
+                if scan <= pve_date:
+                    raise PatientValueError(f"scan date {scan.isoformat()} is not after the PVE date "
+                                            f"{pve_date.isoformat()}; the post-PVE scan must follow the embolization")
+                weeks = (scan - pve_date).days / 7.0
+        result = compare_pve(read_assessment(before).to_dict(), later.to_dict(), weeks)
         if json_out is not None:
             staged.write_json("--json", result)
     return result

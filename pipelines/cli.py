@@ -9,6 +9,7 @@ temporary files are removed (:mod:`pipelines.outputs`). Every line is capped by 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import signal
 import sys
@@ -129,6 +130,9 @@ def _summary(result: Any, json_out: Path | None, quiet: bool, formatter: Any) ->
 @click.option("--strict", is_flag=True,
               help="Inconsistent inputs (liver mask off soft tissue, outline and segments disagreeing, tumour "
                    "outside the outline, missing segments) are errors instead of warnings.")
+@click.option("--scan-date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+              help="The CT's date, for the kinetic growth rate after PVE, when the CT has no DICOM StudyDate and "
+                   "the patient file no scan_date.")
 @click.option("--anatomical-vessel-seeds", is_flag=True,
               help="Separate a mixed vessel mask that has no trunk (strictly intrahepatic, as MSD Task08) from "
                    "Couinaud landmarks, with low confidence; by default its inflow and outflow are not assessed.")
@@ -138,8 +142,8 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
            weight_kg: float | None, height_cm: float | None, bsa_formula: str, telv_formula: str,
            series_uid: str | None, resample: str | None,
            patient: Path | None, rules: str | None, report_dir: Path | None, include_identifiers: bool,
-           export_dir: Path | None, json_out: Path | None, strict: bool, anatomical_vessel_seeds: bool,
-           quiet: bool) -> None:
+           export_dir: Path | None, json_out: Path | None, strict: bool, scan_date: dt.datetime | None,
+           anatomical_vessel_seeds: bool, quiet: bool) -> None:
     """Apply a resection plan and judge the remnant: FLR, contiguity, inflow/outflow, margins."""
     from pipelines.assess import AssessRequest, cli_plan, format_summary, run_assess
 
@@ -149,7 +153,8 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
         labels=labels, plan=plan, ct=ct, series_uid=series_uid, resample=resample, weight_kg=weight_kg,
         height_cm=height_cm, bsa_formula=bsa_formula, telv_formula=telv_formula, patient=patient, rules=rules,
         report_dir=report_dir, include_identifiers=include_identifiers, export_dir=export_dir, json_out=json_out,
-        strict=strict, anatomical_vessel_seeds=anatomical_vessel_seeds)
+        strict=strict, anatomical_vessel_seeds=anatomical_vessel_seeds,
+        scan_date=scan_date.date() if scan_date is not None else None)
     result = run_assess(request)
     _summary(result, json_out, quiet, format_summary)
     if report_dir is not None:
@@ -191,18 +196,32 @@ def rules(rules: str) -> None:
 @cli.command()
 @click.argument("before", type=click.Path(path_type=Path))
 @click.argument("after", type=click.Path(path_type=Path))
-@click.option("--weeks", type=float, required=True, help="Weeks between portal vein embolization and AFTER's scan.")
+@click.option("--weeks", type=float, default=None,
+              help="Weeks between portal vein embolization and AFTER's scan (else from --pve-date).")
+@click.option("--pve-date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+              help="Date of the embolization; the weeks run to AFTER's DICOM StudyDate, else --scan-date.")
+@click.option("--scan-date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
+              help="Date of AFTER's scan when its CT has no DICOM StudyDate.")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, metavar="OUT",
               help="Write the comparison as JSON; - writes it to standard output.")
-def compare(before: Path, after: Path, weeks: float, json_out: Path | None) -> None:
-    """Hypertrophy after portal vein embolization: degree of hypertrophy and kinetic growth rate."""
+def compare(before: Path, after: Path, weeks: float | None, pve_date: dt.datetime | None,
+            scan_date: dt.datetime | None, json_out: Path | None) -> None:
+    """Hypertrophy after portal vein embolization: degree of hypertrophy and kinetic growth rate.
+
+    Without the weeks (``--weeks``, or ``--pve-date`` and a scan date) the kinetic growth rate is missing.
+    """
     from pipelines.assess import run_compare
 
-    result = run_compare(before, after, weeks, json_out=json_out)
+    result = run_compare(before, after, weeks, json_out=json_out,
+                         pve_date=pve_date.date() if pve_date is not None else None,
+                         scan_date=scan_date.date() if scan_date is not None else None)
+    kgr = result["kinetic_growth_rate_pp_per_week"]
+    favourable = {True: "favourable", False: "not favourable", None: "not decided without the kinetic growth rate"}
     click.echo(f"sFLR {result['sflr_before_percent']:.1f} % -> {result['sflr_after_percent']:.1f} %: degree of "
                f"hypertrophy {result['degree_of_hypertrophy_pp']:.1f} points, kinetic growth rate "
-               f"{result['kinetic_growth_rate_pp_per_week']:.2f} points/week -> "
-               + ("favourable" if result["favourable"] else "not favourable"), err=_to_stdout(json_out))
+               + (f"{kgr:.2f} points/week" if kgr is not None else
+                  "not measured (no scan date: give --weeks, or --pve-date and --scan-date)")
+               + f" -> {favourable[result['favourable']]}", err=_to_stdout(json_out))
 
 
 @cli.command()

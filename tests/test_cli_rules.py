@@ -140,3 +140,23 @@ def test_compare_after_pve(case, tmp_path, capsys):
     assert "degree of hypertrophy" in capsys.readouterr().out
     code = main(["compare", str(before), str(tmp_path / "missing.json"), "--weeks", "4"])
     assert code == 2 and "missing.json: no such file" in capsys.readouterr().err
+
+
+def test_compare_weeks_from_dates_and_no_kgr_without_them(case, tmp_path, capsys):
+    # issue 13 item 3: NIfTI CTs carry no StudyDate: the weeks come from --pve-date and --scan-date; without
+    # them DH is given and the KGR is missing (never measured to today)
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    for path, plan in ((before, "right-trisectionectomy"), (after, "right-hemihepatectomy")):
+        assert main([*_assess(case, "--plan", plan, "--weight-kg", "70", "--height-cm", "175", "--json",
+                              str(path), "-q")]) == 0
+    out = tmp_path / "cmp.json"
+    assert main(["compare", str(before), str(after), "--pve-date", "2026-10-01", "--scan-date", "2026-10-29",
+                 "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["weeks_since_pve"] == 4.0
+    assert res["kinetic_growth_rate_pp_per_week"] == pytest.approx(res["degree_of_hypertrophy_pp"] / 4, abs=1e-9)
+    capsys.readouterr()
+    assert main(["compare", str(before), str(after), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["kinetic_growth_rate_pp_per_week"] is None and res["degree_of_hypertrophy_pp"] is not None
+    assert "not measured (no scan date" in capsys.readouterr().out

@@ -486,3 +486,43 @@ def test_a_document_that_is_not_a_mapping(data):
 def test_a_900_kb_value_is_quoted_in_80_characters():
     message = _refusal({"sex": "x" * 900_000, "pve": {"date": "y" * 900_000}})
     assert message.count("x") <= 80 and message.count("y") <= 80
+
+
+# --- issue 13 item 3: the scan date of the kinetic growth rate -----------------------------------------------
+# Issue 13: "the kinetic growth rate is measured to today when the CT is NIfTI (no StudyDate): PVE 4 weeks
+# before the scan gives 0.085 %/week instead of 2.1 %/week". Scan date: DICOM StudyDate, else the patient
+# file's scan_date, else --scan-date; without one DH is given and KGR is missing, never computed to today.
+# Hand-worked: sFLR 18 % before PVE, 26.5 % after, 28 days: DH 8.5 points, KGR 8.5 / 4 = 2.125 points/week.
+
+def _pve_patient(**extra):
+    from flr.patient import Patient
+    return Patient.from_dict({"pve": {"date": "2026-10-01", "sflr_before_percent": 18.0}, **extra})
+
+
+def test_kgr_without_a_scan_date_is_missing_and_dh_is_given():
+    from flr.facts import patient_facts
+    f = patient_facts(_pve_patient(), sflr_percent=26.5)
+    assert f["degree_of_hypertrophy_pp"] == 8.5
+    assert f.get("kinetic_growth_rate_pp_per_week") is None and f.get("weeks_since_pve") is None
+
+
+def test_kgr_from_the_patient_files_scan_date_and_dicom_date_first():
+    import datetime as dt
+
+    from flr.facts import patient_facts
+    p = _pve_patient(scan_date="2026-10-29")
+    assert p.scan_date == dt.date(2026, 10, 29)
+    f = patient_facts(p, sflr_percent=26.5)
+    assert f["weeks_since_pve"] == 4.0 and f["kinetic_growth_rate_pp_per_week"] == 2.125
+    # the DICOM StudyDate (passed as scan_date) wins over the file's: 8 weeks
+    f = patient_facts(p, sflr_percent=26.5, scan_date=dt.date(2026, 11, 26))
+    assert f["weeks_since_pve"] == 8.0 and f["kinetic_growth_rate_pp_per_week"] == 1.0625
+
+
+@pytest.mark.parametrize(("value", "match"), [
+    ("29/10/2026", r"scan_date = .* is not a date \(write YYYY-MM-DD\)"),
+    ("1850-01-01", "scan_date = 1850-01-01 is impossible")])
+def test_scan_date_is_validated(value, match):
+    from flr.errors import PatientValueError
+    with pytest.raises(PatientValueError, match=match):
+        _pve_patient(scan_date=value)

@@ -333,3 +333,12 @@ def test_compare_pve_warns_about_different_plans():
 def test_compare_pve_needs_sflr(before, after, match):
     with pytest.raises(PatientValueError, match=match):
         scores.compare_pve(before, after, 4)
+
+
+def test_compare_pve_without_weeks_gives_dh_and_no_kgr():
+    # issue 13 item 3: without a scan date the KGR is missing, never computed to today; DH 26.5 - 18 = 8.5
+    out = scores.compare_pve(_assessment(18.0, 300.0), _assessment(26.5, 420.0), None)
+    assert out["degree_of_hypertrophy_pp"] == 8.5
+    assert out["kinetic_growth_rate_pp_per_week"] is None and out["weeks_since_pve"] is None
+    assert out["criteria"]["kinetic_growth_rate"] is None and out["favourable"] is None
+    json.dumps(out, allow_nan=False)
