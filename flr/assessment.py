@@ -341,8 +341,7 @@ def _lost_supply_ml(at_risk: Mapping[str, np.ndarray], within: np.ndarray, geome
                         ("undrained_ml", ("biliary_drainage",))):
         masks = [at_risk[c] for c in checks if c in at_risk]
         union = np.logical_or.reduce(masks) if masks else None
-        out[key] = _volume_ml(union & within, geometry) if union is not None else (0.0 if key == "devascularized_ml"
-                                                                                    else None)
+        out[key] = _volume_ml(union & within, geometry) if union is not None else None
     return out
 
 

@@ -242,8 +242,9 @@ class Remnant(FrozenModel):
     islands_total_ml: Ml
     tumor_left_ml: Ml
     ablation_zones_ml: Ml
-    devascularized_ml: Ml = Field(description="remnant (outside tumours and ablation zones) whose portal or arterial "
-                                              "branch the plan cuts off")
+    devascularized_ml: Ml | None = Field(description="remnant (outside tumours and ablation zones) whose portal or "
+                                                     "arterial branch the plan cuts off; null when neither inflow "
+                                                     "check was assessed (schema 1.1; 1.0 wrote 0.0)")
     congested_ml: Ml | None = Field(default=None, exclude_if=_absent,
                                     description="remnant whose hepatic-venous branch the plan cuts off")
     undrained_ml: Ml | None = Field(default=None, exclude_if=_absent,

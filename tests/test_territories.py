@@ -247,3 +247,4 @@ def test_no_vessel_mask_is_not_assessed(p):
     a = assess(relabel(p, labels), resection_plan("right-hemihepatectomy"))
     assert a.checks.inflow.status == "not_assessed" and "portal_vein" in a.checks.inflow.detail
     assert a.remnant.at_risk_ml == 0.0
+    assert a.remnant.devascularized_ml is None and a.remnant.congested_ml is None     # not measured, not 0
