@@ -196,7 +196,8 @@ def tumor_outcomes(tumors: Sequence[Tumor], tumor_ids: np.ndarray, zones: PlanZo
     for t in tumors:
         inside = int(np.count_nonzero(removed & (tumor_ids == t.id)))
         fate: Fate = "ablated" if t.id in ablated else ("resected" if inside == t.voxels else "left")
-        row = TumorOutcome(id=t.id, voxels=t.voxels, volume_ml=t.volume_ml, centroid_mm=t.centroid_mm,
+        row = TumorOutcome(id=t.id, voxels=t.voxels, volume_ml=t.volume_ml, max_diameter_mm=t.max_diameter_mm,
+                           centroid_mm=t.centroid_mm,
                            segments=t.segments, segment_fractions=t.segment_fractions, fate=fate)
         if fate == "left" and inside:
             row = row.model_copy(update={"note": f"the plan cuts through this tumour ({inside / t.voxels:.0%} of it "

@@ -110,7 +110,9 @@ def assessment_facts(assessment: Assessment) -> dict[str, Any]:
             "tumor_count": len(tumors),
             "tumors_left": sum(t.fate == "left" for t in tumors),
             "tumors_ablated": sum(t.fate == "ablated" for t in tumors),
-            "largest_tumor_mm": max(equivalent_diameter_mm(t.volume_ml) for t in tumors),
+            # Fong's "largest tumour > 5 cm": the measured largest extent, not the equal-volume sphere
+            "largest_tumor_mm": max(t.max_diameter_mm if t.max_diameter_mm is not None
+                                    else equivalent_diameter_mm(t.volume_ml) for t in tumors),
             "segments_involved": len(segments),
             "liver_involved_percent": liver.tumor_volume_ml / liver.total_volume_ml * 100.0
             if liver.total_volume_ml else None,

@@ -373,6 +373,8 @@ class TumorOutcome(FrozenModel):
     id: int = Field(ge=1)
     voxels: int = Field(ge=1)
     volume_ml: Ml
+    #: largest 3D extent of the tumour's voxels (mm, schema 1.1; :func:`flr.tumors.max_diameter_mm`)
+    max_diameter_mm: Ml | None = Field(default=None, exclude_if=_absent)
     centroid_mm: Point_mm
     segments: tuple[str, ...]
     segment_fractions: dict[str, float]

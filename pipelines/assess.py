@@ -192,11 +192,12 @@ def format_summary(a: Assessment) -> str:
     lines.extend(f"  {name:<24} {chk.status.upper():<13} {chk.detail}" for name, chk in a.checks.items())
     if a.tumors:
         lines.append("tumours:")
-        lines.append(f"  {'id':>3} {'volume_ml':>10}  {'segments':<10} {'fate':<9} margin")
+        lines.append(f"  {'id':>3} {'volume_ml':>10} {'max_mm':>7}  {'segments':<10} {'fate':<9} margin")
         for t in a.tumors:
             margin = f"{t.margin_mm:.1f} mm ({t.margin_class})" if t.margin_mm is not None else ""
             segs = segment_list(t.segments, "/") or "?"
-            lines.append(f"  {t.id:>3} {t.volume_ml:>10.1f}  {segs:<10} {t.fate:<9} {margin}")
+            size = f"{t.max_diameter_mm:.1f}" if t.max_diameter_mm is not None else "?"
+            lines.append(f"  {t.id:>3} {t.volume_ml:>10.1f} {size:>7}  {segs:<10} {t.fate:<9} {margin}")
     lines.extend(_verdict_lines(a))
     lines.extend(f"warning: {w}" for w in a.warnings)
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from flr.errors import GeometryMismatchError, PlanError
 from flr.image import Geometry, LabelMap
 from flr.io import write_nifti
 from flr.plan import resection_plan
+from pipelines.assess import format_summary
 from pipelines.cli import main
 
 
@@ -265,3 +266,42 @@ def test_clearance_with_an_empty_tumour_label_is_not_assessed(segments_only):
     chk = assess([lm], resection_plan("right-hemihepatectomy")).checks.tumor_clearance
     assert chk.status == "not_assessed"
     assert "holds no voxel" in chk.detail and "segments.nii.gz" in chk.detail
+
+
+# --- issue 13 item 4: the tumour's measured size -------------------------------------------------------------
+# Issue 13: "Fong's 'largest tumour > 5 cm' uses the equal-volume sphere: a 60 x 40 x 40 mm tumour counts as
+# 45.8 mm and scores 0". Fong et al., Ann Surg 1999;230:309: one point for the largest tumour > 5 cm.
+
+
+def _ellipsoid_tumour(segments: LabelMap, centre_mm, semi_axes_mm, axis) -> LabelMap:
+    g = segments.geometry
+    zz, yy, xx = np.indices(g.shape_zyx)
+    lps = np.stack([xx, yy, zz], axis=-1).astype(float) @ g.affine_lps[:3, :3].T + np.asarray(g.origin_mm)
+    u = np.asarray(axis, float) / np.linalg.norm(axis)
+    rel = lps - np.asarray(centre_mm)
+    t = rel @ u
+    radial = np.linalg.norm(rel - t[..., None] * u, axis=-1)
+    inside = (t / semi_axes_mm[0]) ** 2 + (radial / semi_axes_mm[1]) ** 2 <= 1.0
+    arr = np.where(inside, 9, segments.array).astype(np.uint8)
+    return LabelMap(arr, g, "segments+tumour.nii.gz", names={**segments.names, 9: "tumor"})
+
+
+def test_a_60_by_40_mm_tumour_measures_60_mm_and_scores_fong_s_size_point(segments_only):
+    from flr.assessment import judge
+    from flr.facts import equivalent_diameter_mm
+    from flr.patient import Patient
+    from flr.rules import load_rulebook
+
+    labels = _ellipsoid_tumour(segments_only, (-60.0, -15.0, 0.0), (30.0, 20.0), (1.0, 0.6, 0.3))  # right liver
+    a = assess([labels], resection_plan("right-hemihepatectomy"))
+    (t,) = a.tumors
+    spacing = max(labels.geometry.spacing_mm)
+    assert abs(t.max_diameter_mm - 60.0) <= spacing                          # within one voxel of 60 mm
+    assert equivalent_diameter_mm(t.volume_ml) == pytest.approx(45.8, abs=1.0)  # what round 1 used
+    patient = Patient.from_dict({"primary": {"site": "colorectal", "node_positive_primary": False,
+                                             "disease_free_interval_months": 24}, "labs": {"cea_ng_ml": 5}})
+    judged = judge(a, patient, load_rulebook("default"))
+    assert judged.facts is not None and judged.facts.largest_tumor_mm == t.max_diameter_mm
+    assert judged.facts.fong_score == 1                                     # the size point alone
+    assert "max_mm" in format_summary(a) and f"{t.max_diameter_mm:.1f}" in format_summary(a)
+    assert a.to_dict()["tumors"][0]["max_diameter_mm"] == t.max_diameter_mm

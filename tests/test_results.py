@@ -37,13 +37,15 @@ ROUND1 = Path(__file__).parent / "data" / "round1"
 LABELS = [str(SAMPLE_CASE / "labels.nii.gz"), str(SAMPLE_CASE / "liver.nii.gz")]
 #: Values that depend on the vessel model, which issue 11 replaced (threshold rules -> territories): the
 #: vessel checks, what the functional remnant is (it now subtracts the territories at risk, not whole
-#: segments) and everything computed from it. Any other difference from round 1 is a regression.
+#: segments) and everything computed from it; and ``facts.largest_tumor_mm``, which issue 13 (item 4) measures
+#: as the tumour's largest extent instead of the equal-volume sphere. Any other difference is a regression.
 CHANGED_BY_TERRITORIES = re.compile(
     r"^\.(schema_version\b|checks\.(inflow|outflow|biliary_drainage|arterial_inflow|two_contiguous_segments)\b"
     r"|remnant\.(functional_volume_ml|percent_of_functional_liver|sflr_percent|flr_body_weight_percent"
     r"|devascularized_ml|islands_ml|islands_count|islands_total_ml)\b"
     r"|facts\.(flr_percent\w*|sflr_percent|flr_body_weight_percent|functional_remnant_ml|remnant_functional_volume_ml"
-    r"|contiguous_segments|inflow|outflow|arterial_inflow|biliary_drainage|two_contiguous_segments)\b"
+    r"|contiguous_segments|inflow|outflow|arterial_inflow|biliary_drainage|two_contiguous_segments"
+    r"|largest_tumor_mm)\b"
     r"|verdict\b|warnings\b)")
 
 

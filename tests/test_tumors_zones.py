@@ -111,7 +111,8 @@ def test_ids_by_size_then_raster_volumes_and_centroids_on_oblique_grid():
         assert np.allclose(lps_to_index_zyx(G5, t.centroid_mm), analytic[t.id - 1], atol=1e-9)
     assert tumors[0].segments == () and tumors[0].segment_fractions == {}
     row = json.loads(json.dumps(tumors[0].to_dict()))
-    assert set(row) == {"id", "voxels", "volume_ml", "centroid_mm", "segments", "segment_fractions"}
+    assert set(row) == {"id", "voxels", "volume_ml", "max_diameter_mm", "centroid_mm", "segments",
+                        "segment_fractions"}
 
 
 def test_instance_map_separates_touching_tumours_and_ignores_file_ids():
@@ -438,3 +439,29 @@ def test_segment_search_grows_until_it_finds_the_nearest_segment():
     seg[:, :, 110:] = 6
     (t,), _ = find_tumors(mask, g, segment_map=seg)
     assert t.segments == ("liver_segment_3",)
+
+
+@pytest.mark.parametrize(("spacing_mm", "z_deg"), [((0.8, 0.8, 1.5), 0.0), ((1.5, 1.5, 2.5), 20.0),
+                                                   ((0.7, 1.1, 3.0), 35.0)])
+def test_max_diameter_is_the_largest_extent_on_any_grid(spacing_mm, z_deg):
+    """An oblique 60 x 40 x 40 mm ellipsoid measures 60 mm within one voxel on anisotropic rotated grids; a
+    rod of n voxels along x measures n - 1 voxel steps plus a quarter voxel at each end; a single voxel half
+    its diagonal."""
+    from flr.tumors import max_diameter_mm
+
+    c, s = math.cos(math.radians(z_deg)), math.sin(math.radians(z_deg))
+    rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    n = [int(100 / v) for v in spacing_mm]
+    g = Geometry(shape_zyx=(n[2], n[1], n[0]), spacing_mm=spacing_mm,
+                 origin_mm=tuple(-rot @ (np.asarray(n) * np.asarray(spacing_mm) / 2)), direction=tuple(rot.ravel()))
+    zz, yy, xx = np.indices(g.shape_zyx)
+    lps = np.stack([xx, yy, zz], axis=-1).astype(float) @ g.affine_lps[:3, :3].T + np.asarray(g.origin_mm)
+    u = np.array([1.0, 1.0, 0.5]) / np.linalg.norm([1.0, 1.0, 0.5])
+    t = lps @ u
+    radial = np.linalg.norm(lps - t[..., None] * u, axis=-1)
+    tumors, _ = find_tumors((t / 30.0) ** 2 + (radial / 20.0) ** 2 <= 1.0, g)
+    assert abs(tumors[0].max_diameter_mm - 60.0) <= max(spacing_mm)
+    rod = (np.full(7, 3), np.full(7, 4), np.arange(10, 17))
+    assert max_diameter_mm(rod, g.spacing_zyx_mm) == pytest.approx(6.5 * spacing_mm[0])
+    one = (np.array([1]), np.array([1]), np.array([1]))
+    assert max_diameter_mm(one, g.spacing_zyx_mm) == pytest.approx(0.5 * float(np.linalg.norm(spacing_mm)))
