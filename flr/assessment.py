@@ -184,10 +184,19 @@ def _check_plan_tumors(plan: Plan, tumors: Sequence[Tumor]) -> None:
                             + (f"tumours 1-{len(tumors)}" if tumors else "no tumour"))
 
 
+#: A tumour the resection boundary crosses with at most this share of its voxels in the remnant is resected
+#: with margin 0 (R1 risk), not left (issue 13, item 4): the boundary of a label map cuts voxels, and one or
+#: two voxel layers of a 3 cm tumour on a 1.5 x 1.5 x 2.5 mm grid are 0.7-2 % of it (a spherical cap), while
+#: a plan that truly leaves tumour leaves far more. Beyond it the tumour is left, with the note.
+CUT_TUMOR_MAX_REMNANT_SHARE = 0.05
+
+
 def tumor_outcomes(tumors: Sequence[Tumor], tumor_ids: np.ndarray, zones: PlanZones, plan: Plan,
                    anatomy: CaseAnatomy) -> tuple[TumorOutcome, ...]:
-    """Each tumour's fate (ablated, resected whole, else left) and, when resected, its margin to the remnant."""
-    from flr.zones import tumor_margin
+    """Each tumour's fate (ablated; resected: whole, or crossed by the boundary with at most
+    :data:`CUT_TUMOR_MAX_REMNANT_SHARE` of it in the remnant, margin 0; else left) and, when resected, its
+    margin to the remnant."""
+    from flr.zones import MARGIN_CLASSES, tumor_margin
 
     ablated = {z.tumor_id for z in plan.ablations}
     removed = zones.removed
@@ -195,14 +204,19 @@ def tumor_outcomes(tumors: Sequence[Tumor], tumor_ids: np.ndarray, zones: PlanZo
     out = []
     for t in tumors:
         inside = int(np.count_nonzero(removed & (tumor_ids == t.id)))
-        fate: Fate = "ablated" if t.id in ablated else ("resected" if inside == t.voxels else "left")
+        cut = 0 < t.voxels - inside <= CUT_TUMOR_MAX_REMNANT_SHARE * t.voxels
+        fate: Fate = "ablated" if t.id in ablated else ("resected" if inside == t.voxels or cut else "left")
         row = TumorOutcome(id=t.id, voxels=t.voxels, volume_ml=t.volume_ml, max_diameter_mm=t.max_diameter_mm,
                            centroid_mm=t.centroid_mm,
                            segments=t.segments, segment_fractions=t.segment_fractions, fate=fate)
+        share = 1.0 - inside / t.voxels
         if fate == "left" and inside:
             row = row.model_copy(update={"note": f"the plan cuts through this tumour ({inside / t.voxels:.0%} of it "
                                                  "removed): residual tumour"})
-        if fate == "resected":
+        elif fate == "resected" and cut:
+            row = row.model_copy(update={"margin_mm": 0.0, "margin_class": MARGIN_CLASSES[2], "note": (
+                f"the plan cuts through this tumour ({share:.1%} of it in the remnant): margin 0 mm, R1 risk")})
+        elif fate == "resected":
             m = tumor_margin(tumor_ids, t.id, parenchyma_remnant, anatomy.geometry)
             row = row.model_copy(update={"margin_mm": m.margin_mm if np.isfinite(m.margin_mm) else None,
                                          "margin_class": m.margin_class, "tumor_point_mm": m.tumor_point_mm,
@@ -378,6 +392,9 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     outcomes = tumor_outcomes(tumors, tumor_ids, zones, plan, anatomy)
     left_ids = [t.id for t in outcomes if t.fate == "left"]
     tumor_left = np.isin(tumor_ids, left_ids) if left_ids else np.zeros(g.shape_zyx, bool)
+    cut_ids = [t.id for t in outcomes if t.fate == "resected" and t.note]   # crossed by the boundary
+    if cut_ids:  # their few voxels on the remnant side are tumour, not functional parenchyma
+        tumor_left |= np.isin(tumor_ids, cut_ids) & zones.remnant
     remnant_codes = sorted(int(c) for c in np.unique(territory[zones.remnant]) if c)
     remnant_segments = [SEGMENT_BY_CODE[c].name for c in remnant_codes]
     vessels = prepare_supply(anatomy, territory, anatomical_seeds=anatomical_vessel_seeds)

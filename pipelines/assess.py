@@ -198,6 +198,7 @@ def format_summary(a: Assessment) -> str:
             segs = segment_list(t.segments, "/") or "?"
             size = f"{t.max_diameter_mm:.1f}" if t.max_diameter_mm is not None else "?"
             lines.append(f"  {t.id:>3} {t.volume_ml:>10.1f} {size:>7}  {segs:<10} {t.fate:<9} {margin}")
+        lines.extend(f"  note: tumour {t.id}: {t.note}" for t in a.tumors if t.note)
     lines.extend(_verdict_lines(a))
     lines.extend(f"warning: {w}" for w in a.warnings)
     return "\n".join(lines)

@@ -305,3 +305,52 @@ def test_a_60_by_40_mm_tumour_measures_60_mm_and_scores_fong_s_size_point(segmen
     assert judged.facts.fong_score == 1                                     # the size point alone
     assert "max_mm" in format_summary(a) and f"{t.max_diameter_mm:.1f}" in format_summary(a)
     assert a.to_dict()["tumors"][0]["max_diameter_mm"] == t.max_diameter_mm
+
+
+# --- issue 13 item 4: a tumour the resection boundary crosses -----------------------------------------------
+# Issue 13: "a tumour cut by one or two boundary voxels is 'left': on a real case a metastasis 99.9 % inside a
+# left lateral sectionectomy is reported as residual tumour and fails clearance". Rule
+# (flr.assessment.CUT_TUMOR_MAX_REMNANT_SHARE): at most 5 % in the remnant -> resected, margin 0 (R1 risk).
+
+
+def _tumour_across_the_boundary(segments: LabelMap, depth_mm: float, radius_mm: float = 12.0) -> LabelMap:
+    """A sphere tumour in segment VI whose centre lies ``depth_mm`` from the nearest other segment, so a cap
+    of height ``radius - depth`` reaches into it (and the tumour stays inside the liver)."""
+    from scipy import ndimage
+
+    g = segments.geometry
+    seg = np.asarray(segments.array)
+    sampling = g.spacing_zyx_mm
+    to_others = ndimage.distance_transform_edt(~((seg > 0) & (seg != 6)), sampling=sampling)
+    to_outside = ndimage.distance_transform_edt(seg > 0, sampling=sampling)
+    ok = (seg == 6) & (np.abs(to_others - depth_mm) <= 0.5) & (to_outside >= radius_mm + 4.0)
+    centre = np.argwhere(ok)[0]
+    zz, yy, xx = np.indices(g.shape_zyx)
+    d2 = sum(((a - c) * s) ** 2 for a, c, s in zip((zz, yy, xx), centre, sampling, strict=True))
+    arr = np.where(d2 <= radius_mm ** 2, 9, seg).astype(np.uint8)
+    return LabelMap(arr, g, "segments+tumour.nii.gz", names={**segments.names, 9: "tumor"})
+
+
+def test_a_tumour_the_boundary_barely_crosses_is_resected_with_margin_0(segments_only):
+    labels = _tumour_across_the_boundary(segments_only, depth_mm=11.5)        # one voxel layer: 3.5 % of it
+    a = assess([labels], resection_plan("6"))
+    (t,) = a.tumors
+    arr = a.arrays
+    share = float(np.count_nonzero((arr.tumors == 1) & ~arr.removed)) / t.voxels
+    assert 0.0 < share <= 0.05
+    assert t.fate == "resected" and t.margin_mm == 0.0 and t.margin_class == "<1 mm"
+    assert "cuts through this tumour" in (t.note or "") and "R1" in t.note
+    assert a.checks.tumor_clearance.status == "pass"
+    assert f"note: tumour 1: {t.note}" in format_summary(a)
+    # its voxels on the remnant side are tumour, not functional parenchyma
+    assert not np.any(arr.functional & (arr.tumors == 1))
+
+
+def test_a_tumour_the_plan_cuts_through_is_left_with_the_note(segments_only):
+    labels = _tumour_across_the_boundary(segments_only, depth_mm=4.0)         # an 8 mm cap: ~26 % of it
+    a = assess([labels], resection_plan("6"))
+    (t,) = a.tumors
+    assert t.fate == "left" and t.margin_mm is None
+    assert "cuts through this tumour" in (t.note or "") and "residual tumour" in t.note
+    assert a.checks.tumor_clearance.status == "fail"
+    assert "note: tumour 1:" in format_summary(a)
