@@ -222,20 +222,32 @@ def _ircadb_scheme(scheme_dir: Path, name: str) -> Path:
 
 
 _TS_CT_NAMES = ("ct.nii.gz", "ct.nii", "image.nii.gz", "image.nii", "ct")
+#: Multilabel outputs (TotalSegmentator ``--ml``), by the task their file name starts with, and their scheme.
+_TS_MULTILABEL = (("liver_segments", "totalseg-liver-segments"), ("liver_vessels", "totalseg-liver-vessels"),
+                  ("total", "totalseg-total"))
+
+
+def _ts_multilabel(path: Path) -> str | None:
+    """The scheme of a TotalSegmentator multilabel file (``total.nii.gz``, ``liver_vessels_ml.nii.gz`` ...)."""
+    return next((scheme for task, scheme in _TS_MULTILABEL if path.name.startswith(task)), None)
 
 
 def totalseg_cases(dataset: Path) -> list[CaseSpec]:
-    """A folder per case holding TotalSegmentator's per-class files of the ``total``, ``liver_segments`` and
-    ``liver_vessels`` tasks, flat or in one subfolder per task, with or without the CT (``ct.nii.gz``,
-    ``image.nii.gz`` or a DICOM folder ``ct/``); the case id is the case folder's name."""
+    """A folder per case holding TotalSegmentator's outputs of the ``total``, ``liver_segments`` and
+    ``liver_vessels`` tasks: per-class files, flat or in one subfolder per task, and/or multilabel files
+    (``--ml``) named after their task (``total*.nii.gz``, ``liver_segments*.nii.gz``, ``liver_vessels*.nii.gz``;
+    TotalSegmentator v2 label ids), with or without the CT (``ct.nii.gz``, ``image.nii.gz`` or a DICOM folder
+    ``ct/``); the case id is the case folder's name."""
     _need_folder(dataset, "the totalseg layout needs a folder per case of TotalSegmentator outputs")
     cases = []
     for folder in sorted((p for p in dataset.iterdir() if p.is_dir() and not p.name.startswith(".")),
                          key=lambda p: _natural(p.name)):
         ct = next((folder / n for n in _TS_CT_NAMES if (folder / n).exists()), None)
-        holders = [folder] if any(p != ct for p in folder.glob("*.nii.gz")) else []
+        files = sorted(p for p in folder.glob("*.nii.gz") if p != ct)
+        multilabel = [f"{p}:{scheme}" for p in files if (scheme := _ts_multilabel(p))]
+        holders = [folder] if any(_ts_multilabel(p) is None for p in files) else []
         holders += sorted(p for p in folder.iterdir() if p.is_dir() and p != ct and any(p.glob("*.nii.gz")))
-        labels = tuple(f"{h}:totalseg" for h in holders)
+        labels = (*(f"{h}:totalseg" for h in holders), *multilabel)
         error = None if labels else f"{folder}: no TotalSegmentator .nii.gz files"
         cases.append(CaseSpec(safe_case_id(folder.name), labels, ct=str(ct) if ct else None, error=error,
                               error_input=str(folder) if error else ""))

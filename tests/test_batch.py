@@ -162,6 +162,23 @@ def test_msd8_couinaud_rows_equal_volumetry(shared_data, tmp_path, capsys):
     assert "data:image/png;base64," in html and "<script" not in html
 
 
+def test_real_totalsegmentator_outputs_per_class_and_multilabel(shared_data, tmp_path, capsys):
+    """TotalSegmentator's own example: its per-class folder (liver = its statistics.json volume exactly) and its
+    multilabel ``total`` output beside the CT; rows equal flr volumetry of the same inputs."""
+    d = shared_data / "totalsegmentator"
+    if not (d / "example_seg_fast").is_dir():
+        pytest.skip(f"{d} not found")
+    data = tmp_path / "ts"
+    shutil.copytree(d / "example_seg_fast", data / "fast")
+    (data / "ml").mkdir()
+    shutil.copy(d / "example_seg.nii.gz", data / "ml" / "total.nii.gz")
+    shutil.copy(d / "example_ct_sm.nii.gz", data / "ml" / "ct.nii.gz")
+    rows = {r["case_id"]: r for r in assert_rows_equal_volumetry(capsys, data, "totalseg", tmp_path / "out", tmp_path)}
+    stats = json.loads((d / "example_seg_fast" / "statistics.json").read_text())
+    assert float(rows["fast"]["liver_ml"]) == pytest.approx(stats["liver"]["volume"] / 1000.0, abs=1e-6)
+    assert float(rows["ml"]["liver_ml"]) > 1000.0 and rows["ml"]["liver_truncated"] not in ("", "False")
+
+
 @pytest.mark.parametrize("layout", sorted(MAKERS))
 def test_layout_rows_equal_volumetry(layout, phantoms, tmp_path, capsys):
     dataset = MAKERS[layout](tmp_path / "data", phantoms)
