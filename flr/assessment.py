@@ -392,9 +392,9 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     outcomes = tumor_outcomes(tumors, tumor_ids, zones, plan, anatomy)
     left_ids = [t.id for t in outcomes if t.fate == "left"]
     tumor_left = np.isin(tumor_ids, left_ids) if left_ids else np.zeros(g.shape_zyx, bool)
-    cut_ids = [t.id for t in outcomes if t.fate == "resected" and t.note]   # crossed by the boundary
-    if cut_ids:  # their few voxels on the remnant side are tumour, not functional parenchyma
-        tumor_left |= np.isin(tumor_ids, cut_ids) & zones.remnant
+    resected_ids = [t.id for t in outcomes if t.fate == "resected"]
+    if resected_ids:  # a tumour the boundary crosses: its few voxels on the remnant side are tumour, not parenchyma
+        tumor_left |= np.isin(tumor_ids, resected_ids) & zones.remnant
     remnant_codes = sorted(int(c) for c in np.unique(territory[zones.remnant]) if c)
     remnant_segments = [SEGMENT_BY_CODE[c].name for c in remnant_codes]
     vessels = prepare_supply(anatomy, territory, anatomical_seeds=anatomical_vessel_seeds)

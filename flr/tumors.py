@@ -89,7 +89,7 @@ class Tumor:
     segments: tuple[str, ...]
     segment_fractions: dict[str, float]
     bbox_zyx: tuple[int, int, int, int, int, int]
-    max_diameter_mm: float = 0.0
+    max_diameter_mm: float
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record: id, voxels, volume_ml, max_diameter_mm, centroid_mm, segments, segment_fractions."""
