@@ -76,26 +76,57 @@ def bsa_m2(weight_kg: float, height_cm: float, formula: str = "mosteller") -> fl
 
 
 def telv_vauthey_ml(bsa: float) -> float:
-    """Vauthey: TELV = -794.41 + 1267.28 x BSA. Vauthey et al., Liver Transpl 2002;8:233; Ribero, Ann Surg 2013."""
+    """Vauthey: TELV = -794.41 + 1267.28 x BSA.
+
+    Vauthey JN et al., Liver Transpl 2002;8:233 (Western adults); used for the standardised FLR by Ribero et al.,
+    Ann Surg 2013 (doi 10.1097/SLA.0000000000000213). One coefficient set, applied to the BSA given (whichever
+    formula computed it).
+    """
     return -794.41 + 1267.28 * bsa
 
 
 def telv_urata_ml(bsa: float) -> float:
-    """Urata: TELV = 706.2 x BSA + 2.4. Urata et al., Hepatology 1995;21:1317."""
+    """Urata: TELV = 706.2 x BSA + 2.4. Urata K et al., Hepatology 1995;21:1317.
+
+    One coefficient set, applied to the BSA given (whichever formula computed it).
+    """
     return 706.2 * bsa + 2.4
 
 
 def telv_chinese_ml(bsa: float) -> float:
-    """Chinese adults: TELV = 758.259 x BSA - 124.272. World J Gastroenterol 2017;23:4968."""
+    """Chinese adults: TELV = 758.259 x BSA - 124.272. Feng LM et al., World J Gastroenterol 2017;23:4968.
+
+    One coefficient set, applied to the BSA given (whichever formula computed it).
+    """
     return 758.259 * bsa - 124.272
 
 
-def telv_korean_ml(bsa: float) -> float:
-    """Korean donors (Mosteller BSA): TELV = 893.485 x BSA - 439.169.
+#: Korean donor TELV ``(slope mL/m^2, intercept mL)`` by the BSA formula each set was derived with (Um 2015).
+TELV_KOREAN_COEFFICIENTS: dict[str, tuple[float, float]] = {
+    "dubois": (908.204, -464.728),
+    "mosteller": (893.485, -439.169),
+}
 
-    Um et al., Korean J Hepatobiliary Pancreat Surg 2015;19:133 [verify]; as quoted in clinical-reference.md.
+
+def telv_korean_ml(bsa: float, *, bsa_formula: str = "mosteller") -> float:
+    """Korean donors: TELV = 908.204 x BSA_DuBois - 464.728, or 893.485 x BSA_Mosteller - 439.169.
+
+    Um EH et al., Korean J Hepatobiliary Pancreat Surg 2015;19:133 (CT volumetry of 1,000 living donors) derived
+    one formula per BSA formula; ``bsa_formula`` (``mosteller``, the default, or ``dubois``) names the formula
+    that computed ``bsa`` and picks the matching set (:data:`TELV_KOREAN_COEFFICIENTS`).
+
+    >>> round(telv_korean_ml(1.8482, bsa_formula="dubois"), 1)   # 908.204 x 1.8482 - 464.728
+    1213.8
     """
-    return 893.485 * bsa - 439.169
+    slope, intercept = TELV_KOREAN_COEFFICIENTS[_bsa_formula(bsa_formula)]
+    return slope * bsa + intercept
+
+
+def _bsa_formula(name: str) -> str:
+    """``name`` when it is a :data:`BSA_FORMULAS` key; :class:`PatientValueError` listing them otherwise."""
+    if name not in BSA_FORMULAS:
+        raise PatientValueError(f"unknown BSA formula {name!r}; choose one of {', '.join(BSA_FORMULAS)}")
+    return name
 
 
 TELV_FORMULAS: dict[str, Callable[[float], float]] = {
@@ -106,17 +137,26 @@ TELV_FORMULAS: dict[str, Callable[[float], float]] = {
 }
 
 
-def telv_ml(bsa: float, formula: str = "vauthey") -> float:
-    """Total estimated liver volume (mL) from BSA (m^2) by ``formula``.
+def telv_ml(bsa: float, formula: str = "vauthey", *, bsa_formula: str = "mosteller") -> float:
+    """Total estimated liver volume (mL) from BSA (m^2) by ``formula``; ``bsa_formula`` names how ``bsa`` was computed.
 
-    ``vauthey`` (default; Vauthey et al., Liver Transpl 2002;8:233), ``urata`` (Urata et al., Hepatology
-    1995;21:1317), ``chinese`` (World J Gastroenterol 2017;23:4968), ``korean``; see :data:`TELV_FORMULAS`.
+    ``vauthey`` (default; Vauthey JN et al., Liver Transpl 2002;8:233), ``urata`` (Urata K et al., Hepatology
+    1995;21:1317), ``chinese`` (Feng LM et al., World J Gastroenterol 2017;23:4968) and ``korean`` (Um EH et al.,
+    Korean J Hepatobiliary Pancreat Surg 2015;19:133); see :data:`TELV_FORMULAS`. Only the Korean formula has
+    a coefficient set per BSA formula (:func:`telv_korean_ml`); the others apply their one set to any BSA.
+    ``bsa_formula`` (a :data:`BSA_FORMULAS` key; default ``mosteller``, the default of :func:`bsa_m2`) is
+    checked for every formula.
+
+    >>> round(telv_ml(1.8482, "korean", bsa_formula="dubois"), 1)
+    1213.8
     """
+    _bsa_formula(bsa_formula)
     try:
-        return TELV_FORMULAS[formula](bsa)
+        fn = TELV_FORMULAS[formula]
     except KeyError:
         raise PatientValueError(f"unknown TELV formula {formula!r}; choose one of {', '.join(TELV_FORMULAS)}"
                                 ) from None
+    return telv_korean_ml(bsa, bsa_formula=bsa_formula) if fn is telv_korean_ml else fn(bsa)
 
 
 def flr_body_weight_percent(flr_ml: float, weight_kg: float) -> float:

@@ -49,6 +49,38 @@ def test_citation_pattern_rejects_a_bare_docstring():
     assert CITATION.search("Pugh et al., Br J Surg 1973;60:646")
 
 
+# --- TELV: the Korean formula has one coefficient set per BSA formula ---------------------------------------
+
+def test_korean_telv_uses_the_coefficients_of_the_bsa_formula():
+    """Um EH et al., Korean J Hepatobiliary Pancreat Surg 2015;19:133 (1,000 Korean living donors) derived two
+    formulas: SLV (mL) = 908.204 x BSA_DuBois - 464.728, and 893.485 x BSA_Mosteller - 439.169."""
+    # 70 kg, 175 cm. Mosteller: sqrt(175 x 70 / 3600) = 1.844662 m^2; DuBois: 0.007184 x 70^0.425 x 175^0.725
+    # = 1.848143 m^2
+    mosteller, dubois = scores.bsa_m2(70, 175), scores.bsa_m2(70, 175, "dubois")
+    # Mosteller set: 893.485 x 1.844662 - 439.169 = 1648.178 - 439.169 = 1209.009 mL (the default, as before)
+    assert scores.telv_ml(mosteller, "korean") == pytest.approx(1209.009, abs=1e-3)
+    assert scores.telv_ml(mosteller, "korean", bsa_formula="mosteller") == pytest.approx(1209.009, abs=1e-3)
+    # DuBois set: 908.204 x 1.848143 - 464.728 = 1678.491 - 464.728 = 1213.763 mL (the Mosteller coefficients
+    # applied to the DuBois BSA would give 893.485 x 1.848143 - 439.169 = 1212.119 mL)
+    assert scores.telv_ml(dubois, "korean", bsa_formula="dubois") == pytest.approx(1213.763, abs=1e-3)
+    assert scores.telv_korean_ml(dubois, bsa_formula="dubois") == pytest.approx(1213.763, abs=1e-3)
+    assert scores.telv_korean_ml(mosteller) == pytest.approx(1209.009, abs=1e-3)
+
+
+@pytest.mark.parametrize("formula", ["vauthey", "urata", "chinese"])
+def test_other_telv_formulas_do_not_depend_on_the_bsa_formula(formula):
+    """Vauthey JN et al., Liver Transpl 2002;8:233; Urata K et al., Hepatology 1995;21:1317; Feng LM et al.,
+    World J Gastroenterol 2017;23:4968: one coefficient set each, applied to the BSA given."""
+    assert scores.telv_ml(1.9, formula, bsa_formula="dubois") == scores.telv_ml(1.9, formula)
+    assert scores.telv_ml(1.9, formula, bsa_formula="mosteller") == scores.telv_ml(1.9, formula)
+
+
+@pytest.mark.parametrize("formula", ["vauthey", "korean"])
+def test_telv_refuses_an_unknown_bsa_formula(formula):
+    with pytest.raises(PatientValueError, match=r"unknown BSA formula 'haycock'; choose one of mosteller, dubois"):
+        scores.telv_ml(1.9, formula, bsa_formula="haycock")
+
+
 # --- Child-Pugh (Pugh et al., Br J Surg 1973;60:646; bands from clinical-reference.md) ---------------------
 
 @pytest.mark.parametrize(("args", "points", "klass"), [
