@@ -266,24 +266,35 @@ class Albi(NamedTuple):
     grade: int
 
 
-#: ALBI grade cut-offs (Johnson 2015): grade 1 <= -2.60 < grade 2 <= -1.39 < grade 3.
+#: ALBI grade cut-offs (Johnson PJ et al., J Clin Oncol 2015;33:550): grade 1 <= -2.60 < grade 2 <= -1.39 < grade 3.
 ALBI_GRADE_1_MAX = -2.60
 ALBI_GRADE_2_MAX = -1.39
+#: The ALBI grade compares the score rounded to this many decimals with the cut-offs. 1e-9 is far above the
+#: floating-point error of a score (about 1e-15: 0.66 - 0.085 x 24.1176... g/L, exactly -1.39 in exact arithmetic,
+#: is -1.3899999999999997 in floats) and far below any difference a laboratory value makes (0.01 g/L albumin moves
+#: the score by 8.5e-4). Not the cut-offs' 2 decimals: they are cut-offs on the continuous score, and rounding
+#: to 2 decimals would grade -2.596 (> -2.60, grade 2) as grade 1.
+ALBI_GRADE_DECIMALS = 9
 
 
 def albi(bilirubin_umol_l: float, albumin_g_l: float) -> Albi:
     """ALBI = 0.66 x log10(bilirubin umol/L) - 0.085 x albumin (g/L); grade 1 <= -2.60, 2 <= -1.39, 3 > -1.39.
 
-    Johnson et al., J Clin Oncol 2015;33:550. Some calculators use -0.0852 for albumin [verify]; flr uses the
-    published -0.085. The grade compares the unrounded score.
+    Johnson PJ et al., J Clin Oncol 2015;33:550. flr uses the published albumin coefficient -0.085 (with -0.0852
+    a score would be 0.0002 x albumin lower, 0.008 at 40 g/L). ``score`` is unrounded; the grade compares the
+    score rounded to :data:`ALBI_GRADE_DECIMALS` (9) decimals, so that a score on a cut-off in exact arithmetic
+    takes the lower grade whatever its floating-point error.
 
     >>> round(albi(17.1, 40).score, 3)          # 0.66 x 1.2330 - 3.4
     -2.586
+    >>> albi(10, (0.66 + 1.39) / 0.085).grade   # 0.66 - 0.085 x 24.1176... = -1.39: grade 2, not 3
+    2
     """
     bili = _lab("bilirubin_mg_dl", bilirubin_umol_l, BILIRUBIN_UMOL_L_PER_MG_DL, "umol/L", "bilirubin_umol_l")
     alb = _lab("albumin_g_dl", albumin_g_l, ALBUMIN_G_L_PER_G_DL, "g/L", "albumin_g_l")
     score = 0.66 * math.log10(bili) - 0.085 * alb
-    return Albi(score, 1 if score <= ALBI_GRADE_1_MAX else 2 if score <= ALBI_GRADE_2_MAX else 3)
+    graded = round(score, ALBI_GRADE_DECIMALS)
+    return Albi(score, 1 if graded <= ALBI_GRADE_1_MAX else 2 if graded <= ALBI_GRADE_2_MAX else 3)
 
 
 #: MELD bounds (UNOS): laboratory values below 1 count as 1, creatinine above 4 mg/dL (or dialysis) as 4.

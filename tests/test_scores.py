@@ -11,6 +11,7 @@ import inspect
 import json
 import math
 import re
+from fractions import Fraction
 
 import pytest
 
@@ -155,16 +156,47 @@ def test_albi_worked_examples(bilirubin_umol_l, albumin_g_l, score, grade):
     assert result.grade == grade
 
 
-def test_albi_grade_edges():
-    # choose albumin so that the score is exactly at a cut-off: with bilirubin 10 umol/L, 0.66 - 0.085 x alb
-    # = -2.60 at alb = 3.26 / 0.085 = 38.3529...; a hair above that albumin is grade 1, a hair below grade 2.
-    # (1e-6 g/L moves the score by 8.5e-8: far beyond float64 rounding of the edge, ~1e-15)
-    alb_edge_1 = (0.66 + 2.60) / 0.085
-    assert scores.albi(10, alb_edge_1 + 1e-6).grade == 1
-    assert scores.albi(10, alb_edge_1 - 1e-6).grade == 2
-    alb_edge_2 = (0.66 + 1.39) / 0.085                    # 24.1176 g/L
-    assert scores.albi(10, alb_edge_2 + 1e-6).grade == 2
-    assert scores.albi(10, alb_edge_2 - 1e-6).grade == 3
+@pytest.mark.parametrize(("bilirubin_umol_l", "cut_off", "grade"), [
+    (10, "-2.60", 1), (100, "-2.60", 1), (10, "-1.39", 2), (100, "-1.39", 2)])
+def test_albi_on_a_cut_off_takes_the_lower_grade(bilirubin_umol_l, cut_off, grade):
+    """Johnson PJ et al., J Clin Oncol 2015;33:550: grade 1 <= -2.60 < grade 2 <= -1.39 < grade 3.
+
+    With bilirubin 10 or 100 umol/L (log10 exactly 1 or 2) and albumin (0.66 x log10 b - cut-off) / 0.085 g/L,
+    the score is exactly the cut-off in exact arithmetic (shown with fractions: e.g. 0.66 - 0.085 x 410/17 =
+    -139/100). A float cannot hold 410/17: whether it is computed in floats as a caller would
+    ((0.66 + 1.39) / 0.085 = 24.117647058823525, whose score was -1.3899999999999997 and graded 3) or is the
+    float nearest to it, give or take a few units in the last place, it is the cut-off and grades the lower.
+    """
+    k = round(math.log10(bilirubin_umol_l))
+    cut = Fraction(cut_off)
+    exact_albumin = (Fraction(66, 100) * k - cut) / Fraction(85, 1000)
+    assert Fraction(66, 100) * k - Fraction(85, 1000) * exact_albumin == cut
+    nearest = float(exact_albumin)
+    albumins = {(0.66 * k - float(cut)) / 0.085, nearest}
+    down = up = nearest
+    for _ in range(4):
+        down, up = math.nextafter(down, 0), math.nextafter(up, math.inf)
+        albumins |= {down, up}
+    for albumin_g_l in albumins:
+        assert abs(Fraction(albumin_g_l) - exact_albumin) < Fraction(1, 10**12)  # the same albumin, to 1e-12 g/L
+        result = scores.albi(bilirubin_umol_l, albumin_g_l)
+        assert result.grade == grade, (albumin_g_l, result)
+        assert result.score == pytest.approx(float(cut), abs=1e-12)  # the score itself is not rounded
+
+
+@pytest.mark.parametrize(("cut_off", "lower", "upper"), [(-2.60, 1, 2), (-1.39, 2, 3)])
+@pytest.mark.parametrize("score_step", [8.5e-8, 0.004])
+def test_albi_just_either_side_of_a_cut_off(cut_off, lower, upper, score_step):
+    """Johnson PJ et al., J Clin Oncol 2015;33:550: the cut-offs are on the continuous score, so a score 8.5e-8
+    (albumin 1e-6 g/L) or 0.004 beside a cut-off keeps its side; rounding the score to the cut-offs' 2 decimals
+    would move -2.596 onto -2.60 (grade 1 instead of 2). Only a difference below 1e-9 (floating-point error,
+    about 1e-15) is taken as the cut-off itself."""
+    # bilirubin 10 umol/L: score = 0.66 - 0.085 x albumin, so albumin + step / 0.085 lowers the score by step
+    albumin_on_cut = (0.66 - cut_off) / 0.085
+    below = scores.albi(10, albumin_on_cut + score_step / 0.085)
+    above = scores.albi(10, albumin_on_cut - score_step / 0.085)
+    assert below.score == pytest.approx(cut_off - score_step, abs=1e-12) and below.grade == lower
+    assert above.score == pytest.approx(cut_off + score_step, abs=1e-12) and above.grade == upper
 
 
 @pytest.mark.parametrize(("args", "match"), [
