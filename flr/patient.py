@@ -5,8 +5,9 @@ laboratory values, the primary tumour, extrahepatic disease and portal vein embo
 field is optional: a missing value is ``None`` and the rulebook reports what it could not assess. A value
 that is present is checked:
 
-* impossible numbers (negative weight, INR 40, albumin 90 g/dL) are refused with the expected range and,
-  when the number fits another unit, the field to use instead (``albumin_g_l``);
+* impossible numbers (negative weight, INR 40, albumin 90 g/dL, bilirubin 0.8 umol/L) are refused with the
+  expected range and, when the number fits another unit, the field to use instead (``albumin_g_l``,
+  ``bilirubin_mg_dl``; the bounds are :data:`flr.scores.LAB_RANGES`);
 * unknown choices are listed with the valid ones; unknown keys get the closest valid key suggested;
 * a laboratory value given in two units must agree within 5% (then accepted, with a warning);
 * identifiers (name, patient ID, birth date...) are refused: flr never stores who the patient is, and

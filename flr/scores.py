@@ -177,9 +177,20 @@ ALBUMIN_G_L_PER_G_DL = 10.0
 CREATININE_UMOL_L_PER_MG_DL = 88.4
 
 #: Plausible range of each laboratory value in its canonical unit: ``name: (low, high, unit)``. A value
-#: outside is a typing error or a unit mix-up, never a patient (shared with :mod:`flr.patient`).
+#: outside is a typing error or a unit mix-up, never a patient (shared with :mod:`flr.patient`). The lower bounds
+#: of bilirubin, albumin and creatinine also catch the commonest mix-up, the conventional figure under the SI key
+#: (bilirubin 0.8 "umol/L" is 0.047 mg/dL), so they sit just below what is measured in a living adult:
+#:
+#: * bilirubin 0.1 mg/dL (1.71 umol/L): the adult reference interval is about 0.1-1.2 mg/dL (2-21 umol/L) and
+#:   laboratories report nothing lower; 0.1-1.71 "umol/L" is a mg/dL value;
+#: * albumin 1.0 g/dL (10 g/L): the reference interval is 3.5-5 g/dL; the deepest hypoalbuminaemia (nephrotic
+#:   syndrome, critical illness) stays above 1 g/dL; 1-7 "g/L" is a g/dL value;
+#: * creatinine 0.1 mg/dL (8.84 umol/L): the reference interval is about 0.6-1.2 mg/dL (53-106 umol/L), a very low
+#:   muscle mass 0.2-0.3 mg/dL; 0.1-8.84 "umol/L" is a mg/dL value.
+#:
+#: The upper bounds catch the reverse (bilirubin 68 "mg/dL" is 68 umol/L, 4 mg/dL).
 LAB_RANGES: dict[str, tuple[float, float, str]] = {
-    "bilirubin_mg_dl": (0.01, 50.0, "mg/dL"),
+    "bilirubin_mg_dl": (0.1, 50.0, "mg/dL"),
     "albumin_g_dl": (1.0, 7.0, "g/dL"),
     "inr": (0.5, 20.0, ""),
     "creatinine_mg_dl": (0.1, 25.0, "mg/dL"),

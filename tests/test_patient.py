@@ -152,6 +152,48 @@ def test_contradictory_duplicates_are_refused(labs, match):
         Patient.from_dict({"labs": labs}, source="patient.yaml")
 
 
+@pytest.mark.parametrize(("labs", "message"), [
+    # each value is impossible in the unit of its key and normal in the other one
+    ({"bilirubin_umol_l": 0.8}, "labs.bilirubin_umol_l = 0.8 is impossible (expected 1.71-855 umol/L; did you mean "
+     "mg/dL? use bilirubin_mg_dl)"),
+    ({"bilirubin_mg_dl": 68}, "labs.bilirubin_mg_dl = 68 is impossible (expected 0.1-50 mg/dL; did you mean umol/L? "
+     "use bilirubin_umol_l)"),
+    ({"albumin_g_l": 4.2}, "labs.albumin_g_l = 4.2 is impossible (expected 10-70 g/L; did you mean g/dL? use "
+     "albumin_g_dl)"),
+    ({"albumin_g_dl": 42}, "labs.albumin_g_dl = 42 is impossible (expected 1-7 g/dL; did you mean g/L? use "
+     "albumin_g_l)"),
+    ({"creatinine_umol_l": 0.9}, "labs.creatinine_umol_l = 0.9 is impossible (expected 8.84-2210 umol/L; did you "
+     "mean mg/dL? use creatinine_mg_dl)"),
+    ({"creatinine_mg_dl": 80}, "labs.creatinine_mg_dl = 80 is impossible (expected 0.1-25 mg/dL; did you mean "
+     "umol/L? use creatinine_umol_l)"),
+    # too small in the conventional unit too: no hint
+    ({"bilirubin_umol_l": 0.05}, "labs.bilirubin_umol_l = 0.05 is impossible (expected 1.71-855 umol/L)"),
+    ({"creatinine_umol_l": 0.05}, "labs.creatinine_umol_l = 0.05 is impossible (expected 8.84-2210 umol/L)"),
+])
+def test_a_lab_value_plausible_only_in_the_other_unit_is_refused_with_the_key_to_use(labs, message):
+    """Usual adult reference intervals of serum chemistry (laboratory reference values, not one paper):
+    bilirubin about 0.1-1.2 mg/dL (2-21 umol/L), albumin 3.5-5 g/dL (35-50 g/L), creatinine 0.6-1.2 mg/dL
+    (53-106 umol/L); 1 mg/dL bilirubin = 17.1 umol/L, 1 g/dL albumin = 10 g/L, 1 mg/dL creatinine = 88.4 umol/L.
+    Bilirubin 0.8 written as umol/L (0.047 mg/dL), albumin 4.2 as g/L or creatinine 0.9 as umol/L (0.01 mg/dL)
+    is the mg/dL (g/dL) figure under the SI key: below any measured value, refused with the key that fits; the
+    reverse mix-ups are refused above the upper bounds."""
+    with pytest.raises(PatientValueError) as info:
+        Patient.from_dict({"labs": labs}, source="patient.yaml")
+    assert str(info.value) == f"patient.yaml: {message}"
+
+
+@pytest.mark.parametrize("labs", [
+    {"bilirubin_mg_dl": 0.1}, {"bilirubin_mg_dl": 0.3}, {"bilirubin_umol_l": 1.71}, {"bilirubin_umol_l": 3},
+    {"bilirubin_mg_dl": 35}, {"bilirubin_umol_l": 600},
+    {"albumin_g_dl": 1.5}, {"albumin_g_l": 15}, {"albumin_g_dl": 5.5}, {"albumin_g_l": 55},
+    {"creatinine_mg_dl": 0.2}, {"creatinine_umol_l": 18}, {"creatinine_mg_dl": 12}, {"creatinine_umol_l": 1100},
+])
+def test_low_and_high_but_real_lab_values_are_accepted(labs):
+    """Hypoalbuminaemia, a low creatinine of little muscle, deep jaundice, a bilirubin at the low end of normal
+    (0.1-0.3 mg/dL, 2-5 umol/L) and renal failure are patients, in either unit."""
+    Patient.from_dict({"labs": labs})
+
+
 # --- field-level errors -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("d", "message"), [
@@ -160,9 +202,9 @@ def test_contradictory_duplicates_are_refused(labs, match):
     ({"labs": {"albumin_g_l": 4}},
      "patient.yaml: labs.albumin_g_l = 4 is impossible (expected 10-70 g/L; did you mean g/dL? use albumin_g_dl)"),
     ({"labs": {"bilirubin_mg_dl": 200}}, "patient.yaml: labs.bilirubin_mg_dl = 200 is impossible "
-     "(expected 0.01-50 mg/dL; did you mean umol/L? use bilirubin_umol_l)"),
+     "(expected 0.1-50 mg/dL; did you mean umol/L? use bilirubin_umol_l)"),
     ({"labs": {"bilirubin_mg_dl": -0.5}}, "patient.yaml: labs.bilirubin_mg_dl = -0.5 is impossible "
-     "(expected 0.01-50 mg/dL)"),
+     "(expected 0.1-50 mg/dL)"),
     ({"labs": {"inr": 40}}, "patient.yaml: labs.inr = 40 is impossible (expected 0.5-20)"),
     ({"labs": {"creatinine_mg_dl": 80}}, "patient.yaml: labs.creatinine_mg_dl = 80 is impossible "
      "(expected 0.1-25 mg/dL; did you mean umol/L? use creatinine_umol_l)"),
