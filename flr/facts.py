@@ -10,7 +10,7 @@ import math
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from flr.model import FrozenModel, Status
+from flr.model import CheckStatus, FrozenModel, Status
 
 if TYPE_CHECKING:
     from flr.patient import Patient
@@ -39,13 +39,14 @@ class Facts(FrozenModel):
     two_contiguous_segments: Status | None = None
     inflow: Status | None = None
     outflow: Status | None = None
-    biliary_drainage: Status | None = None
+    biliary_drainage: CheckStatus | None = None
     tumor_clearance: Status | None = None
     min_margin_mm: float | None = None
     tumor_count: int | None = None
     tumors_left: int | None = None
     tumors_ablated: int | None = None
     largest_tumor_mm: float | None = None
+    largest_ablated_tumor_mm: float | None = None
     segments_involved: int | None = None
     liver_involved_percent: float | None = None
     bilobar: bool | None = None
@@ -71,8 +72,11 @@ class Facts(FrozenModel):
     progression: str | None = None
     origin: str | None = None
     prior_liver_recurrence: bool | None = None
+    prior_recurrence: bool | None = None
+    biliary_anatomy: str | None = None
     extrahepatic_sites: tuple[str, ...] | None = None
     extrahepatic_extent: str | None = None
+    extrahepatic_disease: str | None = None
     fong_score: int | None = None
     fong_missing: tuple[str, ...] | None = None
     pve_done: bool | None = None
@@ -118,6 +122,10 @@ def assessment_facts(assessment: Assessment) -> dict[str, Any]:
             if liver.total_volume_ml else None,
             "bilobar": bool(segments & RIGHT_LIVER) and bool(segments & LEFT_LIVER),
         } if tumors else dict.fromkeys(_TUMOUR_FACTS)),
+        # the ablation rule (source text: ablation for "multiple small lesions"): the largest ablated tumour
+        "largest_ablated_tumor_mm": max((t.max_diameter_mm if t.max_diameter_mm is not None
+                                         else equivalent_diameter_mm(t.volume_ml)
+                                         for t in tumors if t.fate == "ablated"), default=None),
         "plan_is_anatomic": bool(plan.resected_segments) and not plan.wedges,
         "segments_resected": len(plan.resected_segments),
         "major_hepatectomy": len(plan.resected_segments) >= 3,
@@ -154,12 +162,18 @@ def patient_facts(patient: Patient, *, tumor_count: int | None = None, largest_t
         if cr is not None and bili is not None and inr is not None else None
     f["cea_ng_ml"] = labs.cea_ng_ml
     for key in ("site", "synchronous", "node_positive_primary", "disease_free_interval_months", "tki_response",
-                "progression", "origin", "prior_liver_recurrence"):
+                "progression", "origin", "prior_liver_recurrence", "prior_recurrence"):
         f["primary_site" if key == "site" else key] = getattr(primary, key, None) if primary is not None else None
     ehd = patient.extrahepatic_disease
     f["extrahepatic_sites"] = None if ehd is None else [d.site for d in ehd]
     extents = [d.extent for d in ehd or [] if d.extent]
     f["extrahepatic_extent"] = ("extensive" if "extensive" in extents else "limited") if extents else None
+    # none / limited / extensive in one fact (rules that apply only without, or without extensive, disease);
+    # disease of unstated extent is missing unless one site is stated extensive
+    f["extrahepatic_disease"] = (None if ehd is None else "none" if not ehd else
+                                 "extensive" if "extensive" in extents else
+                                 "limited" if len(extents) == len(ehd) else None)
+    f["biliary_anatomy"] = getattr(patient, "biliary_anatomy", None)
     if f["primary_site"] == "colorectal":
         points, _risk, missing = scores.fong_score(f["node_positive_primary"], f["disease_free_interval_months"],
                                                    tumor_count, f["cea_ng_ml"], largest_tumor_mm,

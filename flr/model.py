@@ -31,6 +31,10 @@ PASS: Status = "pass"  # noqa: S105 (a status, not a password)
 FAIL: Status = "fail"
 NOT_ASSESSED: Status = "not_assessed"
 STATUSES: tuple[Status, ...] = (PASS, FAIL, NOT_ASSESSED)
+#: A check's status: measured (pass, fail), not assessed, or ``inferred`` (biliary drainage from portal inflow
+#: without a bile-duct mask: shown as such, never as a pass).
+CheckStatus = Literal["pass", "fail", "not_assessed", "inferred"]
+INFERRED: CheckStatus = "inferred"
 
 #: The one disclaimer every output carries (report, JSON, terminal, rules listing).
 DISCLAIMER = "flr supports the multidisciplinary team's decision; it does not replace it."

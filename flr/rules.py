@@ -93,13 +93,14 @@ __all__ = [
     "parse_rulebook",
     "rulebook_json_schema",
     "rulebook_sha256",
+    "source_text",
     "validate_facts",
 ]
 
 BUILTIN_RULEBOOKS = ("default", "literature")
 
 #: A rule's outcome for one case: a check status, or ``not_applicable`` when its ``when`` is false.
-RuleStatus = Literal[Status, "not_applicable"]  # flattened: pass, fail, not_assessed, not_applicable
+RuleStatus = Literal[Status, "inferred", "not_applicable"]  # pass, fail, not_assessed, inferred, not_applicable
 OnFail = Literal["not_resectable", "strategy", "caution"]
 VerdictStatus = Literal["resectable", "resectable_with_strategy", "not_resectable", "insufficient_data"]
 
@@ -108,6 +109,11 @@ WITH_STRATEGY: VerdictStatus = "resectable_with_strategy"
 NOT_RESECTABLE: VerdictStatus = "not_resectable"
 INSUFFICIENT: VerdictStatus = "insufficient_data"
 NOT_APPLICABLE: RuleStatus = "not_applicable"
+#: A rule judged on an inferred input (biliary drainage inferred from portal inflow): neither a pass nor missing.
+INFERRED: RuleStatus = "inferred"
+Scope = Literal["patient", "plan"]
+#: Whom a verdict or a reason judges: the patient (no other plan changes it) or this plan (another might).
+SCOPES: tuple[Scope, ...] = ("patient", "plan")
 ON_FAIL: tuple[OnFail, ...] = ("not_resectable", "strategy", "caution")
 #: The pseudo-fact holding the phase-1 status, readable by phase-2 rules.
 VERDICT = "verdict"
@@ -132,6 +138,8 @@ class Fact:
 _ASSESS = ("liver and Couinaud segment masks",)
 _TUMOUR = ("tumour mask", "resection plan")
 _STATUS = ("pass", "fail", "not_assessed")
+#: Biliary drainage may also be ``inferred`` (from portal inflow, without a bile-duct mask; issue 13, item 2).
+_STATUS_OR_INFERRED = (*_STATUS, "inferred")
 
 #: Every fact a rule may read (the contract with the code that builds facts from ``flr assess`` and the
 #: patient file). ``needs`` is what the user must supply when the fact is missing.
@@ -144,13 +152,14 @@ FACTS: dict[str, Fact] = {
     "two_contiguous_segments": Fact("status", ("liver and Couinaud segment masks", "resection plan"), _STATUS),
     "inflow": Fact("status", ("portal_vein mask",), _STATUS),
     "outflow": Fact("status", ("hepatic_vein mask", "inferior_vena_cava mask"), _STATUS),
-    "biliary_drainage": Fact("status", ("bile_duct mask",), _STATUS),
+    "biliary_drainage": Fact("status", ("bile_duct mask",), _STATUS_OR_INFERRED),
     "tumor_clearance": Fact("status", _TUMOUR, _STATUS),
     "min_margin_mm": Fact("number", _TUMOUR),
     "tumor_count": Fact("count", ("tumour mask",)),
     "tumors_left": Fact("count", _TUMOUR),
     "tumors_ablated": Fact("count", _TUMOUR),
     "largest_tumor_mm": Fact("number", ("tumour mask",)),
+    "largest_ablated_tumor_mm": Fact("number", _TUMOUR),
     "segments_involved": Fact("count", ("tumour mask", "Couinaud segment masks")),
     "liver_involved_percent": Fact("number", ("tumour mask", "liver mask")),
     "bilobar": Fact("bool", ("tumour mask", "Couinaud segment masks")),
@@ -174,10 +183,14 @@ FACTS: dict[str, Fact] = {
     "progression": Fact("enum", ("progression",), ("unifocal", "multifocal")),
     "origin": Fact("enum", ("origin",), ("midgut", "pancreas_head", "pancreas_body_tail", "other")),
     "prior_liver_recurrence": Fact("bool", ("prior_liver_recurrence",)),
+    "prior_recurrence": Fact("bool", ("prior_recurrence",)),
+    "biliary_anatomy": Fact("enum", ("biliary_anatomy",), ("standard", "variant", "not_imaged")),
     "extrahepatic_sites": Fact("list", ("extrahepatic_sites",),
                                ("lung", "peritoneum", "periportal_nodes", "paraaortic_nodes", "bone", "brain",
                                 "other")),
     "extrahepatic_extent": Fact("enum", ("extrahepatic_extent",), ("limited", "extensive")),
+    "extrahepatic_disease": Fact("enum", ("extrahepatic_sites", "extrahepatic_extent"),
+                                 ("none", "limited", "extensive")),
     "fong_score": Fact("count", ("node_positive_primary", "disease_free_interval_months", "cea_ng_ml",
                                  "tumour mask")),
     "fong_missing": Fact("list", ("node_positive_primary", "disease_free_interval_months", "cea_ng_ml")),
@@ -188,6 +201,14 @@ FACTS: dict[str, Fact] = {
                                                        "weeks since portal vein embolization")),
 }
 _VERDICT_FACT = Fact("enum", (), (RESECTABLE, WITH_STRATEGY, NOT_RESECTABLE))
+
+#: Facts that depend on the resection plan: a rule reading one (in ``inputs`` or ``when``) judges *this plan*,
+#: which another plan might change; every other rule judges the patient (issue 13, item 5).
+PLAN_FACTS = frozenset({
+    "flr_body_weight_percent", "sflr_percent", "flr_percent_of_functional_liver", "remnant_functional_volume_ml",
+    "two_contiguous_segments", "inflow", "outflow", "biliary_drainage", "tumor_clearance", "min_margin_mm",
+    "tumors_left", "tumors_ablated", "largest_ablated_tumor_mm", "plan_is_anatomic", "segments_resected",
+    "major_hepatectomy", "degree_of_hypertrophy_pp", "kinetic_growth_rate_pp_per_week"})
 
 
 def _fact(name: str) -> Fact:
@@ -208,6 +229,8 @@ class Outcome:
     missing: tuple[int, ...] = ()
     threshold: Any = None
     detail: str | None = None
+    #: the input judged was inferred, not measured: the rule is ``inferred`` (never a plain pass)
+    inferred: bool = False
 
 
 @dataclass(frozen=True)
@@ -234,6 +257,43 @@ def _single(test: Callable[[Any, Any], bool]) -> Callable[[Sequence[Any], Any], 
         return Outcome(bool(test(value, threshold)))
 
     return fn
+
+
+def _status_pass(values: Sequence[Any], _threshold: Any) -> Outcome:
+    """A measured check passed; ``inferred`` is neither a pass nor missing: the rule is ``inferred``."""
+    value = values[0]
+    if value is None:
+        return Outcome(None, (0,))
+    if value == "inferred":
+        return Outcome(True, inferred=True, detail="inferred, not measured")
+    return Outcome(value == PASS)
+
+
+def _biliary_drained(values: Sequence[Any], _threshold: Any) -> Outcome:
+    """Biliary drainage measured (pass / fail), or inferred from portal inflow unless imaging shows a variant.
+
+    An inferred drainage rests on the standard anatomy (the bile duct runs in the Glissonean pedicle with
+    the portal vein); where imaging shows a variant (e.g. the right posterior duct draining into the left
+    hepatic duct, about a quarter of patients) it cannot be inferred: the drainage is then missing.
+    """
+    status, anatomy = values
+    if status is None:
+        return Outcome(None, (0,))
+    if status != "inferred":
+        return Outcome(status == PASS)
+    if anatomy == "variant":
+        return Outcome(None, (0,), detail="variant biliary anatomy on imaging: drainage cannot be inferred from "
+                                          "portal inflow (give the bile-duct mask or plan from the cholangiogram)")
+    return Outcome(True, inferred=True, detail="inferred from portal inflow (no bile-duct mask)"
+                   + ("; standard biliary anatomy on imaging" if anatomy == "standard" else ""))
+
+
+def _confirmed(values: Sequence[Any], threshold: Any) -> Outcome:
+    """value == threshold; a missing value counts as not confirmed (fails), for cautions that ask for it."""
+    value = values[0]
+    if value is None:
+        return Outcome(False, detail="not recorded")
+    return Outcome(value == threshold)
 
 
 def _extrahepatic_limited(values: Sequence[Any], _threshold: Any) -> Outcome:
@@ -289,6 +349,40 @@ def _at_least_for_liver_condition(values: Sequence[Any], threshold: Mapping[str,
     return Outcome(value >= minimum, threshold={"at_least": minimum, "liver_condition": key})
 
 
+#: Keys of :func:`_adequate_volume`'s threshold: the FLR/BW minimum, then the sFLR minimum by liver condition.
+ADEQUATE_VOLUME_KEYS = ("flr_body_weight_percent", *LIVER_CONDITION_KEYS)
+
+
+def _adequate_volume(values: Sequence[Any], threshold: Mapping[str, float]) -> Outcome:
+    """FLR/BW >= threshold[flr_body_weight_percent]; below it, the remnant is adequate when its sFLR meets the
+    minimum for the liver's condition (the strictest applicable key, as :func:`_at_least_for_liver_condition`).
+
+    Missing: FLR/BW (and sFLR) absent; or FLR/BW below the minimum while the sFLR (height) or the liver's
+    condition that would decide is unknown.
+    """
+    bw, sflr, condition, weeks = values
+    bw_min = threshold["flr_body_weight_percent"]
+    if bw is None and sflr is None:
+        return Outcome(None, (0,))
+    if bw is not None and bw >= bw_min:
+        return Outcome(True, threshold={"flr_body_weight_at_least": bw_min},
+                       detail=f"FLR/BW {bw:.2f} % >= {bw_min:g} %")
+    below = f"FLR/BW {bw:.2f} % < {bw_min:g} %" if bw is not None else "FLR/BW unknown"
+    keys = liver_condition_keys(condition, weeks) if condition is not None else None
+    missing = tuple(i for i, v in ((1, sflr), (2, condition)) if v is None)
+    if condition is not None and keys is None:
+        missing = (*missing, 3)
+    if missing or keys is None:
+        return Outcome(None, missing, threshold={"flr_body_weight_at_least": bw_min},
+                       detail=f"{below}: the sFLR against the minimum for the liver's condition decides")
+    key = max(keys, key=lambda k: threshold[k])
+    minimum = threshold[key]
+    applied = {"flr_body_weight_at_least": bw_min, "sflr_at_least": minimum, "liver_condition": key}
+    verb = ">=" if sflr >= minimum else "<"
+    return Outcome(sflr >= minimum, threshold=applied,
+                   detail=f"{below}; sFLR {sflr:.1f} % {verb} {minimum:g} % ({key.replace('_', ' ')})")
+
+
 def _fong_at_most(values: Sequence[Any], threshold: float) -> Outcome:
     """Fong score <= threshold, decided from the known items when the unknown ones cannot change it."""
     score, unknown = values
@@ -326,8 +420,16 @@ PREDICATES: dict[str, Predicate] = {
     "not_equals": Predicate(_single(lambda v, t: v != t), (_VALUED,), "value", "value != threshold"),
     "is_true": Predicate(_single(lambda v, _t: v is True), (frozenset({"bool"}),), "none", "value is true"),
     "is_false": Predicate(_single(lambda v, _t: v is False), (frozenset({"bool"}),), "none", "value is false"),
-    "status_pass": Predicate(_single(lambda v, _t: v == PASS), (frozenset({"status"}),), "none",
-                             "the measured check passed (not_assessed: missing)"),
+    "status_pass": Predicate(_status_pass, (frozenset({"status"}),), "none",
+                             "the measured check passed (not_assessed: missing; inferred: the rule is inferred)"),
+    "biliary_drained": Predicate(
+        _biliary_drained, (frozenset({"biliary_drainage"}), frozenset({"biliary_anatomy"})), "none",
+        "biliary drainage passed, or is inferred from portal inflow (missing where imaging shows a variant)"),
+    "confirmed": Predicate(_confirmed, (_VALUED,), "value", "value == threshold (missing: not confirmed, fails)"),
+    "adequate_volume": Predicate(
+        _adequate_volume, (frozenset({"flr_body_weight_percent"}), frozenset({"sflr_percent"}),
+                           frozenset({"liver_condition"}), frozenset({"chemotherapy_weeks"})), "keys",
+        "FLR/BW >= its minimum, or else sFLR >= the minimum for the liver's condition", ADEQUATE_VOLUME_KEYS),
     "in_set": Predicate(_single(lambda v, t: v in t), (_VALUED,), "set", "value is one of threshold"),
     "not_in_set": Predicate(_single(lambda v, t: v not in t), (_VALUED,), "set", "value is none of threshold"),
     "is_empty": Predicate(_single(lambda v, _t: len(v) == 0), (frozenset({"list"}),), "none", "the list is empty"),
@@ -383,11 +485,22 @@ class Rule:
     strategies: tuple[str, ...] = ()
     guidance: str | Mapping[str, str] | None = None
     required: bool = True
+    #: ``scope`` as the rule file states it (None: derived from the facts it reads, see :attr:`scope`)
+    stated_scope: Scope | None = None
 
     @property
     def after_verdict(self) -> bool:
         """True for phase-2 rules (they read the verdict)."""
         return VERDICT in self.inputs or any(c.fact == VERDICT for c in self.when)
+
+    @property
+    def scope(self) -> Scope:
+        """``plan`` when the rule reads a fact of the plan (:data:`PLAN_FACTS`, in ``inputs`` or ``when``) or says
+        so, else ``patient``: a failed plan rule means *this plan* fails, and another plan might not."""
+        if self.stated_scope is not None:
+            return self.stated_scope
+        facts = {*self.inputs, *(c.fact for c in self.when)}
+        return "plan" if facts & PLAN_FACTS else "patient"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -403,6 +516,7 @@ class Rule:
             "source": self.source,
             "required": self.required,
             "after_verdict": self.after_verdict,
+            "scope": self.scope,
         }
 
 
@@ -454,7 +568,7 @@ MAX_ID_CHARS = 64
 _ID = re.compile(rf"^[a-z][a-z0-9_]{{0,{MAX_ID_CHARS - 1}}}$")
 _TOP_FIELDS = ("id", "version", "title", "description", "source_text", "rules")
 _RULE_FIELDS = ("id", "statement", "inputs", "check", "threshold", "when", "on_fail", "strategies", "guidance",
-                "source", "required")
+                "source", "required", "scope")
 #: Most rules in one rulebook (the built-in ones hold about 30).
 MAX_RULES = 1000
 #: At most this many problems of one rulebook are listed (then "... and N more"); fewer when they would make
@@ -513,6 +627,8 @@ _WHEN_SCHEMA: dict[str, Any] = {
          "additionalProperties": False}]},
     "description": "when the rule applies: {fact: value | [values] | {not: ...} | {present: true|false}}"}
 _SNAKE: dict[str, Any] = {"type": "string", "pattern": _ID.pattern}
+#: The statuses a rule's guidance may be keyed by.
+_GUIDANCE_KEYS = (*STATUSES, "inferred")
 _NONEMPTY: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": r"\S"}
 
 
@@ -534,10 +650,11 @@ class _RuleFile(BaseModel):
     strategies: Annotated[tuple[str, ...], WithJsonSchema({"type": "array", "items": _SNAKE})] = Field(
         default=None, validate_default=True)
     guidance: Annotated[str | dict[str, str] | None, WithJsonSchema({"anyOf": [
-        _NONEMPTY, {"type": "object", "minProperties": 1, "propertyNames": {"enum": list(STATUSES)},
+        _NONEMPTY, {"type": "object", "minProperties": 1, "propertyNames": {"enum": list(_GUIDANCE_KEYS)},
                     "additionalProperties": _NONEMPTY}]})] = None
     source: Annotated[str, WithJsonSchema(_NONEMPTY)] = Field(default=None, validate_default=True)
     required: Annotated[bool, WithJsonSchema({"type": "boolean"})] = Field(default=None, validate_default=True)
+    scope: Annotated[Scope | None, WithJsonSchema({"enum": list(SCOPES)})] = None
 
     @field_validator("id", mode="plain")
     @classmethod
@@ -630,9 +747,19 @@ class _RuleFile(BaseModel):
         if isinstance(value, str) and value.strip():
             return " ".join(value.split())
         if isinstance(value, Mapping) and value and all(
-                k in STATUSES and isinstance(v, str) and v.strip() for k, v in value.items()):
+                k in _GUIDANCE_KEYS and isinstance(v, str) and v.strip() for k, v in value.items()):
             return {k: " ".join(v.split()) for k, v in value.items()}
-        raise _bad("must be a text, or a mapping {pass|fail|not_assessed: text}")
+        raise _bad("must be a text, or a mapping {pass|fail|not_assessed|inferred: text}")
+
+    @field_validator("scope", mode="plain")
+    @classmethod
+    def _scope(cls, value: Any) -> Scope | None:
+        if value is None:
+            return None
+        scope = next((s for s in SCOPES if s == value), None)
+        if scope is None:
+            raise _bad(f"{quote(value)} is not one of {', '.join(SCOPES)}")
+        return scope
 
     @field_validator("required", mode="plain")
     @classmethod
@@ -650,7 +777,8 @@ class _RuleFile(BaseModel):
         """The validated rule."""
         return Rule(id=self.id, statement=self.statement, inputs=self.inputs, check=self.check,
                     threshold=self.threshold, on_fail=self.on_fail, source=self.source, when=self.when,
-                    strategies=self.strategies, guidance=self.guidance, required=self.required)
+                    strategies=self.strategies, guidance=self.guidance, required=self.required,
+                    stated_scope=self.scope)
 
 
 def _schema_of_rulebook_file(schema: dict[str, Any]) -> None:
@@ -905,6 +1033,15 @@ def load_rulebook(source: str | os.PathLike[str] | Rulebook = "default") -> Rule
     return parse_rulebook(data, str(path), fmt=fmt)
 
 
+#: The clinical source text the built-in rulebooks quote, shipped with flr (``flr rules --source-text``).
+SOURCE_TEXT_TITLE = "Liver Metastases (Liver Secondary)"
+
+
+def source_text() -> str:
+    """The clinical source text (*Liver Metastases (Liver Secondary)*) that the built-in rules quote by section."""
+    return resources.files("flr").joinpath("sources").joinpath("liver-metastases.txt").read_text(encoding="utf-8")
+
+
 def rulebook_sha256(rulebook: str | os.PathLike[str] | Rulebook) -> str:
     """SHA-256 (hex) of the rulebook file's bytes, recorded in every verdict."""
     return load_rulebook(rulebook).sha256
@@ -929,6 +1066,8 @@ class Reason(FrozenModel):
     on_fail: OnFail
     missing: tuple[str, ...] = ()
     detail: str | None = None
+    #: whom the rule judges: ``plan`` (it reads a fact of the plan) or ``patient``; absent in round-1 documents
+    scope: Scope | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @field_validator("value", "threshold", mode="before")
     @classmethod
@@ -964,6 +1103,9 @@ class Verdict(FrozenModel):
     """The result of :func:`evaluate`; ``to_dict()`` is the JSON contract, ``from_dict()`` reads it back."""
 
     status: VerdictStatus
+    #: whom the status judges: ``patient`` when a patient rule decides it (no other plan changes it), ``plan``
+    #: when only rules of this plan do (another plan might: ``revise_plan``); absent in round-1 documents
+    scope: Scope | None = None
     strategies: tuple[str, ...]
     reasons: tuple[Reason, ...]
     missing_inputs: tuple[MissingInput, ...]
@@ -971,6 +1113,8 @@ class Verdict(FrozenModel):
     cautions: tuple[str, ...]
     rulebook: RulebookRef
     disclaimer: str = DISCLAIMER
+    #: rules judged on an inferred input (e.g. biliary drainage from portal inflow): not a measured pass
+    inferred: tuple[str, ...] = ()
 
     @property
     def rulebook_id(self) -> str:
@@ -1005,13 +1149,8 @@ def evaluate(facts: Mapping[str, Any], rulebook: str | os.PathLike[str] | Rulebo
     hard = [r for r in failed if r.on_fail == "not_resectable"]
     soft = [r for r in failed if r.on_fail == "strategy"]
     blocking = [r for r, why in phase1 if why.status == NOT_ASSESSED and r.required]
-    if hard:
-        status, named = NOT_RESECTABLE, hard
-    elif blocking:
-        status, named = INSUFFICIENT, soft
-    else:
-        status, named = (WITH_STRATEGY if soft else RESECTABLE), soft
-    strategies = [s for r in named for s in r.strategies]
+    status, scope, named = _status(hard, soft, blocking)
+    strategies = [s for r in book.rules if r in named for s in r.strategies]
 
     known = {**values, VERDICT: None if status == INSUFFICIENT else status}
     for rule in book.rules:
@@ -1026,6 +1165,7 @@ def evaluate(facts: Mapping[str, Any], rulebook: str | os.PathLike[str] | Rulebo
     ordered = tuple(reasons[r.id] for r in book.rules)
     return Verdict(
         status=status,
+        scope=scope,
         strategies=tuple(dict.fromkeys(strategies)),
         reasons=ordered,
         missing_inputs=_missing_inputs(book.rules, ordered),
@@ -1034,7 +1174,31 @@ def evaluate(facts: Mapping[str, Any], rulebook: str | os.PathLike[str] | Rulebo
         cautions=tuple(r.id for r, why in zip(book.rules, ordered, strict=True)
                        if why.status == FAIL and r.on_fail == "caution"),
         rulebook=RulebookRef(id=book.id, version=book.version, sha256=book.sha256),
+        inferred=tuple(why.rule for why in ordered if why.status == INFERRED),
     )
+
+
+def _status(hard: Sequence[Rule], soft: Sequence[Rule], blocking: Sequence[Rule]
+            ) -> tuple[VerdictStatus, Scope, list[Rule]]:
+    """The verdict's status, its scope and the rules whose strategies it lists (steps 2-5 of the module docstring).
+
+    A failed ``not_resectable`` rule of the patient decides for the patient, and only the patient's rules
+    name strategies; when every such failure is a rule of this plan (tumour left, remnant not contiguous,
+    inflow cut...) the verdict judges this plan: its rules' strategies (``revise_plan``...) and those of every
+    failed ``strategy`` rule are the options. Otherwise the scope is the patient's when any rule deciding the
+    status is a patient rule, else this plan's (a resectable verdict judges this plan).
+    """
+    def scope_of(rules: Sequence[Rule]) -> Scope:
+        return "patient" if any(r.scope == "patient" for r in rules) else "plan"
+
+    if hard:
+        patient = [r for r in hard if r.scope == "patient"]
+        if patient:
+            return NOT_RESECTABLE, "patient", patient
+        return NOT_RESECTABLE, "plan", [*hard, *soft]
+    if blocking:
+        return INSUFFICIENT, scope_of(blocking), list(soft)
+    return (WITH_STRATEGY if soft else RESECTABLE), scope_of(soft), list(soft)
 
 
 def validate_facts(facts: Mapping[str, Any]) -> dict[str, Any]:
@@ -1084,7 +1248,8 @@ def _evaluate_rule(rule: Rule, values: Mapping[str, Any]) -> Reason:
     def reason(status: RuleStatus, value: Any = None, threshold: Any = rule.threshold, missing: Sequence[str] = (),
                detail: str | None = None) -> Reason:
         return Reason(rule=rule.id, statement=rule.statement, status=status, value=value, threshold=threshold,
-                      source=rule.source, on_fail=rule.on_fail, missing=tuple(missing), detail=detail)
+                      source=rule.source, on_fail=rule.on_fail, missing=tuple(missing), detail=detail,
+                      scope=rule.scope)
 
     unknown_when: list[str] = []
     for cond in rule.when:
@@ -1108,6 +1273,8 @@ def _evaluate_rule(rule: Rule, values: Mapping[str, Any]) -> Reason:
     threshold = rule.threshold if outcome.threshold is None else outcome.threshold
     if outcome.result is None:
         return reason(NOT_ASSESSED, shown, threshold, [rule.inputs[i] for i in outcome.missing], outcome.detail)
+    if outcome.inferred:
+        return reason(INFERRED, shown, threshold, detail=outcome.detail)
     return reason(PASS if outcome.result else FAIL, shown, threshold, detail=outcome.detail)
 
 

@@ -182,15 +182,22 @@ def report(result: Path, labels: tuple[str, ...], ct: Path | None, series_uid: s
 @cli.command()
 @click.option("--rules", default="default", show_default=True, metavar="NAME|FILE",
               help="Rulebook: default, literature, or a YAML file.")
-def rules(rules: str) -> None:
-    """List the active resectability rules with their sources."""
+@click.option("--source-text", is_flag=True,
+              help="Print the clinical source text the rules quote (Liver Metastases (Liver Secondary)), shipped "
+                   "with flr.")
+def rules(rules: str, source_text: bool) -> None:
+    """List the active resectability rules with their sources (each says whether it judges the patient or the plan)."""
     from flr.model import DISCLAIMER
     from flr.rules import list_rules, load_rulebook
+    from flr.rules import source_text as read_source_text
 
+    if source_text:
+        click.echo(read_source_text(), nl=False)
+        return
     book = load_rulebook(rules)
     click.echo(DISCLAIMER)
     for r in list_rules(book):
-        click.echo(f"{r['id']}  [{r.get('on_fail', '')}]\n  {r['statement']}\n  source: {r['source']}")
+        click.echo(f"{r['id']}  [{r.get('on_fail', '')}, {r['scope']}]\n  {r['statement']}\n  source: {r['source']}")
 
 
 @cli.command()

@@ -46,7 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: Rules the literature profile deliberately words differently from the source-text profile.
 LITERATURE_OWN = {"flr_body_weight", "sflr_by_liver_condition", "pve_degree_of_hypertrophy",
                   "pve_kinetic_growth_rate", "extent_consensus", "extent_consensus_colorectal"}
-DEFAULT_ONLY = {"liver_condition"}
+#: Rules only the source-text profile has (the literature profile judges FLR/BW at 0.5 % and sFLR on its own).
+DEFAULT_ONLY = {"liver_condition", "flr_body_weight_one_percent"}
 
 MINIMAL: dict[str, Any] = {
     "id": "test_book",
@@ -86,9 +87,36 @@ def test_builtin_rulebook_loads_with_provenance(name):
 def test_every_rule_has_a_statement_and_a_source(name):
     for rule in load_rulebook(name).rules:
         assert rule.statement.strip() and rule.source.strip(), rule.id
-        # a source either quotes the source text by section or cites a publication (with its year)
-        assert re.search(r"source text, section [1-5]", rule.source) or re.search(r"(19|20)\d\d", rule.source), \
-            rule.id
+        # a source either quotes the source text by title and section or cites a publication (with its year)
+        assert re.search(SOURCE_CITATION, rule.source) or re.search(r"(19|20)\d\d", rule.source), rule.id
+
+
+#: How a rule cites the clinical source text (issue 13, item 7): by its title and a section a reader can find.
+SOURCE_CITATION = r"Liver Metastases \(Liver Secondary\), (section [1-5] \([A-Z][^)]+\)|introduction)"
+
+
+@pytest.mark.parametrize("name", BUILTIN_RULEBOOKS)
+def test_sources_name_no_repository_path_and_no_verify_marker(name):
+    """Issue 13, item 7: no ``[verify]``, no repository path in anything a user reads (rules, sources, guidance)."""
+    book = load_rulebook(name)
+    texts = [book.title, book.description, book.source_text]
+    for rule in book.rules:
+        texts += [rule.statement, rule.source, *([rule.guidance] if isinstance(rule.guidance, str) else
+                                                 (rule.guidance or {}).values())]
+    for text in texts:
+        assert not re.search(r"\[verify\]|clinical-reference|\.\./|shared/|\.md\b|\.txt\b", text), text
+    for rule in book.rules:  # a literature citation names its journal and year, not a bare author
+        for cite in re.findall(r"et al\.,? ([^;)]*)", rule.source):
+            assert re.search(r"(19|20)\d\d", cite), (rule.id, cite)
+
+
+def test_the_source_text_ships_with_flr_and_is_the_one_quoted():
+    from flr.rules import source_text
+
+    text = source_text()
+    assert text.startswith("Liver Metastases (Liver Secondary)")
+    if SOURCE_TEXT.is_file():
+        assert text == SOURCE_TEXT.read_text(encoding="utf-8")
 
 
 SOURCE_TEXT = Path(__file__).resolve().parents[2] / "shared" / "source-text" / "liver-metastases.txt"
@@ -106,9 +134,10 @@ def test_quotes_are_from_the_source_text(name):
         pytest.skip(f"source text not found at {SOURCE_TEXT}")
     text = _plain_text(SOURCE_TEXT.read_text(encoding="utf-8"))
     for rule in load_rulebook(name).rules:
-        quotes = re.findall(r"'(.+?)'(?=[\s.,;)]|$)", rule.source) if "source text" in rule.source.lower() else []
-        if name == "default":
-            assert re.search(r"source text, section [1-5]", rule.source) and quotes, f"{rule.id}: quote the source"
+        cites = re.search(SOURCE_CITATION, rule.source)
+        quotes = re.findall(r"'(.+?)'(?=[\s.,;)]|$)", rule.source) if cites else []
+        if name == "default" and not rule.source.startswith("Mortele"):  # a caution about imaging, not the text
+            assert cites and quotes, f"{rule.id}: quote the source"
         for quote in quotes:
             for fragment in re.split(r"\.\.\.|;", quote):
                 assert _plain_text(fragment) in text, (rule.id, fragment)
@@ -121,7 +150,8 @@ def test_literature_repeats_the_shared_rules_verbatim():
     assert set(literature) - set(default) == LITERATURE_OWN - {"flr_body_weight"}
     for rid in set(default) & set(literature) - LITERATURE_OWN:
         assert default[rid] == literature[rid], f"{rid} drifted between default.yaml and literature.yaml"
-    assert default["flr_body_weight"]["threshold"] == 1.0 and literature["flr_body_weight"]["threshold"] == 0.5
+    assert default["flr_body_weight"]["threshold"]["flr_body_weight_percent"] == 1.0
+    assert literature["flr_body_weight"]["threshold"] == 0.5
 
 
 def test_list_rules_gives_plain_dicts():
@@ -146,7 +176,9 @@ def test_facts_contract():
         "albi_grade", "meld", "primary_site", "synchronous", "node_positive_primary", "disease_free_interval_months",
         "tki_response", "progression", "origin", "prior_liver_recurrence", "extrahepatic_sites",
         "extrahepatic_extent", "fong_score", "fong_missing", "cea_ng_ml", "pve_done", "degree_of_hypertrophy_pp",
-        "kinetic_growth_rate_pp_per_week"}
+        "kinetic_growth_rate_pp_per_week",
+        # issue 13: the ablated tumour's size, sarcoma recurrence, biliary imaging, extrahepatic disease in one
+        "largest_ablated_tumor_mm", "prior_recurrence", "biliary_anatomy", "extrahepatic_disease"}
     assert set(BASELINE) == set(FACTS)
     assert all(f.needs for f in FACTS.values())
     assert all(p.doc for p in PREDICATES.values())
@@ -267,7 +299,7 @@ def test_every_error_of_a_rulebook_is_reported_at_once():
         "rule 'volume', field 'on_fail': 'warn' is not one of not_resectable, strategy, caution; "
         "rule 'volume', field 'treshold': unknown field (did you mean threshold?); "
         "rule #3, field 'id': 'Breast' is not a snake_case id; "
-        "rule #3, field 'guidance': must be a text, or a mapping {pass|fail|not_assessed: text}")
+        "rule #3, field 'guidance': must be a text, or a mapping {pass|fail|not_assessed|inferred: text}")
 
 
 def test_a_rulebook_in_json(tmp_path):
@@ -307,7 +339,10 @@ def test_malformed_rulebooks_fail_the_schema_too(rulebook_schema, mutate, _messa
 
 def test_thresholds_for_a_fact():
     # the report draws the FLR/BW line at the active rulebook's threshold
-    assert load_rulebook("default").thresholds_for("flr_body_weight_percent") == [("flr_body_weight", 1.0)]
+    assert load_rulebook("default").thresholds_for("flr_body_weight_percent") == [
+        ("flr_body_weight", {"flr_body_weight_percent": 1.0, "normal": 20, "chemotherapy_up_to_12_weeks": 20,
+                             "chemotherapy_over_12_weeks": 30, "steatosis": 30, "cirrhosis": 40}),
+        ("flr_body_weight_one_percent", 1.0)]
     assert load_rulebook("literature").thresholds_for("flr_body_weight_percent") == [("flr_body_weight", 0.5)]
     sflr = load_rulebook("literature").thresholds_for("sflr_percent")
     assert sflr == [("sflr_by_liver_condition", {"normal": 20, "chemotherapy_up_to_12_weeks": 20,
@@ -391,28 +426,37 @@ def test_consensus_extent_fails_on_either_criterion_even_with_the_other_missing(
 def test_verdict_contract(name):
     book = load_rulebook(name)
     verdict = evaluate(BASELINE, book).to_dict()
-    assert set(verdict) == {"status", "strategies", "reasons", "missing_inputs", "primary_guidance", "cautions",
-                            "rulebook", "disclaimer"}
+    assert list(verdict) == ["status", "scope", "strategies", "reasons", "missing_inputs", "primary_guidance",
+                             "cautions", "rulebook", "disclaimer", "inferred"]
     assert verdict["disclaimer"] == DISCLAIMER
     assert verdict["rulebook"] == {"id": name, "version": book.version, "sha256": book.sha256}
     assert [r["rule"] for r in verdict["reasons"]] == [r.id for r in book.rules]  # every rule, in order
     for reason in verdict["reasons"]:
         assert set(reason) == {"rule", "statement", "status", "value", "threshold", "source", "on_fail", "missing",
-                               "detail"}
-        assert reason["status"] in {"pass", "fail", "not_assessed", "not_applicable"}
+                               "detail", "scope"}
+        assert reason["status"] in {"pass", "fail", "not_assessed", "not_applicable", "inferred"}
+        assert reason["scope"] == book.rule(reason["rule"]).scope in {"patient", "plan"}
     assert json.loads(json.dumps(verdict, allow_nan=False)) == verdict
 
 
 @pytest.mark.parametrize(("sample", "name"), [("sample-assessment.json", "default"),
                                               ("sample-lls-wedge-literature.json", "literature")])
-def test_verdict_is_the_published_contract_value_for_value(sample, name):
+def test_a_round1_verdict_still_reads_and_today_s_adds_keys_only(sample, name):
+    """Round 1's published verdicts read back (rulebook 1.0: scope and inferred absent); a verdict of today on
+    the same facts keeps every round-1 key in the same order and adds scope, inferred and each reason's scope.
+    Values differ where issue 13 corrected the rules (e.g. the sFLR rescue of FLR/BW < 1 %)."""
     published = json.loads((REPO / "tests" / "data" / "round1" / sample).read_text())
-    verdict = evaluate(published["facts"], name)
-    assert json.dumps(verdict.to_dict()) == json.dumps(published["verdict"])  # keys, order and values
     back = Verdict.from_dict(published["verdict"])
-    assert back == verdict and back.to_dict() == published["verdict"]
-    assert (back.rulebook_id, back.rulebook_sha256) == (name, load_rulebook(name).sha256)
+    assert back.scope is None and back.inferred == ()
+    assert {k: v for k, v in back.to_dict().items() if k not in ("scope", "inferred")} == published["verdict"]
+    assert back.rulebook_id == name and back.rulebook_version == "1.0"
     assert back.disclaimer == model.DISCLAIMER == DISCLAIMER
+    verdict = evaluate(published["facts"], name).to_dict()
+    old_keys = list(published["verdict"])
+    assert [k for k in verdict if k in old_keys] == old_keys
+    assert set(verdict) - set(old_keys) == {"scope", "inferred"}
+    assert verdict["rulebook"]["version"] == load_rulebook(name).version == "2.0"
+    assert [r["rule"] for r in verdict["reasons"]] == [r.id for r in load_rulebook(name).rules]
 
 
 def test_reason_and_verdict_are_frozen_and_checked():
@@ -421,8 +465,8 @@ def test_reason_and_verdict_are_frozen_and_checked():
         verdict.status = "resectable"  # type: ignore[misc]
     reason = verdict.reasons[0]
     assert Reason.from_dict(reason.to_dict()) == reason
-    with pytest.raises(ResultFormatError, match=r"result: status: Input should be 'pass', 'fail', 'not_assessed' or "
-                                                r"'not_applicable'"):
+    with pytest.raises(ResultFormatError, match=r"result: status: Input should be 'pass', 'fail', 'not_assessed', "
+                                                r"'inferred' or 'not_applicable'"):
         Reason.from_dict({**reason.to_dict(), "status": "passed"})
     with pytest.raises(ResultFormatError, match=r"rulebook: Field required"):
         Verdict.from_dict({k: v for k, v in verdict.to_dict().items() if k != "rulebook"})
@@ -434,7 +478,8 @@ def test_no_facts_is_insufficient_data_never_a_pass(name):
     assert verdict.status == "insufficient_data"
     assert {r.status for r in verdict.reasons} <= {"not_assessed", "not_applicable"}
     required = {m["fact"] for m in verdict.missing_inputs if m["required"]}
-    assert {"fit_for_major_surgery", "flr_body_weight_percent", "inflow", "outflow", "biliary_drainage",
+    # fitness for major surgery is judged for a major hepatectomy: without a plan, that is what is missing
+    assert {"major_hepatectomy", "flr_body_weight_percent", "inflow", "outflow", "biliary_drainage",
             "child_pugh_class", "extrahepatic_sites", "primary_site"} <= required
 
 
@@ -487,8 +532,8 @@ def test_optional_rules_list_their_missing_inputs_without_withholding_the_verdic
 
 def test_strategies_are_listed_once_in_rule_order():
     facts = {**BASELINE, "tumor_clearance": "fail", "bilobar": True, "min_margin_mm": 0.5, "fong_score": 4}
-    verdict = evaluate(facts, "default")
-    assert verdict.strategies == ("two_stage_hepatectomy", "parenchymal_sparing_with_ablation",
+    verdict = evaluate(facts, "default")  # this plan leaves tumour: its options, each once, in rule order
+    assert verdict.strategies == ("revise_plan", "two_stage_hepatectomy", "parenchymal_sparing_with_ablation",
                                   "neoadjuvant_chemotherapy")
 
 
@@ -555,7 +600,7 @@ def _refused(mutate) -> str:
     (lambda d: _rule(d, 2).update(when={"primary_site": ["breast", "gist", "breast"]}), "'breast' is listed twice"),
     (lambda d: _rule(d).update(inputs=["f" * 10_000]), "unknown fact 'ffff"),
     (lambda d: _rule(d).update(inputs=["tumour_count"]), "unknown fact 'tumour_count' (did you mean tumor_count?)"),
-    (lambda d: _rule(d).update(inputs=["xyz"]), "unknown fact 'xyz' (not one of the 43 facts: see `flr schema "
+    (lambda d: _rule(d).update(inputs=["xyz"]), "unknown fact 'xyz' (not one of the 47 facts: see `flr schema "
                                                 "rulebook`)"),
     (lambda d: _rule(d).update(check="c" * 10_000), "unknown check 'cccc"),
     (lambda d: d.update(rules=[1] * 1001), "field 'rules' holds 1001 rules; a rulebook has at most 1000"),
