@@ -80,6 +80,20 @@ GIST_PROGRESSION = ("unifocal", "multifocal")
 NET_ORIGINS = ("midgut", "pancreas_head", "pancreas_body_tail", "other")
 EXTRAHEPATIC_SITES = ("lung", "peritoneum", "periportal_nodes", "paraaortic_nodes", "bone", "brain", "other")
 EXTRAHEPATIC_EXTENTS = ("limited", "extensive")
+#: What imaging of the bile ducts (MRCP or cholangiography) showed: ``standard`` (imaged, standard anatomy),
+#: ``variant`` (imaged, a variant, e.g. the right posterior duct draining into the left hepatic duct),
+#: ``not_imaged``.
+BILIARY_ANATOMIES = ("standard", "variant", "not_imaged")
+
+#: What the recurrence fields of a sarcoma primary mean (soft-tissue sarcoma: the source text lists "no tumor
+#: recurrence before liver resection" and "repeat resection for recurrent liver metastases" as favourable).
+PRIOR_RECURRENCE_DOC = ("soft-tissue sarcoma: tumour recurrence (of the primary, local or distant, outside the "
+                        "liver) before this liver resection")
+PRIOR_LIVER_RECURRENCE_DOC = ("soft-tissue sarcoma: this liver resection is a repeat resection for recurrent liver "
+                              "metastases")
+BILIARY_ANATOMY_DOC = ("imaging of the biliary anatomy (MRCP or cholangiography): standard (imaged, standard), "
+                       "variant (imaged, a variant, e.g. the right posterior duct draining into the left hepatic "
+                       "duct) or not_imaged")
 
 #: Keys that would identify a patient. flr refuses them (privacy): results must never carry them.
 IDENTIFIER_KEYS = frozenset({
@@ -113,7 +127,8 @@ LAB_AGREEMENT_FRACTION = 0.05
 _SITE_FIELDS = {
     "synchronous": ("colorectal",), "node_positive_primary": ("colorectal",),
     "disease_free_interval_months": ("colorectal", "sarcoma"), "tki_response": ("gist",),
-    "progression": ("gist",), "origin": ("neuroendocrine",), "prior_liver_recurrence": ("sarcoma",),
+    "progression": ("gist",), "origin": ("neuroendocrine",), "prior_recurrence": ("sarcoma",),
+    "prior_liver_recurrence": ("sarcoma",),
 }
 
 #: At most this many problems of one file are listed (then "... and N more"); fewer when they would make the
@@ -162,7 +177,12 @@ class Primary(FrozenModel):
     tki_response: str | None = None
     progression: str | None = None
     origin: str | None = None
-    prior_liver_recurrence: bool | None = None
+    #: sarcoma: this liver resection is a repeat resection for recurrent liver metastases
+    prior_liver_recurrence: bool | None = Field(default=None, description=PRIOR_LIVER_RECURRENCE_DOC)
+    #: sarcoma: tumour recurrence outside the liver before this liver resection; left out of :meth:`to_dict`
+    #: when not given, so the round-1 patient contract is unchanged
+    prior_recurrence: bool | None = Field(default=None, exclude_if=lambda v: v is None,
+                                          description=PRIOR_RECURRENCE_DOC)
 
 
 class ExtrahepaticDisease(FrozenModel):
@@ -184,8 +204,9 @@ class Patient(FrozenModel):
 
     ``labs`` and ``primary`` are always present (their fields ``None`` when not given);
     ``extrahepatic_disease`` is ``None`` when not assessed and ``()`` when ruled out; ``pve`` is ``None``
-    without embolization. ``warnings`` (accepted oddities) and ``source`` (where the input came from, which
-    may be a path naming the patient) are not part of :meth:`to_dict` nor of equality.
+    without embolization; ``biliary_anatomy`` (:data:`BILIARY_ANATOMIES`) is ``None`` when not given.
+    ``warnings`` (accepted oddities) and ``source`` (where the input came from, which may be a path naming the
+    patient) are not part of :meth:`to_dict` nor of equality.
     """
 
     weight_kg: float | None = None
@@ -204,6 +225,8 @@ class Patient(FrozenModel):
     #: date of this CT when it carries no DICOM StudyDate (the kinetic growth rate's end point); left out of
     #: :meth:`to_dict` when not given, so the round-1 patient contract is unchanged
     scan_date: dt.date | None = Field(default=None, exclude_if=lambda v: v is None)
+    #: one of :data:`BILIARY_ANATOMIES`; left out of :meth:`to_dict` when not given (round-1 contract unchanged)
+    biliary_anatomy: str | None = Field(default=None, exclude_if=lambda v: v is None, description=BILIARY_ANATOMY_DOC)
     _source: str = PrivateAttr(default="patient")
     _warnings: tuple[str, ...] = PrivateAttr(default=())
 
@@ -556,7 +579,9 @@ class PrimaryFile(_FileModel):
     tki_response: Annotated[str | None, _Choice(TKI_RESPONSES)] = None
     progression: Annotated[str | None, _Choice(GIST_PROGRESSION)] = None
     origin: Annotated[str | None, _Choice(NET_ORIGINS)] = None
-    prior_liver_recurrence: Annotated[bool | None, _Bool()] = None
+    prior_liver_recurrence: Annotated[bool | None, _Bool()] = Field(default=None,
+                                                                    description=PRIOR_LIVER_RECURRENCE_DOC)
+    prior_recurrence: Annotated[bool | None, _Bool()] = Field(default=None, description=PRIOR_RECURRENCE_DOC)
 
     @model_validator(mode="after")
     def _consistent(self) -> PrimaryFile:
@@ -603,6 +628,8 @@ class PatientFile(_FileModel):
     scan_date: Annotated[dt.date | None, _Date()] = Field(
         default=None, description="date of this CT (for the kinetic growth rate after PVE) when the CT carries "
                                   "no DICOM StudyDate")
+    biliary_anatomy: Annotated[str | None, _Choice(BILIARY_ANATOMIES)] = Field(default=None,
+                                                                              description=BILIARY_ANATOMY_DOC)
 
     @field_validator("extrahepatic_disease", mode="before")
     @classmethod
@@ -706,7 +733,8 @@ def _patient_from_file(f: PatientFile, source: str) -> Patient:
     ehd = None if f.extrahepatic_disease is None else tuple(
         ExtrahepaticDisease(site=d.site, extent=d.extent) for d in f.extrahepatic_disease)
     pve = None if f.pve is None else Pve(date=f.pve.date, sflr_before_percent=f.pve.sflr_before_percent)
-    patient = Patient(**top, labs=labs, primary=primary, extrahepatic_disease=ehd, pve=pve, scan_date=f.scan_date)
+    patient = Patient(**top, labs=labs, primary=primary, extrahepatic_disease=ehd, pve=pve, scan_date=f.scan_date,
+                      biliary_anatomy=f.biliary_anatomy)
     patient._source = source
     patient._warnings = tuple(warnings)
     return patient

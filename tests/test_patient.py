@@ -285,6 +285,75 @@ def test_choices_are_normalised():
     assert (p.sex, p.ascites, p.encephalopathy) == ("female", "moderate_severe", "grade_1_2")
 
 
+# --- biliary anatomy, and the sarcoma's recurrence history --------------------------------------------------
+
+@pytest.mark.parametrize(("written", "value"), [
+    ("standard", "standard"), ("variant", "variant"), ("not_imaged", "not_imaged"), ("Not-Imaged", "not_imaged")])
+def test_biliary_anatomy_is_read(written, value):
+    """The source text (section 1): resection is safe when two contiguous segments with intact biliary drainage
+    can be preserved; biliary_anatomy records what imaging (MRCP or cholangiography) showed of the ducts."""
+    p = Patient.from_dict({"biliary_anatomy": written})
+    assert p.biliary_anatomy == value
+    assert p.to_dict()["biliary_anatomy"] == value
+    assert Patient.from_dict(p.to_dict()) == p
+
+
+def test_biliary_anatomy_absent_is_none_and_left_out_of_the_contract():
+    p = Patient.from_dict({})
+    assert p.biliary_anatomy is None and "biliary_anatomy" not in p.to_dict()
+
+
+@pytest.mark.parametrize("value", ["normal", "yes", True, 1])
+def test_biliary_anatomy_refuses_other_values(value):
+    with pytest.raises(PatientValueError) as info:
+        Patient.from_dict({"biliary_anatomy": value}, source="patient.yaml")
+    assert str(info.value) == (f"patient.yaml: biliary_anatomy = {value!r} is not one of standard, variant, "
+                               "not_imaged")
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_sarcoma_prior_recurrence_is_read(value):
+    """The source text (section 4, soft-tissue sarcoma) lists as favourable "No tumor recurrence before liver
+    resection" (primary.prior_recurrence: false) and "Repeat resection for recurrent liver metastases"
+    (primary.prior_liver_recurrence: true): two facts, two fields."""
+    p = Patient.from_dict({"primary": {"site": "sarcoma", "prior_recurrence": value,
+                                       "prior_liver_recurrence": not value}})
+    assert p.primary.prior_recurrence is value and p.primary.prior_liver_recurrence is (not value)
+    assert p.to_dict()["primary"]["prior_recurrence"] is value
+    assert p.warnings == ()
+    assert Patient.from_dict(p.to_dict()) == p
+
+
+def test_prior_recurrence_absent_is_none_and_left_out_of_the_contract():
+    p = Patient.from_dict({"primary": {"site": "sarcoma"}})
+    assert p.primary.prior_recurrence is None and "prior_recurrence" not in p.to_dict()["primary"]
+    assert p.to_dict()["primary"]["prior_liver_recurrence"] is None  # the round-1 key stays
+
+
+def test_prior_recurrence_must_be_a_boolean():
+    with pytest.raises(PatientValueError) as info:
+        Patient.from_dict({"primary": {"site": "sarcoma", "prior_recurrence": "yes"}}, source="patient.yaml")
+    assert str(info.value) == "patient.yaml: primary.prior_recurrence = 'yes' must be true or false"
+
+
+def test_prior_recurrence_of_another_site_is_a_warning():
+    p = Patient.from_dict({"primary": {"site": "colorectal", "prior_recurrence": True}})
+    assert p.warnings == ("primary.prior_recurrence applies to sarcoma primaries, not colorectal; the rulebook "
+                          "ignores it",)
+
+
+def test_the_schema_lists_biliary_anatomy_and_the_recurrence_fields():
+    schema = patient_json_schema()
+    biliary = schema["properties"]["biliary_anatomy"]
+    assert biliary["enum"] == ["standard", "variant", "not_imaged", None]
+    assert "MRCP or cholangiography" in biliary["description"]
+    primary = schema["$defs"][schema["properties"]["primary"]["anyOf"][0]["$ref"].rsplit("/", 1)[1]]["properties"]
+    assert primary["prior_recurrence"]["type"] == ["boolean", "null"]
+    assert "before this liver resection" in primary["prior_recurrence"]["description"]
+    assert primary["prior_liver_recurrence"]["type"] == ["boolean", "null"]
+    assert "repeat resection for recurrent liver metastases" in primary["prior_liver_recurrence"]["description"]
+
+
 def test_oddities_are_warnings():
     p = Patient.from_dict({"age": 16, "primary": {"site": "gist", "synchronous": False, "tki_response": "stable"}})
     assert any("primary.synchronous applies to colorectal primaries, not gist" in w for w in p.warnings)
@@ -373,7 +442,8 @@ def test_the_bundled_and_readme_patients_validate_against_the_schema(patient_sch
     {"labs": {"albumin_g_dl": 90}}, {"labs": {"albmin_g_dl": 4}}, {"labs": [0.8]}, {"sex": "f"},
     {"fit_for_major_surgery": "yes"}, {"ascites": "severe"}, {"primary": {"site": "lung"}},
     {"extrahepatic_disease": [{"extent": "limited"}]}, {"extrahepatic_disease": "none"},
-    {"pve": {"sflr_before_percent": 180}}, {"pve": {"date": 20261001}},
+    {"pve": {"sflr_before_percent": 180}}, {"pve": {"date": 20261001}}, {"biliary_anatomy": "normal"},
+    {"primary": {"site": "sarcoma", "prior_recurrence": "yes"}},
 ])
 def test_bad_files_fail_the_schema_and_flr(patient_schema, doc):
     assert list(patient_schema.iter_errors(doc)), doc
