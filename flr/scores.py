@@ -1,9 +1,9 @@
 """Body size, standardised liver volume, liver function and prognostic scores.
 
-* Volumes: BSA, TELV, FLR/body weight (``../shared/clinical-reference.md``, "Volumes").
-* Liver function: Child-Pugh, ALBI, MELD, MELD-Na ("Liver function scores").
-* Colorectal prognosis: Fong clinical risk score ("Colorectal prognosis").
-* Portal vein embolization: degree of hypertrophy, kinetic growth rate, :func:`compare_pve`.
+* Volumes: BSA (Mosteller, DuBois), TELV (Vauthey, Urata, Chinese, Korean), FLR/body weight (Truant).
+* Liver function: Child-Pugh (Pugh), ALBI (Johnson), MELD (Kamath), MELD-Na (Kim).
+* Colorectal prognosis: Fong clinical risk score (Fong).
+* Portal vein embolization: degree of hypertrophy (Ribero), kinetic growth rate (Shindoh), :func:`compare_pve`.
 
 Every public function carries its formula and citation; a test fails if one is missing. Units are in the
 names: ``_kg``, ``_cm``, ``_m2``, ``_ml``, ``_mg_dl``, ``_umol_l``, ``_g_l``, ``_percent``, ``_pp`` (percentage
@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 
 from flr.errors import PatientValueError
 
-#: Liver density used to turn a volume into a weight (g/mL); clinical-reference.md: "about 1.0 g/mL".
+#: Liver density used to turn a volume into a weight (g/mL): 1.0, the usual convention (1 mL of liver counted
+#: as 1 g; measured densities are about 0.99 for a normal liver, higher for a cirrhotic one).
 LIVER_DENSITY_G_PER_ML = 1.0
 
 
@@ -39,12 +40,12 @@ def _check(name: str, value: float, lo: float, hi: float, unit: str) -> float:
 
 
 def bsa_mosteller_m2(weight_kg: float, height_cm: float) -> float:
-    """Mosteller: BSA = sqrt(height_cm x weight_kg / 3600). Mosteller, N Engl J Med 1987;317:1098."""
+    """Mosteller: BSA = sqrt(height_cm x weight_kg / 3600). Mosteller RD, N Engl J Med 1987;317:1098."""
     return math.sqrt(height_cm * weight_kg / 3600.0)
 
 
 def bsa_dubois_m2(weight_kg: float, height_cm: float) -> float:
-    """DuBois: BSA = 0.007184 x W^0.425 x H^0.725. DuBois & DuBois, Arch Intern Med 1916;17:863."""
+    """DuBois: BSA = 0.007184 x W^0.425 x H^0.725. DuBois D & DuBois EF, Arch Intern Med 1916;17:863."""
     return 0.007184 * weight_kg**0.425 * height_cm**0.725
 
 
@@ -63,8 +64,8 @@ BSA_FORMULAS: dict[str, Callable[[float, float], float]] = {
 def bsa_m2(weight_kg: float, height_cm: float, formula: str = "mosteller") -> float:
     """Body surface area (m^2) by ``formula``, inputs range-checked.
 
-    ``mosteller`` (default; Mosteller, N Engl J Med 1987;317:1098) or ``dubois`` (DuBois & DuBois, Arch Intern
-    Med 1916;17:863); the formulas are in :data:`BSA_FORMULAS`.
+    ``mosteller`` (default; Mosteller RD, N Engl J Med 1987;317:1098) or ``dubois`` (DuBois D & DuBois EF, Arch
+    Intern Med 1916;17:863); the formulas are in :data:`BSA_FORMULAS`.
     """
     w = _check("weight_kg", weight_kg, *BODY_RANGES["weight_kg"])
     h = _check("height_cm", height_cm, *BODY_RANGES["height_cm"])
@@ -162,7 +163,8 @@ def telv_ml(bsa: float, formula: str = "vauthey", *, bsa_formula: str = "mostell
 def flr_body_weight_percent(flr_ml: float, weight_kg: float) -> float:
     """FLR/BW (%) = FLR volume x liver density (g) / body weight (g) x 100.
 
-    Truant et al., J Am Coll Surg 2007;204:22 (FLR/BW <= 0.5% predicts morbidity and mortality).
+    Truant S et al., J Am Coll Surg 2007;204:22 (FLR/BW <= 0.5% predicts morbidity and mortality after major
+    hepatectomy). Liver density: :data:`LIVER_DENSITY_G_PER_ML`.
     """
     w = _check("weight_kg", weight_kg, *BODY_RANGES["weight_kg"])
     return flr_ml * LIVER_DENSITY_G_PER_ML / (w * 1000.0) * 100.0
@@ -170,8 +172,8 @@ def flr_body_weight_percent(flr_ml: float, weight_kg: float) -> float:
 
 # --- laboratory units and plausible ranges ---------------------------------------------------------------
 
-#: Unit conversions (clinical-reference.md, "Liver function scores"): 1 mg/dL bilirubin = 17.1 umol/L,
-#: 1 g/dL albumin = 10 g/L, 1 mg/dL creatinine = 88.4 umol/L.
+#: Unit conversions, from the molar masses: 1 mg/dL bilirubin = 10 mg/L / 584.66 g/mol = 17.1 umol/L;
+#: 1 g/dL albumin = 10 g/L; 1 mg/dL creatinine = 10 mg/L / 113.12 g/mol = 88.4 umol/L.
 BILIRUBIN_UMOL_L_PER_MG_DL = 17.1
 ALBUMIN_G_L_PER_G_DL = 10.0
 CREATININE_UMOL_L_PER_MG_DL = 88.4
@@ -235,7 +237,7 @@ def child_pugh(bilirubin_mg_dl: float, albumin_g_dl: float, inr: float, ascites:
                cholestatic: bool = False) -> ChildPugh:
     """Child-Pugh score: 1-3 points for each of five findings; class A 5-6, B 7-9, C 10-15.
 
-    Pugh et al., Br J Surg 1973;60:646 (bands as in clinical-reference.md, "Liver function scores"):
+    Pugh RN et al., Br J Surg 1973;60:646, in the units and with the INR of current practice:
 
     ==============  =================  ====================  ==================
     finding         1 point            2 points              3 points
@@ -319,7 +321,7 @@ MELD_NA_SODIUM_RANGE_MMOL_L = (125.0, 137.0)
 def meld(creatinine_mg_dl: float | None, bilirubin_mg_dl: float, inr: float, *, dialysis: bool = False) -> int:
     """MELD (UNOS) = 10 x (0.957 ln Cr + 0.378 ln bilirubin + 1.120 ln INR + 0.643), an integer 6-40.
 
-    Kamath et al., Hepatology 2001;33:464, with the UNOS modifications (clinical-reference.md): each value
+    Kamath PS et al., Hepatology 2001;33:464, with the UNOS (OPTN) modifications: each value
     below 1.0 is set to 1.0; creatinine is capped at 4.0 mg/dL, and ``dialysis`` (two or more dialyses, or
     24 h of CVVHD, in the week before) counts as 4.0 (``creatinine_mg_dl`` may then be None); the result is
     capped at 40.
@@ -346,7 +348,7 @@ def meld(creatinine_mg_dl: float | None, bilirubin_mg_dl: float, inr: float, *, 
 def meld_na(meld: int, sodium_mmol_l: float) -> int:
     """MELD-Na = MELD + 1.32 x (137 - Na) - 0.033 x MELD x (137 - Na), applied when MELD > 11.
 
-    Kim et al., N Engl J Med 2008;359:1018 (OPTN policy since 2016). ``meld`` is the integer from
+    Kim WR et al., N Engl J Med 2008;359:1018 (OPTN policy since 2016). ``meld`` is the integer from
     :func:`meld`; sodium (mmol/L) is clamped to 125-137; the result is rounded halves-up and capped at 40.
     With MELD <= 11 the MELD is returned unchanged.
 
@@ -385,7 +387,7 @@ def fong_score(node_positive_primary: bool | None, disease_free_interval_months:
                synchronous: bool | None = None) -> FongScore:
     """Fong clinical risk score (0-5) for colorectal liver metastases; 0-2 low risk, 3-5 high risk.
 
-    Fong et al., Ann Surg 1999;230:309: 1 point each for a node-positive primary, a disease-free interval
+    Fong Y et al., Ann Surg 1999;230:309: 1 point each for a node-positive primary, a disease-free interval
     (primary to liver metastases) < 12 months, > 1 liver tumour, preoperative CEA > 200 ng/mL, largest liver
     tumour > 5 cm (50 mm). Thresholds are strict: DFI 12 months, CEA 200 and 50 mm score 0.
 
@@ -420,20 +422,22 @@ def fong_score(node_positive_primary: bool | None, disease_free_interval_months:
 
 # --- portal vein embolization ---------------------------------------------------------------------------
 
-#: Degree of hypertrophy after PVE at or above which the response is favourable (Ribero 2007 [verify]).
+#: Degree of hypertrophy after PVE at or above which the response is favourable (Ribero D et al., Br J Surg
+#: 2007;94:1386).
 DH_FAVOURABLE_PP = 5.0
-#: Kinetic growth rate below which post-hepatectomy liver insufficiency is predicted (Shindoh 2013 [verify]).
+#: Kinetic growth rate below which post-hepatectomy liver insufficiency is predicted (Shindoh J et al., J Am Coll
+#: Surg 2013;216:201).
 KGR_MIN_PP_PER_WEEK = 2.0
 PVE_SOURCES = (
-    "Ribero et al., Br J Surg 2007;94:1386 (degree of hypertrophy >= 5 percentage points) [verify]",
-    "Shindoh et al., J Am Coll Surg 2013;216:201 (kinetic growth rate < 2 %/week predicts insufficiency) [verify]",
+    "Ribero D et al., Br J Surg 2007;94:1386 (degree of hypertrophy >= 5 percentage points)",
+    "Shindoh J et al., J Am Coll Surg 2013;216:201 (kinetic growth rate < 2 %/week predicts insufficiency)",
 )
 
 
 def degree_of_hypertrophy(sflr_before_percent: float, sflr_after_percent: float) -> float:
     """DH (percentage points) = sFLR after PVE - sFLR before PVE; >= 5 favourable.
 
-    Ribero et al., Br J Surg 2007;94:1386 [verify]. Rounded to 1e-9 so that 25.0 - 20.0 style differences
+    Ribero D et al., Br J Surg 2007;94:1386. Rounded to 1e-9 so that 25.0 - 20.0 style differences
     of decimal inputs land exactly on the threshold instead of floating-point noise beside it.
 
     >>> degree_of_hypertrophy(18.0, 26.5)
@@ -447,7 +451,7 @@ def degree_of_hypertrophy(sflr_before_percent: float, sflr_after_percent: float)
 def kinetic_growth_rate(dh: float, weeks: float) -> float:
     """KGR (percentage points per week) = DH / weeks since PVE; < 2 %/week predicts liver insufficiency.
 
-    Shindoh et al., J Am Coll Surg 2013;216:201 [verify]. ``weeks`` > 0 (time from PVE to the volumetry).
+    Shindoh J et al., J Am Coll Surg 2013;216:201. ``weeks`` > 0 (time from PVE to the volumetry).
 
     >>> kinetic_growth_rate(8.5, 4)
     2.125
@@ -463,8 +467,8 @@ def kinetic_growth_rate(dh: float, weeks: float) -> float:
 def compare_pve(before: Mapping[str, Any], after: Mapping[str, Any], weeks: float | None) -> dict[str, Any]:
     """Compare two flr assessments, before and after portal vein embolization (PVE).
 
-    DH = sFLR_after - sFLR_before (percentage points; Ribero et al., Br J Surg 2007;94:1386 [verify]);
-    KGR = DH / weeks (Shindoh et al., J Am Coll Surg 2013;216:201 [verify]); FLR growth % = (functional remnant
+    DH = sFLR_after - sFLR_before (percentage points; Ribero D et al., Br J Surg 2007;94:1386);
+    KGR = DH / weeks (Shindoh J et al., J Am Coll Surg 2013;216:201); FLR growth % = (functional remnant
     after / before - 1) x 100. ``favourable`` is True when DH >= 5 and KGR >= 2 %/week (each criterion
     is also reported); whether the new sFLR is enough for the patient's liver is the rulebook's question.
 

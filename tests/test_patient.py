@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import json
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
+import flr.patient as patient_module
 from flr.errors import (
     MAX_PARTIAL_CHARS,
     MAX_PROBLEMS_CHARS,
@@ -352,6 +354,14 @@ def test_the_schema_lists_biliary_anatomy_and_the_recurrence_fields():
     assert "before this liver resection" in primary["prior_recurrence"]["description"]
     assert primary["prior_liver_recurrence"]["type"] == ["boolean", "null"]
     assert "repeat resection for recurrent liver metastases" in primary["prior_liver_recurrence"]["description"]
+
+
+def test_no_verify_marker_and_no_repository_path_in_the_patient_texts():
+    """Issue 13, item 5: flr.patient's docstrings, comments and messages cite no [verify] marker and no path of
+    the repository (the clinical source text is cited by title and section)."""
+    found = [f"{i}: {line.strip()}" for i, line in enumerate(inspect.getsource(patient_module).splitlines(), 1)
+             if re.search(r"\[verify\]|clinical-reference|\.\./|shared/", line)]
+    assert found == []
 
 
 def test_oddities_are_warnings():

@@ -50,6 +50,21 @@ def test_citation_pattern_rejects_a_bare_docstring():
     assert CITATION.search("Pugh et al., Br J Surg 1973;60:646")
 
 
+
+#: A mark of an unchecked citation, or a path of flr's repository, that must not reach a reader of flr's texts.
+UNSOURCED = re.compile(r"\[verify\]|clinical-reference|\.\./|shared/")
+
+
+def test_no_verify_marker_and_no_repository_path_in_the_scores_texts():
+    """Issue 13, item 5: every citation in flr.scores is to the literature (author, journal, year;vol:page, e.g.
+    Ribero D et al., Br J Surg 2007;94:1386), never a [verify] marker or a path of the repository, in docstrings,
+    doc comments and the sources compare_pve reports."""
+    found = [f"{i}: {line.strip()}" for i, line in enumerate(inspect.getsource(scores).splitlines(), 1)
+             if UNSOURCED.search(line)]
+    assert found == []
+    for source in scores.PVE_SOURCES:
+        assert CITATION.search(source) and not UNSOURCED.search(source), source
+
 # --- TELV: the Korean formula has one coefficient set per BSA formula ---------------------------------------
 
 def test_korean_telv_uses_the_coefficients_of_the_bsa_formula():
