@@ -34,7 +34,7 @@ from flr.anatomy import SEGMENT_BY_CODE, SEGMENT_BY_NAME, SEGMENT_CODES, segment
 from flr.case import Case, CaseAnatomy, gather_anatomy
 from flr.errors import PlanError
 from flr.image import Geometry, Image, LabelMap, mm3_to_ml
-from flr.model import FAIL, NOT_ASSESSED, PASS, FrozenModel
+from flr.model import FAIL, INFERRED, NOT_ASSESSED, PASS, FrozenModel
 from flr.plan import Plan
 from flr.results import (
     Assessment,
@@ -51,7 +51,7 @@ from flr.results import (
     TumorFate,
     TumorOutcome,
 )
-from flr.supply import prepare_supply, supply_checks
+from flr.supply import PreparedSystem, prepare_supply, supply_checks
 from flr.volumes import measure_case
 
 if TYPE_CHECKING:
@@ -332,6 +332,130 @@ def clearance_check(outcomes: Sequence[TumorOutcome], tumor_labelled_sources: It
     return ClearanceCheck(status=FAIL if left else PASS, detail=detail, tumors=fates)
 
 
+#: A tumour or ablation zone nearer than this to the hilum (where the portal trunk enters the liver) may involve
+#: the biliary confluence, which lies at the hilar plate above the portal bifurcation: biliary drainage is then
+#: not inferred from portal inflow (issue 13, item 2). 10 mm is the source text's desirable 1 cm margin: a
+#: tumour closer than that to the confluence cannot be cleared by 1 cm without a bile duct resection.
+HILAR_DISTANCE_MM = 10.0
+
+
+#: The portal vein within this distance of where the Couinaud segments I, IV and V meet (the hilar plate,
+#: :func:`flr.vesselsplit.segment_landmarks`, within 20 mm of the bifurcation on the phantom) is the hilum:
+#: the bifurcation and the first 2 cm of the right and left portal veins, next to the biliary confluence;
+#: the pedicles of the umbilical fissure (II-IV) lie farther along the left portal vein.
+HILUM_RADIUS_MM = 20.0
+
+
+def _to_lps(index_zyx: np.ndarray, geometry: Geometry) -> np.ndarray:
+    a = geometry.affine_lps
+    return index_zyx[:, ::-1].astype(float) @ a[:3, :3].T + a[:3, 3]
+
+
+def _trunk_entries_zyx(system: PreparedSystem | None) -> np.ndarray:
+    """Where the portal trunk enters the liver: the intrahepatic centerline points joined to the root part
+    (extrahepatic, or the trunk mask) that holds the thickest root point, (k, 3) voxel indices; a peripheral
+    branch that leaves and re-enters a liver outline is root too, but not joined to the trunk there."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    t = system.territories if system is not None else None
+    if t is None or not t.root.any() or not len(t.edges):
+        return np.zeros((0, 3), np.int64)
+    n = len(t.points)
+    edges = t.edges[(t.edges[:, 0] < n) & (t.edges[:, 1] < n)]
+    ee = edges[t.root[edges[:, 0]] & t.root[edges[:, 1]]]
+    _, comp = connected_components(coo_matrix((np.ones(len(ee)), (ee[:, 0], ee[:, 1])), shape=(n, n)),
+                                   directed=False)
+    roots = np.flatnonzero(t.root)
+    main = t.root & (comp == comp[roots[np.argmax(t.radius_mm[roots])]])
+    entry = np.concatenate([edges[main[edges[:, 0]] & ~t.root[edges[:, 1]], 1],
+                            edges[main[edges[:, 1]] & ~t.root[edges[:, 0]], 0]])
+    return t.points[np.unique(entry)]
+
+
+def hilum_lps_mm(system: PreparedSystem | None, segment_map: np.ndarray | None, geometry: Geometry) -> np.ndarray:
+    """The hilum, (k, 3) LPS mm points (empty when neither the portal vein nor segments I, IV, V show it).
+
+    With Couinaud segments: the portal vein's centerline points within :data:`HILUM_RADIUS_MM` of where I, IV
+    and V meet (intra- or extrahepatic: the bifurcation lies outside the parenchyma in many livers), or that
+    meeting point itself when no portal centerline runs near it. Without segments: where the portal trunk
+    enters the liver (every entry: conservative, a tumour near any of them counts as hilar).
+    """
+    from flr.vesselsplit import segment_landmarks
+
+    landmark = None
+    if segment_map is not None and segment_map.any():
+        landmark = segment_landmarks(segment_map, geometry).hilum_lps_mm
+    if landmark is None:
+        return _to_lps(_trunk_entries_zyx(system), geometry)
+    t = system.territories if system is not None else None
+    points = _to_lps(t.points, geometry) if t is not None else np.zeros((0, 3))
+    near = points[np.linalg.norm(points - landmark, axis=1) <= HILUM_RADIUS_MM]
+    return near if len(near) else np.asarray(landmark, float)[None, :]
+
+
+def infer_biliary_drainage(biliary: SupplyCheck, inflow: SupplyCheck, plan: Plan, hilum_mm: np.ndarray,
+                           near_hilum: Mapping[str, np.ndarray], geometry: Geometry) -> SupplyCheck:
+    """Biliary drainage when it was not measured (no bile-duct mask, or no duct visible): ``inferred`` from
+    portal inflow, or still ``not_assessed`` saying why (issue 13, item 2).
+
+    Rule: planning systems define the functional remnant by portal supply and venous drainage (Lang 2005);
+    the bile duct runs in the Glissonean pedicle with the portal vein, so drainage is inferred when (1) every
+    remnant segment keeps its portal inflow (the inflow check passed), (2) the plan is anatomical (segments
+    resected along their boundaries, ablation; no wedge, whose plane crosses pedicles anywhere) and (3) no
+    tumour or ablation zone of ``near_hilum`` (name -> bool mask) lies within :data:`HILAR_DISTANCE_MM` of the
+    hilum (``hilum_mm``, LPS points of :func:`hilum_lps_mm`). A measured check (pass or fail) is returned as is.
+    """
+    if biliary.status in (PASS, FAIL):
+        return biliary
+    why_not = biliary.detail
+    if inflow.status != PASS:
+        reason = ("portal inflow is not assessed" if inflow.status == NOT_ASSESSED else
+                  "the remnant loses portal inflow")
+        detail = f"{why_not}; drainage not inferred: {reason}"
+        return biliary.model_copy(update={"detail": detail})
+    if plan.wedges:
+        return biliary.model_copy(update={"detail": f"{why_not}; drainage not inferred: a wedge resection (not "
+                                                    "anatomical) may divide any pedicle (give the bile-duct mask)"})
+    if not len(hilum_mm):
+        return biliary.model_copy(update={"detail": f"{why_not}; drainage not inferred: the hilum (portal trunk "
+                                                    "entering the liver) is not in the portal vein mask"})
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(hilum_mm)
+    nearest: dict[str, float] = {}
+    for name, mask in near_hilum.items():
+        if mask.any():
+            nearest[name] = float(tree.query(_to_lps(np.argwhere(mask), geometry), k=1)[0].min())
+    hilar = {n: d for n, d in nearest.items() if d < HILAR_DISTANCE_MM}
+    if hilar:
+        listed = ", ".join(f"{n} {d:.0f} mm" for n, d in sorted(hilar.items(), key=lambda kv: kv[1]))
+        return biliary.model_copy(update={"detail": (
+            f"{why_not}; drainage not inferred: within {HILAR_DISTANCE_MM:g} mm of the hilum ({listed}), the biliary "
+            "confluence may be involved (give the bile-duct mask, or MRCP)")})
+    closest = (f"; nearest to the hilum: {min(nearest, key=nearest.__getitem__)} "
+               f"{min(nearest.values()):.0f} mm") if nearest else ""
+    measured = f"{why_not}; where no duct was measured, " if biliary.system is not None else ""
+    detail = (f"{measured}inferred from portal inflow: every remnant segment keeps its portal inflow, the plan is "
+              f"anatomical, nothing within {HILAR_DISTANCE_MM:g} mm of the hilum{closest}; confirm the biliary "
+              "anatomy (MRCP)")
+    rows = {name: row.model_copy(update={"status": INFERRED, "detail": f"{row.detail}; inferred from its portal "
+                                                                        "inflow"})
+            if row.status == NOT_ASSESSED else row for name, row in biliary.segments.items()}
+    return biliary.model_copy(update={"status": INFERRED, "detail": detail, "segments": rows})
+
+
+def _biliary(supply: Mapping[str, SupplyCheck], portal: PreparedSystem | None, plan: Plan, anatomy: CaseAnatomy,
+             tumor_ids: np.ndarray, zones: PlanZones) -> SupplyCheck:
+    """The biliary check of :func:`assess`: measured, or inferred (:func:`infer_biliary_drainage`)."""
+    near_hilum = {f"tumour {int(i)}": tumor_ids == i for i in np.unique(tumor_ids) if i}
+    if plan.ablations:
+        near_hilum["ablation zone"] = zones.ablation
+    segment_map = anatomy.segment_map if anatomy.present_segments else None
+    return infer_biliary_drainage(supply["biliary_drainage"], supply["inflow"], plan,
+                                  hilum_lps_mm(portal, segment_map, anatomy.geometry), near_hilum, anatomy.geometry)
+
+
 def body_measures(body: Body | None, functional_ml: float) -> tuple[BodyMeasures, float | None, float | None]:
     """The body measures used, sFLR (% of TELV) and FLR/BW (%) of a functional remnant of ``functional_ml``."""
     from flr.scores import bsa_m2, flr_body_weight_percent, telv_ml
@@ -342,7 +466,7 @@ def body_measures(body: Body | None, functional_ml: float) -> tuple[BodyMeasures
     if body.height_cm is None:
         return BodyMeasures(weight_kg=body.weight_kg), None, flr_bw
     bsa = bsa_m2(body.weight_kg, body.height_cm, body.bsa_formula)
-    telv = telv_ml(bsa, body.telv_formula)
+    telv = telv_ml(bsa, body.telv_formula, bsa_formula=body.bsa_formula)
     measures = BodyMeasures(weight_kg=body.weight_kg, height_cm=body.height_cm, bsa_m2=bsa,
                             bsa_formula=body.bsa_formula, telv_ml=telv, telv_formula=body.telv_formula)
     return measures, functional_ml / telv * 100.0, flr_bw
@@ -402,6 +526,7 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     # judged on the functional candidates: remnant parenchyma, not the tumour left in it or an ablation zone
     supply, at_risk = supply_checks(vessels, zones.lost, zones.remnant & ~zones.ablation & ~tumor_left, territory,
                                     remnant_codes, keep_plane_vessels=plan.keep_plane_vessels)
+    supply["biliary_drainage"] = _biliary(supply, vessels.systems.get("inflow"), plan, anatomy, tumor_ids, zones)
     failing = failing_segments(supply)
     fr = functional_remnant(zones, tumor_left, at_risk)
     unassessed = [n for n in ("inflow", "outflow") if supply[n].status == NOT_ASSESSED]

@@ -35,7 +35,7 @@ from flr import __version__
 from flr.errors import GeometryError
 from flr.facts import Facts
 from flr.image import Geometry
-from flr.model import DISCLAIMER, FrozenModel, Status
+from flr.model import DISCLAIMER, CheckStatus, FrozenModel, Status
 from flr.patient import Patient
 from flr.plan import Plan
 from flr.rules import Verdict
@@ -275,9 +275,11 @@ class ContiguityCheck(FrozenModel):
 
 
 class SegmentSupply(FrozenModel):
-    """Supply of one remnant segment by one vessel system (volumes in mL, within the segment's territory)."""
+    """Supply of one remnant segment by one vessel system (volumes in mL, within the segment's territory).
 
-    status: Status
+    ``status`` ``inferred``: biliary drainage inferred from the segment's portal inflow (no bile-duct mask)."""
+
+    status: CheckStatus
     detail: str
     connected_vessel_ml: Ml
     total_vessel_ml: Ml
@@ -311,9 +313,12 @@ class VesselSystemSummary(FrozenModel):
 
 
 class SupplyCheck(FrozenModel):
-    """``inflow``, ``outflow``, ``biliary_drainage`` or ``arterial_inflow`` over the remnant segments."""
+    """``inflow``, ``outflow``, ``biliary_drainage`` or ``arterial_inflow`` over the remnant segments.
 
-    status: Status
+    ``status`` ``inferred`` (biliary drainage only): not measured, inferred from portal inflow (see
+    :func:`flr.assessment.infer_biliary_drainage`); never a pass."""
+
+    status: CheckStatus
     detail: str
     vessel: str
     segments: dict[str, SegmentSupply]

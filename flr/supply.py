@@ -16,7 +16,7 @@ import numpy as np
 
 from flr.anatomy import SEGMENT_BY_CODE
 from flr.case import CaseAnatomy
-from flr.model import FAIL, NOT_ASSESSED, PASS, Status
+from flr.model import FAIL, NOT_ASSESSED, PASS, CheckStatus
 from flr.results import SegmentSupply, SupplyCheck, VesselSystemSummary
 from flr.territories import (
     SEGMENT_FAIL_FRACTION,
@@ -145,12 +145,20 @@ def prepare_supply(anatomy: CaseAnatomy, territory: np.ndarray | None = None, *,
 # ------------------------------------------------------------------------------------------------
 
 
-def _segment_row(risk: SegmentRisk, what: str) -> SegmentSupply:
+#: Why a segment without a bile duct of its own in the mask is not judged: non-dilated ducts are often not
+#: visible on portal-venous CT, so a duct missing from the mask is no evidence that the segment is undrained.
+DUCT_NOT_VISIBLE = ("no bile duct of its own in the mask (non-dilated ducts are often invisible on CT): its "
+                    "drainage is not assessed, never failed")
+
+
+def _segment_row(risk: SegmentRisk, what: str, check: str = "") -> SegmentSupply:
     f = risk.at_risk_fraction
-    status: Status = FAIL if risk.volume_ml > 0 and f >= SEGMENT_FAIL_FRACTION else PASS
+    status: CheckStatus = FAIL if risk.volume_ml > 0 and f >= SEGMENT_FAIL_FRACTION else PASS
     detail = (f"{risk.at_risk_ml:.1f} of {risk.volume_ml:.1f} mL ({100 * f:.1f} %) lose their {what}"
               + (f": at least {100 * SEGMENT_FAIL_FRACTION:.0f} %, the segment fails" if status == FAIL else ""))
-    if not risk.own_branch:
+    if not risk.own_branch and check == "biliary_drainage" and risk.volume_ml > 0:
+        status, detail = NOT_ASSESSED, f"{detail}; {DUCT_NOT_VISIBLE}"
+    elif not risk.own_branch:
         detail += "; no branch of its own in the mask, supplied by the nearest branches"
     return SegmentSupply(status=status, detail=detail, connected_vessel_ml=risk.connected_vessel_ml,
                          total_vessel_ml=risk.total_vessel_ml, orphaned_vessel_ml=risk.orphaned_vessel_ml,
@@ -186,12 +194,14 @@ def _check(system: PreparedSystem, lost: np.ndarray, remnant: np.ndarray, territ
     cut = cut_system(system.territories, lost, remnant, keep_plane_vessels=keep_plane_vessels)
     at_risk = cut.at_risk & remnant
     risks = segment_risks(cut, territory, remnant, system.mask, lost, remnant_codes)
-    rows = {SEGMENT_BY_CODE[c].name: _segment_row(r, spec.what) for c, r in risks.items()}
+    rows = {SEGMENT_BY_CODE[c].name: _segment_row(r, spec.what, system.check) for c, r in risks.items()}
     ml = float(np.count_nonzero(at_risk)) * system.territories.geometry.voxel_volume_ml
     failing = [n for n, r in rows.items() if r.status == FAIL]
-    status: Status = FAIL if failing else PASS
+    unseen = [n for n, r in rows.items() if r.status == NOT_ASSESSED]
+    status: CheckStatus = FAIL if failing else NOT_ASSESSED if unseen else PASS
     detail = (f"{ml:.1f} mL of the remnant lose their {spec.what}"
-              + (f"; failing: {', '.join(failing)}" if failing else ""))
+              + (f"; failing: {', '.join(failing)}" if failing else "")
+              + (f"; not assessed (no duct of their own visible in the mask): {', '.join(unseen)}" if unseen else ""))
     chk = SupplyCheck(status=status, detail=detail, vessel=system.vessel, segments=rows, at_risk_ml=ml,
                       system=_summary(system, cut), **{spec.lost_key: ml})
     return chk, at_risk

@@ -76,7 +76,8 @@ def test_full_phantom_right_hemihepatectomy(phantom):
     # remnant II-IV + I keeps portal supply and venous drainage in the phantom
     assert a.checks.inflow.status == "pass"
     assert a.checks.outflow.status == "pass"
-    assert a.checks.biliary_drainage.status == "not_assessed"
+    # no bile-duct mask: inferred from the portal inflow of an anatomical plan (issue 13, item 2; tests/test_biliary)
+    assert a.checks.biliary_drainage.status == "inferred"
     assert a.checks.two_contiguous_segments.status == "pass"
     r = a.remnant
     tumour_left_ml = sum(t.volume_ml for t in left)

@@ -49,9 +49,11 @@ def test_assess_with_patient_gives_a_cited_verdict(case, tmp_path, capsys):
     assert all(r["source"] for r in v["reasons"])
     rules = {r["rule"]: r for r in v["reasons"]}
     assert rules["fit_for_major_surgery"]["status"] == "pass"
-    # no bile duct mask: that check is not assessed and the verdict names what is missing
-    assert v["status"] == "insufficient_data"
-    assert any("bile_duct" in " ".join(m["needs"]) for m in v["missing_inputs"])
+    # no bile duct mask: drainage inferred from portal inflow (issue 13, item 2), not blocking, MRCP asked for
+    assert rules["biliary_drainage"]["status"] == "inferred" and v["inferred"] == ["biliary_drainage"]
+    assert "biliary_anatomy_confirmed" in v["cautions"]
+    assert not any("bile_duct" in " ".join(m["needs"]) for m in v["missing_inputs"] if m["required"])
+    assert v["status"] != "insufficient_data" and v["scope"] in ("patient", "plan")
     # synchronous colorectal primary: the sequencing is listed for the multidisciplinary team
     assert any("liver-first" in g["text"].lower() or "liver first" in g["text"].lower() for g in v["primary_guidance"])
     assert data["body"]["weight_kg"] == 70  # taken from the patient file
@@ -72,6 +74,11 @@ def test_literature_profile_and_rules_listing(case, tmp_path, capsys):
     listing = capsys.readouterr().out
     assert "sflr_by_liver_condition" in listing and "source:" in listing
     assert listing.count("source:") >= 25
+    assert "[strategy, plan]" in listing and "[not_resectable, patient]" in listing  # each rule's scope
+    assert "[verify]" not in listing and "clinical-reference" not in listing and "../" not in listing
+    assert main(["rules", "--source-text"]) == 0  # the text the rules quote, shipped with flr
+    text = capsys.readouterr().out
+    assert text.startswith("Liver Metastases (Liver Secondary)") and "Soft Tissue Sarcoma" in text
 
 
 @pytest.mark.parametrize(

@@ -204,7 +204,9 @@ def test_facts_come_from_the_typed_assessment(demo_assessment):
     assert f.tumor_count == 2 and f.tumors_ablated == 1 and f.tumors_left == 0
     assert f.min_margin_mm == a.tumors[0].margin_mm
     assert f.inflow == a.checks.inflow.status == "pass"
-    assert f.biliary_drainage == "not_assessed"
+    # no bile-duct mask: inferred from portal inflow (issue 13, item 2), the fact as the check says
+    assert f.biliary_drainage == a.checks.biliary_drainage.status == "inferred"
+    assert f.largest_ablated_tumor_mm == a.tumors[1].max_diameter_mm and a.tumors[1].fate == "ablated"
 
 
 def test_telv_formula_applies_to_the_patient_files_body(tmp_path, capsys):
