@@ -1,6 +1,7 @@
 """Couinaud anatomy: the segment registry, textbook adjacency (as a check only) and Brisbane 2000 resections.
 
-Source: ``../shared/clinical-reference.md`` (Couinaud anatomy; textbook face adjacency). Real livers
+Source: Couinaud anatomy and textbook face adjacency (Couinaud C, Le foie: etudes anatomiques et chirurgicales,
+Masson 1957; Brisbane 2000 terminology, Strasberg SM et al., HPB 2000;2:333). Real livers
 vary; flr measures adjacency from the label map and uses the textbook table only to flag surprising
 contacts.
 
@@ -125,8 +126,8 @@ def textbook_adjacent(a: str, b: str) -> bool:
 
 
 # --- Brisbane 2000 terminology of liver resections ------------------------------------------------
-#: Source: IHPBA Brisbane 2000 terminology (Strasberg, HPB 2000;2:333), as tabulated in
-#: ../shared/clinical-reference.md. Segment I is added only on request ("+/- I").
+#: Source: IHPBA Brisbane 2000 terminology (Strasberg SM et al., HPB 2000;2:333). Segment I is added only on
+#: request ("+/- I").
 BRISBANE_SOURCE = "IHPBA Brisbane 2000 terminology of liver anatomy and resections, HPB 2000;2:333"
 RESECTIONS: dict[str, tuple[int, ...]] = {
     "right-hemihepatectomy": (5, 6, 7, 8),

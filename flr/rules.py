@@ -3,7 +3,8 @@
 A *rulebook* lists rules; each rule states one clinical requirement in plain language, names the facts it
 reads (``inputs``), the predicate that judges them (``check`` with its ``threshold``), when it applies
 (``when``), what a failure means (``on_fail``) and where it comes from (``source``). Two rulebooks ship
-with flr: ``default`` follows the clinical source text (``../shared/source-text/liver-metastases.txt``);
+with flr: ``default`` follows the clinical source text (*Liver Metastases (Liver Secondary)*, shipped with flr:
+:func:`source_text`);
 ``literature`` keeps those rules but judges volume by the published sFLR thresholds by liver condition,
 FLR/BW > 0.5 %, the consensus extent criteria and the response to portal vein embolization.
 
@@ -33,6 +34,16 @@ Verdict (:func:`evaluate`, a frozen :class:`Verdict` whose ``to_dict()`` is the 
    following the source text: "other modalities ... All modalities are aimed at making safe liver
    resection feasible";
 5. otherwise ``resectable``.
+
+Scope (issue 13, item 5): a rule judges *this plan* when it reads a fact of the plan (:data:`PLAN_FACTS`, in
+``inputs`` or ``when``; a rule file may state ``scope``), else the *patient*; every reason carries its scope.
+In step 2 a failed ``not_resectable`` rule of the patient decides for the patient (only the patient's rules
+name strategies); when every such failure is a rule of this plan, the verdict judges this plan and lists the
+strategies of those rules (``revise_plan``) and of every failed ``strategy`` rule. The verdict's ``scope`` is
+``patient`` when a patient rule decides the status (no other plan would change it), else ``plan``.
+
+An ``inferred`` input (biliary drainage inferred from portal inflow) makes its rule ``inferred``: neither a
+pass nor missing, listed in the verdict's ``inferred``; a caution rule asks for its confirmation.
 
 Failed ``caution`` rules never change the status: they are listed in ``cautions`` for the team. A rule is
 *required* when its ``on_fail`` is ``not_resectable`` or ``strategy`` unless it says ``required: false``.

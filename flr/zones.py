@@ -9,8 +9,8 @@ Distance convention
     spacing apart, not 0: on 1.5 mm slices a tumour touching remnant parenchyma along z reads 1.5 mm.
 
 Margin classes
-    Source: ``../shared/clinical-reference.md``, "Margin: 1 cm tumour-free margin desirable; R0 with
-    >= 1 mm adequate (source text section 1). R1 = < 1 mm." Hence ``">=10 mm"`` (desirable),
+    Source: *Liver Metastases (Liver Secondary)*, section 1: a 1 cm tumour-free margin desirable, R0 with
+    >= 1 mm adequate; R1 = < 1 mm. Hence ``">=10 mm"`` (desirable),
     ``"1-10 mm"`` (R0, adequate) and ``"<1 mm"`` (R1 risk).
 
 Arrays are ``(z, y, x)``; points are LPS ``(x, y, z)`` mm, as in :mod:`flr.image`.
@@ -56,12 +56,13 @@ __all__ = [
 ]
 
 
-#: R0 margin: >= 1 mm is adequate; below it is R1 (clinical-reference.md, source text section 1).
+#: R0 margin: >= 1 mm is adequate; below it is R1 (Liver Metastases (Liver Secondary), section 1).
 MARGIN_ADEQUATE_MM = 1.0
-#: A 1 cm tumour-free margin is desirable (clinical-reference.md, source text section 1).
+#: A 1 cm tumour-free margin is desirable (Liver Metastases (Liver Secondary), section 1).
 MARGIN_DESIRABLE_MM = 10.0
-MARGIN_SOURCE = ("../shared/clinical-reference.md: Margin: 1 cm tumour-free margin desirable; R0 with >= 1 mm "
-                 "adequate (source text section 1). R1 = < 1 mm.")
+MARGIN_SOURCE = ("Liver Metastases (Liver Secondary), section 1 (Management of Colorectal Liver Metastasis): "
+                 "'A tumor-free margin of 1-cm is desirable for resection of CLM. However, several recent studies "
+                 "have demonstrated that R0 resection with >=1 mm margin is also adequate'; R1 = < 1 mm.")
 #: The classes :func:`classify_margin` returns, best first.
 MARGIN_CLASSES = (">=10 mm", "1-10 mm", "<1 mm")
 

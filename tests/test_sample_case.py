@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -57,6 +58,20 @@ def test_demo_on_bundled_case(tmp_path, capsys):
     assert [t["fate"] for t in assessment["tumors"]] == ["resected", "ablated"]
     assert assessment["checks"]["tumor_clearance"]["status"] == "pass"
     assert "does not replace it" in out
+    # issue 13: the verdict a hepatobiliary surgeon accepts for this remnant (sFLR ~41 % after 8 weeks of
+    # chemotherapy, > the 20 % minimum; inflow and outflow intact; drainage inferred): resectable, no PVE, with
+    # the points for the team (confirm the biliary anatomy, FLR/BW below the source's 1 %, 9 mm < 10 mm margin,
+    # chemotherapy-treated liver)
+    v = assessment["verdict"]
+    assert assessment["remnant"]["sflr_percent"] > 30.0 and assessment["checks"]["biliary_drainage"]["status"] == \
+        "inferred"
+    assert (v["status"], v["scope"], v["strategies"]) == ("resectable", "plan", [])
+    assert set(v["cautions"]) == {"margin_desirable", "biliary_anatomy_confirmed", "flr_body_weight_one_percent",
+                                  "liver_condition"}
+    # issue 13, item 7: no [verify] marker and no repository path in anything flr writes or prints
+    report = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    for text in (out, (tmp_path / "assessment.json").read_text(encoding="utf-8"), report):
+        assert not re.search(r"\[verify\]|clinical-reference|\.\./shared|source-text/", text)
 
 
 def test_two_series_in_one_folder_via_cli(oblique_case, tmp_path, capsys):
