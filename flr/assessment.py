@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from flr.anatomy import SEGMENT_BY_CODE, SEGMENT_BY_NAME, SEGMENT_CODES, segment_list
-from flr.case import Case, CaseAnatomy, gather_anatomy
+from flr.case import Case, CaseAnatomy, anatomy_box, gather_anatomy
 from flr.errors import PlanError
 from flr.image import Geometry, Image, LabelMap, mm3_to_ml
 from flr.model import FAIL, INFERRED, NOT_ASSESSED, PASS, FrozenModel
@@ -503,7 +503,8 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     from flr.tumors import find_tumors
 
     case = label_maps if isinstance(label_maps, Case) else Case.build(label_maps, ct)
-    anatomy = gather_anatomy(case)
+    # every step works on the box of the liver and its vessels (issue 14): the same results, less memory
+    anatomy = gather_anatomy(case, box=anatomy_box(case))
     vol = measure_case(case, strict=strict, anatomy=anatomy)  # the masks are built once, for both
     g = anatomy.geometry
     present = anatomy.present_segments
@@ -556,15 +557,17 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     if not anatomy.has_outline and anatomy.vessels:
         warnings.append("no whole-liver outline: intrahepatic vessel voxels labelled as vessels are not in the "
                         "liver volume")
-    result = Assessment(inputs=vol.inputs, geometry=g, structures=vol.structures,
+    result = Assessment(inputs=vol.inputs, geometry=case.geometry, structures=vol.structures,
                         segment_contacts=vol.segment_contacts, warnings=(*vol.warnings, *warnings),
                         findings=vol.findings, plan=plan,
                         liver=liver, remnant=remnant, checks=checks, tumors=outcomes, body=measures)
-    arrays = AssessmentArrays(territory=territory, removed=zones.removed, ablation=zones.ablation, functional=fr.mask,
-                              tumors=tumor_ids, liver=anatomy.liver, at_risk=at_risk,
-                              vessels={k: s.mask for k, s in vessels.systems.items() if s.mask is not None},
-                              vessel_territories={k: s.territories.territory_labels()
-                                                  for k, s in vessels.systems.items() if s.territories is not None})
+    arrays = AssessmentArrays(
+        crop_territory=territory, crop_removed=zones.removed, crop_ablation=zones.ablation, crop_functional=fr.mask,
+        crop_tumors=tumor_ids, crop_liver=anatomy.liver, crop_at_risk=at_risk,
+        crop_vessels={k: s.mask for k, s in vessels.systems.items() if s.mask is not None},
+        crop_vessel_territories={k: s.territories.territory_labels()
+                                 for k, s in vessels.systems.items() if s.territories is not None},
+        box=anatomy.box, shape_zyx=case.geometry.shape_zyx)
     return result.with_arrays(arrays)
 
 

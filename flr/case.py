@@ -25,7 +25,7 @@ from flr.errors import EmptyStructureError
 from flr.image import Geometry, Image, LabelMap
 from flr.schemes import VESSEL_NAMES
 
-__all__ = ["Case", "CaseAnatomy", "gather_anatomy"]
+__all__ = ["Case", "CaseAnatomy", "anatomy_box", "gather_anatomy"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -94,6 +94,8 @@ class CaseAnatomy:
     outline_sources: frozenset[str] = frozenset()
     #: the label maps whose names declare a ``tumor`` label, with or without voxels (a tumour mask given)
     tumor_labelled_sources: frozenset[str] = frozenset()
+    #: the sub-volume of the case grid these masks cover (:func:`anatomy_box`); None: the whole grid
+    box: tuple[slice, slice, slice] | None = None
 
     @functools.cached_property
     def present_segments(self) -> tuple[str, ...]:
@@ -109,22 +111,59 @@ class CaseAnatomy:
 _ANATOMY_NAMES = frozenset(("liver", "tumor", *SEGMENT_NAMES, *VESSEL_NAMES))
 
 
-def _tumor_instances(lm: LabelMap) -> np.ndarray | None:
+def _tumor_instances(lm: LabelMap, arr: np.ndarray) -> np.ndarray | None:
     tumor_ids = lm.ids_of("tumor")
     if len(tumor_ids) <= 1:
         return None
-    return np.where(np.isin(lm.array, tumor_ids), lm.array, 0).astype(np.int32)
+    return np.where(np.isin(arr, tumor_ids), arr, 0).astype(np.int32)
 
 
-def gather_anatomy(case: Case) -> CaseAnatomy:
-    """The masks of every named liver structure of ``case``.
+#: Voxels added on each side of :func:`anatomy_box` (clipped at the grid): a face neighbour of every structure
+#: voxel stays inside, so adjacency and borders are measured as on the whole grid.
+BOX_MARGIN_VOXELS = 1
+
+
+def anatomy_box(case: Case) -> tuple[slice, slice, slice] | None:
+    """The smallest box (z, y, x slices) of the case grid holding every voxel of a liver structure (liver,
+    segments, tumours, vessels), grown by :data:`BOX_MARGIN_VOXELS`; None when no such voxel exists.
+
+    One pass of :func:`flr.kernels.label_stats` per label map (its bounding boxes). Everything an assessment
+    measures lies in this box (the parenchyma, the vessels and their trunks), and every nearest-feature
+    search looks for structure voxels, which all lie in it: results on the box equal those on the grid.
+    """
+    from flr.kernels import label_stats
+
+    lo = np.array(case.geometry.shape_zyx)
+    hi = np.zeros(3, np.int64)
+    for lm in case.label_maps:
+        wanted = [int(k) for k, n in lm.names.items() if n in _ANATOMY_NAMES]
+        if not wanted:
+            continue
+        stats = label_stats(lm.array)
+        for label in wanted:
+            where = np.searchsorted(stats.labels, label)
+            if where < len(stats.labels) and stats.labels[where] == label:
+                b = np.asarray(stats.bbox_zyx[where])
+                lo, hi = np.minimum(lo, b[:3]), np.maximum(hi, b[3:] + 1)
+    if np.any(hi <= lo):
+        return None
+    shape = np.array(case.geometry.shape_zyx)
+    lo = np.maximum(lo - BOX_MARGIN_VOXELS, 0)
+    hi = np.minimum(hi + BOX_MARGIN_VOXELS, shape)
+    return (slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1])), slice(int(lo[2]), int(hi[2])))
+
+
+def gather_anatomy(case: Case, box: tuple[slice, slice, slice] | None = None) -> CaseAnatomy:
+    """The masks of every named liver structure of ``case``, on the whole grid or on ``box`` (its geometry
+    then the box's, :meth:`flr.image.Geometry.cropped`).
 
     Raises
     ------
     EmptyStructureError
         No liver, segment or tumour voxel in any label map.
     """
-    shape = case.geometry.shape_zyx
+    geometry = case.geometry if box is None else case.geometry.cropped(box)
+    shape = geometry.shape_zyx
     seg = np.zeros(shape, np.int16)
     liver = np.zeros(shape, bool)
     tumor = np.zeros(shape, bool)
@@ -135,12 +174,13 @@ def gather_anatomy(case: Case) -> CaseAnatomy:
     outline_src: set[str] = set()
     labelled_src: set[str] = set()
     for lm in case.label_maps:
+        arr = lm.array if box is None else lm.array[box]
         for label, name in lm.names.items():
             if name not in _ANATOMY_NAMES:
                 continue
             if name == "tumor":
                 labelled_src.add(str(lm.source))
-            m = lm.array == label
+            m = arr == label
             if not m.any():
                 continue
             if name in SEGMENT_BY_NAME:
@@ -156,10 +196,10 @@ def gather_anatomy(case: Case) -> CaseAnatomy:
                 tumor_src.add(str(lm.source))
             else:
                 vessels[name] = vessels[name] | m if name in vessels else m
-        inst = _tumor_instances(lm)
+        inst = _tumor_instances(lm, arr)
         if inst is not None:
             instances = inst if instances is None else np.maximum(instances, inst)
     if not liver.any():
         raise EmptyStructureError(f"no liver, segment or tumour labels in {case.sources}")
-    return CaseAnatomy(case.geometry, seg, liver, tumor, instances, vessels, outline is not None, outline,
-                       frozenset(tumor_src), frozenset(outline_src), frozenset(labelled_src))
+    return CaseAnatomy(geometry, seg, liver, tumor, instances, vessels, outline is not None, outline,
+                       frozenset(tumor_src), frozenset(outline_src), frozenset(labelled_src), box)

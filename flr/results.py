@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 from pydantic import (
@@ -402,28 +402,101 @@ class BodyMeasures(FrozenModel):
     telv_formula: str | None = None
 
 
+class _Uncropped(Mapping[str, np.ndarray]):
+    """A mapping of cropped arrays that gives each one on the whole grid, padded when first asked for."""
+
+    def __init__(self, crops: Mapping[str, np.ndarray], pad: Any) -> None:
+        self._crops, self._pad = crops, pad
+        self._full: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._full:
+            self._full[key] = self._pad(self._crops[key])
+        return self._full[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._crops)
+
+    def __len__(self) -> int:
+        return len(self._crops)
+
+
 @dataclass(frozen=True, repr=False)
 class AssessmentArrays:
-    """Arrays (z, y, x) on the assessment's grid for figures and export; never in the JSON.
+    """Arrays (z, y, x) of an assessment for figures and export; never in the JSON.
 
     ``territory`` segment codes (:data:`flr.anatomy.SEGMENT_CODES`), ``removed``, ``ablation``,
     ``functional`` and ``liver`` bool, ``tumors`` tumour ids; per check (``inflow``, ``outflow``, ...):
     ``at_risk`` the remnant whose branch is cut off (bool), ``vessels`` the vessel system used (bool) and
     ``vessel_territories`` the supplying branch of every liver voxel (0 outside, else 1 + branch id).
+
+    The assessment works on the box of the liver and its vessels (``box`` of the case grid, ``shape_zyx``):
+    the fields hold the arrays on that box (``crop_*`` names in :meth:`crop`); the attributes without the
+    prefix (``territory``, ``at_risk[...]``...) are the same arrays on the whole grid, padded with 0 / False
+    when first asked for (export and figures); ``box`` None: the arrays are on the whole grid already.
     """
 
-    territory: np.ndarray
-    removed: np.ndarray
-    ablation: np.ndarray
-    functional: np.ndarray
-    tumors: np.ndarray
-    liver: np.ndarray
-    at_risk: Mapping[str, np.ndarray] = field(default_factory=dict)
-    vessels: Mapping[str, np.ndarray] = field(default_factory=dict)
-    vessel_territories: Mapping[str, np.ndarray] = field(default_factory=dict)
+    crop_territory: np.ndarray
+    crop_removed: np.ndarray
+    crop_ablation: np.ndarray
+    crop_functional: np.ndarray
+    crop_tumors: np.ndarray
+    crop_liver: np.ndarray
+    crop_at_risk: Mapping[str, np.ndarray] = field(default_factory=dict)
+    crop_vessels: Mapping[str, np.ndarray] = field(default_factory=dict)
+    crop_vessel_territories: Mapping[str, np.ndarray] = field(default_factory=dict)
+    box: tuple[slice, slice, slice] | None = None
+    shape_zyx: tuple[int, int, int] | None = None
 
     def __repr__(self) -> str:
-        return f"AssessmentArrays(shape_zyx={self.liver.shape})"
+        return f"AssessmentArrays(shape_zyx={self.full_shape}, box={self.box})"
+
+    @property
+    def full_shape(self) -> tuple[int, int, int]:
+        """The whole grid's shape (z, y, x)."""
+        return self.shape_zyx or cast(tuple[int, int, int], self.crop_liver.shape)
+
+    def uncrop(self, array: np.ndarray) -> np.ndarray:
+        """``array`` (on :attr:`box`) on the whole grid, 0 / False outside the box."""
+        if self.box is None:
+            return array
+        out = np.zeros(self.full_shape, array.dtype)
+        out[self.box] = array
+        return out
+
+    def _full(self, name: str) -> np.ndarray:
+        cache = self.__dict__.setdefault("_full_cache", {})
+        if name not in cache:
+            cache[name] = self.uncrop(getattr(self, f"crop_{name}"))
+        return cast(np.ndarray, cache[name])
+
+    territory = property(lambda self: self._full("territory"), doc="segment codes on the whole grid")
+    removed = property(lambda self: self._full("removed"), doc="resected and wedged parenchyma (bool)")
+    ablation = property(lambda self: self._full("ablation"), doc="ablation zones (bool)")
+    functional = property(lambda self: self._full("functional"), doc="the functional remnant (bool)")
+    tumors = property(lambda self: self._full("tumors"), doc="tumour ids")
+    liver = property(lambda self: self._full("liver"), doc="the liver (bool)")
+
+    @property
+    def at_risk(self) -> Mapping[str, np.ndarray]:
+        """Per check, the remnant whose branch is cut off (bool, whole grid)."""
+        return self._mapping("at_risk")
+
+    @property
+    def vessels(self) -> Mapping[str, np.ndarray]:
+        """Per check, the vessel system used (bool, whole grid)."""
+        return self._mapping("vessels")
+
+    @property
+    def vessel_territories(self) -> Mapping[str, np.ndarray]:
+        """Per check, the supplying branch of every liver voxel (whole grid)."""
+        return self._mapping("vessel_territories")
+
+    def _mapping(self, name: str) -> Mapping[str, np.ndarray]:
+        cache = self.__dict__.setdefault("_full_cache", {})
+        if name not in cache:
+            cache[name] = _Uncropped(getattr(self, f"crop_{name}"), self.uncrop)
+        return cast(Mapping[str, np.ndarray], cache[name])
 
 
 class Assessment(_CaseMeasures):

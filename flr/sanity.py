@@ -71,10 +71,10 @@ def soft_tissue_share(ct_hu: np.ndarray, mask: np.ndarray) -> float:
     return float(np.count_nonzero((values >= lo) & (values <= hi)) / values.size)
 
 
-def _soft_tissue(case: Case, liver: np.ndarray) -> list[Finding]:
+def _soft_tissue(case: Case, liver: np.ndarray, box: tuple[slice, slice, slice] | None = None) -> list[Finding]:
     if case.ct is None or not liver.any():
         return []
-    share = soft_tissue_share(case.ct.array, liver)
+    share = soft_tissue_share(case.ct.array if box is None else case.ct.array[box], liver)
     if share >= MIN_SOFT_TISSUE_SHARE:
         return []
     lo, hi = SOFT_TISSUE_HU
@@ -180,7 +180,7 @@ def check_case(case: Case, *, anatomy: CaseAnatomy | None = None, strict: bool =
         except EmptyStructureError:
             return ()  # no liver, segment or tumour: nothing to hold against each other
     m = anatomy
-    findings = [*_soft_tissue(case, m.liver), *_outline_agreement(m, case.geometry.voxel_volume_ml),
+    findings = [*_soft_tissue(case, m.liver, m.box), *_outline_agreement(m, case.geometry.voxel_volume_ml),
                 *_tumors_outside(m, case), *_missing_segments(m)]
     if strict and findings:
         raise InconsistentCaseError(f"{case.sources}: " + "; ".join(f.message for f in findings)
