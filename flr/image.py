@@ -142,9 +142,10 @@ class Geometry:
         """The grid of the sub-volume ``box`` ((z, y, x) slices with steps of 1): same spacing and direction,
         the origin moved to the box's first voxel, so every voxel keeps its LPS position."""
         lo = [int(b.start or 0) for b in box]
-        shape = tuple(int(b.stop) - a for b, a in zip(box, lo, strict=True))
+        z, y, x = (int(b.stop) - a for b, a in zip(box, lo, strict=True))
         origin = self.index_to_lps_mm(lo)
-        return Geometry(shape, self.spacing_mm, (float(origin[0]), float(origin[1]), float(origin[2])), self.direction)
+        return Geometry((z, y, x), self.spacing_mm, (float(origin[0]), float(origin[1]), float(origin[2])),
+                        self.direction)
 
     def is_oblique(self, tol: float = DIRECTION_TOL) -> bool:
         """True when the index axes are not aligned with the patient axes (up to permutation/sign)."""
