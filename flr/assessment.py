@@ -23,7 +23,7 @@ Definitions (volumes in mL, exact voxel counts x voxel volume):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Literal
@@ -394,8 +394,9 @@ def hilum_lps_mm(system: PreparedSystem | None, segment_map: np.ndarray | None, 
     return near if len(near) else np.asarray(landmark, float)[None, :]
 
 
-def infer_biliary_drainage(biliary: SupplyCheck, inflow: SupplyCheck, plan: Plan, hilum_mm: np.ndarray,
-                           near_hilum: Mapping[str, np.ndarray], geometry: Geometry) -> SupplyCheck:
+def infer_biliary_drainage(biliary: SupplyCheck, inflow: SupplyCheck, plan: Plan,
+                           hilum_mm: np.ndarray | Callable[[], np.ndarray], near_hilum: Mapping[str, np.ndarray],
+                           geometry: Geometry) -> SupplyCheck:
     """Biliary drainage when it was not measured (no bile-duct mask, or no duct visible): ``inferred`` from
     portal inflow, or still ``not_assessed`` saying why (issue 13, item 2).
 
@@ -404,7 +405,8 @@ def infer_biliary_drainage(biliary: SupplyCheck, inflow: SupplyCheck, plan: Plan
     remnant segment keeps its portal inflow (the inflow check passed), (2) the plan is anatomical (segments
     resected along their boundaries, ablation; no wedge, whose plane crosses pedicles anywhere) and (3) no
     tumour or ablation zone of ``near_hilum`` (name -> bool mask) lies within :data:`HILAR_DISTANCE_MM` of the
-    hilum (``hilum_mm``, LPS points of :func:`hilum_lps_mm`). A measured check (pass or fail) is returned as is.
+    hilum (``hilum_mm``, LPS points of :func:`hilum_lps_mm`, or a function giving them: called only when
+    (1) and (2) hold). A measured check (pass or fail) is returned as is.
     """
     if biliary.status in (PASS, FAIL):
         return biliary
@@ -417,6 +419,8 @@ def infer_biliary_drainage(biliary: SupplyCheck, inflow: SupplyCheck, plan: Plan
     if plan.wedges:
         return biliary.model_copy(update={"detail": f"{why_not}; drainage not inferred: a wedge resection (not "
                                                     "anatomical) may divide any pedicle (give the bile-duct mask)"})
+    if callable(hilum_mm):
+        hilum_mm = hilum_mm()
     if not len(hilum_mm):
         return biliary.model_copy(update={"detail": f"{why_not}; drainage not inferred: the hilum (portal trunk "
                                                     "entering the liver) is not in the portal vein mask"})
@@ -448,12 +452,15 @@ def infer_biliary_drainage(biliary: SupplyCheck, inflow: SupplyCheck, plan: Plan
 def _biliary(supply: Mapping[str, SupplyCheck], portal: PreparedSystem | None, plan: Plan, anatomy: CaseAnatomy,
              tumor_ids: np.ndarray, zones: PlanZones) -> SupplyCheck:
     """The biliary check of :func:`assess`: measured, or inferred (:func:`infer_biliary_drainage`)."""
-    near_hilum = {f"tumour {int(i)}": tumor_ids == i for i in np.unique(tumor_ids) if i}
-    if plan.ablations:
-        near_hilum["ablation zone"] = zones.ablation
+    near_hilum: dict[str, np.ndarray] = {}
+    if supply["inflow"].status == PASS and not plan.wedges:  # else nothing is measured near the hilum
+        near_hilum = {f"tumour {int(i)}": tumor_ids == i for i in np.unique(tumor_ids) if i}
+        if plan.ablations:
+            near_hilum["ablation zone"] = zones.ablation
     segment_map = anatomy.segment_map if anatomy.present_segments else None
     return infer_biliary_drainage(supply["biliary_drainage"], supply["inflow"], plan,
-                                  hilum_lps_mm(portal, segment_map, anatomy.geometry), near_hilum, anatomy.geometry)
+                                  lambda: hilum_lps_mm(portal, segment_map, anatomy.geometry), near_hilum,
+                                  anatomy.geometry)
 
 
 def body_measures(body: Body | None, functional_ml: float) -> tuple[BodyMeasures, float | None, float | None]:

@@ -141,7 +141,7 @@ def measure_case(case: Case, *, n_threads: int | None = None, strict: bool = Fal
         raise EmptyStructureError("no named structure has voxels in "
                                   + ", ".join(str(lm.source) for lm in label_maps))
     if liver_sources:
-        structures = _with_liver(structures, liver_sources, geometry, boxes_by_name)
+        structures = _with_liver(structures, liver_sources, geometry, boxes_by_name, anatomy)
     warnings.extend(f"{s.name} touches the {'/'.join(s.truncated_sides)} edge of the scanned volume: "
                     f"possibly truncated, {s.volume_ml:.1f} mL is a lower bound"
                     for s in structures.values() if s.touches_border)
@@ -175,8 +175,10 @@ def _with_liver(
     liver_sources: list[tuple[LabelMap, list[int], list[str]]],
     geometry: Geometry,
     boxes_by_name: dict[str, np.ndarray],
+    anatomy: CaseAnatomy | None = None,
 ) -> dict[str, StructureVolume]:
-    """Add (or replace) ``liver`` as the union of the liver parts of every map."""
+    """Add (or replace) ``liver`` as the union of the liver parts of every map (``anatomy.liver``, that very
+    union on its box, when the caller has built it: no pass over the whole grid)."""
     parts = sorted({p for _, _, ps in liver_sources for p in ps})
     if len(liver_sources) == 1:
         lm, ids, _ = liver_sources[0]
@@ -184,12 +186,15 @@ def _with_liver(
         bbox = _union_bbox([boxes_by_name[p] for p in parts])
         source = str(lm.source)
     else:  # parts in several maps may overlap: count the union voxel by voxel
-        mask = np.zeros(geometry.shape_zyx, dtype=bool)
-        for lm, ids, _ in liver_sources:
-            mask |= np.isin(lm.array, ids)
+        if anatomy is not None:
+            mask, offset = anatomy.liver, np.array([0 if b is None else b.start for b in (anatomy.box or (None,) * 3)])
+        else:
+            mask, offset = np.zeros(geometry.shape_zyx, dtype=bool), np.zeros(3, np.int64)
+            for lm, ids, _ in liver_sources:
+                mask |= np.isin(lm.array, ids)
         voxels = int(np.count_nonzero(mask))
         nz = [np.flatnonzero(mask.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1))]
-        bbox = np.array([v[0] for v in nz] + [v[-1] for v in nz])
+        bbox = np.array([v[0] for v in nz] + [v[-1] for v in nz]) + np.concatenate([offset, offset])
         source = " | ".join(str(lm.source) for lm, _, _ in liver_sources)
     sides = _truncated_sides(bbox, geometry)
     old = structures.get("liver")
