@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from flr.rules import Rulebook
     from flr.tumors import Tumor
 
-__all__ = ["ISLAND_LISTED_ML", "SEGMENT_CODES", "Assessment", "Body", "assess", "judge"]
+__all__ = ["ISLAND_LISTED_ML", "SEGMENT_CODES", "Assessment", "Body", "StageClock", "assess", "judge"]
 
 #: Islands listed one by one in ``remnant.islands_ml``; smaller debris (cut surfaces leave single voxels
 #: touching the remnant only along an edge) is counted in ``islands_count`` and ``islands_total_ml``.
@@ -494,13 +494,31 @@ def _lost_supply_ml(at_risk: Mapping[str, np.ndarray], within: np.ndarray, geome
 # --- the whole assessment ----------------------------------------------------------------------------------
 
 
+class StageClock:
+    """Wall seconds of each stage of :func:`assess` (``times``, in order), for benchmarks and ``--timings``."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._now = time.perf_counter
+        self._last = self._now()
+        self.times: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        """Close ``stage``: the time since the previous lap (or the start)."""
+        now = self._now()
+        self.times[stage] = self.times.get(stage, 0.0) + now - self._last
+        self._last = now
+
+
 def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | None = None,
-           body: Body | None = None, strict: bool = False, anatomical_vessel_seeds: bool = False) -> Assessment:
+           body: Body | None = None, strict: bool = False, anatomical_vessel_seeds: bool = False,
+           clock: StageClock | None = None) -> Assessment:
     """Apply ``plan`` to the case in ``label_maps`` and judge what remains.
 
     ``anatomical_vessel_seeds`` separates a mixed vessel mask that has no trunk (strictly intrahepatic, no
     IVC or portal vein mask) from Couinaud landmarks (low confidence) instead of leaving inflow and outflow
-    not assessed.
+    not assessed. ``clock`` (a :class:`StageClock`) records the time of each stage.
 
     Raises :class:`~flr.errors.PlanError` for a plan that does not fit the case (segments or tumours
     absent, nothing left), :class:`~flr.errors.GeometryMismatchError` for maps on different grids and
@@ -509,41 +527,71 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     """
     from flr.tumors import find_tumors
 
+    clock = clock or StageClock()
     case = label_maps if isinstance(label_maps, Case) else Case.build(label_maps, ct)
     # every step works on the box of the liver and its vessels (issue 14): the same results, less memory
     anatomy = gather_anatomy(case, box=anatomy_box(case))
+    clock.lap("anatomy masks")
     vol = measure_case(case, strict=strict, anatomy=anatomy)  # the masks are built once, for both
+    clock.lap("volumetry and consistency")
     g = anatomy.geometry
     present = anatomy.present_segments
     codes = resected_codes(plan, present)
     territory = territories(anatomy)
+    clock.lap("segment territories")
     tumors, tumor_ids = find_tumors(anatomy.tumor, g, segment_map=anatomy.segment_map if present else None,
                                     segment_names=SEGMENT_CODES, instance_map=anatomy.tumor_instances)
     _check_plan_tumors(plan, tumors)
     zones = plan_zones(plan, anatomy, territory, tumor_ids, codes)
     outcomes = tumor_outcomes(tumors, tumor_ids, zones, plan, anatomy)
+    clock.lap("tumours, zones and margins")
     left_ids = [t.id for t in outcomes if t.fate == "left"]
     tumor_left = np.isin(tumor_ids, left_ids) if left_ids else np.zeros(g.shape_zyx, bool)
     resected_ids = [t.id for t in outcomes if t.fate == "resected"]
     if resected_ids:  # a tumour the boundary crosses: its few voxels on the remnant side are tumour, not parenchyma
         tumor_left |= np.isin(tumor_ids, resected_ids) & zones.remnant
     remnant_codes = sorted(int(c) for c in np.unique(territory[zones.remnant]) if c)
-    remnant_segments = [SEGMENT_BY_CODE[c].name for c in remnant_codes]
     vessels = prepare_supply(anatomy, territory, anatomical_seeds=anatomical_vessel_seeds)
-    warnings = list(vessels.warnings)
+    clock.lap("vessel systems")
     # judged on the functional candidates: remnant parenchyma, not the tumour left in it or an ablation zone
     supply, at_risk = supply_checks(vessels, zones.lost, zones.remnant & ~zones.ablation & ~tumor_left, territory,
                                     remnant_codes, keep_plane_vessels=plan.keep_plane_vessels)
     supply["biliary_drainage"] = _biliary(supply, vessels.systems.get("inflow"), plan, anatomy, tumor_ids, zones)
-    failing = failing_segments(supply)
+    clock.lap("vessel checks")
     fr = functional_remnant(zones, tumor_left, at_risk)
     unassessed = [n for n in ("inflow", "outflow") if supply[n].status == NOT_ASSESSED]
-    contiguity = contiguity_check(fr.mask, territory, remnant_codes, failing, unassessed, g)
-    clearance = clearance_check(outcomes, anatomy.tumor_labelled_sources)
-    checks = Checks(two_contiguous_segments=contiguity, **supply, tumor_clearance=clearance)
+    contiguity = contiguity_check(fr.mask, territory, remnant_codes, failing_segments(supply), unassessed, g)
+    checks = Checks(two_contiguous_segments=contiguity, **supply,
+                    tumor_clearance=clearance_check(outcomes, anatomy.tumor_labelled_sources))
+    liver, remnant = _volumes(anatomy, territory, zones, fr, tumor_left, at_risk, remnant_codes, body)
+    warnings = list(vessels.warnings)
+    if not anatomy.has_outline and anatomy.vessels:
+        warnings.append("no whole-liver outline: intrahepatic vessel voxels labelled as vessels are not in the "
+                        "liver volume")
+    result = Assessment(inputs=vol.inputs, geometry=case.geometry, structures=vol.structures,
+                        segment_contacts=vol.segment_contacts, warnings=(*vol.warnings, *warnings),
+                        findings=vol.findings, plan=plan, liver=liver, remnant=remnant, checks=checks,
+                        tumors=outcomes, body=body_measures(body, remnant.functional_volume_ml)[0])
+    arrays = AssessmentArrays(
+        crop_territory=territory, crop_removed=zones.removed, crop_ablation=zones.ablation, crop_functional=fr.mask,
+        crop_tumors=tumor_ids, crop_liver=anatomy.liver, crop_at_risk=at_risk,
+        crop_vessels={k: s.mask for k, s in vessels.systems.items() if s.mask is not None},
+        crop_vessel_territories={k: s.territories.territory_labels()
+                                 for k, s in vessels.systems.items() if s.territories is not None},
+        box=anatomy.box, shape_zyx=case.geometry.shape_zyx)
+    clock.lap("remnant, volumes and result")
+    return result.with_arrays(arrays)
+
+
+def _volumes(anatomy: CaseAnatomy, territory: np.ndarray, zones: PlanZones, fr: FunctionalRemnant,
+             tumor_left: np.ndarray, at_risk: Mapping[str, np.ndarray], remnant_codes: Sequence[int],
+             body: Body | None) -> tuple[LiverVolumes, Remnant]:
+    """The liver's and the remnant's volumes (mL, %) of :func:`assess`."""
+    g, present = anatomy.geometry, anatomy.present_segments
+    remnant_segments = [SEGMENT_BY_CODE[c].name for c in remnant_codes]
     liver_ml, tumor_ml, functional_ml = _volume_ml(anatomy.liver, g), _volume_ml(anatomy.tumor, g), \
         _volume_ml(fr.mask, g)
-    measures, sflr, flr_bw = body_measures(body, functional_ml)
+    _, sflr, flr_bw = body_measures(body, functional_ml)
     islands_ml = [mm3_to_ml(n * g.voxel_volume_mm3) for n in fr.island_voxels]
     remnant = Remnant(
         volume_ml=_volume_ml(zones.remnant, g), functional_volume_ml=functional_ml, segments=tuple(remnant_segments),
@@ -561,21 +609,7 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
         includes_intrahepatic_vessels=anatomy.has_outline,
         segments_ml=_per_segment_ml(territory, None, present, g),
         segments_resected_ml=_per_segment_ml(territory, zones.removed, present, g))
-    if not anatomy.has_outline and anatomy.vessels:
-        warnings.append("no whole-liver outline: intrahepatic vessel voxels labelled as vessels are not in the "
-                        "liver volume")
-    result = Assessment(inputs=vol.inputs, geometry=case.geometry, structures=vol.structures,
-                        segment_contacts=vol.segment_contacts, warnings=(*vol.warnings, *warnings),
-                        findings=vol.findings, plan=plan,
-                        liver=liver, remnant=remnant, checks=checks, tumors=outcomes, body=measures)
-    arrays = AssessmentArrays(
-        crop_territory=territory, crop_removed=zones.removed, crop_ablation=zones.ablation, crop_functional=fr.mask,
-        crop_tumors=tumor_ids, crop_liver=anatomy.liver, crop_at_risk=at_risk,
-        crop_vessels={k: s.mask for k, s in vessels.systems.items() if s.mask is not None},
-        crop_vessel_territories={k: s.territories.territory_labels()
-                                 for k, s in vessels.systems.items() if s.territories is not None},
-        box=anatomy.box, shape_zyx=case.geometry.shape_zyx)
-    return result.with_arrays(arrays)
+    return liver, remnant
 
 
 def judge(assessment: Assessment, patient: Patient | None, rulebook: Rulebook, *,
