@@ -154,16 +154,38 @@ def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
     return f"{value:,.{digits}f}{(' ' + unit) if unit else ''}"
 
 
+def _display(value: Any) -> str:
+    """A rule's value or threshold as the terminal shows it: at most 2 decimals (a whole number without), a
+    mapping as ``key value`` pairs, a list joined; the JSON keeps the full value.
+
+    >>> _display(0.8831328125000001), _display(10.0), _display({"at_least": 20, "liver_condition": "normal"})
+    ('0.88', '10', 'at_least 20, liver_condition normal')
+    """
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    if isinstance(value, float):
+        if 0 < abs(value) < 0.005:
+            return "< 0.01" if value > 0 else "> -0.01"
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_display(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_display(v) for v in value)
+    return str(value)
+
+
 def _verdict_lines(a: Assessment) -> list[str]:
     v = a.verdict
     if v is None:
         return []
-    lines = [f"verdict ({v.rulebook_id} rulebook v{v.rulebook_version}): {v.status.upper().replace('_', ' ')}"]
+    scope = getattr(v, "scope", None)
+    judged = {"plan": " (this plan)", "patient": " (the patient)"}.get(str(scope), "")
+    lines = [f"verdict ({v.rulebook_id} rulebook v{v.rulebook_version}): {v.status.upper().replace('_', ' ')}{judged}"]
     if v.strategies:
         lines.append("  strategies: " + ", ".join(s.replace("_", " ") for s in v.strategies))
     for r in v.reasons:
         if r.status in ("fail", "not_assessed"):
-            value = "" if r.value is None else f" (value {r.value}, threshold {r.threshold})"
+            value = "" if r.value is None else f" (value {_display(r.value)}, threshold {_display(r.threshold)})"
             lines.append(f"  {r.status.upper():<13} {r.rule}: {r.statement}{value} [{r.source}]")
     if v.missing_inputs:
         lines.append("  missing inputs: " + "; ".join(
