@@ -15,6 +15,7 @@ from flr.report.html import Figure, Thresholds, render_report
 from flr.results import Assessment, SupplyCheck
 
 if TYPE_CHECKING:
+    from flr.report.figures import VolumeBar
     from flr.rules import Rulebook
 
 #: The files a report folder holds (an existing folder may hold only these: it is replaced whole).
@@ -74,38 +75,67 @@ def make_figures(assessment: Assessment, ct: Image | None, thresholds: Threshold
                      if t.tumor_point_mm is not None and t.remnant_point_mm is not None and t.margin_mm is not None]
     ct_hu = np.asarray(ct.array) if ct is not None else None
     at_risk_ml = {name: c.at_risk_ml for name, c in assessment.checks.items() if isinstance(c, SupplyCheck)}
+    ablation = arr.ablation if np.any(arr.ablation) else None
     out = []
     for title, view, index in slices_to_draw(assessment):
         png = fg.slice_png(ct_hu, g, view=view, index=index, segment_map=arr.territory, segment_names=SEGMENT_CODES,
                            resected=arr.removed, tumors=arr.tumors, margin_points=margin_points,
-                           at_risk=arr.at_risk, at_risk_ml=at_risk_ml, title=title)
-        caption = f"{view} slice {index}; resected parenchyma hatched, tumours outlined"
+                           at_risk=arr.at_risk, at_risk_ml=at_risk_ml, ablation=ablation, title=title)
+        caption = f"{view} slice {index}; segments by numeral, resected parenchyma hatched, tumours outlined red"
+        if ablation is not None:
+            caption += ", ablation zones dashed white"
         if any(np.any(m) for m in arr.at_risk.values()):
             caption += "; remnant at risk hatched in its vessel system's colour"
-        out.append(Figure(title, png, caption))
+        out.append(Figure(title, png, caption, kind="slice"))
     out.append(_volume_chart(assessment, thresholds))
     out.append(Figure("Remnant (anterior projection)",
-                      fg.remnant_projection_png(arr.functional, arr.removed, g, tumors=arr.tumors),
-                      "functional remnant in colour, resected parenchyma grey, tumours red"))
+                      fg.remnant_projection_png(arr.functional, arr.removed, g, tumors=arr.tumors,
+                                                remnant_label="functional remnant"),
+                      "functional remnant in colour, resected parenchyma grey, tumours red", kind="projection"))
     return out
 
 
+def volume_bars(assessment: Assessment) -> tuple[list[VolumeBar], VolumeBar]:
+    """The segment chart's bars (mL): per segment its functional remnant, the rest of its remnant (tumour left,
+    ablation zone, territory at risk) and its resected part; the total bar the assessment's own totals, whose
+    functional part is the functional remnant the FLR rules judge (``remnant.functional_volume_ml``).
+    """
+    from flr.report.figures import VolumeBar
+
+    lv, r = assessment.liver, assessment.remnant
+    functional = r.functional_segments_ml or {}
+    bars = []
+    for name, total in lv.segments_ml.items():
+        resected = lv.segments_resected_ml.get(name, 0.0)
+        kept = functional.get(name, 0.0)
+        bars.append(VolumeBar(name, kept, max(total - resected - kept, 0.0), resected))
+    return bars, VolumeBar("total", r.functional_volume_ml, max(r.volume_ml - r.functional_volume_ml, 0.0),
+                           lv.resected_volume_ml)
+
+
 def _volume_chart(assessment: Assessment, thresholds: Thresholds) -> Figure:
-    """Remnant and resected volume per segment (mL), with the rulebook's FLR/body-weight line."""
+    """Functional remnant, rest of the remnant and resected volume per segment (mL), with the rulebook's
+    FLR/body-weight line and, where the estimated total liver volume is known, its sFLR line."""
     from flr.report import figures as fg
 
-    lv = assessment.liver
-    rows = [(name, total - lv.segments_resected_ml.get(name, 0.0), lv.segments_resected_ml.get(name, 0.0))
-            for name, total in lv.segments_ml.items()]
+    bars, total = volume_bars(assessment)
     weight = assessment.body.weight_kg
     percent = thresholds.flr_body_weight_percent
     line_ml = weight * 10.0 * percent if weight and percent is not None else None  # 1 g/mL: 1 % of W kg = 10 W mL
     label = f"FLR {percent:g}% of body weight ({thresholds.rulebook_id})" if line_ml is not None else ""
-    png = fg.volume_bar_png(rows, threshold_ml=line_ml, threshold_label=label)
-    caption = "remnant and resected parenchyma per segment" + (
-        f"; line: {percent:g}% of {weight:g} kg, the {thresholds.rulebook_id} rulebook's threshold"
-        if line_ml is not None else "")
-    return Figure("Segment volumes", png, caption)
+    caption = "functional remnant (what the FLR rules judge), the rest of the remnant and the resected parenchyma " \
+              "per segment" + (f"; line: {percent:g}% of {weight:g} kg, the {thresholds.rulebook_id} rulebook's " \
+                               "threshold" if line_ml is not None else "")
+    lines = []
+    telv = assessment.body.telv_ml
+    sflr = thresholds.applied_sflr(assessment.verdict.to_dict() if assessment.verdict is not None else None)
+    if telv and sflr is not None:
+        minimum, condition = sflr
+        lines.append((telv * minimum / 100.0, f"sFLR {minimum:g}% of TELV ({thresholds.rulebook_id})"))
+        caption += f"; dotted: sFLR {minimum:g}% of the estimated total liver volume {telv:,.0f} mL" + (
+            f" ({condition})" if condition else "")
+    png = fg.volume_bar_png(bars, total=total, threshold_ml=line_ml, threshold_label=label, lines=lines)
+    return Figure("Segment volumes", png, caption, kind="chart")
 
 
 def write_report(assessment: Assessment, out_dir: Path, *, ct: Image | None = None,

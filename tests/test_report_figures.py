@@ -210,6 +210,14 @@ def _yellow(rgb: np.ndarray) -> np.ndarray:
     return (r > 0.4) & (np.abs(r - g) < 0.08) & (b < 0.4 * r)
 
 
+def _top_square(image: np.ndarray) -> np.ndarray:
+    """The figure's square top (title and image; IMAGE_AXES_RECT is in its fractions): the legend, when there is
+    one, is a strip below it."""
+    height, width = image.shape[:2]
+    assert height >= width, image.shape
+    return image[:width]
+
+
 class _Box:
     """Where a displayed image (n_rows x n_cols pixels of row_mm x col_mm) lands in a decoded figure."""
 
@@ -278,8 +286,7 @@ def _slice_case(**overrides):
               "resected": resected, "tumors": tumours,
               "margin_points": [(tuple(ends[0]), tuple(ends[1]), 9.0)]}
     kwargs.update(overrides)
-    image = _decode(slice_png(None, g, **kwargs))
-    assert image.shape[:2] == (600, 600)
+    image = _top_square(_decode(slice_png(None, g, **kwargs)))
     box = _Box(image, (g.shape_zyx[1], g.shape_zyx[2]), row_mm=g.spacing_mm[1], col_mm=g.spacing_mm[0])
     return image[..., :3], box
 
@@ -338,14 +345,12 @@ def test_slice_png_outlines_the_tumour():
     for side, region in sides.items():
         along = red[region].any(axis=0 if side in ("top", "bottom") else 1)
         assert along.all(), side
-    # nowhere else: not inside the tumour, not elsewhere above the legend (which repeats the colour)
+    # nowhere else on the image: not inside the tumour, nor anywhere else (the legend is below the image)
     # (marching squares cuts each corner through the outer half of the corner voxel: stay half a voxel in)
     assert not red[box.rows(y0 + 0.5, y1 - 0.5), box.cols(x0 + 0.5, x1 - 0.5)].any()
     ring = np.zeros(red.shape, bool)
     ring[box.rows(y0, y1, -5), box.cols(x0, x1, -5)] = True
-    upper = np.zeros(red.shape, bool)
-    upper[: round(box.row_of(MARGIN_Y - 1))] = True
-    assert not (red & upper & ~ring).any()
+    assert not (red & ~ring).any()
     assert not _red(_slice_case(margin_points=(), tumors=None)[0]).any()
 
 
@@ -384,12 +389,13 @@ def test_slice_png_on_the_oblique_phantom_draws_every_layer(oblique, view):
               "margin_points": [(tuple(tumour_mm), tuple(tumour_mm + np.array([15.0, 0.0, 0.0])), 15.0)],
               "title": f"{view} through tumour 1"}
     image = _decode(slice_png(oblique.ct.array, g, **kwargs))
-    assert image.shape[:2] == (600, 600)
-    rgb = image[..., :3]
-    # the tumour outline and the margin mark are drawn (more pixels than their legend entries alone)
+    assert image.shape[1] == 600 and image.shape[0] > 600          # the legend under the image
+    rgb = _top_square(image)[..., :3]
+    # the tumour outline and the margin mark are drawn on the image (the legend is below it)
     assert _red(rgb).sum() > 150 and _yellow(rgb).sum() > 150
     bare = _decode(slice_png(oblique.ct.array, g, view=view, index=index, segment_map=np.zeros_like(segments),
                              segment_names={}, title=kwargs["title"]))[..., :3]
+    assert bare.shape[:2] == (600, 600)                             # nothing to explain: no legend
     assert not _red(bare).any() and not _yellow(bare).any()
     # the segment tint changes the liver's pixels, not the page around the image
     changed = np.any(np.abs(rgb - bare) > 0.05, axis=-1)
@@ -488,10 +494,8 @@ def test_slice_png_hatches_each_territory_at_risk_exactly_on_its_voxels():
     masks = _at_risk_masks()
     rgb, box = _slice_case(tumors=None, margin_points=(), at_risk=masks, at_risk_ml={"outflow": 12.0, "inflow": 3.0})
     plain = _slice_case(tumors=None, margin_points=())[0]
-    # the legend (lower right) repeats the colours: leave out the part of the figure below and right of both
-    # territories (which lie above y 13 and left of x 9), where it sits
+    # the legend, which repeats the colours, is under the image (outside the square _slice_case returns)
     away_from_legend = np.ones(rgb.shape[:2], bool)
-    away_from_legend[round(box.row_of(12.5)) + 4:, round(box.col_of(8.5)) + 4:] = False
     for check, mask in masks.items():
         plane = mask[1]                                   # LPS grid: the axial display is the (y, x) plane
         # hatch lines are opaque: where a line covers a whole pixel it has exactly the system's colour
@@ -519,9 +523,9 @@ def test_slice_png_without_territory_on_the_slice_draws_as_without():
     empty = {k: np.zeros_like(m) for k, m in masks.items()}
     same = _slice_case(tumors=None, margin_points=(), at_risk=empty, at_risk_ml={"outflow": 0.0, "inflow": 0.0})[0]
     np.testing.assert_array_equal(same, plain)
-    elsewhere, box = _slice_case(tumors=None, margin_points=(), index=0, at_risk={"outflow": masks["outflow"]},
-                                 at_risk_ml={"outflow": 12.0})
-    above_legend = slice(0, round(box.row_of(12.5)))
+    elsewhere, _ = _slice_case(tumors=None, margin_points=(), index=0, at_risk={"outflow": masks["outflow"]},
+                               at_risk_ml={"outflow": 12.0})
+    above_legend = slice(0, 600)                      # the whole image: the legend is below it
     assert not _near(elsewhere, _rgb(SYSTEM_COLOURS["outflow"]), tol=0.06)[above_legend].any()
     np.testing.assert_array_equal(elsewhere[above_legend], _slice_case(tumors=None, margin_points=(),
                                                                        index=0)[0][above_legend])
@@ -533,7 +537,9 @@ def test_at_risk_legend_names_each_system_with_its_volume():
     masks = _at_risk_masks()
     planes = at_risk_planes(masks, SLICE_GRID, "axial", 0)     # the outflow's territory is on slice 1 only
     labels = [h.get_label() for h in _at_risk_handles(masks, planes, {"inflow": 3.04, "outflow": 12.0})]
-    assert labels == ["portal inflow at risk 3.0 mL", "hepatic-venous outflow at risk 12.0 mL (not on this slice)"]
+    # long labels wrap onto a second line (the legend keeps to the figure's width at print size)
+    assert [" ".join(t.split()) for t in labels] == ["portal inflow at risk 3.0 mL",
+                                                     "hepatic-venous outflow at risk 12.0 mL (not on this slice)"]
     none = {"outflow": np.zeros_like(masks["outflow"])}
     assert _at_risk_handles(none, {}, {"outflow": 0.0}) == []
 
@@ -555,6 +561,9 @@ def _bar_scale(rgb: np.ndarray) -> tuple[float, float]:
     """
     green = _rgb(REMNANT_COLOUR)
     is_green = _near(rgb, green)
+    # the legend (under the axes) repeats the colour: only the rows above the x axis' spine hold bars
+    dark_rows = np.nonzero((rgb.max(axis=-1) < 0.1).sum(axis=1) > rgb.shape[1] / 2.0)[0]
+    is_green[dark_rows.max():] = False
     cols = np.nonzero(is_green.sum(axis=0) > 5)[0]
     groups = np.split(cols, np.nonzero(np.diff(cols) > 1)[0] + 1)
     assert len(groups) == 5                         # segments I-IV and the total
@@ -586,7 +595,7 @@ def _threshold_row(rgb: np.ndarray) -> float:
 @pytest.mark.parametrize("threshold_ml", [700.0, 400.0, 1000.0])
 def test_volume_bar_png_draws_threshold_at_its_height(threshold_ml):
     image = _decode(volume_bar_png(BAR_ROWS, threshold_ml=threshold_ml, threshold_label="FLR minimum"))
-    assert image.shape[:2] == (400, 700)
+    assert image.shape[:2] == (460, 700)
     rgb = image[..., :3]
     zero, per_ml = _bar_scale(rgb)
     # the line's centre is at threshold_ml on the axis, within a pixel or two (2-pixel line, bar-edge snapping)
@@ -604,7 +613,7 @@ def test_volume_bar_png_threshold_moves_with_its_value():
     # 300 mL higher is 300 mL of axis higher (about 70 pixels), within the line's 2-pixel width
     assert abs((low - high) - 300.0 * per_ml) <= 2.0
     without = _decode(volume_bar_png(BAR_ROWS))
-    assert without.shape[:2] == (400, 700)
+    assert without.shape[:2] == (460, 700)
     assert not (_near(without[..., :3], _rgb(THRESHOLD_COLOUR), tol=0.1).sum(axis=1) > 700 / 3.0).any()
 
 
@@ -631,7 +640,8 @@ def _projection_case(with_tumour: bool = True):
     tum = np.zeros(g.shape_zyx, bool)
     tum[4:6, 6:8, 12:15] = True
     image = _decode(remnant_projection_png(rem, res & ~tum, g, tumors=tum if with_tumour else None))
-    assert image.shape[:2] == (500, 500)
+    assert image.shape[1] == 500 and image.shape[0] > 500           # the legend under the image
+    image = _top_square(image)
     # the drawn box: the parenchyma's bounding box plus 4 voxels, clipped to the grid: z 0..10, x 0..20
     box = _Box(image, (10, 20), row_mm=g.spacing_mm[2], col_mm=g.spacing_mm[0])
     return image[..., :3], box
@@ -667,7 +677,6 @@ def test_remnant_projection_png_colours_remnant_resected_and_tumour():
     assert _red(rgb[box.rows(t0, t1, 6), box.cols(12, 15, 6)]).all()
     outside = _red(rgb)
     outside[box.rows(t0, t1, -4), box.cols(12, 15, -4)] = False
-    outside[round(box.row_of(r1)):] = False          # the legend (lower right) repeats the colour
     assert not outside.any()
     assert not _red(_projection_case(with_tumour=False)[0]).any()
     # no parenchyma, no colour: the padding stays black (left of the "S" letter, above the "R" letter)
@@ -678,6 +687,168 @@ def test_remnant_projection_png_colours_remnant_resected_and_tumour():
 def test_remnant_projection_png_empty():
     g = Geometry(shape_zyx=(4, 5, 6))
     empty = np.zeros(g.shape_zyx, bool)
-    rgb = _decode(remnant_projection_png(empty, empty, g))[..., :3]
+    rgb = _top_square(_decode(remnant_projection_png(empty, empty, g)))[..., :3]
     assert rgb.shape[:2] == (500, 500)
     assert not _near(rgb, _rgb(REMNANT_COLOUR), tol=0.1).any() and not _red(rgb).any()
+
+
+# --- legibility: distinct segment colours, print-size text, the ablation zone ------------------------
+
+#: The liver's grey under the report's window (level 80 HU, width 150 HU): a liver at 80 HU is mid-grey.
+LIVER_GREY = 0.5
+
+
+def _lab(colours) -> np.ndarray:
+    from skimage.color import rgb2lab
+
+    return rgb2lab(np.array([_rgb(c) if isinstance(c, str) else c for c in colours])[None])[0]
+
+
+def _min_delta_e(lab: np.ndarray) -> float:
+    d = np.linalg.norm(lab[:, None] - lab[None], axis=-1)
+    return float((d + np.eye(len(lab)) * 1e9).min())
+
+
+def test_segment_colours_are_distinct_alone_and_as_tints_over_the_liver():
+    """Every pair of segment colours (I..VIII, IVa, IVb) differs by CIE76 delta-E >= 35 as drawn in the legend
+    and the numeral boxes, and >= 18 as the slice shows them (the colour at the tint's alpha over liver grey).
+
+    Why these margins: delta-E 2.3 is a just-noticeable difference; colours meant to be *named apart* at a glance
+    need an order of magnitude more. The earlier palette (Paired: a dark and a light blue for II and III, the
+    complaint that they read as one blue) had 33.4 opaque and 13.8 as tints; Tableau 10's closest pair is 27.7.
+    """
+    from flr.report.figures import SEGMENT_TINT_ALPHA, TUMOUR_COLOUR, segment_colour
+
+    colours = [segment_colour(name) for name in SEGMENT_NAMES]
+    assert len(set(colours)) == len(SEGMENT_NAMES) == 10
+    assert _min_delta_e(_lab(colours)) >= 35.0
+    tints = [SEGMENT_TINT_ALPHA * _rgb(c) + (1 - SEGMENT_TINT_ALPHA) * LIVER_GREY for c in colours]
+    assert _min_delta_e(_lab(tints)) >= 18.0
+    # and none is mistaken for the tumour's red or the resected grey
+    for other in (TUMOUR_COLOUR, RESECTED_COLOUR):
+        assert np.linalg.norm(_lab(colours) - _lab([other]), axis=-1).min() >= 25.0
+    # SEGMENT_COLOURS is the same palette in code order (1..8, 4a, 4b)
+    assert tuple(colours) == SEGMENT_COLOURS
+
+
+def _texts(fig) -> list:
+    from matplotlib.text import Text
+
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def _printed_pt(fig, kind: str, text) -> float:
+    """The size a text prints at on A4: its size in the figure times (the width the report prints the figure
+    at) / (the figure's own width)."""
+    from flr.report.figures import PRINT_WIDTH_MM
+
+    return text.get_fontsize() * PRINT_WIDTH_MM[kind] / (fig.get_figwidth() * 25.4)
+
+
+def _full_slice_figure():
+    """The synthetic slice with every layer: segments, resected, two territories at risk (one off the slice),
+    a tumour, a margin and an ablation zone."""
+    from flr.report.figures import slice_figure
+
+    g = SLICE_GRID
+    seg = np.zeros(g.shape_zyx, np.int16)
+    seg[(slice(None), *SEG_II)] = 2
+    seg[(slice(None), *SEG_V)] = 5
+    tumours = np.zeros(g.shape_zyx, np.uint8)
+    tumours[(slice(None), *TUMOUR)] = 1
+    ablation = np.zeros(g.shape_zyx, bool)
+    ablation[(slice(None), *ABLATION_YX)] = True
+    ends = [g.index_to_lps_mm((1, MARGIN_Y, x)) for x in MARGIN_X]
+    masks = _at_risk_masks()
+    masks["biliary_drainage"] = np.zeros(g.shape_zyx, bool)
+    masks["biliary_drainage"][2, 3:5, 3:5] = True
+    return slice_figure(None, g, view="axial", index=1, segment_map=seg, segment_names=SLICE_NAMES,
+                        resected=seg == 5, tumors=tumours, ablation=ablation,
+                        margin_points=[(tuple(ends[0]), tuple(ends[1]), 9.0)], at_risk=masks,
+                        at_risk_ml={"outflow": 281.16, "inflow": 3.0, "biliary_drainage": 0.4},
+                        title="Tumour 1: axial")
+
+
+def test_figure_text_prints_at_9_pt_or_more():
+    """Every text of every figure (title, legend, ticks, axis labels, numerals, orientation letters, margin
+    distances) prints at >= 9 pt at the width the report gives the figure on A4; the legend's lines fit the
+    figure's width."""
+    from flr.report.figures import MIN_TEXT_PT, remnant_projection_figure, volume_bar_figure
+
+    slice_fig = _full_slice_figure()
+    rem = np.zeros(PROJ_GRID.shape_zyx, bool)
+    rem[PROJ_Z, 2:10, 2:6] = True
+    res = np.zeros(PROJ_GRID.shape_zyx, bool)
+    res[PROJ_Z, 2:10, 10:18] = True
+    figures = {
+        "slice": slice_fig,
+        "chart": volume_bar_figure(BAR_ROWS, threshold_ml=720.0, threshold_label="FLR 1% of body weight (default)"),
+        "projection": remnant_projection_figure(rem, res, PROJ_GRID, tumors=res & (np.indices(res.shape)[2] > 14)),
+    }
+    assert MIN_TEXT_PT == 9.0
+    for kind, fig in figures.items():
+        texts = _texts(fig)
+        assert len(texts) >= 5, kind
+        smallest = min(_printed_pt(fig, kind, t) for t in texts)
+        assert smallest >= 9.0 - 1e-9, (kind, smallest)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        width = fig.get_figwidth() * fig.dpi
+        for legend in [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]:
+            box = legend.get_window_extent(renderer)
+            assert box.x0 >= 0 and box.x1 <= width + 0.5, (kind, box)
+    labels = [t.get_text() for legend in slice_fig.legends for t in legend.get_texts()]
+    assert "ablation zone" in labels and "tumour" in labels and "resected" in labels
+
+
+# in segment II, around the tumour (y 4..7, x 4..8) with a 1-voxel margin: the ablation zone
+ABLATION_YX = (slice(3, 8), slice(3, 9))
+
+
+def test_slice_png_outlines_the_ablation_zone_and_names_it_in_the_legend():
+    from flr.report.figures import ABLATION_COLOUR
+
+    g = SLICE_GRID
+    ablation = np.zeros(g.shape_zyx, bool)
+    ablation[(slice(None), *ABLATION_YX)] = True
+    rgb, box = _slice_case(tumors=None, margin_points=(), ablation=ablation)
+    plain = _slice_case(tumors=None, margin_points=())[0]
+    changed = np.abs(rgb - plain).max(axis=-1) > 0.05
+    near = _voxel_pixels(box, ablation[1], 4) & ~_voxel_pixels(box, ablation[1], -4)   # a band along its edge
+    # drawn: white dashes along the zone's edge (dashes: not every pixel of the band), nothing elsewhere
+    white = _near(rgb, _rgb(ABLATION_COLOUR), tol=0.08)
+    assert white[near].mean() > 0.03 and not (white & ~near & ~_near(plain, _rgb(ABLATION_COLOUR), 0.08)).any()
+    assert changed[near].mean() > 0.1 and not changed[~near].any()
+    # the whole figure has it in its legend (under the image)
+    full = _decode(slice_png(None, g, view="axial", index=1, segment_map=np.where(ablation, 2, 0).astype(np.int16),
+                             segment_names=SLICE_NAMES, ablation=ablation))
+    assert full.shape[0] > 600
+    from flr.report.figures import slice_figure
+
+    fig = slice_figure(None, g, view="axial", index=1, segment_map=np.zeros(g.shape_zyx, np.int16),
+                       segment_names=SLICE_NAMES, ablation=ablation)
+    assert [t.get_text() for legend in fig.legends for t in legend.get_texts()] == ["ablation zone"]
+    no = slice_figure(None, g, view="axial", index=1, segment_map=np.zeros(g.shape_zyx, np.int16),
+                      segment_names=SLICE_NAMES, ablation=np.zeros(g.shape_zyx, bool))
+    assert not no.legends
+
+
+def test_volume_bar_figure_stacks_functional_rest_and_resected():
+    """The bars as drawn: functional (bottom), the rest of the remnant (tumour, ablation zone, at risk) above it,
+    the resected part on top; the total bar carries the totals given (the functional remnant of the assessment),
+    not a sum that could drift from it."""
+    from flr.report.figures import VolumeBar, volume_bar_figure
+
+    bars = [VolumeBar("liver_segment_2", 150.0, 10.0, 0.0), VolumeBar("liver_segment_5", 0.0, 0.0, 200.0)]
+    total = VolumeBar("total", 149.5, 10.5, 200.0)
+    fig = volume_bar_figure(bars, total=total)
+    ax = fig.axes[0]
+    containers = {c.get_label(): c for c in ax.containers}
+    assert list(containers) == ["functional remnant (FLR)", "not functional: tumour, ablation, at risk", "resected"]
+    heights = {k: [p.get_height() for p in c] for k, c in containers.items()}
+    assert heights["functional remnant (FLR)"] == [150.0, 0.0, 149.5]
+    assert heights["not functional: tumour, ablation, at risk"] == [10.0, 0.0, 10.5]
+    assert heights["resected"] == [0.0, 200.0, 200.0]
+    bottoms = [p.get_y() for p in containers["resected"]]
+    assert bottoms == [160.0, 0.0, 160.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["II", "V", "total"]

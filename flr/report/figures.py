@@ -29,34 +29,63 @@ from typing import Any
 
 import numpy as np
 
-from flr.anatomy import SEGMENT_BY_NAME, SEGMENTS, roman_numeral
+from flr.anatomy import SEGMENTS, roman_numeral
 from flr.image import Geometry, patient_side
 
 __all__ = [
+    "ABLATION_COLOUR",
+    "MIN_TEXT_PT",
+    "PRINT_WIDTH_MM",
+    "SEGMENT_COLOURS",
     "SYSTEM_COLOURS",
     "SYSTEM_HATCHES",
     "SYSTEM_LABELS",
+    "VolumeBar",
     "at_risk_planes",
     "at_risk_slice",
     "display_slice",
     "orientation_labels",
     "pick_slices",
+    "remnant_projection_figure",
     "remnant_projection_png",
+    "segment_colour",
     "segment_label",
+    "slice_figure",
     "slice_png",
+    "volume_bar_figure",
     "volume_bar_png",
 ]
 
 VIEWS: tuple[str, ...] = ("axial", "coronal")
 
-#: One colour per canonical segment, from the registry (:data:`flr.anatomy.SEGMENTS`, code order 1..8, 4a, 4b).
-SEGMENT_COLOURS: tuple[str, ...] = tuple(seg.colour for seg in SEGMENTS)
+#: The report's colour of each canonical segment: ten hues apart (orange, pink, amber, cyan, brown, blue, green,
+#: violet; lime and dark teal for IVa and IVb), none of them the tumour red, the resected grey or the margin
+#: yellow. Pairwise CIE76 delta-E >= 37 as drawn, >= 19 as tints over the liver's grey (tests pin >= 35 / >= 18),
+#: and face-adjacent segments (Couinaud: I-II, II-III, III-IV, IV-V, V-VI, VI-VII, VII-VIII, ...) differ by
+#: >= 78 degrees of hue, so neighbours never read as one colour (the registry's Paired colours gave II and III
+#: a dark and a light blue).
+_SEGMENT_PALETTE: Mapping[str, str] = {
+    "liver_segment_1": "#ff6a00", "liver_segment_2": "#ff47b5", "liver_segment_3": "#ffc20a",
+    "liver_segment_4": "#00d5ff", "liver_segment_5": "#9a6324", "liver_segment_6": "#1f6fff",
+    "liver_segment_7": "#2eb82e", "liver_segment_8": "#a64dff", "liver_segment_4a": "#b8e600",
+    "liver_segment_4b": "#00806b",
+}
+#: One colour per canonical segment in code order (:data:`flr.anatomy.SEGMENTS`: 1..8, 4a, 4b).
+SEGMENT_COLOURS: tuple[str, ...] = tuple(_SEGMENT_PALETTE.get(seg.name, seg.colour) for seg in SEGMENTS)
+#: Opacity of a segment's tint over the CT (the CT stays readable under it).
+SEGMENT_TINT_ALPHA = 0.38
 _EXTRA_COLOURS: tuple[str, ...] = ("#8dd3c7", "#bebada", "#80b1d3", "#fdb462", "#fccde5", "#ccebc5")
 REMNANT_COLOUR = "#2e8b57"
 RESECTED_COLOUR = "#9e9e9e"
 TUMOUR_COLOUR = "#ff1a1a"
 MARGIN_COLOUR = "#ffff33"
+#: Ablation zones: a dashed white outline (the tumour's red outline and the segment's tint stay visible inside).
+ABLATION_COLOUR = "#ffffff"
 THRESHOLD_COLOUR = "#d62728"
+#: The sFLR minimum (as mL of the estimated total liver volume) on the segment chart.
+SFLR_LINE_COLOUR = "#1f3a93"
+#: Not functional remnant on the segment chart (tumour left, ablation zones, territories at risk, islands).
+OTHER_REMNANT_COLOUR = "#a9d8b8"
 
 #: Vessel systems in the order the report lists them (the supply checks of :class:`flr.results.Checks`).
 SYSTEMS: tuple[str, ...] = ("inflow", "outflow", "arterial_inflow", "biliary_drainage")
@@ -72,9 +101,26 @@ SYSTEM_COLOURS: dict[str, str] = {"inflow": "#56b4e9", "outflow": "#e69f00", "ar
 SYSTEM_HATCHES: dict[str, str] = {"inflow": "\\\\\\", "outflow": "|||", "arterial_inflow": "---",
                                   "biliary_drainage": "xxx"}
 
-#: Where the image axes of :func:`slice_png` and :func:`remnant_projection_png` sit, as figure fractions
-#: (left, bottom, width, height); the drawn image is that box shrunk to the physical aspect, centred.
+#: Where the image axes of :func:`slice_png` and :func:`remnant_projection_png` sit, as fractions of the figure's
+#: square top (width x width: title and image) (left, bottom, width, height); the drawn image is that box shrunk
+#: to the physical aspect, centred. The legend, when there is one, is a strip under the square.
 IMAGE_AXES_RECT: tuple[float, float, float, float] = (0.02, 0.02, 0.96, 0.90)
+
+#: The width (mm) the report prints each kind of figure at on A4 (its print style is written from these): two
+#: slices or projections side by side, the segment chart across the page.
+PRINT_WIDTH_MM: Mapping[str, float] = {"slice": 88.0, "projection": 88.0, "chart": 180.0}
+#: The smallest text size (pt) of any figure once printed at :data:`PRINT_WIDTH_MM`.
+MIN_TEXT_PT = 9.0
+
+
+def text_pt(kind: str, figure_width_in: float, printed_pt: float = MIN_TEXT_PT) -> float:
+    """The font size (pt of the figure's own inches) that prints at ``printed_pt`` on a figure of ``kind``
+    ``figure_width_in`` wide, shown at :data:`PRINT_WIDTH_MM`.
+
+    >>> round(text_pt("slice", 6.0), 2)   # a 6-inch slice printed 88 mm wide
+    15.59
+    """
+    return printed_pt * figure_width_in * 25.4 / PRINT_WIDTH_MM[kind]
 
 
 
@@ -230,9 +276,11 @@ def segment_label(name: str) -> str:
     return roman_numeral(name)
 
 
-def _segment_colour(name: str, code: int) -> str:
-    if name in SEGMENT_BY_NAME:
-        return SEGMENT_BY_NAME[name].colour
+def segment_colour(name: str, code: int = 0) -> str:
+    """The report's colour of a canonical segment name (:data:`SEGMENT_COLOURS`); another name (a label the
+    registry does not know) gets one of a few extra colours by its ``code``."""
+    if name in _SEGMENT_PALETTE:
+        return _SEGMENT_PALETTE[name]
     return _EXTRA_COLOURS[code % len(_EXTRA_COLOURS)]
 
 
@@ -246,8 +294,8 @@ def _mm(plan: _Plan, row: float, col: float) -> tuple[float, float]:
     return (col + 0.5) * plan.col_mm, (row + 0.5) * plan.row_mm
 
 
-def _orientation_text(ax: Any, labels: Mapping[str, str]) -> None:
-    style = {"color": "white", "fontsize": 13, "fontweight": "bold", "transform": ax.transAxes,
+def _orientation_text(ax: Any, labels: Mapping[str, str], fontsize: float) -> None:
+    style = {"color": "white", "fontsize": fontsize, "fontweight": "bold", "transform": ax.transAxes,
              "bbox": {"facecolor": "black", "alpha": 0.6, "edgecolor": "none", "pad": 1.5}}
     ax.text(0.01, 0.5, labels["left"], ha="left", va="center", **style)
     ax.text(0.99, 0.5, labels["right"], ha="right", va="center", **style)
@@ -274,8 +322,9 @@ def _rgba(hex_colour: str, alpha: float) -> np.ndarray:
 
 
 def _draw_segments(ax: Any, plan: _Plan, seg2d: np.ndarray, segment_names: Mapping[int, str],
-                   res2d: np.ndarray | None, extent: tuple[float, float, float, float]) -> list[Any]:
-    """Tint and label each segment of the slice, dim and hatch the resected part; the legend handles."""
+                   res2d: np.ndarray | None, extent: tuple[float, float, float, float], fontsize: float) -> list[Any]:
+    """Tint each segment of the slice and label it with its numeral on a box of its colour (the segments' key:
+    not repeated in the legend), dim and hatch the resected part; the legend handles."""
     from matplotlib.patches import Patch
 
     handles: list[Any] = []
@@ -283,14 +332,13 @@ def _draw_segments(ax: Any, plan: _Plan, seg2d: np.ndarray, segment_names: Mappi
     codes = sorted(int(c) for c in np.unique(seg2d) if c and int(c) in segment_names)
     for code in codes:
         name = segment_names[code]
-        colour = _segment_colour(name, code)
+        colour = segment_colour(name, code)
         mask = seg2d == code
-        overlay[mask] = _rgba(colour, 0.38)
+        overlay[mask] = _rgba(colour, SEGMENT_TINT_ALPHA)
         rows, cols = np.nonzero(mask)
         x, y = _mm(plan, float(rows.mean()), float(cols.mean()))
-        ax.text(x, y, segment_label(name), ha="center", va="center", fontsize=11, fontweight="bold", color="white",
-                bbox={"facecolor": colour, "alpha": 0.75, "edgecolor": "none", "pad": 1.2})
-        handles.append(Patch(facecolor=colour, alpha=0.6, label=segment_label(name)))
+        ax.text(x, y, segment_label(name), ha="center", va="center", fontsize=fontsize, fontweight="bold",
+                color="white", bbox={"facecolor": colour, "alpha": 0.75, "edgecolor": "none", "pad": 1.2})
     resected = res2d is not None and bool(res2d.any())
     if resected:
         dim = np.asarray(res2d).astype(bool)
@@ -385,14 +433,14 @@ def _at_risk_handles(at_risk: Mapping[str, np.ndarray], planes: Mapping[str, np.
         if ml is not None:
             text += f" {float(ml):.1f} mL"
         if check not in planes:
-            text += " (not on this slice)"
+            text += "\n(not on this slice)"
         handles.append(Patch(facecolor="none", edgecolor=colour, hatch=hatch, label=text))
     return handles
 
 
 def _draw_margins(ax: Any, plan: _Plan, geometry: Geometry, index: int,
-                  margin_points: Sequence[tuple[tuple[float, float, float], tuple[float, float, float], float]]
-                  ) -> bool:
+                  margin_points: Sequence[tuple[tuple[float, float, float], tuple[float, float, float], float]],
+                  fontsize: float) -> bool:
     """Draw each margin whose segment passes within half a slice of slice ``index``; whether any was drawn."""
     inverse = np.linalg.inv(geometry.affine_lps)
     drawn = False
@@ -405,16 +453,20 @@ def _draw_margins(ax: Any, plan: _Plan, geometry: Geometry, index: int,
         (x0, y0), (x1, y1) = (_mm(plan, *plan.to_display(e, geometry.shape_zyx)) for e in ends)
         ax.plot([x0, x1], [y0, y1], color=MARGIN_COLOUR, lw=2.0, marker="o", ms=3)
         ax.text((x0 + x1) / 2.0, (y0 + y1) / 2.0, f" {float(distance_mm):.1f} mm", color=MARGIN_COLOUR,
-                fontsize=9, fontweight="bold", ha="left", va="bottom",
+                fontsize=fontsize, fontweight="bold", ha="left", va="bottom",
                 bbox={"facecolor": "black", "alpha": 0.5, "edgecolor": "none", "pad": 0.8})
         drawn = True
     return drawn
 
 
+#: The slice figure's width (= the height of its square top), inches at 100 dpi.
+_SLICE_IN = 6.0
+
+
 def _ct_axes(ct2d: np.ndarray | None, shape: tuple[int, ...], level: float, width: float,
              extent: tuple[float, float, float, float]) -> tuple[Any, Any]:
     """A 6 x 6 inch figure whose image axes show the CT slice in grey at (level, width) HU, black without one."""
-    fig = _new_figure(6.0, 6.0)
+    fig = _new_figure(_SLICE_IN, _SLICE_IN)
     ax = fig.add_axes(IMAGE_AXES_RECT)
     ax.set_axis_off()
     ax.set_facecolor("black")
@@ -424,7 +476,14 @@ def _ct_axes(ct2d: np.ndarray | None, shape: tuple[int, ...], level: float, widt
     return fig, ax
 
 
-def slice_png(
+def _plane_of(volume: np.ndarray | None, geometry: Geometry, plan: _Plan, index: int, what: str) -> np.ndarray | None:
+    """Slice ``index`` of ``volume`` (checked to lie on ``geometry``) as displayed; None for None."""
+    if volume is None:
+        return None
+    return plan.orient(np.take(_check_volume(volume, geometry, what), index, axis=plan.fixed_axis))
+
+
+def slice_figure(
     ct_hu: np.ndarray | None,
     geometry: Geometry,
     *,
@@ -437,11 +496,16 @@ def slice_png(
     margin_points: Sequence[tuple[tuple[float, float, float], tuple[float, float, float], float]] = (),
     at_risk: Mapping[str, np.ndarray] | None = None,
     at_risk_ml: Mapping[str, float | None] | None = None,
+    ablation: np.ndarray | None = None,
     title: str = "",
     window: tuple[float, float] = (80.0, 150.0),
-) -> bytes:
-    """One CT slice with the Couinaud segments, the resected part, the territories at risk, tumours and margins,
-    as a 600x600 PNG.
+) -> Any:
+    """One CT slice with the Couinaud segments, the resected part, the territories at risk, ablation zones,
+    tumours and margins: a :class:`matplotlib.figure.Figure` 600 pixels wide, its square top the title and the
+    image, the legend in a strip under it (:func:`slice_png` is its PNG).
+
+    Its text prints at >= :data:`MIN_TEXT_PT` at :data:`PRINT_WIDTH_MM` ``["slice"]``; the segments are keyed by
+    their numerals on the image (each on a box of its colour).
 
     Parameters
     ----------
@@ -469,6 +533,9 @@ def slice_png(
         of :func:`at_risk_planes`.
     at_risk_ml : mapping of check name -> mL, optional
         The volume at risk of each system (the whole remnant, not the slice), shown in the legend.
+    ablation : ndarray (z, y, x) of bool, optional
+        Ablation zones (``Assessment.arrays.ablation``): outlined dashed in :data:`ABLATION_COLOUR`, in the legend
+        when the slice shows one.
     title : str
         Figure title.
     """
@@ -478,105 +545,229 @@ def slice_png(
     if not width > 0:
         raise ValueError(f"window width must be positive HU, got {width}")
 
-    def plane(volume: np.ndarray | None, what: str) -> np.ndarray | None:
-        if volume is None:
-            return None
-        arr = _check_volume(volume, geometry, what)
-        return plan.orient(np.take(arr, i, axis=plan.fixed_axis))
-
-    seg2d = plane(segment_map, "segment_map")
+    seg2d, ct2d, res2d, tum2d, abl2d = (_plane_of(volume, geometry, plan, i, what) for volume, what in (
+        (segment_map, "segment_map"), (ct_hu, "ct_hu"), (resected, "resected"), (tumors, "tumors"),
+        (ablation, "ablation")))
     assert seg2d is not None
-    ct2d = plane(ct_hu, "ct_hu")
-    res2d = plane(resected, "resected")
-    tum2d = plane(tumors, "tumors")
     extent = _extent(plan, seg2d.shape)
 
     fig, ax = _ct_axes(ct2d, seg2d.shape, level, width, extent)
-    handles = _draw_segments(ax, plan, seg2d, segment_names, res2d, extent)
+    handles = _draw_segments(ax, plan, seg2d, segment_names, res2d, extent, text_pt("slice", _SLICE_IN))
     if at_risk:
         planes = at_risk_planes(at_risk, geometry, view, i)
         _draw_at_risk(ax, plan, planes)
         handles.extend(_at_risk_handles(at_risk, planes, at_risk_ml or {}))
-    handles.extend(_draw_tumours_and_margins(ax, plan, geometry, i, tum2d, extent, margin_points))
+    handles.extend(_draw_lesions(ax, plan, geometry, i, tum2d, abl2d, extent, margin_points))
     _finish_slice(fig, ax, plan, extent, handles, title or f"{view} slice {i}")
-    return _png(fig)
+    return fig
 
 
-def _draw_tumours_and_margins(ax: Any, plan: _Plan, geometry: Geometry, index: int, tum2d: np.ndarray | None,
-                              extent: tuple[float, float, float, float],
-                              margin_points: Sequence[tuple[tuple[float, float, float], tuple[float, float, float],
-                                                            float]]) -> list[Any]:
-    """Outline the tumours in red and draw the margins of slice ``index``; their legend handles."""
+def slice_png(ct_hu: np.ndarray | None, geometry: Geometry, **kwargs: Any) -> bytes:
+    """:func:`slice_figure` as PNG bytes (600 pixels wide; 600 high without a legend, taller with one)."""
+    return _png(slice_figure(ct_hu, geometry, **kwargs))
+
+
+#: The ablation zone's outline: width (pt) and dash pattern (on, off; in line widths).
+_ABLATION_LINE = (2.5, (0, (2.5, 1.5)))
+
+
+def _draw_ablation(ax: Any, plan: _Plan, abl2d: np.ndarray) -> Any:
+    """Outline the ablation zones of the slice along their voxel edges (:func:`_voxel_edge_grid`), dashed; their
+    legend handle (a dashed white line on a dark swatch, as on the CT)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    width, dashes = _ABLATION_LINE
+    fine, extent = _voxel_edge_grid(plan, abl2d)
+    cs = ax.contour(fine, levels=[0.5], colors=[ABLATION_COLOUR], linewidths=width, extent=extent, origin="upper")
+    cs.set_linestyle(dashes)
+    swatch = Patch(facecolor="#333333", edgecolor="none")
+    line = Line2D([], [], color=ABLATION_COLOUR, lw=width, linestyle=dashes)
+    return _LabelledTuple((swatch, line), "ablation zone")
+
+
+class _LabelledTuple(tuple[Any, ...]):
+    """Legend handles drawn on top of each other (matplotlib's HandlerTuple) that carry their label."""
+
+    _label: str
+
+    def __new__(cls, handles: Sequence[Any], label: str) -> _LabelledTuple:
+        out = super().__new__(cls, handles)
+        out._label = label
+        return out
+
+    def get_label(self) -> str:
+        return self._label
+
+
+def _draw_lesions(ax: Any, plan: _Plan, geometry: Geometry, index: int, tum2d: np.ndarray | None,
+                  abl2d: np.ndarray | None, extent: tuple[float, float, float, float],
+                  margin_points: Sequence[tuple[tuple[float, float, float], tuple[float, float, float], float]]
+                  ) -> list[Any]:
+    """Outline the ablation zones dashed white and the tumours red, and draw the margins of slice ``index``; their
+    legend handles."""
     from matplotlib.lines import Line2D
 
     handles: list[Any] = []
+    if abl2d is not None and np.any(abl2d):
+        handles.append(_draw_ablation(ax, plan, np.asarray(abl2d) != 0))
     if tum2d is not None and np.any(tum2d):
         _outline(ax, tum2d != 0, extent, TUMOUR_COLOUR, 1.8)
         handles.append(Line2D([], [], color=TUMOUR_COLOUR, lw=1.8, label="tumour"))
-    if _draw_margins(ax, plan, geometry, index, margin_points):
+    if _draw_margins(ax, plan, geometry, index, margin_points, text_pt("slice", _SLICE_IN)):
         handles.append(Line2D([], [], color=MARGIN_COLOUR, lw=2.0, marker="o", ms=3, label="margin"))
     return handles
 
 
 def _finish_slice(fig: Any, ax: Any, plan: _Plan, extent: tuple[float, float, float, float], handles: list[Any],
                   title: str) -> None:
-    """Limits at the image's edges, orientation letters, the legend (lower right) and the title."""
+    """Limits at the image's edges, orientation letters, the title, and the legend under the image."""
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
-    _orientation_text(ax, _labels_of(plan))
-    if handles:
-        ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.7, ncol=2 if len(handles) > 6 else 1)
-    fig.suptitle(title, fontsize=11)
+    _orientation_text(ax, _labels_of(plan), text_pt("slice", _SLICE_IN, 10.0))
+    fig.suptitle(title, fontsize=text_pt("slice", _SLICE_IN, 10.0))
+    _legend_below(fig, handles, text_pt("slice", _SLICE_IN))
 
 
-def volume_bar_png(rows: Sequence[tuple[str, float, float]], *, threshold_ml: float | None = None,
-                   threshold_label: str = "", show_total: bool = True) -> bytes:
-    """Stacked bars per segment, remnant (bottom) and resected (top), in mL, as a 700x400 PNG.
+def _legend_below(fig: Any, handles: Sequence[Any], fontsize: float) -> None:
+    """Put the legend in a strip under the figure, growing the figure downward so that everything already drawn
+    keeps its pixels; labels wrap to the figure's width. No handles: no legend, the figure unchanged."""
+    import textwrap
 
-    ``rows`` are ``(name, remnant_ml, resected_ml)``; canonical segment names are shown as Roman numerals.
-    With ``show_total`` a last "total" bar holds the sums, so that ``threshold_ml`` (a horizontal dashed
-    line, e.g. the minimum future liver remnant in mL) can be read against the whole remnant.
+    if not handles:
+        return
+    w_in, h_in = (float(v) for v in fig.get_size_inches())
+    pad_in = 0.12
+    # a character of DejaVu Sans is about 0.6 em wide on average; the handle and its gap take about 3 em
+    per_line = max(12, int((w_in * 72.0 - 2 * pad_in * 72.0) / (0.6 * fontsize)) - 5)
+    labels = ["\n".join(textwrap.fill(part, per_line) for part in h.get_label().split("\n")) for h in handles]
+    legend = fig.legend(handles=list(handles), labels=labels, loc="upper left", fontsize=fontsize, ncol=1,
+                        frameon=False, borderaxespad=0.0, borderpad=0.0, handlelength=1.6,
+                        bbox_to_anchor=(pad_in, 0.0), bbox_transform=fig.dpi_scale_trans)
+    extra_px = int(np.ceil(legend.get_window_extent(fig.canvas.get_renderer()).height + 2 * pad_in * fig.dpi))
+    extra_in = extra_px / fig.dpi
+    new_h = h_in + extra_in
+    for ax in fig.axes:    # same pixels from the top: fractions of the taller figure
+        left, bottom, width, height = ax.get_position(original=True).bounds
+        ax.set_position((left, (bottom * h_in + extra_in) / new_h, width, height * h_in / new_h))
+    for text in fig.texts:
+        x, y = text.get_position()
+        text.set_position((x, (y * h_in + extra_in) / new_h))
+    fig.set_size_inches(w_in, new_h)
+    legend.set_bbox_to_anchor((pad_in, extra_in - pad_in), transform=fig.dpi_scale_trans)
+
+
+@dataclass(frozen=True)
+class VolumeBar:
+    """One bar of the segment chart (mL): the functional remnant (bottom), the rest of the remnant (tumour left,
+    ablation zones, territories at risk, islands) above it, the resected part on top."""
+
+    name: str
+    functional_ml: float
+    other_remnant_ml: float = 0.0
+    resected_ml: float = 0.0
+
+
+#: The segment chart's size (inches at 100 dpi: 700 x 460 pixels; the legend takes the bottom 90).
+_CHART_IN = (7.0, 4.6)
+
+
+def _bar(row: VolumeBar | Sequence[Any]) -> VolumeBar:
+    if isinstance(row, VolumeBar):
+        return row
+    name, functional, resected = row
+    return VolumeBar(str(name), float(functional), 0.0, float(resected))
+
+
+def volume_bar_figure(rows: Sequence[VolumeBar | tuple[str, float, float]], *, total: VolumeBar | None = None,
+                      threshold_ml: float | None = None, threshold_label: str = "",
+                      lines: Sequence[tuple[float, str]] = (), show_total: bool = True) -> Any:
+    """Stacked bars per segment, in mL: functional remnant, rest of the remnant, resected (a 700 x 460 pixel
+    :class:`matplotlib.figure.Figure`; :func:`volume_bar_png` is its PNG).
+
+    ``rows`` are :class:`VolumeBar` (or ``(name, functional_ml, resected_ml)``); canonical segment names are shown
+    as Roman numerals. With ``show_total`` a last "total" bar holds ``total`` (the assessment's own totals: the
+    functional remnant the rules judge), else the sums, so that ``threshold_ml`` (a horizontal dashed line, e.g.
+    the minimum future liver remnant in mL) and the other ``lines`` (mL, label) can be read against it. The bar
+    containers are labelled (``ax.containers``) as the legend names them.
     """
-    names = [segment_label(str(r[0])) for r in rows]
-    remnant = np.array([float(r[1]) for r in rows], dtype=float)
-    resected = np.array([float(r[2]) for r in rows], dtype=float)
-    if not (np.all(np.isfinite(remnant)) and np.all(np.isfinite(resected))):
+    bars = [_bar(r) for r in rows]
+    names = [segment_label(b.name) for b in bars]
+    parts = np.array([[b.functional_ml, b.other_remnant_ml, b.resected_ml] for b in bars], dtype=float
+                     ).reshape(-1, 3)
+    if total is not None:
+        total_row = np.array([[total.functional_ml, total.other_remnant_ml, total.resected_ml]], dtype=float)
+    else:
+        total_row = parts.sum(axis=0, keepdims=True)
+    if not np.all(np.isfinite(parts)) or not np.all(np.isfinite(total_row)):
         raise ValueError("volumes must be finite mL")
-    if np.any(remnant < 0) or np.any(resected < 0):
-        raise ValueError(f"volumes must be >= 0 mL, got remnant {remnant.tolist()}, resected {resected.tolist()}")
-    if show_total and rows:
+    if np.any(parts < 0) or np.any(total_row < 0):
+        raise ValueError(f"volumes must be >= 0 mL, got {parts.tolist()}, total {total_row.tolist()}")
+    if show_total and bars:
         names.append("total")
-        remnant = np.append(remnant, remnant.sum())
-        resected = np.append(resected, resected.sum())
+        parts = np.vstack([parts, total_row])
 
-    fig = _new_figure(7.0, 4.0)
+    from matplotlib.container import BarContainer
+
+    fig = _new_figure(*_CHART_IN)
     ax = fig.add_subplot(1, 1, 1)
+    small = text_pt("chart", _CHART_IN[0], 10.0)
     x = np.arange(len(names), dtype=float)
-    if show_total and rows:
+    if show_total and bars:
         x[-1] += 0.5  # a gap before the total
-    ax.bar(x, remnant, color=REMNANT_COLOUR, label="remnant")
-    ax.bar(x, resected, bottom=remnant, color=RESECTED_COLOUR, hatch="//", edgecolor="white", label="resected")
-    if threshold_ml is not None:
-        t = float(threshold_ml)
+    functional, other, resected = parts.T if len(parts) else (np.zeros(0),) * 3
+    ax.bar(x, functional, color=REMNANT_COLOUR, label="functional remnant (FLR)")
+    ax.bar(x, other, bottom=functional, color=OTHER_REMNANT_COLOUR, hatch="..", edgecolor="white",
+           label="not functional: tumour, ablation, at risk")
+    ax.bar(x, resected, bottom=functional + other, color=RESECTED_COLOUR, hatch="//", edgecolor="white",
+           label="resected")
+    drawn = [(threshold_ml, threshold_label, THRESHOLD_COLOUR)] if threshold_ml is not None else []
+    drawn += [(ml, label, SFLR_LINE_COLOUR) for ml, label in lines]
+    for value, label, colour in drawn:
+        t = float(value)
         if not np.isfinite(t):
-            raise ValueError(f"threshold_ml must be finite, got {threshold_ml}")
-        ax.axhline(t, color=THRESHOLD_COLOUR, ls="--", lw=1.5, label=threshold_label or f"threshold {t:.0f} mL")
+            raise ValueError(f"threshold_ml must be finite, got {value}")
+        ax.axhline(t, color=colour, ls="--" if colour == THRESHOLD_COLOUR else ":", lw=1.5,
+                   label=label or f"threshold {t:.0f} mL")
     ax.set_xticks(x)
     ax.set_xticklabels(names)
-    ax.set_ylabel("volume (mL)")
-    ax.set_title("Segment volumes: remnant vs resected")
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    return _png(fig)
+    ax.tick_params(labelsize=small)
+    ax.set_ylabel("volume (mL)", fontsize=small)
+    ax.set_title("Segment volumes: functional remnant, rest of the remnant, resected",
+                 fontsize=text_pt("chart", _CHART_IN[0], 11.0))
+    # under the axes, clear of the bars and the lines: the bars' parts in the first column, the lines in the second
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(handles)), key=lambda k: not isinstance(handles[k], BarContainer))
+    ax.legend([handles[k] for k in order], [labels[k] for k in order], fontsize=small, loc="upper center",
+              bbox_to_anchor=(0.5, -0.09), ncol=2, frameon=False, columnspacing=1.2, handlelength=1.6)
+    fig.tight_layout(pad=0.4)
+    return fig
+
+
+def volume_bar_png(rows: Sequence[VolumeBar | tuple[str, float, float]], **kwargs: Any) -> bytes:
+    """:func:`volume_bar_figure` as a 700 x 460 PNG."""
+    return _png(volume_bar_figure(rows, **kwargs))
+
+
+#: The projection figure's width (= the height of its square top), inches at 100 dpi.
+_PROJECTION_IN = 5.0
 
 
 def remnant_projection_png(remnant: np.ndarray, resected: np.ndarray, geometry: Geometry, *,
-                           tumors: np.ndarray | None = None) -> bytes:
-    """Anterior view: depth-shaded projection of remnant (green) and resected (grey) parenchyma, 500x500 PNG.
+                           tumors: np.ndarray | None = None, remnant_label: str = "remnant") -> bytes:
+    """:func:`remnant_projection_figure` as PNG bytes (500 pixels wide, its legend under the square image)."""
+    return _png(remnant_projection_figure(remnant, resected, geometry, tumors=tumors, remnant_label=remnant_label))
+
+
+def remnant_projection_figure(remnant: np.ndarray, resected: np.ndarray, geometry: Geometry, *,
+                              tumors: np.ndarray | None = None, remnant_label: str = "remnant") -> Any:
+    """Anterior view: depth-shaded projection of remnant (green) and resected (grey) parenchyma, a figure 500
+    pixels wide whose square top holds the title and the image, the legend in a strip under it.
 
     Rays run along the array axis closest to the anterior-posterior direction; each pixel shows the
     first parenchyma voxel met from the anterior side, darker the deeper it lies. Tumours (anywhere
-    along the ray) are overlaid in red. Works on the bounding box of the parenchyma only.
+    along the ray) are overlaid in red. Works on the bounding box of the parenchyma only. ``remnant_label``
+    names the green part in the legend (the report passes the functional remnant).
     """
     rem = _check_volume(remnant, geometry, "remnant").astype(bool, copy=False)
     res = _check_volume(resected, geometry, "resected").astype(bool, copy=False)
@@ -591,14 +782,15 @@ def remnant_projection_png(remnant: np.ndarray, resected: np.ndarray, geometry: 
     pad = 4  # voxels of background around the parenchyma, room for the orientation letters
     box = [slice(0, 0)] * 3 if tight is None else [
         slice(max(s.start - pad, 0), min(s.stop + pad, n)) for s, n in zip(tight, geometry.shape_zyx, strict=True)]
-    fig = _new_figure(5.0, 5.0)
+    fig = _new_figure(_PROJECTION_IN, _PROJECTION_IN)
     ax = fig.add_axes(IMAGE_AXES_RECT)
     ax.set_axis_off()
-    fig.suptitle("Anterior view: remnant (green), resected (grey)", fontsize=10)
+    size = text_pt("projection", _PROJECTION_IN)
+    fig.suptitle("Anterior view", fontsize=text_pt("projection", _PROJECTION_IN, 10.0))
     if any(s.stop - s.start == 0 for s in box):
-        ax.text(0.5, 0.5, "no parenchyma", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no parenchyma", ha="center", va="center", transform=ax.transAxes, fontsize=size)
         ax.set_facecolor("black")
-        return _png(fig)
+        return fig
     box_t = tuple(box)
 
     def rays(mask: np.ndarray) -> np.ndarray:  # (depth, a, b) with depth 0 most anterior
@@ -622,7 +814,7 @@ def remnant_projection_png(remnant: np.ndarray, resected: np.ndarray, geometry: 
     ax.imshow(rgb, extent=extent, origin="upper", interpolation="nearest", aspect="equal")
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=REMNANT_COLOUR, label="remnant"), Patch(color=RESECTED_COLOUR, label="resected")]
+    handles = [Patch(color=REMNANT_COLOUR, label=remnant_label), Patch(color=RESECTED_COLOUR, label="resected")]
     if tum is not None:
         tproj = plan.orient(np.asarray(rays(tum).any(axis=0)))
         if tproj.any():
@@ -634,9 +826,9 @@ def remnant_projection_png(remnant: np.ndarray, resected: np.ndarray, geometry: 
     ax.set_xlim(extent[0], extent[1])
     ax.set_ylim(extent[2], extent[3])
     ax.set_facecolor("black")
-    _orientation_text(ax, _labels_of(plan))
-    ax.legend(handles=handles, loc="lower right", fontsize=7, framealpha=0.7)
-    return _png(fig)
+    _orientation_text(ax, _labels_of(plan), text_pt("projection", _PROJECTION_IN, 10.0))
+    _legend_below(fig, handles, size)
+    return fig
 
 
 def _bbox(mask: np.ndarray) -> tuple[slice, ...] | None:

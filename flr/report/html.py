@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from flr.anatomy import roman_numeral, segment_list
 from flr.model import DISCLAIMER as _DISCLAIMER
@@ -24,25 +24,45 @@ if TYPE_CHECKING:
 DISCLAIMER = f"{_DISCLAIMER} Check every measurement on the images."
 
 
+_Number = (int, float)
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """The volume thresholds the report shows, from the active rulebook (percent 0-100; None: no such rule).
 
-    ``sflr_percent`` maps a liver condition (or ``"any"``) to the minimum sFLR.
+    ``sflr_percent`` maps a liver condition (or ``"any"``) to the minimum sFLR; ``flr_body_weight_rules`` and
+    ``sflr_rules`` are the ids of the rules that test each fact, whose reasons carry the threshold applied to
+    this case (:meth:`applied_flr_body_weight`, :meth:`applied_sflr`).
     """
 
     rulebook_id: str
     flr_body_weight_percent: float | None
     sflr_percent: Mapping[str, float]
+    flr_body_weight_rules: tuple[str, ...] = ()
+    sflr_rules: tuple[str, ...] = ()
 
     @classmethod
     def from_rulebook(cls, rulebook: Rulebook) -> Thresholds:
-        """The first rule testing each fact (its threshold as a number, or a mapping by liver condition)."""
-        bw = _first_threshold(rulebook, "flr_body_weight_percent")
-        sflr = _first_threshold(rulebook, "sflr_percent")
-        return cls(rulebook.id, float(bw) if isinstance(bw, (int, float)) else None,
-                   {str(k): float(v) for k, v in sflr.items()} if isinstance(sflr, Mapping)
-                   else ({"any": float(sflr)} if isinstance(sflr, (int, float)) else {}))
+        """The thresholds of the rules testing each fact: FLR/body weight a plain number (the rule testing that
+        fact alone first, else the ``flr_body_weight_percent`` entry of a keyed threshold); sFLR the first number or
+        mapping by liver condition (entries naming another fact left out)."""
+        bw_rules = rulebook.thresholds_for("flr_body_weight_percent")
+        sflr_rules = rulebook.thresholds_for("sflr_percent")
+        bw = next((float(t) for _, t in bw_rules if _is_number(t)), None)
+        if bw is None:
+            bw = next((float(t["flr_body_weight_percent"]) for _, t in bw_rules
+                       if isinstance(t, Mapping) and _is_number(t.get("flr_body_weight_percent"))), None)
+        sflr: dict[str, float] = {}
+        for _, t in sflr_rules:
+            if _is_number(t):
+                sflr = {"any": float(t)}
+                break
+            if isinstance(t, Mapping):
+                sflr = {str(k): float(v) for k, v in t.items() if _is_number(v) and not str(k).endswith("_percent")}
+                if sflr:
+                    break
+        return cls(rulebook.id, bw, sflr, tuple(i for i, _ in bw_rules if i), tuple(i for i, _ in sflr_rules if i))
 
     def text(self, fact: str) -> str:
         """The threshold cell of the volumes table for ``fact``."""
@@ -54,25 +74,254 @@ class Thresholds:
             return "≥ " + ", ".join(parts) + f" ({self.rulebook_id} rulebook)"
         return ""
 
+    def _reasons(self, verdict: Mapping[str, Any] | None, rules: Sequence[str]) -> list[Mapping[str, Any]]:
+        """The reasons of ``rules`` that applied (not ``not_applicable``), plain-number thresholds first."""
+        found = [r for r in (verdict or {}).get("reasons") or () if isinstance(r, Mapping) and r.get("rule") in rules
+                 and r.get("status") != "not_applicable"]
+        return sorted(found, key=lambda r: not _is_number(r.get("threshold")))
 
-def _first_threshold(rulebook: Rulebook, fact: str) -> Any:
-    for rule_id, threshold in rulebook.thresholds_for(fact):
-        if threshold is not None and rule_id:
-            return threshold
-    return None
+    def applied_flr_body_weight(self, verdict: Mapping[str, Any] | None) -> float | None:
+        """The FLR/body-weight minimum (percent) applied to this case: from the judging rule's reason, else the
+        rulebook's."""
+        for r in self._reasons(verdict, self.flr_body_weight_rules):
+            t = r.get("threshold")
+            if _is_number(t):
+                return float(t)
+            if isinstance(t, Mapping):
+                for key in ("flr_body_weight_at_least", "flr_body_weight_percent"):
+                    if _is_number(t.get(key)):
+                        return float(t[key])
+        return self.flr_body_weight_percent
+
+    def applied_sflr(self, verdict: Mapping[str, Any] | None) -> tuple[float, str] | None:
+        """(minimum sFLR percent, the liver condition it is for, "" if any) applied to this case: from the judging
+        rule's reason, else the rulebook's when it has one for any liver; None when it depends on a condition the
+        case was not judged on."""
+        for r in self._reasons(verdict, self.sflr_rules):
+            t = r.get("threshold")
+            if _is_number(t):
+                return float(t), ""
+            if isinstance(t, Mapping):
+                keys = ["sflr_at_least"] + (["at_least"] if r.get("rule") not in self.flr_body_weight_rules else [])
+                for key in keys:
+                    if _is_number(t.get(key)):
+                        return float(t[key]), str(t.get("liver_condition") or "").replace("_", " ")
+        if set(self.sflr_percent) == {"any"}:
+            return self.sflr_percent["any"], ""
+        return None
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    """A threshold that is a number (an int or a float, not a bool)."""
+    return isinstance(value, _Number) and not isinstance(value, bool)
+
+
+def _builtin_thresholds(result: Mapping[str, Any]) -> Thresholds | None:
+    """The thresholds of the verdict's rulebook when it is a built-in one (same hash); None otherwise."""
+    book = ((result.get("verdict") or {}).get("rulebook") or {})
+    if not book.get("id"):
+        return None
+    from flr.errors import FlrError
+    from flr.rules import load_rulebook, rulebook_sha256
+
+    try:
+        rulebook = load_rulebook(str(book["id"]))
+    except (FlrError, OSError, ValueError):
+        return None
+    return Thresholds.from_rulebook(rulebook) if rulebook_sha256(rulebook) == book.get("sha256") else None
 
 
 @dataclass(frozen=True)
 class Figure:
+    """A figure of the report: its PNG and its ``kind`` (a key of :data:`flr.report.figures.PRINT_WIDTH_MM`: the
+    width it is printed at, which its text was sized for)."""
+
     title: str
     png: bytes
     caption: str = ""
+    kind: str = "slice"
 
     @property
     def data_uri(self) -> str:
         return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
 
 
+
+
+@dataclass(frozen=True)
+class VolumeLine:
+    """A line of the summary's volumes: what, its value, the threshold applied, whether the value meets it
+    (``"meets"``, ``"below"``, or ``""`` where there is no value or no threshold)."""
+
+    id: str
+    label: str
+    value: str
+    threshold: str = ""
+    met: str = ""
+
+
+@dataclass(frozen=True)
+class RuleNote:
+    """A rule the summary names: its id, its status (``caution`` for a failed caution rule) and what it found."""
+
+    rule: str
+    status: str
+    text: str
+
+    @property
+    def name(self) -> str:
+        return self.rule.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class CheckLine:
+    """A check of the assessment in the summary: name, status, detail."""
+
+    name: str
+    status: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The report's first screen: the verdict (or that there is none), the volumes against the active rulebook's
+    thresholds, a line per check, and the rules the team must look at."""
+
+    status: str
+    status_text: str
+    scope_text: str
+    rulebook: str
+    strategies: tuple[str, ...]
+    missing: tuple[str, ...]
+    not_passed: tuple[RuleNote, ...]
+    cautions: tuple[RuleNote, ...]
+    volumes: tuple[VolumeLine, ...]
+    volume_rules: tuple[RuleNote, ...]
+    checks: tuple[CheckLine, ...]
+
+
+#: What a verdict's scope says next to its status.
+_SCOPE_TEXT = {"plan": "— this plan", "patient": "— the patient"}
+
+
+def _reason_note(reason: Mapping[str, Any]) -> RuleNote:
+    status = str(reason.get("status"))
+    if status == "fail" and reason.get("on_fail") == "caution":
+        status = "caution"
+    if reason.get("detail"):
+        text = str(reason["detail"])
+    elif reason.get("value") is not None or reason.get("threshold") is not None:
+        text = f"value {_fmt(reason.get('value'))}, threshold {_fmt(reason.get('threshold'))}"
+    else:
+        text = ""
+    return RuleNote(str(reason.get("rule")), status, text)
+
+
+def _met(value: Any, minimum: float | None) -> str:
+    if value is None or minimum is None:
+        return ""
+    return "meets" if float(value) >= minimum else "below"
+
+
+def _volume_lines(result: Mapping[str, Any], thresholds: Thresholds | None) -> tuple[VolumeLine, ...]:
+    liver: Mapping[str, Any] = result.get("liver") or {}
+    remnant: Mapping[str, Any] = result.get("remnant") or {}
+    verdict = result.get("verdict")
+    total = liver.get("total_volume_ml")
+    volume = remnant.get("volume_ml")
+    of_liver = f" · {100.0 * volume / total:.1f} % of the liver" if volume is not None and total else ""
+    segments = ", ".join(roman_numeral(n) for n in remnant.get("segments") or ())
+    functional = remnant.get("functional_volume_ml")
+    percent = remnant.get("percent_of_functional_liver")
+    lines = [VolumeLine("summary-remnant", f"Remnant (segments {segments})", _ml(volume) + of_liver),
+             VolumeLine("summary-flr", "Functional remnant (FLR)",
+                        _ml(functional) + (f" · {percent:.1f} % of functional liver" if percent is not None else ""))]
+    sflr, bw = remnant.get("sflr_percent"), remnant.get("flr_body_weight_percent")
+    sflr_text, sflr_min, bw_text, bw_min = "", None, "", None
+    if thresholds is not None:
+        book = f"{thresholds.rulebook_id} rulebook"
+        applied = thresholds.applied_sflr(verdict)
+        if applied is not None:
+            sflr_min = applied[0]
+            sflr_text = f"≥ {applied[0]:g} % ({applied[1]}; {book})" if applied[1] else f"≥ {applied[0]:g} % ({book})"
+        else:
+            sflr_text = thresholds.text("sflr_percent")
+        bw_min = thresholds.applied_flr_body_weight(verdict)
+        bw_text = f"≥ {bw_min:.2f} % ({book})" if bw_min is not None else ""
+    lines.append(VolumeLine("summary-sflr", "sFLR (FLR / TELV)",
+                            f"{sflr:.1f} %" if sflr is not None else "n/a (needs weight and height)",
+                            sflr_text, _met(sflr, sflr_min)))
+    lines.append(VolumeLine("summary-flr-bw", "FLR / body weight",
+                            f"{bw:.2f} %" if bw is not None else "n/a (needs weight)", bw_text, _met(bw, bw_min)))
+    return tuple(lines)
+
+
+def summary(result: Mapping[str, Any], thresholds: Thresholds | None = None) -> Summary:
+    """The summary box of an assessment result (the dict of ``Assessment.to_dict()``), its thresholds from
+    ``thresholds`` (the active rulebook's)."""
+    verdict: Mapping[str, Any] | None = result.get("verdict")
+    checks = tuple(CheckLine(str(name), str(c.get("status")), str(c.get("detail") or ""))
+                   for name, c in (result.get("checks") or {}).items() if isinstance(c, Mapping))
+    volumes = _volume_lines(result, thresholds)
+    if verdict is None:
+        return Summary("not_judged", "NOT JUDGED", "", "", (), (), (), (), volumes, (), checks)
+    reasons = [r for r in verdict.get("reasons") or () if isinstance(r, Mapping)]
+    by_rule = {str(r.get("rule")): r for r in reasons}
+    notes = [_reason_note(r) for r in reasons]
+    volume_rules = set(thresholds.flr_body_weight_rules + thresholds.sflr_rules) if thresholds is not None else set()
+    book = verdict.get("rulebook") or {}
+    missing = tuple(f"{m.get('fact')} (needs {', '.join(m.get('needs') or ())})" if isinstance(m, Mapping) else str(m)
+                    for m in verdict.get("missing_inputs") or ())
+    status = str(verdict.get("status"))
+    return Summary(
+        status=status, status_text=status.replace("_", " ").upper(),
+        scope_text=_SCOPE_TEXT.get(str(verdict.get("scope")), ""),
+        rulebook=f"{book.get('id', '?')} rulebook v{book.get('version', '?')}",
+        strategies=tuple(str(s).replace("_", " ") for s in verdict.get("strategies") or ()),
+        missing=missing,
+        not_passed=tuple(n for n in notes if n.status in ("fail", "not_assessed")),
+        cautions=tuple(_reason_note(by_rule[c]) if c in by_rule else RuleNote(str(c), "caution", "")
+                       for c in verdict.get("cautions") or ()),
+        volumes=volumes,
+        volume_rules=tuple(n for n, r in zip(notes, reasons, strict=True)
+                           if r.get("rule") in volume_rules and r.get("status") != "not_applicable"),
+        checks=checks)
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    """Rules of one outcome, as the report lists them: failures and cautions first, not applicable folded."""
+
+    kind: str
+    title: str
+    reasons: tuple[Mapping[str, Any], ...]
+
+    @property
+    def folded(self) -> bool:
+        """Closed by default (a ``<details>`` whose summary counts the rules, and names the passed ones): rules
+        that passed or do not apply to this case."""
+        return self.kind in ("pass", "not_applicable")
+
+
+#: The order and the heading of each group of rules.
+_GROUPS = (("fail", "Failed"), ("caution", "Cautions: failed, for the team to weigh"),
+           ("not_assessed", "Not assessed"), ("inferred", "Judged on inferred input"), ("pass", "Passed"),
+           ("not_applicable", "Not applicable to this case"))
+
+
+def rule_groups(verdict: Mapping[str, Any] | None) -> tuple[RuleGroup, ...]:
+    """Every reason of ``verdict`` in one group by outcome (a failed caution rule under ``caution``), in
+    :data:`_GROUPS` order; an outcome flr does not know yet is grouped under its own name before the passes."""
+    reasons = [r for r in (verdict or {}).get("reasons") or () if isinstance(r, Mapping)]
+    kinds: dict[str, list[Mapping[str, Any]]] = {}
+    for r in reasons:
+        kind = _reason_note(r).status
+        kinds.setdefault(kind, []).append(r)
+    known = [k for k, _ in _GROUPS]
+    order = known[:4] + [k for k in kinds if k not in known] + known[4:]
+    titles = dict(_GROUPS)
+    return tuple(RuleGroup(k, titles.get(k, k.replace("_", " ").capitalize()), tuple(kinds[k]))
+                 for k in order if k in kinds)
 
 
 #: The reduction each system's lost territory makes in the remnant: (name, key in ``remnant``, what is cut off).
@@ -187,7 +436,8 @@ def territory_tables(result: Mapping[str, Any]) -> TerritoryTables:
     checks: Mapping[str, Any] = result.get("checks") or {}
     remnant: Mapping[str, Any] = result.get("remnant") or {}
     made = [k for k in SYSTEMS if isinstance(checks.get(k), Mapping)]
-    assessed = tuple(k for k in made if checks[k].get("status") != "not_assessed")
+    # a system not assessed, or only inferred from another (no mask of its own), has no territory to show
+    assessed = tuple(k for k in made if checks[k].get("status") not in ("not_assessed", "inferred"))
     lost = []
     for label, key, behind, branch in _LOST:
         present = [k for k in behind if k in made]
@@ -246,17 +496,25 @@ def input_name(record: Mapping[str, Any]) -> str:
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
+    """A value as the report shows it: ``digits`` decimals (one more below 10, none added to a whole number), never
+    float noise; names with spaces for underscores.
+
+    >>> _fmt(0.8831328125000001), _fmt(41.2267), _fmt(9.0), _fmt({"liver_condition": "chemotherapy_up_to_12_weeks"})
+    ('0.88', '41.2', '9.0', 'liver condition: chemotherapy up to 12 weeks')
+    """
     if value is None:
         return "—"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
+        if value.is_integer():
+            return f"{value:,.{digits}f}"
         return f"{value:,.{digits + 1 if abs(value) < 10 else digits}f}"
     if isinstance(value, (list, tuple)):
         return ", ".join(_fmt(v, digits) for v in value)
     if isinstance(value, Mapping):
-        return "; ".join(f"{k}: {_fmt(v, digits)}" for k, v in value.items())
-    return str(value)
+        return "; ".join(f"{str(k).replace('_', ' ')}: {_fmt(v, digits)}" for k, v in value.items())
+    return str(value).replace("_", " ")
 
 
 def render_report(result: Mapping[str, Any], figures: Sequence[Figure] = (), *, identifiers: str = "",
@@ -268,8 +526,14 @@ def render_report(result: Mapping[str, Any], figures: Sequence[Figure] = (), *, 
     env.filters["round"] = lambda v, n=1: round(float(v), n)
     from importlib import resources
 
+    from flr.report.figures import PRINT_WIDTH_MM
+
     template = env.from_string(resources.files("flr.report").joinpath("report.html.j2").read_text(encoding="utf-8"))
+    if thresholds is None:
+        thresholds = _builtin_thresholds(result)
     return template.render(
+        summary=summary(result, thresholds), rule_groups=rule_groups(result.get("verdict")),
+        print_widths=PRINT_WIDTH_MM,
         plan=result["plan"], liver=result["liver"], remnant=result["remnant"], checks=result["checks"],
         tumors=result.get("tumors", []), verdict=result.get("verdict"), body=result.get("body") or None,
         inputs=result.get("inputs", []), warnings=result.get("warnings", []), figures=list(figures),
