@@ -193,7 +193,8 @@ class Summary:
     rulebook: str
     strategies: tuple[str, ...]
     missing: tuple[str, ...]
-    not_passed: tuple[RuleNote, ...]
+    failed: tuple[RuleNote, ...]
+    not_assessed: tuple[RuleNote, ...]
     cautions: tuple[RuleNote, ...]
     volumes: tuple[VolumeLine, ...]
     volume_rules: tuple[RuleNote, ...]
@@ -210,11 +211,16 @@ def _reason_note(reason: Mapping[str, Any]) -> RuleNote:
         status = "caution"
     if reason.get("detail"):
         text = str(reason["detail"])
-    elif reason.get("value") is not None or reason.get("threshold") is not None:
+    elif reason.get("value") is not None and reason.get("threshold") is not None:
         text = f"value {_fmt(reason.get('value'))}, threshold {_fmt(reason.get('threshold'))}"
+        text = text if len(text) <= _SHORT else ""   # a long one is in the rule's row
     else:
         text = ""
     return RuleNote(str(reason.get("rule")), status, text)
+
+
+#: The longest value-and-threshold text the summary repeats beside a rule's name.
+_SHORT = 48
 
 
 def _met(value: Any, minimum: float | None) -> str:
@@ -264,7 +270,7 @@ def summary(result: Mapping[str, Any], thresholds: Thresholds | None = None) -> 
                    for name, c in (result.get("checks") or {}).items() if isinstance(c, Mapping))
     volumes = _volume_lines(result, thresholds)
     if verdict is None:
-        return Summary("not_judged", "NOT JUDGED", "", "", (), (), (), (), volumes, (), checks)
+        return Summary("not_judged", "NOT JUDGED", "", "", (), (), (), (), (), volumes, (), checks)
     reasons = [r for r in verdict.get("reasons") or () if isinstance(r, Mapping)]
     by_rule = {str(r.get("rule")): r for r in reasons}
     notes = [_reason_note(r) for r in reasons]
@@ -279,7 +285,8 @@ def summary(result: Mapping[str, Any], thresholds: Thresholds | None = None) -> 
         rulebook=f"{book.get('id', '?')} rulebook v{book.get('version', '?')}",
         strategies=tuple(str(s).replace("_", " ") for s in verdict.get("strategies") or ()),
         missing=missing,
-        not_passed=tuple(n for n in notes if n.status in ("fail", "not_assessed")),
+        failed=tuple(n for n in notes if n.status == "fail"),
+        not_assessed=tuple(n for n in notes if n.status == "not_assessed"),
         cautions=tuple(_reason_note(by_rule[c]) if c in by_rule else RuleNote(str(c), "caution", "")
                        for c in verdict.get("cautions") or ()),
         volumes=volumes,
