@@ -42,16 +42,16 @@ class Segment:
 #: Every segment flr knows, in code order. Colours: one per segment, no grey (resected) and no pure red
 #: (tumours), so figures stay readable.
 SEGMENTS: tuple[Segment, ...] = (
-    Segment(1, "liver_segment_1", "1", "I", "#e6ab02", "71133005"),
-    Segment(2, "liver_segment_2", "2", "II", "#1f78b4", "277956007"),
-    Segment(3, "liver_segment_3", "3", "III", "#a6cee3", "277957003"),
-    Segment(4, "liver_segment_4", "4", "IV", "#33a02c", "277958008"),
-    Segment(5, "liver_segment_5", "5", "V", "#ff7f00", "277959000"),
-    Segment(6, "liver_segment_6", "6", "VI", "#6a3d9a", "277960005"),
-    Segment(7, "liver_segment_7", "7", "VII", "#b15928", "277961009"),
-    Segment(8, "liver_segment_8", "8", "VIII", "#f781bf", "277962002"),
-    Segment(9, "liver_segment_4a", "4a", "IVa", "#66c2a5", None),
-    Segment(10, "liver_segment_4b", "4b", "IVb", "#b2df8a", None),
+    Segment(1, "liver_segment_1", "1", "I", "#ff6a00", "71133005"),
+    Segment(2, "liver_segment_2", "2", "II", "#ff47b5", "277956007"),
+    Segment(3, "liver_segment_3", "3", "III", "#ffc20a", "277957003"),
+    Segment(4, "liver_segment_4", "4", "IV", "#00d5ff", "277958008"),
+    Segment(5, "liver_segment_5", "5", "V", "#9a6324", "277959000"),
+    Segment(6, "liver_segment_6", "6", "VI", "#1f6fff", "277960005"),
+    Segment(7, "liver_segment_7", "7", "VII", "#2eb82e", "277961009"),
+    Segment(8, "liver_segment_8", "8", "VIII", "#a64dff", "277962002"),
+    Segment(9, "liver_segment_4a", "4a", "IVa", "#b8e600", None),
+    Segment(10, "liver_segment_4b", "4b", "IVb", "#00806b", None),
 )
 SEGMENT_NAMES: tuple[str, ...] = tuple(s.name for s in SEGMENTS)
 SEGMENT_BY_NAME: Mapping[str, Segment] = {s.name: s for s in SEGMENTS}

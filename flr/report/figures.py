@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from flr.anatomy import SEGMENTS, roman_numeral
+from flr.anatomy import SEGMENT_BY_NAME, SEGMENTS, roman_numeral
 from flr.image import Geometry, patient_side
 
 __all__ = [
@@ -64,14 +64,8 @@ VIEWS: tuple[str, ...] = ("axial", "coronal")
 #: and face-adjacent segments (Couinaud: I-II, II-III, III-IV, IV-V, V-VI, VI-VII, VII-VIII, ...) differ by
 #: >= 78 degrees of hue, so neighbours never read as one colour (the registry's Paired colours gave II and III
 #: a dark and a light blue).
-_SEGMENT_PALETTE: Mapping[str, str] = {
-    "liver_segment_1": "#ff6a00", "liver_segment_2": "#ff47b5", "liver_segment_3": "#ffc20a",
-    "liver_segment_4": "#00d5ff", "liver_segment_5": "#9a6324", "liver_segment_6": "#1f6fff",
-    "liver_segment_7": "#2eb82e", "liver_segment_8": "#a64dff", "liver_segment_4a": "#b8e600",
-    "liver_segment_4b": "#00806b",
-}
 #: One colour per canonical segment in code order (:data:`flr.anatomy.SEGMENTS`: 1..8, 4a, 4b).
-SEGMENT_COLOURS: tuple[str, ...] = tuple(_SEGMENT_PALETTE.get(seg.name, seg.colour) for seg in SEGMENTS)
+SEGMENT_COLOURS: tuple[str, ...] = tuple(seg.colour for seg in SEGMENTS)
 #: Opacity of a segment's tint over the CT (the CT stays readable under it).
 SEGMENT_TINT_ALPHA = 0.38
 _EXTRA_COLOURS: tuple[str, ...] = ("#8dd3c7", "#bebada", "#80b1d3", "#fdb462", "#fccde5", "#ccebc5")
@@ -279,8 +273,8 @@ def segment_label(name: str) -> str:
 def segment_colour(name: str, code: int = 0) -> str:
     """The report's colour of a canonical segment name (:data:`SEGMENT_COLOURS`); another name (a label the
     registry does not know) gets one of a few extra colours by its ``code``."""
-    if name in _SEGMENT_PALETTE:
-        return _SEGMENT_PALETTE[name]
+    if name in SEGMENT_BY_NAME:
+        return SEGMENT_BY_NAME[name].colour
     return _EXTRA_COLOURS[code % len(_EXTRA_COLOURS)]
 
 

@@ -410,7 +410,7 @@ def test_a_megabyte_of_yaml_is_refused_quickly():
     start = time.perf_counter()
     with pytest.raises(ConfigFileError, match=f"more than {config.MAX_VALUES} values"):
         _yaml("x: [" + "1," * 490_000 + "]\n")  # parsing it all would take about 8 s
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 4.0  # stopped early: half the full parse even on a loaded 2-core machine
 
 
 def test_libyaml_s_own_depth_limit_reads_like_ours(monkeypatch):
