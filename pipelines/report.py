@@ -41,21 +41,64 @@ def active_rulebook(assessment: Assessment, rulebook: Rulebook | None = None) ->
     return load_rulebook("default")
 
 
-def slices_to_draw(assessment: Assessment) -> list[tuple[str, str, int]]:
-    """(title, view, index) of the report's slices: through the liver centre and each tumour
-    (:func:`flr.report.figures.pick_slices`), then, for each vessel system whose territory at risk none of those
-    shows, the axial slice holding most of it.
-    """
+#: Context drawn around the liver and its vessels (mm): the figures show the assessment's box grown by this.
+DISPLAY_MARGIN_MM = 15.0
+
+
+class _View:
+    """What the figures draw from (issue 14, item 5: the assessment's crops, no whole-grid array): the display
+    box (the assessment's box grown by :data:`DISPLAY_MARGIN_MM`, clipped to the grid), its geometry, and
+    each array of the assessment on it."""
+
+    def __init__(self, assessment: Assessment) -> None:
+        arr = assessment.arrays
+        assert arr is not None
+        g = assessment.geometry
+        shape = np.array(g.shape_zyx)
+        if arr.box is None:
+            self.box: tuple[slice, ...] = tuple(slice(0, int(n)) for n in shape)
+        else:
+            grow = np.ceil(DISPLAY_MARGIN_MM / np.asarray(g.spacing_zyx_mm)).astype(int)
+            lo = np.maximum([b.start for b in arr.box] - grow, 0)
+            hi = np.minimum([b.stop for b in arr.box] + grow, shape)
+            self.box = tuple(slice(int(a), int(z)) for a, z in zip(lo, hi, strict=True))
+        self.offset = np.array([b.start for b in self.box])
+        self.geometry = g.cropped(self.box)
+        self._arr = arr
+
+    def on_box(self, crop: np.ndarray) -> np.ndarray:
+        """An array of the assessment's box, placed on the display box (0 / False around it)."""
+        box = self._arr.box
+        if box is None:
+            return crop[self.box]
+        out = np.zeros(self.geometry.shape_zyx, crop.dtype)
+        out[tuple(slice(b.start - o, b.stop - o) for b, o in zip(box, self.offset, strict=True))] = crop
+        return out
+
+    def array(self, name: str) -> np.ndarray:
+        return self.on_box(getattr(self._arr, f"crop_{name}"))
+
+    def mapping(self, name: str) -> dict[str, np.ndarray]:
+        return {k: self.on_box(v) for k, v in getattr(self._arr, f"crop_{name}").items()}
+
+    def grid_index(self, view: str, index: int) -> int:
+        """A slice number of the display box as a slice number of the whole grid."""
+        from flr.report.figures import FIXED_AXIS
+
+        return int(index + self.offset[FIXED_AXIS[view]])
+
+
+def _picks(view: _View) -> list[tuple[str, str, int]]:
+    """(title, view, index on the display box) of the report's slices (:func:`slices_to_draw`)."""
     from flr.report import figures as fg
 
-    arr = assessment.arrays
-    if arr is None:
-        return []
-    g = assessment.geometry
-    picks = fg.pick_slices(g, arr.liver, arr.tumors if arr.tumors.any() else None)
-    for check in [k for k in fg.SYSTEMS if k in arr.at_risk]:
-        mask = arr.at_risk[check]
-        if any(fg.at_risk_planes({check: mask}, g, view, index) for _, view, index in picks):
+    g = view.geometry
+    tumors = view.array("tumors")
+    picks = fg.pick_slices(g, view.array("liver"), tumors if tumors.any() else None)
+    at_risk = view.mapping("at_risk")
+    for check in [k for k in fg.SYSTEMS if k in at_risk]:
+        mask = at_risk[check]
+        if any(fg.at_risk_planes({check: mask}, g, v, index) for _, v, index in picks):
             continue
         index = fg.at_risk_slice(mask, g, "axial")
         if index is not None:
@@ -63,33 +106,49 @@ def slices_to_draw(assessment: Assessment) -> list[tuple[str, str, int]]:
     return picks
 
 
+def slices_to_draw(assessment: Assessment) -> list[tuple[str, str, int]]:
+    """(title, view, index) of the report's slices, indices of the whole grid: through the liver centre and each
+    tumour (:func:`flr.report.figures.pick_slices`), then, for each vessel system whose territory at risk none of
+    those shows, the axial slice holding most of it.
+    """
+    if assessment.arrays is None:
+        return []
+    view = _View(assessment)
+    return [(title, v, view.grid_index(v, index)) for title, v, index in _picks(view)]
+
+
 def make_figures(assessment: Assessment, ct: Image | None, thresholds: Thresholds) -> list[Figure]:
-    """Slices (:func:`slices_to_draw`), the segment volume chart and a remnant projection."""
+    """Slices (:func:`slices_to_draw`), the segment volume chart and a remnant projection, drawn from the
+    assessment's crops on the display box (:class:`_View`)."""
     from flr.report import figures as fg
 
-    arr = assessment.arrays
-    if arr is None:
+    if assessment.arrays is None:
         return []
-    g = assessment.geometry
+    view = _View(assessment)
+    g = view.geometry
     margin_points = [(t.tumor_point_mm, t.remnant_point_mm, t.margin_mm) for t in assessment.tumors
                      if t.tumor_point_mm is not None and t.remnant_point_mm is not None and t.margin_mm is not None]
-    ct_hu = np.asarray(ct.array) if ct is not None else None
+    ct_hu = np.asarray(ct.array[view.box]) if ct is not None else None
     at_risk_ml = {name: c.at_risk_ml for name, c in assessment.checks.items() if isinstance(c, SupplyCheck)}
-    ablation = arr.ablation if np.any(arr.ablation) else None
+    ablation_box = view.array("ablation")
+    ablation = ablation_box if np.any(ablation_box) else None
+    territory, removed, tumors, at_risk = (view.array("territory"), view.array("removed"), view.array("tumors"),
+                                           view.mapping("at_risk"))
     out = []
-    for title, view, index in slices_to_draw(assessment):
-        png = fg.slice_png(ct_hu, g, view=view, index=index, segment_map=arr.territory, segment_names=SEGMENT_CODES,
-                           resected=arr.removed, tumors=arr.tumors, margin_points=margin_points,
-                           at_risk=arr.at_risk, at_risk_ml=at_risk_ml, ablation=ablation, title=title)
-        caption = f"{view} slice {index}; segments by numeral, resected parenchyma hatched, tumours outlined red"
+    for title, v, index in _picks(view):
+        png = fg.slice_png(ct_hu, g, view=v, index=index, segment_map=territory, segment_names=SEGMENT_CODES,
+                           resected=removed, tumors=tumors, margin_points=margin_points,
+                           at_risk=at_risk, at_risk_ml=at_risk_ml, ablation=ablation, title=title)
+        caption = (f"{v} slice {view.grid_index(v, index)}; segments by numeral, resected parenchyma hatched, "
+                   "tumours outlined red")
         if ablation is not None:
             caption += ", ablation zones dashed white"
-        if any(np.any(m) for m in arr.at_risk.values()):
+        if any(np.any(m) for m in at_risk.values()):
             caption += "; remnant at risk hatched in its vessel system's colour"
         out.append(Figure(title, png, caption, kind="slice"))
     out.append(_volume_chart(assessment, thresholds))
     out.append(Figure("Remnant (anterior projection)",
-                      fg.remnant_projection_png(arr.functional, arr.removed, g, tumors=arr.tumors,
+                      fg.remnant_projection_png(view.array("functional"), removed, g, tumors=tumors,
                                                 remnant_label="functional remnant"),
                       "functional remnant in colour, resected parenchyma grey, tumours red", kind="projection"))
     return out

@@ -163,7 +163,8 @@ _TARGETS: dict[str, tuple[np.ndarray, np.ndarray]] = {
     "axial": (np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])),     # right = L, down = P
     "coronal": (np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, -1.0])),  # right = L, down = I
 }
-_FIXED_AXIS = {"axial": 0, "coronal": 1}
+#: The array axis (z, y, x) each view holds fixed: its slice number counts along it.
+FIXED_AXIS = {"axial": 0, "coronal": 1}
 
 
 def _check_view(view: str) -> str:
@@ -175,7 +176,7 @@ def _check_view(view: str) -> str:
 def _plan(geometry: Geometry, view: str, fixed_axis: int | None = None) -> _Plan:
     """Choose transpose and flips so the displayed axes point as close as possible to the view's targets."""
     col_target, row_target = _TARGETS[_check_view(view)]
-    fixed = _FIXED_AXIS[view] if fixed_axis is None else fixed_axis
+    fixed = FIXED_AXIS[view] if fixed_axis is None else fixed_axis
     d = geometry.direction_matrix
     spacing = geometry.spacing_mm
 
@@ -214,7 +215,7 @@ def _check_volume(volume: np.ndarray, geometry: Geometry, what: str) -> np.ndarr
 
 
 def _check_index(geometry: Geometry, view: str, index: int) -> int:
-    axis = _FIXED_AXIS[_check_view(view)]
+    axis = FIXED_AXIS[_check_view(view)]
     n = geometry.shape_zyx[axis]
     i = int(index)
     if not 0 <= i < n:
@@ -367,7 +368,7 @@ def at_risk_planes(at_risk: Mapping[str, np.ndarray], geometry: Geometry, view: 
 def at_risk_slice(mask: np.ndarray, geometry: Geometry, view: str = "axial") -> int | None:
     """Index of the ``view`` slice holding most of ``mask`` (the first of equals); None for an empty mask."""
     arr = _check_volume(mask, geometry, "at-risk mask") != 0
-    axis = _FIXED_AXIS[_check_view(view)]
+    axis = FIXED_AXIS[_check_view(view)]
     counts = arr.sum(axis=tuple(a for a in (0, 1, 2) if a != axis))
     return int(np.argmax(counts)) if counts.any() else None
 
