@@ -40,6 +40,11 @@ Reading (:func:`read_dicom`)
   Enhanced CT, from the PixelValueTransformationSequence). The array is ``int16`` when every slope
   and intercept is integral and the values fit, otherwise ``float32`` (always ``float32`` after
   resampling).
+* Compressed pixel data (JPEG, JPEG 2000, ...) is decoded by several processes, one file at a time each
+  (:data:`DECODE_WORKERS_ENV`, default the CPUs; threads would not help: pylibjpeg's decoders hold the GIL),
+  each file's slices written into the preallocated stack as they arrive; the array and the errors are those
+  of the serial decode. Small series (:data:`PARALLEL_MIN_PIXELS`) and uncompressed data are read in the
+  calling process.
 * Patient identifiers never enter the returned metadata or error messages.
 
 Writing (:func:`write_dicom_series`) produces a CT Image Storage series, one file per slice, from an
@@ -55,7 +60,7 @@ import math
 import struct
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -81,8 +86,8 @@ from flr.image import ORIENTATION_TOL, POSITION_TOL_MM, SPACING_TOL_MM, Geometry
 from flr.io import DEFLATE_MAX_RATIO, format_bytes
 from flr.io._common import atomic_path, one_line, quiet_pydicom
 
-__all__ = ["CT_SOP_CLASS_UIDS", "DICOM_PARSE_ERRORS", "check_pixel_data", "read_dicom", "read_series_header",
-           "write_dicom_series"]
+__all__ = ["CT_SOP_CLASS_UIDS", "DECODE_WORKERS_ENV", "DICOM_PARSE_ERRORS", "PARALLEL_MIN_PIXELS", "check_pixel_data",
+           "decode_worker_count", "read_dicom", "read_series_header", "write_dicom_series"]
 
 #: Relative tolerance: a gap may deviate from the median gap by this fraction of it, a slice may sit
 #: off its first slice's normal line by this fraction of the smaller pixel spacing.
@@ -785,11 +790,13 @@ def _plane(arr: np.ndarray, f: _Frame, file: Path) -> np.ndarray:
     return plane
 
 
-def _pixels(st: _Stack) -> np.ndarray:
+def _pixels(st: _Stack, workers: int) -> np.ndarray:
     """Rescaled pixel stack (z, y, x) in sorted order: int16 when exact and in range, else float32.
 
-    The stack is allocated only once the first file's pixel data has been checked against its Rows and
-    Columns (all slices share them), so a header that lies about the matrix size allocates nothing.
+    The files are decoded by :func:`_decoded` (``workers`` processes, or this one when 1), each file's planes
+    written into the stack as it arrives; the stack is allocated only once the first file's pixel data has
+    been checked against its Rows and Columns (all slices share them), so a header that lies about the matrix
+    size allocates nothing. The result does not depend on the order in which files arrive.
     """
     frames = st.frames
     rows, cols = frames[0].rows, frames[0].cols
@@ -798,23 +805,186 @@ def _pixels(st: _Stack) -> np.ndarray:
     by_file: dict[Path, list[tuple[int, _Frame]]] = {}
     for slot, f in enumerate(frames):
         by_file.setdefault(f.path, []).append((slot, f))
+    files = list(by_file)
     info = np.iinfo(np.int16)
-    for file, items in by_file.items():
-        arr, _ = _decode(file)
+    for index, arr in _decoded(files, workers):
+        file = files[index]
         if out is None:
             out = np.empty((len(frames), rows, cols), dtype=np.int16 if integral else np.float32)
-        for slot, f in items:
+        for slot, f in by_file[file]:
             plane = _plane(arr, f, file)
             if out.dtype == np.int16:
                 values = plane.astype(np.int64) * int(f.slope) + int(f.intercept)
                 if values.size and (values.min() < info.min or values.max() > info.max):
-                    out = out.astype(np.float32)
+                    out = out.astype(np.float32)  # exact for the int16 slots written so far
                 out[slot] = values
             else:
                 out[slot] = plane.astype(np.float64) * f.slope + f.intercept
     if out is None:  # pragma: no cover - a stack always has a frame
         raise DicomSeriesError("empty DICOM stack")
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# decoding in parallel
+# ----------------------------------------------------------------------------------------------
+#: Environment variable: how many processes decode a compressed series (a positive integer; 1 decodes in the
+#: calling process). Default: the CPUs this process may run on, but 1 inside a worker process of a pool
+#: (``flr batch -j``, a Dask worker), which spreads its cases over the cores already.
+DECODE_WORKERS_ENV = "FLR_DECODE_WORKERS"
+#: A compressed series of fewer pixels than this is decoded in the calling process when the worker count is
+#: not given explicitly: starting the worker processes costs more than they save on it (measured in
+#: ``benchmarks/bench_dicom_decode.py``). Uncompressed pixel data is always read in the calling process.
+PARALLEL_MIN_PIXELS = 64 * 512 * 512
+#: How decoder processes start: ``forkserver`` (one small server process forks them, with this module loaded)
+#: where the system has it, else ``spawn``; never ``fork``, which is unsafe when the caller runs threads.
+_START_METHOD: str | None = None  # None: the first of those the system has
+#: Files handed out ahead per worker: enough to keep every worker busy, few enough that decoded slices
+#: waiting to be written stay a handful (memory bounded by this many slices per worker).
+_AHEAD_PER_WORKER = 2
+
+
+def _available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the system has one, else ``os.cpu_count()``)."""
+    import os
+
+    affinity = getattr(os, "sched_getaffinity", None)
+    return max(1, len(affinity(0)) if affinity is not None else os.cpu_count() or 1)
+
+
+def decode_worker_count(requested: int | None = None) -> int:
+    """How many processes decode a compressed series: ``requested``, else :data:`DECODE_WORKERS_ENV`, else
+    the CPUs available (1 in a worker process of a pool).
+
+    >>> decode_worker_count(3)
+    3
+
+    Raises
+    ------
+    FlrError
+        ``requested`` or the environment variable is not a positive integer (the message names it).
+    """
+    import multiprocessing
+    import os
+
+    if requested is not None:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise FlrError(f"decode_workers must be a positive integer or None, got {quote(requested)}")
+        return requested
+    text = os.environ.get(DECODE_WORKERS_ENV, "").strip()
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise FlrError(f"{DECODE_WORKERS_ENV}={quote(text)} is not a positive integer (the number of processes "
+                           "decoding a compressed DICOM series; 1 decodes in this process)")
+        return value
+    return 1 if multiprocessing.parent_process() is not None else _available_cpus()
+
+
+def _series_workers(st: _Stack, series: _Series, requested: int | None) -> int:
+    """Processes for this series: 1 for uncompressed data, one file, or (unless ``requested``) a small series."""
+    n_files = len({f.path for f in st.frames})
+    if n_files < 2 or not any(_is_compressed(ts) for ts in series.transfer_syntaxes):
+        return 1
+    workers = decode_worker_count(requested)
+    if requested is None and len(st.frames) * st.frames[0].rows * st.frames[0].cols < PARALLEL_MIN_PIXELS:
+        return 1
+    return min(workers, n_files)
+
+
+def _is_compressed(ts: str) -> bool:
+    """A known compressed (encapsulated) transfer syntax; False for a damaged or unknown UID, which the serial
+    decode then refuses with its own message."""
+    with quiet_pydicom():  # a damaged UID warns on construction
+        uid = pydicom.uid.UID(ts)
+        try:
+            return bool(uid.is_transfer_syntax and uid.is_encapsulated)
+        except ValueError:
+            return False
+
+
+def _decode_array(path: Path) -> np.ndarray:
+    """The decoded pixel array of one file (what a worker process sends back)."""
+    return _decode(path)[0]
+
+
+def _ignore_sigint() -> None:
+    """A decoder process leaves Ctrl-C to the caller, which stops handing out files and shuts the pool down."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _process_context() -> Any:
+    """The multiprocessing context of decoder processes (:data:`_START_METHOD`). A forkserver started here
+    loads this module (and ``__main__``, as by default) once, so its processes start without importing it."""
+    import multiprocessing
+
+    method = _START_METHOD or ("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(["__main__", __name__])  # takes effect when the server starts
+    return context
+
+
+def _decoded(files: Sequence[Path], workers: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(index in ``files``, decoded array) of every file, in this process (``workers`` 1) or in a pool of
+    ``workers`` processes, in the order they finish.
+
+    A pool fails as the calling process would: with the error of the first file, in ``files`` order, that
+    fails (files after it are not decoded). Processes start as :func:`_process_context` says and end with the
+    call; at most :data:`_AHEAD_PER_WORKER` files per process are in flight, and a decoder that crashes its
+    process is reported with the files it may have been decoding.
+    """
+    if workers <= 1:
+        for index, path in enumerate(files):
+            yield index, _decode_array(path)
+        return
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(workers, mp_context=_process_context(), initializer=_ignore_sigint)
+    pending: dict[Future[np.ndarray], int] = {}
+    first_error: tuple[int, BaseException] | None = None
+    submitted = 0
+    try:
+        while pending or (first_error is None and submitted < len(files)):
+            while first_error is None and submitted < len(files) and len(pending) < workers * _AHEAD_PER_WORKER:
+                pending[pool.submit(_decode_array, files[submitted])] = submitted
+                submitted += 1
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=pending.__getitem__):
+                index = pending.pop(future)
+                error = _pool_error(future, index, files, pending.values())
+                if error is not None and (first_error is None or index < first_error[0]):
+                    first_error = (index, error)
+                elif error is None and first_error is None:
+                    yield index, future.result()
+            if first_error is not None:  # only files before the failing one can still fail first
+                for future in [f for f, i in pending.items() if i > first_error[0]]:
+                    future.cancel()
+                    del pending[future]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if first_error is not None:
+        raise first_error[1]
+
+
+def _pool_error(future: Any, index: int, files: Sequence[Path], in_flight: Any) -> BaseException | None:
+    """The error of a finished decode (None when it succeeded); a process that died is named with the files
+    it may have been decoding (this one and those still in flight)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    error = future.exception()
+    if not isinstance(error, BrokenProcessPool):
+        return error
+    running = sorted([index, *in_flight])
+    names = ", ".join(files[i].name for i in running[:3]) + (", ..." if len(running) > 3 else "")
+    return InputFileError(f"{files[index].parent}: a pixel decoder process ended abruptly (a crash in the "
+                          f"decoder) while decoding one of {names}; decoding them with {DECODE_WORKERS_ENV}=1 names "
+                          "the file")
 
 
 def _deshear(stack: np.ndarray, st: _Stack) -> tuple[np.ndarray, np.ndarray]:
@@ -957,7 +1127,8 @@ def _metadata(series: _Series, st: _Stack, resampled: str | None, z_source: str)
     }
 
 
-def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: bool = False) -> Image:
+def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: bool = False,
+               decode_workers: int | None = None) -> Image:
     """Read one DICOM image series (a folder, searched recursively, or a single file) as an Image.
 
     Parameters
@@ -979,6 +1150,12 @@ def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: boo
           or before the last one.
 
         The result is ``float32`` and ``metadata['resampled']`` describes what was done.
+    decode_workers
+        Processes that decode compressed (JPEG, JPEG 2000, ...) pixel data, one file at a time each; 1 decodes
+        in this process. None: :data:`DECODE_WORKERS_ENV` or the CPUs available (:func:`decode_worker_count`),
+        and 1 for a series under :data:`PARALLEL_MIN_PIXELS`. The array is the same whatever the count, and so
+        is the error of a file that cannot be decoded (the first such file in slice order).
+
 
     Returns
     -------
@@ -1021,7 +1198,8 @@ def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: boo
         if not skipped:
             raise
         raise DicomSeriesError(f"{exc}; skipped: {_skip_summary(path, skipped)}") from None
-    array, origin, resampled = _regularise(_pixels(st), st, tilt, irregular, z_spacing)
+    array, origin, resampled = _regularise(_pixels(st, _series_workers(st, series, decode_workers)), st, tilt,
+                                           irregular, z_spacing)
     if irregular:
         z_source = "median gap of ImagePositionPatient projections (resampled)"
     sy, sx = (float(v) for v in st.pixel_spacing)
