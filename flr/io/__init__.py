@@ -16,13 +16,16 @@ from typing import Any
 import numpy as np
 
 from flr.errors import EmptyStructureError, InputFileError, SchemeError, UnsupportedFormatError, quote
-from flr.image import Image, LabelMap
+from flr.image import Geometry, Image, LabelMap
+from flr.io._common import ImageHeader
 from flr.schemes import LabelScheme, canonical_name, resolve_scheme
 
 __all__ = [
+    "ImageHeader",
     "detect_format",
     "read_dicom_identifiers",
     "read_image",
+    "read_image_header",
     "read_label_map",
     "read_label_maps",
     "sha256_of",
@@ -107,12 +110,68 @@ def read_image(path: str | Path, *, series_uid: str | None = None, resample: boo
         from flr.io.dicom import read_dicom
 
         image = read_dicom(path, series_uid=series_uid, resample=resample)
-    meta = dict(image.metadata)
+    return Image(image.array, image.geometry, image.source, _provenance(image.metadata, kind, path))
+
+
+def read_image_header(path: str | Path, *, series_uid: str | None = None, resample: bool = False) -> ImageHeader:
+    """What :func:`read_image` gives for the same arguments but the voxels: the geometry, the source and the
+    metadata (``sha256`` and ``warnings`` included), equal to the full read's, without decoding a voxel.
+
+    * DICOM: every file's header, up to its pixel data (:func:`flr.io.dicom.read_dicom_header`);
+    * NIfTI: the header (nibabel's image is lazy: the data block is never read, nor decompressed);
+    * NRRD: read in full and the voxels dropped (no header-only path yet).
+
+    Raises what :func:`read_image` raises on the headers; damaged or truncated voxel data is found by
+    :func:`read_image` alone.
+    """
+    path = Path(path)
+    kind = detect_format(path)
+    if kind == "nifti":
+        geometry, meta = _nifti_header(path)
+        source = str(path)
+    elif kind == "nrrd":
+        from flr.io.nrrd import read_nrrd
+
+        image = read_nrrd(path)
+        geometry, meta, source = image.geometry, dict(image.metadata), str(image.source)
+    else:
+        from flr.io.dicom import read_dicom_header
+
+        geometry, meta = read_dicom_header(path, series_uid=series_uid, resample=resample)
+        source = str(path)
+    return ImageHeader(geometry, source, _provenance(meta, kind, path))
+
+
+def _nifti_header(path: Path) -> tuple[Geometry, dict[str, Any]]:
+    """(geometry, metadata) of :func:`flr.io.nifti.read_nifti` (a CT, scaled) from the header alone: the same
+    steps, with the array's shape taken from the header (trailing axes of length 1 dropped, missing ones
+    added, as the reader does to the array)."""
+    from flr.io import nifti
+
+    img = nifti._load(path)  # header checked; nibabel reads the data only when asked
+    header = img.header
+    meta: dict[str, Any] = {"format": "nifti", "sform_code": int(header["sform_code"]),
+                            "qform_code": int(header["qform_code"]), "warnings": []}
+    affine = nifti._in_mm(path, header, nifti._choose_affine(path, img, meta), meta["warnings"])
+    nifti._scaling(path, img)  # a non-finite scaling is refused as by the full read
+    shape = list(img.shape)
+    while len(shape) > 3 and shape[-1] == 1:
+        shape.pop()
+    shape += [1] * (3 - len(shape))
+    if len(shape) != 3:
+        raise InputFileError(f"{path}: expected a 3-D image, got shape {tuple(shape)}")
+    return nifti.geometry_from_affine(affine, tuple(shape), str(path)), meta
+
+
+def _provenance(metadata: Mapping[str, Any], kind: str, path: Path) -> dict[str, Any]:
+    """A reader's metadata with what every image read here carries: ``format``, ``warnings`` and ``sha256``
+    (of the file, or of a DICOM series' files)."""
+    meta = dict(metadata)
     meta.setdefault("format", kind)
     meta.setdefault("warnings", [])
     files = meta.get("files")
     meta["sha256"] = _sha256_files([Path(f) for f in files]) if files else sha256_of(path)
-    return Image(image.array, image.geometry, image.source, meta)
+    return meta
 
 
 def _sidecar_scheme(path: Path) -> Path | None:

@@ -7,10 +7,27 @@ import os
 import re
 import secrets
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flr.errors import OutputError
+from flr.image import Geometry
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """An image's grid and metadata without its voxels (:func:`flr.io.read_image_header`): ``geometry``,
+    ``source`` and ``metadata`` are those of the :class:`~flr.image.Image` the full read gives. ``metadata``
+    is copied (shallowly)."""
+
+    geometry: Geometry
+    source: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metadata", dict(self.metadata))
 
 
 @contextlib.contextmanager

@@ -44,7 +44,7 @@ Reading (:func:`read_dicom`)
   (:data:`DECODE_WORKERS_ENV`, default the CPUs; threads would not help: pylibjpeg's decoders hold the GIL),
   each file's slices written into the preallocated stack as they arrive; the array and the errors are those
   of the serial decode. Small series (:data:`PARALLEL_MIN_PIXELS`) and uncompressed data are read in the
-  calling process.
+  calling process. :func:`read_dicom_header` gives the geometry and metadata without decoding a pixel.
 * Patient identifiers never enter the returned metadata or error messages.
 
 Writing (:func:`write_dicom_series`) produces a CT Image Storage series, one file per slice, from an
@@ -87,7 +87,7 @@ from flr.io import DEFLATE_MAX_RATIO, format_bytes
 from flr.io._common import atomic_path, one_line, quiet_pydicom
 
 __all__ = ["CT_SOP_CLASS_UIDS", "DECODE_WORKERS_ENV", "DICOM_PARSE_ERRORS", "PARALLEL_MIN_PIXELS", "check_pixel_data",
-           "decode_worker_count", "read_dicom", "read_series_header", "write_dicom_series"]
+           "decode_worker_count", "read_dicom", "read_dicom_header", "read_series_header", "write_dicom_series"]
 
 #: Relative tolerance: a gap may deviate from the median gap by this fraction of it, a slice may sit
 #: off its first slice's normal line by this fraction of the smaller pixel spacing.
@@ -987,25 +987,34 @@ def _pool_error(future: Any, index: int, files: Sequence[Path], in_flight: Any) 
                           "the file")
 
 
-def _deshear(stack: np.ndarray, st: _Stack) -> tuple[np.ndarray, np.ndarray]:
+def _deshear_extent(st: _Stack) -> tuple[int, int, int, int]:
+    """(i0, j0, rows, columns) of :func:`_deshear`'s grid: its first voxel lies ``i0`` columns and ``j0`` rows
+    from the first slice's (whole pixels), its size holds every slice moved onto it."""
+    sy, sx = st.pixel_spacing
+    u = st.inplane_mm[:, 0] / sx
+    v = st.inplane_mm[:, 1] / sy
+    i0 = math.floor(float(np.min(u)) + 1e-6)
+    j0 = math.floor(float(np.min(v)) + 1e-6)
+    nx = math.ceil(float(np.max(u)) - 1e-6) + st.frames[0].cols - i0
+    ny = math.ceil(float(np.max(v)) - 1e-6) + st.frames[0].rows - j0
+    return i0, j0, ny, nx
+
+
+def _deshear(stack: np.ndarray, st: _Stack) -> np.ndarray:
     """Undo a gantry tilt: translate each slice in its plane onto the first slice's in-plane grid.
 
     Slice ``k``'s pixel (0, 0) sits ``(u_k, v_k)`` pixels from the first slice's along (row, col).
     The output grid keeps the first slice's in-plane axes and spacing, extended by whole pixels so
     that no slice loses data; each output slice is the input slice moved by ``(-u_k, -v_k)`` with
     bilinear interpolation (exact for whole-pixel moves). Voxels that no slice covers get the minimum
-    of the series (air/padding). Returns the array and the in-plane offset (mm, along row and col) of
-    the new grid's first voxel from the first slice's position.
+    of the series (air/padding). The grid (its first voxel's offset, its size) is :func:`_deshear_extent`'s.
     """
     from scipy import ndimage  # lazily: only tilted series need it
 
     sy, sx = st.pixel_spacing
     u = st.inplane_mm[:, 0] / sx
     v = st.inplane_mm[:, 1] / sy
-    i0 = math.floor(float(np.min(u)) + 1e-6)
-    j0 = math.floor(float(np.min(v)) + 1e-6)
-    nx = math.ceil(float(np.max(u)) - 1e-6) + stack.shape[2] - i0
-    ny = math.ceil(float(np.max(v)) - 1e-6) + stack.shape[1] - j0
+    i0, j0, ny, nx = _deshear_extent(st)
     fill = float(np.min(stack))
     out = np.empty((stack.shape[0], ny, nx), dtype=np.float32)
     for k in range(stack.shape[0]):
@@ -1020,12 +1029,17 @@ def _deshear(stack: np.ndarray, st: _Stack) -> tuple[np.ndarray, np.ndarray]:
             cval=fill,
             prefilter=False,
         )
-    return out, np.array([i0 * sx, j0 * sy])
+    return out
+
+
+def _regrid_count(z_mm: np.ndarray, spacing_mm: float) -> int:
+    """Slices of :func:`_regrid_z`'s grid: from the first position to at most the last, ``spacing_mm`` apart."""
+    return math.floor(float(z_mm[-1]) / spacing_mm + 1e-6) + 1
 
 
 def _regrid_z(stack: np.ndarray, z_mm: np.ndarray, spacing_mm: float) -> np.ndarray:
     """Linear interpolation along axis 0 from positions ``z_mm`` onto ``0, spacing, 2 spacing, ...``."""
-    n = math.floor(float(z_mm[-1]) / spacing_mm + 1e-6) + 1
+    n = _regrid_count(z_mm, spacing_mm)
     targets = np.arange(n) * spacing_mm
     out = np.empty((n, *stack.shape[1:]), dtype=np.float32)
     hi = np.clip(np.searchsorted(z_mm, targets, side="left"), 1, len(z_mm) - 1)
@@ -1075,33 +1089,59 @@ def _z_spacing(path: Path, series_label: str, st: _Stack, resample: bool) -> tup
     return z_spacing, "ImagePositionPatient (projection on the slice normal)", tilt, irregular
 
 
-def _regularise(array: np.ndarray, st: _Stack, tilt: float | None, irregular: bool,
-                z_spacing: float) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """(array (z, y, x), origin in LPS mm, description of the resampling or None) of a checked stack.
+@dataclass(frozen=True)
+class _Grid:
+    """The voxel grid of a checked stack, from its headers alone: what :func:`read_dicom` returns the array on."""
 
-    A tilted stack is desheared (:func:`_deshear`), an irregular one regridded along z
-    (:func:`_regrid_z`); either makes the array ``float32``.
-    """
+    geometry: Geometry
+    resampled: str | None  # how the stack is resampled onto the grid, None when it is not
+    z_source: str
+
+
+def _grid(st: _Stack, tilt: float | None, irregular: bool, z_spacing: float, z_source: str) -> _Grid:
+    """The grid of a checked stack: its own, or the one a tilted stack is desheared onto (:func:`_deshear`)
+    and an irregular one regridded onto along z (:func:`_regrid_z`)."""
     origin = st.frames[0].position.astype(float)
+    n, rows, cols = len(st.frames), st.frames[0].rows, st.frames[0].cols
     notes = []
     if tilt is not None:
-        array, offset_mm = _deshear(array, st)
+        i0, j0, rows, cols = _deshear_extent(st)
+        sy, sx = st.pixel_spacing
+        offset_mm = np.array([i0 * sx, j0 * sy])
         origin = origin + offset_mm[0] * st.row + offset_mm[1] * st.col
         notes.append(
             f"gantry tilt of {abs(tilt):.2f} degrees corrected by translating each slice within its plane "
             f"onto the first slice's grid (bilinear), in-plane size (rows x columns) "
-            f"{st.frames[0].rows}x{st.frames[0].cols} -> {array.shape[1]}x{array.shape[2]} so that no data is cut"
+            f"{st.frames[0].rows}x{st.frames[0].cols} -> {rows}x{cols} so that no data is cut"
         )
     if irregular:
-        n_in = array.shape[0]
-        array = _regrid_z(array, st.z_mm, z_spacing)
+        n_in, n = n, _regrid_count(st.z_mm, z_spacing)
         notes.append(
             f"irregular slice positions resampled by linear interpolation along the slice normal: "
-            f"{n_in} slices -> {array.shape[0]} slices {_fmt_mm(z_spacing)} mm apart (median gap)"
+            f"{n_in} slices -> {n} slices {_fmt_mm(z_spacing)} mm apart (median gap)"
         )
-    if not notes:
-        return array, origin, None
-    return array.astype(np.float32, copy=False), origin, "; ".join(notes)
+        z_source = "median gap of ImagePositionPatient projections (resampled)"
+    sy, sx = (float(v) for v in st.pixel_spacing)
+    geometry = Geometry(
+        shape_zyx=(n, rows, cols),
+        spacing_mm=(sx, sy, float(z_spacing)),
+        origin_mm=tuple(origin.tolist()),
+        direction=tuple(np.column_stack([st.row, st.col, st.normal]).ravel().tolist()),
+    )
+    return _Grid(geometry, "; ".join(notes) if notes else None, z_source)
+
+
+def _regularise(array: np.ndarray, st: _Stack, tilt: float | None, irregular: bool, z_spacing: float,
+                grid: _Grid) -> np.ndarray:
+    """The stack (z, y, x) on ``grid``: desheared when tilted, regridded along z when irregular; either makes
+    it ``float32``."""
+    if tilt is not None:
+        array = _deshear(array, st)
+    if irregular:
+        array = _regrid_z(array, st.z_mm, z_spacing)
+    if array.shape != grid.geometry.shape_zyx:  # pragma: no cover - _grid computes what the resampling makes
+        raise DicomSeriesError(f"resampled stack {array.shape} is not on its grid {grid.geometry.shape_zyx}")
+    return array if grid.resampled is None else array.astype(np.float32, copy=False)
 
 
 def _metadata(series: _Series, st: _Stack, resampled: str | None, z_source: str) -> dict[str, Any]:
@@ -1156,7 +1196,6 @@ def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: boo
         and 1 for a series under :data:`PARALLEL_MIN_PIXELS`. The array is the same whatever the count, and so
         is the error of a file that cannot be decoded (the first such file in slice order).
 
-
     Returns
     -------
     Image
@@ -1187,6 +1226,28 @@ def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: boo
         (checked before decoding), colour pixels, or undecodable pixel data (the message names the file).
     """
     path = Path(path)
+    series, st, (z_spacing, tilt, irregular), grid, metadata = _read_headers(path, series_uid, resample)
+    array = _regularise(_pixels(st, _series_workers(st, series, decode_workers)), st, tilt, irregular, z_spacing, grid)
+    return Image(array, grid.geometry, source=str(path), metadata=metadata)
+
+
+def read_dicom_header(path: Path | str, *, series_uid: str | None = None,
+                      resample: bool = False) -> tuple[Geometry, dict[str, Any]]:
+    """The geometry and metadata :func:`read_dicom` gives for the same arguments, from the headers alone
+    (every file is read up to its pixel data, none is decoded).
+
+    Raises what :func:`read_dicom` raises before it decodes: every header check (series, slices, spacing,
+    tilt, attribute values). A file whose pixel data is damaged, too short or undecodable is found only by
+    :func:`read_dicom`.
+    """
+    _, _, _, grid, metadata = _read_headers(Path(path), series_uid, resample)
+    return grid.geometry, metadata
+
+
+def _read_headers(path: Path, series_uid: str | None, resample: bool
+                  ) -> tuple[_Series, _Stack, tuple[float, float | None, bool], _Grid, dict[str, Any]]:
+    """What :func:`read_dicom` knows before it decodes: the series, its sorted stack, (z spacing, tilt,
+    irregular?), the grid and the metadata (with the warnings)."""
     if not path.exists():
         raise InputFileError(f"{path}: no such file or folder")
     found, skipped = _scan(path)
@@ -1198,20 +1259,10 @@ def read_dicom(path: Path | str, *, series_uid: str | None = None, resample: boo
         if not skipped:
             raise
         raise DicomSeriesError(f"{exc}; skipped: {_skip_summary(path, skipped)}") from None
-    array, origin, resampled = _regularise(_pixels(st, _series_workers(st, series, decode_workers)), st, tilt,
-                                           irregular, z_spacing)
-    if irregular:
-        z_source = "median gap of ImagePositionPatient projections (resampled)"
-    sy, sx = (float(v) for v in st.pixel_spacing)
-    geometry = Geometry(
-        shape_zyx=array.shape,
-        spacing_mm=(sx, sy, float(z_spacing)),
-        origin_mm=tuple(origin.tolist()),
-        direction=tuple(np.column_stack([st.row, st.col, st.normal]).ravel().tolist()),
-    )
-    metadata = _metadata(series, st, resampled, z_source)
+    grid = _grid(st, tilt, irregular, z_spacing, z_source)
+    metadata = _metadata(series, st, grid.resampled, grid.z_source)
     metadata["warnings"] = _warnings(path, series, skipped)
-    return Image(array, geometry, source=str(path), metadata=metadata)
+    return series, st, (z_spacing, tilt, irregular), grid, metadata
 
 
 def _warnings(path: Path, series: _Series, skipped: Sequence[_Skip]) -> list[str]:
