@@ -293,18 +293,18 @@ def _junction_nodes(coords: np.ndarray, degrees: np.ndarray, shape: tuple[int, .
 
 def _skeleton_branches(mask: np.ndarray, spacing_zyx: np.ndarray) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
     """Centerline paths (voxel indices) and their end node ids; junction clusters merged."""
-    import skan  # heavy (numba, pandas): imported when a graph is built
     from skimage.morphology import skeletonize
+
+    from flr.kernels._skeleton import skeleton_paths  # numba (cached kernels): imported when a graph is built
 
     skeleton = skeletonize(mask)
     if np.count_nonzero(skeleton) < 2:
         return [], []
-    sk = skan.Skeleton(skeleton, spacing=tuple(spacing_zyx))
-    coords = np.asarray(sk.coordinates, dtype=np.int64)
-    node = _junction_nodes(coords, np.asarray(sk.degrees), mask.shape)
+    # skan.Skeleton's coordinates, degrees and paths_list(), without its uncached numba compilation
+    coords, degrees, skeleton_path_ids = skeleton_paths(skeleton.astype(bool, copy=False), spacing_zyx)
+    node = _junction_nodes(coords, degrees, mask.shape)
     paths, ends = [], []
-    for ids in sk.paths_list():
-        ids = np.asarray(ids)
+    for ids in skeleton_path_ids:
         a, b = int(node[ids[0]]), int(node[ids[-1]])
         if a == b and np.all(node[ids] == a):
             continue  # a step inside one junction cluster
