@@ -47,7 +47,7 @@ Method
        * ``"none"``: a system without a seed: ``status`` is ``"not_assessed"``, both masks empty, ``detail``
          says why.
 
-    2. Centerline graph: :func:`flr.vesselgraph.build_vessel_graph` (3-D thinning and :class:`skan.Skeleton`,
+    2. Centerline graph: :func:`flr.vesselgraph.build_vessel_graph` (3-D thinning and skan-style branches,
        no bridging) of the mask cropped to its bounding box. Radius of a branch: median of the inscribed
        radius (distance transform, 3x3x3 maximum) over its path, the points within the end radius of a node
        left out.
