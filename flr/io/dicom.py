@@ -793,10 +793,12 @@ def _plane(arr: np.ndarray, f: _Frame, file: Path) -> np.ndarray:
 def _pixels(st: _Stack, workers: int) -> np.ndarray:
     """Rescaled pixel stack (z, y, x) in sorted order: int16 when exact and in range, else float32.
 
-    The files are decoded by :func:`_decoded` (``workers`` processes, or this one when 1), each file's planes
-    written into the stack as it arrives; the stack is allocated only once the first file's pixel data has
-    been checked against its Rows and Columns (all slices share them), so a header that lies about the matrix
-    size allocates nothing. The result does not depend on the order in which files arrive.
+    The files are decoded and rescaled by :func:`_rescaled_planes` (in ``workers`` processes, or in this one
+    when 1, :func:`_decoded`), each file's planes copied into the stack as they arrive; the stack is
+    allocated only once the first file's pixel data has been checked against its Rows and Columns (all
+    slices share them), so a header that lies about the matrix size allocates nothing. A plane whose values
+    do not fit int16 turns the stack float32 (exact for the int16 planes copied before); the result does
+    not depend on the order in which files arrive.
     """
     frames = st.frames
     rows, cols = frames[0].rows, frames[0].cols
@@ -805,24 +807,34 @@ def _pixels(st: _Stack, workers: int) -> np.ndarray:
     by_file: dict[Path, list[tuple[int, _Frame]]] = {}
     for slot, f in enumerate(frames):
         by_file.setdefault(f.path, []).append((slot, f))
-    files = list(by_file)
-    info = np.iinfo(np.int16)
-    for index, arr in _decoded(files, workers):
-        file = files[index]
-        if out is None:
-            out = np.empty((len(frames), rows, cols), dtype=np.int16 if integral else np.float32)
-        for slot, f in by_file[file]:
-            plane = _plane(arr, f, file)
-            if out.dtype == np.int16:
-                values = plane.astype(np.int64) * int(f.slope) + int(f.intercept)
-                if values.size and (values.min() < info.min or values.max() > info.max):
-                    out = out.astype(np.float32)  # exact for the int16 slots written so far
-                out[slot] = values
-            else:
-                out[slot] = plane.astype(np.float64) * f.slope + f.intercept
+    for planes in _decoded(list(by_file.items()), integral, workers):
+        for slot, values in planes:
+            if out is None:
+                out = np.empty((len(frames), rows, cols), dtype=np.int16 if integral else np.float32)
+            if values.dtype != out.dtype and out.dtype == np.int16:
+                out = out.astype(np.float32)
+            out[slot] = values
     if out is None:  # pragma: no cover - a stack always has a frame
         raise DicomSeriesError("empty DICOM stack")
     return out
+
+
+def _rescaled_planes(path: Path, items: Sequence[tuple[int, _Frame]], integral: bool) -> list[tuple[int, np.ndarray]]:
+    """(slot, rescaled plane) of each frame of one file, ``stored * slope + intercept``: int16 when every
+    frame of the series is rescaled by integers (``integral``) and the plane's values fit, float32 otherwise
+    (exactly what converting the int16 stack to float32 would make of them). What a decoder process sends back."""
+    arr = _decode_array(path)
+    info = np.iinfo(np.int16)
+    planes = []
+    for slot, f in items:
+        plane = _plane(arr, f, path)
+        if integral:
+            values = plane.astype(np.int64) * int(f.slope) + int(f.intercept)
+            fits = not values.size or (values.min() >= info.min and values.max() <= info.max)
+            planes.append((slot, values.astype(np.int16 if fits else np.float32)))
+        else:
+            planes.append((slot, (plane.astype(np.float64) * f.slope + f.intercept).astype(np.float32)))
+    return planes
 
 
 # ----------------------------------------------------------------------------------------------
@@ -907,7 +919,7 @@ def _is_compressed(ts: str) -> bool:
 
 
 def _decode_array(path: Path) -> np.ndarray:
-    """The decoded pixel array of one file (what a worker process sends back)."""
+    """The decoded pixel array of one file."""
     return _decode(path)[0]
 
 
@@ -930,29 +942,31 @@ def _process_context() -> Any:
     return context
 
 
-def _decoded(files: Sequence[Path], workers: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(index in ``files``, decoded array) of every file, in this process (``workers`` 1) or in a pool of
+def _decoded(jobs: Sequence[tuple[Path, list[tuple[int, _Frame]]]], integral: bool,
+             workers: int) -> Iterator[list[tuple[int, np.ndarray]]]:
+    """:func:`_rescaled_planes` of every (file, frames) job, in this process (``workers`` 1) or in a pool of
     ``workers`` processes, in the order they finish.
 
-    A pool fails as the calling process would: with the error of the first file, in ``files`` order, that
-    fails (files after it are not decoded). Processes start as :func:`_process_context` says and end with the
+    A pool fails as the calling process would: with the error of the first job, in ``jobs`` order, that
+    fails (jobs after it are not run). Processes start as :func:`_process_context` says and end with the
     call; at most :data:`_AHEAD_PER_WORKER` files per process are in flight, and a decoder that crashes its
     process is reported with the files it may have been decoding.
     """
     if workers <= 1:
-        for index, path in enumerate(files):
-            yield index, _decode_array(path)
+        for path, items in jobs:
+            yield _rescaled_planes(path, items, integral)
         return
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
+    files = [path for path, _ in jobs]
     pool = ProcessPoolExecutor(workers, mp_context=_process_context(), initializer=_ignore_sigint)
-    pending: dict[Future[np.ndarray], int] = {}
+    pending: dict[Future[list[tuple[int, np.ndarray]]], int] = {}
     first_error: tuple[int, BaseException] | None = None
     submitted = 0
     try:
-        while pending or (first_error is None and submitted < len(files)):
-            while first_error is None and submitted < len(files) and len(pending) < workers * _AHEAD_PER_WORKER:
-                pending[pool.submit(_decode_array, files[submitted])] = submitted
+        while pending or (first_error is None and submitted < len(jobs)):
+            while first_error is None and submitted < len(jobs) and len(pending) < workers * _AHEAD_PER_WORKER:
+                pending[pool.submit(_rescaled_planes, *jobs[submitted], integral)] = submitted
                 submitted += 1
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=pending.__getitem__):
@@ -961,8 +975,8 @@ def _decoded(files: Sequence[Path], workers: int) -> Iterator[tuple[int, np.ndar
                 if error is not None and (first_error is None or index < first_error[0]):
                     first_error = (index, error)
                 elif error is None and first_error is None:
-                    yield index, future.result()
-            if first_error is not None:  # only files before the failing one can still fail first
+                    yield future.result()
+            if first_error is not None:  # only jobs before the failing one can still fail first
                 for future in [f for f, i in pending.items() if i > first_error[0]]:
                     future.cancel()
                     del pending[future]
