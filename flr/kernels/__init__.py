@@ -4,8 +4,11 @@ Arrays are indexed ``(z, y, x)`` (slowest to fastest). Counts are in voxels and 
 multiply by :attr:`flr.image.Geometry.voxel_volume_ml` (or a face area in mm^2) for physical units.
 
 The work is done by numba kernels in :mod:`flr.kernels._numba`, imported on the first call (never at
-``import flr.kernels``) and cached on disk; :mod:`flr.kernels.reference` holds the plain numpy versions
-the tests compare them with.
+``import flr.kernels``); :mod:`flr.kernels.reference` holds the plain numpy versions the tests compare
+them with. Each kernel compiles on its first call, only for the dtype and path (whole uint64 words or
+voxel by voxel) that call needs, and is cached on disk (numba's ``NUMBA_CACHE_DIR``), so a later process
+loads it instead. :func:`set_notice` asks to be told once before a compile starts; :func:`warm_up`
+compiles every dtype now (README: Performance settings).
 
 Accepted label maps are 3-D arrays of non-negative integers: uint8, uint16 and int32 are read as they
 are; bool, int8, int16, uint32, int64 and uint64 are viewed or converted first. Any memory layout is
@@ -30,13 +33,24 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from flr.errors import KernelInputError
+from flr.errors import FlrError, KernelInputError
+from flr.kernels._warmup import NATIVE_DTYPES, set_notice, warm_up
 
-__all__ = ["MAX_LABELS", "LabelStats", "components_of_mask", "connected_components", "label_stats"]
+__all__ = [
+    "MAX_LABELS",
+    "NATIVE_DTYPES",
+    "LabelStats",
+    "components_of_mask",
+    "connected_components",
+    "label_stats",
+    "set_notice",
+    "warm_up",
+]
 
 #: Most distinct labels :func:`label_stats` accepts (its face matrix is ``(3, n, n)`` int64).
 MAX_LABELS = 4096
@@ -51,7 +65,7 @@ _DENSE_FACE_ENTRIES = 1 << 22
 #: First capacity (slots) of a hashed per-chunk face table; multiplied by 8 while a chunk overflows.
 _HASH_START_SLOTS = 1 << 14
 
-_NATIVE = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.int32))
+_NATIVE = tuple(np.dtype(d) for d in NATIVE_DTYPES)  # uint8, uint16, int32
 
 #: Held while a parallel kernel runs: numba's default "workqueue" threading layer (used when neither
 #: OpenMP nor TBB is available) aborts the process on concurrent launches from several Python threads.
@@ -138,6 +152,27 @@ class LabelStats:
 # ---------------------------------------------------------------------------------------------
 
 
+def _kernels() -> ModuleType:
+    """:mod:`flr.kernels._numba`, imported on first use (numba loads then).
+
+    Raises
+    ------
+    FlrError
+        When numba finds no folder it can write its cache to (``NUMBA_CACHE_DIR``, the package's
+        ``__pycache__``, ``~/.cache/numba``): it then refuses ``cache=True`` kernels at import.
+    """
+    try:
+        from flr.kernels import _numba
+    except RuntimeError as exc:
+        if "no locator available" not in str(exc):
+            raise
+        raise FlrError(
+            f"numba has no writable folder to cache flr's kernels in ({exc}); set NUMBA_CACHE_DIR to a writable "
+            "directory, ideally one that persists between runs (README: Performance settings)"
+        ) from exc
+    return _numba
+
+
 def _default_threads(n_threads: int | None) -> int:
     if n_threads is None:
         import numba
@@ -181,8 +216,7 @@ def _native_labels(labels: Any, nchunks: int) -> tuple[np.ndarray, int, np.ndarr
     if dt == np.uint8:
         return arr, 255, None
     if dt in _NATIVE:
-        from flr.kernels import _numba
-
+        _numba = _kernels()
         with _LAUNCH:
             lo, hi = (int(v) for v in _numba.value_range(_ro(arr.reshape(-1)), min(nchunks, arr.size)))
     else:  # rarer dtypes: numpy's reductions, no extra kernel to compile
@@ -249,8 +283,7 @@ def _dense_ids(arr: np.ndarray, hi: int, nchunks: int) -> tuple[np.ndarray, np.n
         ids = np.arange(hi + 1, dtype=np.int64)
         return arr, ids.astype(np.int32), ids
     if hi < _LUT_MAX_ID:
-        from flr.kernels import _numba
-
+        _numba = _kernels()
         with _LAUNCH:
             flags = _numba.values_present(_ro(arr.reshape(-1)), hi + 1, min(nchunks, arr.size))
         ids = np.flatnonzero(flags).astype(np.int64)
@@ -314,8 +347,7 @@ def _accumulate(scan: np.ndarray, lut: np.ndarray, m: int, nchunks: int) -> tupl
 
     Returns the dense ids present (n,), their counts (n,), boxes (n, 6) and symmetric faces (3, n, n).
     """
-    from flr.kernels import _numba
-
+    _numba = _kernels()
     A2, W2, use_words, E, mask, rep = _words(scan)
     ny = scan.shape[1]
     dense = 3 * m * m * nchunks <= _DENSE_FACE_ENTRIES
@@ -331,9 +363,12 @@ def _accumulate(scan: np.ndarray, lut: np.ndarray, m: int, nchunks: int) -> tupl
         else:
             fk, fv = np.full((nchunks, cap), -1, np.int64), np.zeros((nchunks, cap), np.int64)
         with _LAUNCH:
-            status = _numba.label_stats_kernel(
-                A2, W2, use_words, ny, lut, m, E, mask, rep, counts, bbox, fk, fv, dense, nchunks
-            )
+            if use_words:
+                status = _numba.label_stats_words_kernel(
+                    A2, W2, ny, lut, m, E, mask, rep, counts, bbox, fk, fv, dense, nchunks
+                )
+            else:
+                status = _numba.label_stats_scalar_kernel(A2, ny, lut, m, counts, bbox, fk, fv, dense, nchunks)
         if not status.any():
             break
         cap = min(cap * 8, full_cap)  # a chunk's hash table filled up: retry with a bigger one
@@ -427,27 +462,41 @@ def connected_components(
     if inc is None:  # ids too large for a lookup table: build the mask with numpy
         selected = arr != 0 if ids is None else np.isin(arr, ids)
         arr, inc = selected.view(np.uint8), np.array([0, 1], np.uint8)
-    from flr.kernels import _numba
-
+    _numba = _kernels()
     nz, ny, nx = arr.shape
     nchunks = min(nchunks, nz * ny)
     A2, W2, use_words, E, mask, rep = _words(arr)
     offsets = np.zeros(nz * ny + 1, np.int64)
-    with _LAUNCH:
-        _numba.count_runs_kernel(A2, W2, use_words, inc, E, mask, rep, offsets, nchunks)
+    none32, none64 = np.empty(0, np.int32), np.empty(0, np.int64)
+    with _LAUNCH:  # count the runs of each row
+        _runs(A2, W2, use_words, ny, inc, E, mask, rep, offsets, none32, none32, none64, False, nchunks)
     np.cumsum(offsets, out=offsets)
     total = int(offsets[-1])
     starts, ends = np.empty(total, np.int32), np.empty(total, np.int32)
     parent = np.empty(total, np.int64)
-    with _LAUNCH:
-        _numba.union_runs_kernel(
-            A2, W2, use_words, ny, inc, E, mask, rep, offsets, starts, ends, parent, nchunks
-        )
+    with _LAUNCH:  # store them and union the overlapping ones
+        _runs(A2, W2, use_words, ny, inc, E, mask, rep, offsets, starts, ends, parent, True, nchunks)
     lab, sizes = _numba.number_runs(parent, starts, ends)
     out = np.zeros(arr.shape, np.int32)
     with _LAUNCH:
         _numba.paint_runs_kernel(out.reshape(nz * ny, nx), offsets, starts, ends, lab, nchunks)
     return out, sizes
+
+
+def _runs(
+    A2: np.ndarray, W2: np.ndarray, use_words: bool, ny: int, inc: np.ndarray, E: int, mask: np.uint64,
+    rep: np.uint64, offsets: np.ndarray, starts: np.ndarray, ends: np.ndarray, parent: np.ndarray, write: bool,
+    nchunks: int,
+) -> None:
+    """Count the runs of included voxels of every row (``write`` false), or store and union them.
+
+    On the word path or voxel by voxel; see :func:`flr.kernels._numba.runs_words_kernel`.
+    """
+    _numba = _kernels()
+    if use_words:
+        _numba.runs_words_kernel(W2, A2.shape[1], ny, inc, E, mask, rep, offsets, starts, ends, parent, write, nchunks)
+    else:
+        _numba.runs_scalar_kernel(A2, ny, inc, offsets, starts, ends, parent, write, nchunks)
 
 
 def components_of_mask(mask: np.ndarray, *, n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,12 @@ Conventions shared by every kernel here:
   that differ;
 * work is split into ``nchunks`` contiguous ranges of rows, one ``prange`` iteration each, with their
   own accumulators reduced afterwards. The thread count is never queried inside a kernel (numba does
-  not cache a function that does), and results do not depend on ``nchunks``.
+  not cache a function that does), and results do not depend on ``nchunks``;
+* each kernel compiles on its first call, for the argument types of that call only (no signature lists,
+  so a run compiles just the dtypes and paths it uses), and is cached on disk (``cache=True``). The word
+  and voxel-by-voxel paths are separate kernels, chosen by the wrapper, so a map compiles only its own
+  path. Numba compiles a separate version of a called function for each literal argument (``0``,
+  ``True``), so calls between kernels pass typed constants (``_X0``, ``_AXIS_*``) or variables instead.
 """
 
 from __future__ import annotations
@@ -27,9 +32,18 @@ from llvmlite import ir
 from numba import prange
 from numba.extending import intrinsic
 
+from flr.kernels import _warmup
+
+_warmup.install()  # the compile notice (flr.kernels.set_notice) listens from here on
+
 _ZERO = np.uint64(0)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _HASH_SHIFT = np.uint64(20)
+# int64 constants, not literals: a literal argument would compile one more version of the callee
+_X0 = np.int64(0)
+_AXIS_X = np.int64(0)
+_AXIS_Y = np.int64(1)
+_AXIS_Z = np.int64(2)
 
 
 @intrinsic
@@ -187,7 +201,7 @@ def _stats_rows_words(
         plast = wrow[0] & mask  # value of the voxel left of the next word
         first = np.int64(lut[plast])
         counts[first] += nx
-        _box_start(bbox, first, z, y, 0)
+        _box_start(bbox, first, z, y, _X0)
         cw = plast * rep
         acc = _ZERO
         for k in range(nkw):  # vectorised test: is the whole row one run, equal to both neighbours?
@@ -219,7 +233,7 @@ def _stats_rows_words(
                         ev &= ev - one
                         a = np.int64(lut[(w >> pos) & mask])
                         b = np.int64(lut[(wx >> pos) & mask])
-                        fill += _add_face(fk, fv, dense, cap_mask, m, 0, a, b)
+                        fill += _add_face(fk, fv, dense, cap_mask, m, _AXIS_X, a, b)
                         x = k * E + np.int64(pos >> lbits)
                         counts[a] += nx - x
                         counts[b] -= nx - x
@@ -237,7 +251,7 @@ def _stats_rows_words(
                         other = wb if along_z else wu
                         a = np.int64(lut[(w >> sh) & mask])
                         b = np.int64(lut[(other >> sh) & mask])
-                        fill += _add_face(fk, fv, dense, cap_mask, m, 1 + np.int64(along_z), a, b)
+                        fill += _add_face(fk, fv, dense, cap_mask, m, _AXIS_Y + np.int64(along_z), a, b)
                     plast = w >> last
                     if fill > limit:  # checked per word: a word adds at most 3 * E slots, never the last
                         return 1
@@ -259,19 +273,19 @@ def _stats_rows_scalar(A2, ny, r0, r1, lut, m, counts, bbox, fk, fv, dense, cap_
         rup = A2[r - 1 if y > 0 else r]
         rbk = A2[r - ny if z > 0 else r]
         cur = np.int64(lut[row[0]])
-        start = 0
+        start = _X0
         for x in range(nx):
             a = row[x]
             b = rup[x]
             if a != b:
-                fill += _add_face(fk, fv, dense, cap_mask, m, 1, np.int64(lut[a]), np.int64(lut[b]))
+                fill += _add_face(fk, fv, dense, cap_mask, m, _AXIS_Y, np.int64(lut[a]), np.int64(lut[b]))
             b = rbk[x]
             if a != b:
-                fill += _add_face(fk, fv, dense, cap_mask, m, 2, np.int64(lut[a]), np.int64(lut[b]))
+                fill += _add_face(fk, fv, dense, cap_mask, m, _AXIS_Z, np.int64(lut[a]), np.int64(lut[b]))
             v = np.int64(lut[a])
             if v != cur:
                 _flush_run(counts, bbox, cur, z, y, start, x)
-                fill += _add_face(fk, fv, dense, cap_mask, m, 0, cur, v)
+                fill += _add_face(fk, fv, dense, cap_mask, m, _AXIS_X, cur, v)
                 cur = v
                 start = x
             if fill > limit:  # checked per voxel: a voxel adds at most 3 slots, never the last
@@ -281,16 +295,16 @@ def _stats_rows_scalar(A2, ny, r0, r1, lut, m, counts, bbox, fk, fv, dense, cap_
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def label_stats_kernel(
-    A2, W2, use_words, ny, lut, m, E, mask, rep, counts, bbox, fk, fv, dense, nchunks
+def label_stats_words_kernel(
+    A2, W2, ny, lut, m, E, mask, rep, counts, bbox, fk, fv, dense, nchunks
 ):  # pragma: no cover
-    """Fill one row of each accumulator per chunk; return the chunks' statuses (1: hash table full).
+    """Fill one row of each accumulator per chunk, reading rows as words; return the chunks' statuses.
 
-    Dense labels are ``lut[value]`` in ``[0, m)``. Accumulators (allocated by the caller, one row per
-    chunk): ``counts`` (nchunks, m) zeros; ``bbox`` (nchunks, m, 6) with minima at a huge value and
-    maxima at -1; faces, stored once per unordered pair (lo < hi): dense mode, ``fv`` is
-    (nchunks, 3 * m * m) zeros and ``fk`` unused; hash mode, ``fk``/``fv`` are (nchunks, cap) keys
-    (-1 = empty) and zero counts, ``cap`` a power of two.
+    Status 1: that chunk's hash table filled up. Dense labels are ``lut[value]`` in ``[0, m)``.
+    Accumulators (allocated by the caller, one row per chunk): ``counts`` (nchunks, m) zeros; ``bbox``
+    (nchunks, m, 6) with minima at a huge value and maxima at -1; faces, stored once per unordered pair
+    (lo < hi): dense mode, ``fv`` is (nchunks, 3 * m * m) zeros and ``fk`` unused; hash mode,
+    ``fk``/``fv`` are (nchunks, cap) keys (-1 = empty) and zero counts, ``cap`` a power of two.
     """
     nrows = A2.shape[0]
     cap_mask = fk.shape[1] - 1
@@ -298,14 +312,22 @@ def label_stats_kernel(
     for c in prange(nchunks):
         r0 = nrows * c // nchunks
         r1 = nrows * (c + 1) // nchunks
-        if use_words:
-            status[c] = _stats_rows_words(
-                A2, W2, ny, r0, r1, lut, m, E, mask, rep, counts[c], bbox[c], fk[c], fv[c], dense, cap_mask
-            )
-        else:
-            status[c] = _stats_rows_scalar(
-                A2, ny, r0, r1, lut, m, counts[c], bbox[c], fk[c], fv[c], dense, cap_mask
-            )
+        status[c] = _stats_rows_words(
+            A2, W2, ny, r0, r1, lut, m, E, mask, rep, counts[c], bbox[c], fk[c], fv[c], dense, cap_mask
+        )
+    return status
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def label_stats_scalar_kernel(A2, ny, lut, m, counts, bbox, fk, fv, dense, nchunks):  # pragma: no cover
+    """:func:`label_stats_words_kernel` voxel by voxel, for rows that are not whole words."""
+    nrows = A2.shape[0]
+    cap_mask = fk.shape[1] - 1
+    status = np.empty(nchunks, np.int64)
+    for c in prange(nchunks):
+        r0 = nrows * c // nchunks
+        r1 = nrows * (c + 1) // nchunks
+        status[c] = _stats_rows_scalar(A2, ny, r0, r1, lut, m, counts[c], bbox[c], fk[c], fv[c], dense, cap_mask)
     return status
 
 
@@ -406,15 +428,6 @@ def _runs_scalar(A2, r0, r1, inc, offsets, starts, ends, write):  # pragma: no c
 
 
 @numba.njit(cache=True, nogil=True)
-def _runs(A2, W2, r0, r1, use_words, inc, E, mask, rep, offsets, starts, ends, write):  # pragma: no cover
-    """Count or store the runs of rows ``[r0, r1)`` through the word or the voxel-by-voxel path."""
-    if use_words:
-        _runs_words(W2, r0, r1, A2.shape[1], inc, E, mask, rep, offsets, starts, ends, write)
-    else:
-        _runs_scalar(A2, r0, r1, inc, offsets, starts, ends, write)
-
-
-@numba.njit(cache=True, nogil=True)
 def _find(parent, i):  # pragma: no cover - compiled
     """Root of run ``i`` in the union-find forest ``parent``, compressing the path on the way."""
     root = i
@@ -454,53 +467,26 @@ def _merge_rows(parent, starts, ends, i0, i1, j0, j1):  # pragma: no cover - com
                 j += 1
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def count_runs_kernel(A2, W2, use_words, inc, E, mask, rep, offsets, nchunks):  # pragma: no cover - compiled
-    """``offsets[r + 1]`` = number of runs of voxels with ``inc[value] != 0`` in row r."""
-    nrows = A2.shape[0]
-    dummy = np.empty(0, np.int32)
-    for c in prange(nchunks):
-        _runs(
-            A2,
-            W2,
-            nrows * c // nchunks,
-            nrows * (c + 1) // nchunks,
-            use_words,
-            inc,
-            E,
-            mask,
-            rep,
-            offsets,
-            dummy,
-            dummy,
-            False,
-        )
+@numba.njit(cache=True, nogil=True)
+def _union_rows(ny, offsets, starts, ends, parent, r0, r1):  # pragma: no cover - compiled
+    """Start the forest of the runs of rows ``[r0, r1)`` and union those that overlap inside these rows.
 
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def union_runs_kernel(
-    A2, W2, use_words, ny, inc, E, mask, rep, offsets, starts, ends, parent, nchunks
-):  # pragma: no cover
-    """Store the runs of each row from ``offsets[r]`` (prefix sums) and union overlapping neighbours.
-
-    A run is joined with the runs it overlaps in the row above (y - 1) and in the slice below (z - 1):
-    inside each chunk in parallel (a chunk's rows and runs are its own), then across chunk edges.
-    ``parent`` is the union-find forest on run indices; roots are the smallest index of their tree.
+    A run is joined with the runs it overlaps in the row above (y - 1) and in the slice below (z - 1), when
+    that row is one of ``[r0, r1)``; :func:`_union_chunk_edges` joins the rest.
     """
-    nrows = A2.shape[0]
-    for c in prange(nchunks):
-        r0 = nrows * c // nchunks
-        r1 = nrows * (c + 1) // nchunks
-        _runs(A2, W2, r0, r1, use_words, inc, E, mask, rep, offsets, starts, ends, True)
-        for i in range(offsets[r0], offsets[r1]):
-            parent[i] = i
-        for r in range(r0, r1):
-            if r % ny != 0 and r - 1 >= r0:
-                _merge_rows(parent, starts, ends, offsets[r], offsets[r + 1], offsets[r - 1], offsets[r])
-            if r - ny >= r0:
-                _merge_rows(
-                    parent, starts, ends, offsets[r], offsets[r + 1], offsets[r - ny], offsets[r - ny + 1]
-                )
+    for i in range(offsets[r0], offsets[r1]):
+        parent[i] = i
+    for r in range(r0, r1):
+        if r % ny != 0 and r - 1 >= r0:
+            _merge_rows(parent, starts, ends, offsets[r], offsets[r + 1], offsets[r - 1], offsets[r])
+        if r - ny >= r0:
+            _merge_rows(parent, starts, ends, offsets[r], offsets[r + 1], offsets[r - ny], offsets[r - ny + 1])
+
+
+@numba.njit(cache=True, nogil=True)
+def _union_chunk_edges(ny, offsets, starts, ends, parent, nchunks):  # pragma: no cover - compiled
+    """Union the runs of each chunk's first rows with the runs above them and behind them in earlier chunks."""
+    nrows = offsets.shape[0] - 1
     for c in range(1, nchunks):
         r0 = nrows * c // nchunks
         r1 = nrows * (c + 1) // nchunks
@@ -508,9 +494,45 @@ def union_runs_kernel(
             _merge_rows(parent, starts, ends, offsets[r0], offsets[r0 + 1], offsets[r0 - 1], offsets[r0])
         for r in range(r0, min(r0 + ny, r1)):
             if r - ny >= 0:
-                _merge_rows(
-                    parent, starts, ends, offsets[r], offsets[r + 1], offsets[r - ny], offsets[r - ny + 1]
-                )
+                _merge_rows(parent, starts, ends, offsets[r], offsets[r + 1], offsets[r - ny], offsets[r - ny + 1])
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def runs_words_kernel(
+    W2, nx, ny, inc, E, mask, rep, offsets, starts, ends, parent, write, nchunks
+):  # pragma: no cover - compiled
+    """Count the runs of every row (``write`` false), or store them and union the overlapping ones.
+
+    Rows are read as uint64 words (see :func:`_runs_words`). Counting: ``offsets[r + 1]`` = runs of row r;
+    ``starts``, ``ends`` and ``parent`` may be empty. Writing (``offsets`` now prefix sums): the runs of
+    row r go to ``starts``/``ends`` from ``offsets[r]``, and ``parent`` becomes the union-find forest of
+    6-connected runs (inside each chunk in parallel, a chunk's rows and runs being its own, then across
+    chunk edges); roots are the smallest index of their tree. One kernel for both passes (``write`` is a
+    run-time flag), so the first pass compiles what the second uses.
+    """
+    nrows = W2.shape[0]
+    for c in prange(nchunks):
+        r0 = nrows * c // nchunks
+        r1 = nrows * (c + 1) // nchunks
+        _runs_words(W2, r0, r1, nx, inc, E, mask, rep, offsets, starts, ends, write)
+        if write:
+            _union_rows(ny, offsets, starts, ends, parent, r0, r1)
+    if write:
+        _union_chunk_edges(ny, offsets, starts, ends, parent, nchunks)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def runs_scalar_kernel(A2, ny, inc, offsets, starts, ends, parent, write, nchunks):  # pragma: no cover - compiled
+    """:func:`runs_words_kernel` voxel by voxel, for rows that are not whole words."""
+    nrows = A2.shape[0]
+    for c in prange(nchunks):
+        r0 = nrows * c // nchunks
+        r1 = nrows * (c + 1) // nchunks
+        _runs_scalar(A2, r0, r1, inc, offsets, starts, ends, write)
+        if write:
+            _union_rows(ny, offsets, starts, ends, parent, r0, r1)
+    if write:
+        _union_chunk_edges(ny, offsets, starts, ends, parent, nchunks)
 
 
 @numba.njit(cache=True, nogil=True)

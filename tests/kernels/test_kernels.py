@@ -1,7 +1,8 @@
 """flr.kernels against the plain numpy / scipy references, on seeded random and analytic label maps.
 
 Arrays are small (tens of voxels a side) so the file runs in seconds once numba's cache is warm; the
-first run compiles the kernels for uint8, uint16 and int32.
+first run compiles the kernels for uint8, uint16 and int32, on both paths (nx = 64: whole uint64 words;
+nx = 61: voxel by voxel), each on its first use.
 """
 
 from __future__ import annotations
@@ -260,6 +261,17 @@ def test_components_merge_across_labels_and_wrap_around() -> None:
     assert comps[3, 0, 0] == 2
     comps, sizes = connected_components(labels, include=[2])
     assert sizes.tolist() == [7, 1]
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.uint32, np.int64, np.uint64, np.bool_, ">u2", "<i4"])
+@pytest.mark.parametrize("nx", [24, 21])
+def test_components_convert_other_integer_types(dtype: str | type, nx: int) -> None:
+    """Every integer dtype the dispatch accepts, converted to uint8/uint16/int32, on both paths."""
+    labels = blobs((10, 12, nx), 3, seed=15, sigma=1.0).astype(dtype)
+    got, got_sizes = connected_components(labels)
+    want, want_sizes = connected_components_reference(labels.astype(np.int64))
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got_sizes, want_sizes)
 
 
 def test_components_large_sparse_ids() -> None:

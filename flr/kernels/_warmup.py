@@ -1,0 +1,181 @@
+"""Compiling flr's kernels: the once-per-process notice, where numba caches them, and warming them up.
+
+Numba compiles a kernel on its first call for the argument types of that call and caches the machine code on
+disk (``cache=True``); later processes load it in milliseconds. Compiling is what makes a first run slow, so
+an application may ask to be told, once, when it is about to happen (:func:`set_notice`). The notice comes
+from numba's event API (``numba:compile``), which fires only on a cache miss, so a warm cache never shows it.
+
+Importing this module does not import numba: :func:`install` does, and the kernel modules call it when they
+are imported (their first call, never ``import flr.kernels``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+#: Seconds a first ``flr demo`` (uint8 label maps) takes longer than a second one, compiling the kernels it
+#: uses, on a quiet 2-CPU x86-64 machine (benchmarks/bench_first_run.py: cold minus warm run).
+FIRST_RUN_COMPILE_S = 10
+
+#: The dtypes :func:`flr.kernels.label_stats` and :func:`flr.kernels.connected_components` read natively
+#: (every other integer type is converted to one of them first), so the ones :func:`warm_up` compiles.
+NATIVE_DTYPES = ("uint8", "uint16", "int32")
+
+_lock = threading.Lock()
+_notice: Callable[[str], None] | None = None
+_notified = False
+_installed = False
+
+
+def set_notice(notice: Callable[[str], None] | None) -> None:
+    """Call ``notice(message)`` once per process, just before flr's first kernel compile (None: no notice).
+
+    The message says that the kernels are being compiled once, about how long it takes and in which folder
+    numba caches them, e.g. ``compiling flr's numba kernels once (about 12 s; cached in /scratch/numba)``. It
+    is not sent when every kernel a run uses is in the cache. The library never prints; a command line sends
+    the message to standard error (never to standard output, which may carry JSON). Setting a notice again
+    (or None) replaces the previous one; a notice already sent is not sent again.
+
+    >>> set_notice(None)
+    """
+    global _notice
+    with _lock:
+        _notice = notice
+
+
+def cache_location(dispatcher: Any) -> str:
+    """Where numba caches ``dispatcher``'s machine code, in words (``NUMBA_CACHE_DIR`` named when it applies).
+
+    Numba tries ``NUMBA_CACHE_DIR``, then the ``__pycache__`` folder beside the source file, then the user's
+    cache folder (``~/.cache/numba``), taking the first it can write to; an unwritable ``NUMBA_CACHE_DIR`` is
+    skipped without a word, which the text then says.
+    """
+    path = getattr(getattr(dispatcher, "_cache", None), "_cache_path", None)  # numba's locator, chosen at decoration
+    if not isinstance(path, str):
+        return "nowhere (numba cannot cache them)"
+    wanted = os.environ.get("NUMBA_CACHE_DIR", "")
+    if not wanted:
+        return path
+    if os.path.abspath(path).startswith(os.path.abspath(wanted) + os.sep):
+        return f"{wanted} (NUMBA_CACHE_DIR)"
+    return f"{path}, as NUMBA_CACHE_DIR={wanted} is not writable"
+
+
+def _message(dispatcher: Any) -> str:
+    return f"compiling flr's numba kernels once (about {FIRST_RUN_COMPILE_S} s; cached in {cache_location(dispatcher)})"
+
+
+def _about_to_compile(dispatcher: Any) -> None:
+    """Send the notice if ``dispatcher`` is one of flr's and no notice was sent in this process."""
+    global _notified
+    module = getattr(getattr(dispatcher, "py_func", None), "__module__", None)
+    if not isinstance(module, str) or not module.startswith("flr."):
+        return  # another library's function (skan, a jitclass): not ours to announce
+    with _lock:
+        if _notified or _notice is None:
+            return
+        _notified = True
+        notice = _notice
+    try:
+        notice(_message(dispatcher))
+    except Exception:  # noqa: BLE001 - numba calls this inside its compile: a failing notice must not fail the run
+        return
+
+
+def install() -> None:
+    """Listen to numba's compile events (idempotent; imports numba). Called by each kernel module on import."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        _installed = True
+    from numba.core import event
+
+    class _CompileListener(event.Listener):
+        def on_start(self, event: Any) -> None:
+            _about_to_compile(event.data.get("dispatcher"))
+
+        def on_end(self, _event: Any) -> None:
+            return
+
+    event.register("numba:compile", _CompileListener())
+
+
+def _warm_up_maps(dtype: np.dtype) -> dict[str, np.ndarray]:
+    """Tiny label maps of ``dtype`` that take the word path (rows of whole uint64 words) and the voxel path.
+
+    The uint16/int32 ones hold a label above 255, which makes :func:`flr.kernels.label_stats` run its
+    value-set pre-pass (``values_present``), as a real map of such ids does.
+    """
+    words = np.zeros((2, 2, 8), dtype)  # 8 voxels of 1, 2 or 4 bytes: 1, 2 or 4 words per row
+    voxels = np.zeros((2, 2, 3), dtype)  # 3, 6 or 12 bytes per row: never whole words
+    for arr in (words, voxels):
+        arr[0, 0, 1:] = 1
+        arr[1, 1, 2] = 2 if dtype == np.uint8 else 300
+    return {"words": words, "voxels": voxels}
+
+
+def run_step(step: str) -> None:
+    """Run one warm-up step on a tiny input: ``"<label_stats|connected_components> <dtype> <words|voxels>"``."""
+    from flr.kernels import connected_components, label_stats
+
+    name, dtype, path = step.split()
+    arr = _warm_up_maps(np.dtype(dtype))[path]
+    if name == "label_stats":
+        label_stats(arr)
+    elif name == "connected_components":
+        connected_components(arr)
+    else:
+        raise ValueError(f"unknown warm-up step {step!r}")
+
+
+def warm_up(dtypes: Sequence[Any] | None = None) -> dict[str, float]:
+    """Compile flr's core kernels now, or load them from numba's cache, so that a later run does not wait.
+
+    :func:`flr.kernels.label_stats` and :func:`flr.kernels.connected_components` run on tiny maps of each
+    dtype, on both of their paths (rows of whole uint64 words, and voxel by voxel), in this process. Other
+    kernels (vessel centerlines, distance transforms) compile on their first use; ``flr demo`` compiles
+    everything a typical case with uint8 label maps uses.
+
+    Parameters
+    ----------
+    dtypes : sequence of dtype-like, optional
+        Label map dtypes to compile for; default :data:`NATIVE_DTYPES` (uint8, uint16, int32), which covers
+        every dtype the kernels accept (others are converted to one of them).
+
+    Returns
+    -------
+    dict of str to float
+        Seconds (wall clock) of each step, e.g. ``"label_stats uint8 words"``: compile time on a cold cache,
+        milliseconds on a warm one.
+
+    Raises
+    ------
+    KernelInputError
+        For a dtype the kernels do not accept natively (they are converted, so there is nothing to compile).
+    """
+    from flr.errors import KernelInputError
+
+    names = NATIVE_DTYPES if dtypes is None else dtypes
+    chosen = [np.dtype(d) for d in names]
+    for dt in chosen:
+        if dt.name not in NATIVE_DTYPES:
+            raise KernelInputError(
+                f"warm_up compiles for {', '.join(NATIVE_DTYPES)} (other dtypes are converted to one of them), "
+                f"got {dt}"
+            )
+    seconds: dict[str, float] = {}
+    for dt in chosen:
+        for path in ("words", "voxels"):
+            for name in ("label_stats", "connected_components"):
+                step = f"{name} {dt.name} {path}"
+                t0 = time.perf_counter()
+                run_step(step)
+                seconds[step] = time.perf_counter() - t0
+    return seconds
