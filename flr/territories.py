@@ -328,9 +328,12 @@ def _nearest_point(seed_points: np.ndarray, seed_ids: np.ndarray, liver: np.ndar
     if not inside.any():
         return out
     seeds[tuple(local[inside].T)] = seed_ids[inside]
-    idx = ndimage.distance_transform_edt(seeds < 0, sampling=np.asarray(geometry.spacing_zyx_mm, float),
-                                         return_distances=False, return_indices=True)
-    out[sub_liver] = seeds[tuple(i[sub_liver] for i in idx)]
+    # flr's exact feature transform (issue 14): one int32 per voxel, only the liver answered; scipy's gave
+    # three index arrays of the whole box (ties: the lowest flat index, a point as near as scipy's)
+    from flr.kernels._edt import nearest_feature
+
+    nearest = nearest_feature(seeds >= 0, geometry.spacing_zyx_mm, within=sub_liver)
+    out[sub_liver] = seeds.ravel()[nearest[sub_liver]]
     return out
 
 

@@ -7,9 +7,10 @@ are counted as debris. :mod:`flr.territories` builds the territories of a plan o
 
 Method
     1. Centerlines: 3-D thinning of the mask (:func:`skimage.morphology.skeletonize`, Lee et al. 1994);
-       the branch graph of the skeleton as :class:`skan.Skeleton` builds it (Nunez-Iglesias et al., PeerJ
-       2018), by flr's cached kernel :func:`flr.kernels._skeleton.skeleton_paths` (skan 0.13 compiles its
-       path functions in every process: 4-8 s), with the grid spacing. Junction voxels that touch each other form one junction node.
+       the branch graph of the skeleton as :class:`skan.Skeleton` builds it (Nunez-Iglesias et al.,
+       PeerJ 2018), by flr's cached kernel :func:`flr.kernels._skeleton.skeleton_paths` (skan 0.13
+       compiles its path functions in every process: 4-8 s), with the grid spacing. Junction voxels that
+       touch each other form one junction node.
     2. Branch length: the path is smoothed by a moving average over :data:`SMOOTH_POINTS` voxels (end
        points kept) before its polyline length is summed, because the raw 26-connected path of an oblique
        vessel is a staircase that is up to ~20 % longer than the vessel.
