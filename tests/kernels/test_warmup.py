@@ -207,13 +207,26 @@ def test_warm_up_maps_take_both_paths_and_the_value_pre_pass(dtype: str) -> None
 
 def test_warm_up_reports_each_step() -> None:
     seconds = kernels.warm_up(["uint8"])
-    assert sorted(seconds) == [
-        "connected_components uint8 voxels",
+    assert list(seconds) == [
+        "label_stats uint8 words",
         "connected_components uint8 words",
         "label_stats uint8 voxels",
-        "label_stats uint8 words",
+        "connected_components uint8 voxels",
+        "skeleton_paths",
+        "feature_transform",
     ]
     assert all(s >= 0 for s in seconds.values())
+    assert list(kernels.warm_up(["int32"], others=False)) == [
+        "label_stats int32 words",
+        "connected_components int32 words",
+        "label_stats int32 voxels",
+        "connected_components int32 voxels",
+    ]
+
+
+def test_an_unknown_step_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown warm-up step 'label_count uint8 words'"):
+        _warmup.run_step("label_count uint8 words")
 
 
 @pytest.mark.parametrize("dtype", ["int64", "bool", "float32"])
