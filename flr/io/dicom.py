@@ -845,8 +845,11 @@ def _rescaled_planes(path: Path, items: Sequence[tuple[int, _Frame]], integral: 
 #: (``flr batch -j``, a Dask worker), which spreads its cases over the cores already.
 DECODE_WORKERS_ENV = "FLR_DECODE_WORKERS"
 #: A compressed series of fewer pixels than this is decoded in the calling process when the worker count is
-#: not given explicitly: starting the worker processes costs more than they save on it (measured in
-#: ``benchmarks/bench_dicom_decode.py``). Uncompressed pixel data is always read in the calling process.
+#: not given explicitly: starting the worker processes costs more than they save on it. Measured with
+#: ``benchmarks/bench_dicom_decode.py --sweep`` (JPEG 2000, 512 x 512 slices, 2 cores): the pool costs about
+#: 0.5 s to start, a slice about 25 ms to decode, so two workers break even near 40 slices when a core is free
+#: (16 slices: 0.59x; 192 and 400 slices: 1.4-1.5x) and never gain when other work holds it. Uncompressed pixel
+#: data is always read in the calling process.
 PARALLEL_MIN_PIXELS = 64 * 512 * 512
 #: How decoder processes start: ``forkserver`` (one small server process forks them, with this module loaded)
 #: where the system has it, else ``spawn``; never ``fork``, which is unsafe when the caller runs threads.
