@@ -151,7 +151,7 @@ def territories(anatomy: CaseAnatomy) -> np.ndarray:
     from flr.distance import nearest_label
 
     if not anatomy.present_segments:
-        return np.zeros(anatomy.geometry.shape_zyx, np.int16)
+        return np.zeros(anatomy.geometry.shape_zyx, np.uint8)
     territory = nearest_label(anatomy.segment_map, anatomy.liver & (anatomy.segment_map == 0), anatomy.geometry)
     territory[~anatomy.liver] = 0
     return territory
@@ -280,7 +280,7 @@ def contiguity_check(functional: np.ndarray, territory: np.ndarray, remnant_code
     """``two_contiguous_segments`` measured from the functional remnant's own face adjacency."""
     from flr.kernels import label_stats
 
-    stats = label_stats(np.where(functional, territory, 0).astype(np.int16))
+    stats = label_stats(np.where(functional, territory, 0).astype(np.uint8))
     vv = geometry.voxel_volume_mm3
     per_segment: dict[str, ContiguitySegment] = {}
     for c in remnant_codes:

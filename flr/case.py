@@ -164,7 +164,7 @@ def gather_anatomy(case: Case, box: tuple[slice, slice, slice] | None = None) ->
     """
     geometry = case.geometry if box is None else case.geometry.cropped(box)
     shape = geometry.shape_zyx
-    seg = np.zeros(shape, np.int16)
+    seg = np.zeros(shape, np.uint8)  # segment codes 1-10: one byte a voxel (issue 14, memory)
     liver = np.zeros(shape, bool)
     tumor = np.zeros(shape, bool)
     instances: np.ndarray | None = None

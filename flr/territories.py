@@ -316,24 +316,30 @@ def _root_points(graph: VesselGraph, points: np.ndarray, shape: tuple[int, int, 
 
 def _nearest_point(seed_points: np.ndarray, seed_ids: np.ndarray, liver: np.ndarray, box: tuple[slice, slice, slice],
                    geometry: Geometry) -> np.ndarray:
-    """int32 on ``box``: index (into the point arrays) of the nearest seed point of each liver voxel, -1 elsewhere."""
+    """int32 on ``box``: index (into the point arrays) of the nearest seed point of each liver voxel, -1 elsewhere.
+
+    flr's exact feature transform (issue 14): its one int32 array is turned into the answer in place (4 bytes
+    per voxel of the box in all; scipy's gave three index arrays of the whole box); ties go to the lowest flat
+    index, a point as near as scipy's. A voxel holding two seeds is the last one's (as an assignment gives).
+    """
+    from flr.kernels._edt import nearest_feature
+
     lo = np.array([s.start for s in box])
     sub_liver = liver[box]
-    out = np.full(sub_liver.shape, -1, np.int32)
     if not len(seed_points) or not sub_liver.any():
-        return out
-    seeds = np.full(sub_liver.shape, -1, np.int32)
+        return np.full(sub_liver.shape, -1, np.int32)
     local = seed_points - lo
     inside = np.all((local >= 0) & (local < np.asarray(sub_liver.shape)), axis=1)
     if not inside.any():
-        return out
-    seeds[tuple(local[inside].T)] = seed_ids[inside]
-    # flr's exact feature transform (issue 14): one int32 per voxel, only the liver answered; scipy's gave
-    # three index arrays of the whole box (ties: the lowest flat index, a point as near as scipy's)
-    from flr.kernels._edt import nearest_feature
-
-    nearest = nearest_feature(seeds >= 0, geometry.spacing_zyx_mm, within=sub_liver)
-    out[sub_liver] = seeds.ravel()[nearest[sub_liver]]
+        return np.full(sub_liver.shape, -1, np.int32)
+    flat = np.ravel_multi_index(tuple(local[inside].T), sub_liver.shape)
+    uniq, last = np.unique(flat[::-1], return_index=True)  # the last seed written to a voxel wins
+    ids = seed_ids[inside][::-1][last].astype(np.int32)
+    features = np.zeros(sub_liver.shape, bool)
+    features.ravel()[uniq] = True
+    out = nearest_feature(features, geometry.spacing_zyx_mm, within=sub_liver)
+    out[sub_liver] = ids[np.searchsorted(uniq, out[sub_liver])]
+    out[~sub_liver] = -1
     return out
 
 
