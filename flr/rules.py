@@ -52,9 +52,9 @@ with the status of steps 2-5: they add strategies, cautions and guidance (e.g. u
 neuroendocrine metastases -> liver transplant evaluation) but never change the status; while the status is
 ``insufficient_data`` those that apply are ``not_assessed`` (the missing inputs are the verdict's).
 
->>> verdict = evaluate({"fit_for_major_surgery": False}, "default")
->>> verdict.status
-'not_resectable'
+>>> verdict = evaluate({"fit_for_major_surgery": False, "major_hepatectomy": True}, "default")
+>>> verdict.status, verdict.scope, verdict.strategies
+('not_resectable', 'plan', ('revise_plan',))
 >>> [r.rule for r in verdict.reasons if r.status == "fail"]
 ['fit_for_major_surgery']
 """
