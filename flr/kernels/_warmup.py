@@ -5,8 +5,9 @@ disk (``cache=True``); later processes load it in milliseconds. Compiling is wha
 an application may ask to be told, once, when it is about to happen (:func:`set_notice`). The notice comes
 from numba's event API (``numba:compile``), which fires only on a cache miss, so a warm cache never shows it.
 
-Importing this module does not import numba: :func:`install` does, and the kernel modules call it when they
-are imported (their first call, never ``import flr.kernels``).
+Importing this module does not import numba: :func:`install` does. A kernel module calls it when it is
+imported (on its first use, never at ``import flr.kernels``); the listener then hears the compiles of every
+flr function in the process, whichever module it is in.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from typing import Any
 import numpy as np
 
 #: Seconds a first ``flr demo`` (uint8 label maps) takes longer than a second one, compiling the kernels it
-#: uses, on a quiet 2-CPU x86-64 machine (benchmarks/bench_first_run.py: cold minus warm run).
-FIRST_RUN_COMPILE_S = 10
+#: uses: cold minus warm run on the 2-CPU x86-64 machine of benchmarks/results/first-run-2026-12-03.md.
+FIRST_RUN_COMPILE_S = 22
 
 #: The dtypes :func:`flr.kernels.label_stats` and :func:`flr.kernels.connected_components` read natively
 #: (every other integer type is converted to one of them first), so the ones :func:`warm_up` compiles.
@@ -37,7 +38,7 @@ def set_notice(notice: Callable[[str], None] | None) -> None:
     """Call ``notice(message)`` once per process, just before flr's first kernel compile (None: no notice).
 
     The message says that the kernels are being compiled once, about how long it takes and in which folder
-    numba caches them, e.g. ``compiling flr's numba kernels once (about 12 s; cached in /scratch/numba)``. It
+    numba caches them, e.g. ``compiling flr's numba kernels once (about 22 s; cached in /scratch/numba)``. It
     is not sent when every kernel a run uses is in the cache. The library never prints; a command line sends
     the message to standard error (never to standard output, which may carry JSON). Setting a notice again
     (or None) replaces the previous one; a notice already sent is not sent again.
@@ -89,7 +90,7 @@ def _about_to_compile(dispatcher: Any) -> None:
 
 
 def install() -> None:
-    """Listen to numba's compile events (idempotent; imports numba). Called by each kernel module on import."""
+    """Listen to numba's compile events (idempotent; imports numba). A kernel module calls it on import."""
     global _installed
     with _lock:
         if _installed:
