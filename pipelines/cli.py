@@ -70,6 +70,9 @@ def volumetry(labels: tuple[str, ...], ct: Path | None, series_uid: str | None, 
     """Voxel volumes, truncation flags and segment contacts of every labelled structure."""
     from pipelines.volumetry import run_volumetry
 
+    if quiet:
+        _no_notice()
+
     result = run_volumetry(list(labels), ct=ct, series_uid=series_uid, resample=resample, strict=strict,
                            json_out=json_out)
     from pipelines.volumetry import format_table
@@ -79,6 +82,13 @@ def volumetry(labels: tuple[str, ...], ct: Path | None, series_uid: str | None, 
 
 def _to_stdout(json_out: Path | None) -> bool:
     return json_out is not None and str(json_out) == "-"
+
+
+def _no_notice() -> None:
+    """``-q``: no compile notice either."""
+    from flr.kernels import set_notice
+
+    set_notice(None)
 
 
 def _summary(result: Any, json_out: Path | None, quiet: bool, formatter: Any) -> None:
@@ -146,6 +156,9 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
            anatomical_vessel_seeds: bool, quiet: bool) -> None:
     """Apply a resection plan and judge the remnant: FLR, contiguity, inflow/outflow, margins."""
     from pipelines.assess import AssessRequest, cli_plan, format_summary, run_assess
+
+    if quiet:
+        _no_notice()
 
     plan = cli_plan(plan_name, resect, include_caudate=include_caudate, wedges=wedges, ablations=ablations,
                     take_plane_veins=take_plane_veins)
@@ -312,6 +325,10 @@ def _signal_handlers() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the command, map errors to one line and an exit code."""
     from flr.errors import FlrError, short_path
+    from flr.kernels import set_notice
+
+    # one line on stderr before the first compile of flr's kernels (never on stdout: --json - stays JSON)
+    set_notice(lambda message: click.echo(f"flr: {message}", err=True))
 
     try:
         with _signal_handlers():
