@@ -30,7 +30,6 @@ accepted (non-contiguous views are copied).
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -39,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from flr.errors import FlrError, KernelInputError
+from flr.kernels._chunks import run_chunks
 from flr.kernels._warmup import NATIVE_DTYPES, set_notice, warm_up
 
 __all__ = [
@@ -67,9 +67,6 @@ _HASH_START_SLOTS = 1 << 14
 
 _NATIVE = tuple(np.dtype(d) for d in NATIVE_DTYPES)  # uint8, uint16, int32
 
-#: Held while a parallel kernel runs: numba's default "workqueue" threading layer (used when neither
-#: OpenMP nor TBB is available) aborts the process on concurrent launches from several Python threads.
-_LAUNCH = threading.Lock()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,6 +181,11 @@ def _default_threads(n_threads: int | None) -> int:
     return int(n_threads)
 
 
+def _row_ranges(n: int, nchunks: int) -> list[tuple[int, int]]:
+    """``nchunks`` contiguous ranges ``[i0, i1)`` splitting ``range(n)`` as evenly as integers allow."""
+    return [(n * c // nchunks, n * (c + 1) // nchunks) for c in range(nchunks)]
+
+
 def _check_array(labels: Any, what: str) -> np.ndarray:
     arr = np.asarray(labels)
     if arr.ndim != 3:
@@ -217,8 +219,10 @@ def _native_labels(labels: Any, nchunks: int) -> tuple[np.ndarray, int, np.ndarr
         return arr, 255, None
     if dt in _NATIVE:
         _numba = _kernels()
-        with _LAUNCH:
-            lo, hi = (int(v) for v in _numba.value_range(_ro(arr.reshape(-1)), min(nchunks, arr.size)))
+        flat = _ro(arr.reshape(-1))
+        parts = _row_ranges(flat.size, min(nchunks, flat.size))
+        ranges = run_chunks(lambda c: _numba.value_range(flat, *parts[c]), len(parts))
+        lo, hi = min(int(r[0]) for r in ranges), max(int(r[1]) for r in ranges)
     else:  # rarer dtypes: numpy's reductions, no extra kernel to compile
         lo, hi = int(arr.min()), int(arr.max())
     if lo < 0:
@@ -284,9 +288,11 @@ def _dense_ids(arr: np.ndarray, hi: int, nchunks: int) -> tuple[np.ndarray, np.n
         return arr, ids.astype(np.int32), ids
     if hi < _LUT_MAX_ID:
         _numba = _kernels()
-        with _LAUNCH:
-            flags = _numba.values_present(_ro(arr.reshape(-1)), hi + 1, min(nchunks, arr.size))
-        ids = np.flatnonzero(flags).astype(np.int64)
+        flat = _ro(arr.reshape(-1))
+        parts = _row_ranges(flat.size, min(nchunks, flat.size))
+        flags = np.zeros((len(parts), hi + 1), np.uint8)
+        run_chunks(lambda c: _numba.values_present(flat, *parts[c], flags[c]), len(parts))
+        ids = np.flatnonzero(flags.any(axis=0)).astype(np.int64)
         if ids.size > MAX_LABELS:
             raise _too_many(int(ids.size))
         lut = np.zeros(hi + 1, np.int32)
@@ -342,6 +348,28 @@ def label_stats(labels: np.ndarray, *, n_threads: int | None = None) -> LabelSta
     )
 
 
+def _stats_chunks(A2: np.ndarray, W2: np.ndarray, use_words: bool, ny: int, lut: np.ndarray, m: int, E: int,
+                  mask: np.uint64, rep: np.uint64, counts: np.ndarray, bbox: np.ndarray, fk: np.ndarray,
+                  fv: np.ndarray, dense: bool) -> list[int]:
+    """Accumulate one chunk of rows into each row of the accumulators, at the same time; the chunks' statuses.
+
+    Status 1: that chunk's hash table filled up. See :func:`flr.kernels._numba.stats_rows_words`.
+    """
+    _numba = _kernels()
+    nchunks = counts.shape[0]
+    parts = _row_ranges(A2.shape[0], nchunks)
+    cap_mask = fk.shape[1] - 1
+
+    def chunk(c: int) -> int:
+        r0, r1 = parts[c]
+        if use_words:
+            return int(_numba.stats_rows_words(A2, W2, ny, r0, r1, lut, m, E, mask, rep, counts[c], bbox[c], fk[c],
+                                               fv[c], dense, cap_mask))
+        return int(_numba.stats_rows_scalar(A2, ny, r0, r1, lut, m, counts[c], bbox[c], fk[c], fv[c], dense, cap_mask))
+
+    return run_chunks(chunk, nchunks)
+
+
 def _accumulate(scan: np.ndarray, lut: np.ndarray, m: int, nchunks: int) -> tuple[np.ndarray, ...]:
     """Run the one-pass kernel over dense ids ``lut[value]`` in [0, m) and reduce its chunks.
 
@@ -362,14 +390,7 @@ def _accumulate(scan: np.ndarray, lut: np.ndarray, m: int, nchunks: int) -> tupl
             fk, fv = np.empty((nchunks, 1), np.int64), np.zeros((nchunks, 3 * m * m), np.int64)
         else:
             fk, fv = np.full((nchunks, cap), -1, np.int64), np.zeros((nchunks, cap), np.int64)
-        with _LAUNCH:
-            if use_words:
-                status = _numba.label_stats_words_kernel(
-                    A2, W2, ny, lut, m, E, mask, rep, counts, bbox, fk, fv, dense, nchunks
-                )
-            else:
-                status = _numba.label_stats_scalar_kernel(A2, ny, lut, m, counts, bbox, fk, fv, dense, nchunks)
-        if not status.any():
+        if not any(_stats_chunks(A2, W2, use_words, ny, lut, m, E, mask, rep, counts, bbox, fk, fv, dense)):
             break
         cap = min(cap * 8, full_cap)  # a chunk's hash table filled up: retry with a bigger one
     total = counts.sum(axis=0)
@@ -468,18 +489,20 @@ def connected_components(
     A2, W2, use_words, E, mask, rep = _words(arr)
     offsets = np.zeros(nz * ny + 1, np.int64)
     none32, none64 = np.empty(0, np.int32), np.empty(0, np.int64)
-    with _LAUNCH:  # count the runs of each row
-        _runs(A2, W2, use_words, ny, inc, E, mask, rep, offsets, none32, none32, none64, False, nchunks)
+    # count the runs of each row
+    _runs(A2, W2, use_words, ny, inc, E, mask, rep, offsets, none32, none32, none64, False, nchunks)
     np.cumsum(offsets, out=offsets)
     total = int(offsets[-1])
     starts, ends = np.empty(total, np.int32), np.empty(total, np.int32)
     parent = np.empty(total, np.int64)
-    with _LAUNCH:  # store them and union the overlapping ones
-        _runs(A2, W2, use_words, ny, inc, E, mask, rep, offsets, starts, ends, parent, True, nchunks)
+    # store them and union the overlapping ones
+    _runs(A2, W2, use_words, ny, inc, E, mask, rep, offsets, starts, ends, parent, True, nchunks)
+    _numba.union_chunk_edges(ny, offsets, starts, ends, parent, nchunks)
     lab, sizes = _numba.number_runs(parent, starts, ends)
     out = np.zeros(arr.shape, np.int32)
-    with _LAUNCH:
-        _numba.paint_runs_kernel(out.reshape(nz * ny, nx), offsets, starts, ends, lab, nchunks)
+    out2 = out.reshape(nz * ny, nx)
+    parts = _row_ranges(nz * ny, nchunks)
+    run_chunks(lambda c: _numba.paint_runs_rows(out2, offsets, starts, ends, lab, *parts[c]), nchunks)
     return out, sizes
 
 
@@ -490,13 +513,21 @@ def _runs(
 ) -> None:
     """Count the runs of included voxels of every row (``write`` false), or store and union them.
 
-    On the word path or voxel by voxel; see :func:`flr.kernels._numba.runs_words_kernel`.
+    On the word path or voxel by voxel, ``nchunks`` ranges of rows at the same time; see
+    :func:`flr.kernels._numba.runs_words_rows` (the caller then joins the chunks when ``write``).
     """
     _numba = _kernels()
-    if use_words:
-        _numba.runs_words_kernel(W2, A2.shape[1], ny, inc, E, mask, rep, offsets, starts, ends, parent, write, nchunks)
-    else:
-        _numba.runs_scalar_kernel(A2, ny, inc, offsets, starts, ends, parent, write, nchunks)
+    parts = _row_ranges(A2.shape[0], nchunks)
+    nx = A2.shape[1]
+
+    def chunk(c: int) -> None:
+        r0, r1 = parts[c]
+        if use_words:
+            _numba.runs_words_rows(W2, nx, ny, inc, E, mask, rep, offsets, starts, ends, parent, write, r0, r1)
+        else:
+            _numba.runs_scalar_rows(A2, ny, inc, offsets, starts, ends, parent, write, r0, r1)
+
+    run_chunks(chunk, nchunks)
 
 
 def components_of_mask(mask: np.ndarray, *, n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -23,8 +23,9 @@ Method
     time (the slice stays in cache between them); pass 3 runs over the ``(y, x)`` columns. Lines along
     y and z are gathered 16 and 64 at a time (whole 64-byte cache lines of each row they cross) into a
     per-chunk buffer, solved there and scattered back. The work is ``n_threads`` contiguous chunks (of
-    z slices, then of column blocks), one ``prange`` iteration each; the result does not depend on
-    their number. Grids under 2**18 voxels run on the calling thread.
+    z slices, then of column blocks), run at the same time on threads (the kernels release the GIL;
+    :mod:`flr.kernels._chunks`); the result does not depend on their number. Grids under 2**18 voxels run
+    on the calling thread.
 
 Exactness and ties
     The returned feature is a true nearest feature: the passes compare float64 squared distances, so
@@ -62,9 +63,10 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba import prange
 
 from flr.errors import KernelInputError
+from flr.kernels import _warmup
+from flr.kernels._chunks import run_chunks
 
 __all__ = ["feature_transform", "feature_transform_reference", "nearest_feature"]
 
@@ -80,6 +82,8 @@ _BLOCK_Z = 64
 _PARALLEL_MIN_VOXELS = 1 << 18
 
 _INF = np.inf
+
+_warmup.install()  # the compile notice (flr.kernels.set_notice) listens from here on
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,12 +117,13 @@ def _meet(f, r, q, fq, w2):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _envelope(f, n, w2, v, zb, arg, best, want_best):  # pragma: no cover - compiled
+def _envelope(f, n, w2, v, zb, arg, best):  # pragma: no cover - compiled
     """Lower envelope of ``f[q] + w2 (p - q)^2`` over the q with finite ``f`` (Felzenszwalb-Huttenlocher).
 
-    Writes ``arg[p]`` (the minimising q; the lower q at a tie) and, when ``want_best``, ``best[p]`` (the
-    minimum) for ``p < n``; returns False, with ``arg`` -1 and ``best`` inf, when every ``f`` is inf.
-    ``v`` (int64) and ``zb`` (float64) are work buffers of length ``n``.
+    Writes ``arg[p]`` (the minimising q; the lower q at a tie) and ``best[p]`` (the minimum) for ``p < n``;
+    returns False, with ``arg`` -1 and ``best`` inf, when every ``f`` is inf. ``v`` (int64) and ``zb``
+    (float64) are work buffers of length ``n``. (No flag to skip ``best``: a flag passed as a constant by
+    one caller and as a variable by another would make numba compile this twice.)
     """
     k = -1
     for q in range(n):
@@ -138,8 +143,9 @@ def _envelope(f, n, w2, v, zb, arg, best, want_best):  # pragma: no cover - comp
         v[k] = q
         zb[k] = s
     if k < 0:
-        arg[:n] = -1
-        best[:n] = _INF
+        for p in range(n):  # loops, not slice assignments: those take numba far longer to compile
+            arg[p] = -1
+            best[p] = _INF
         return False
     j = 0
     for p in range(n):
@@ -147,8 +153,7 @@ def _envelope(f, n, w2, v, zb, arg, best, want_best):  # pragma: no cover - comp
             j += 1
         r = v[j]
         arg[p] = r
-        if want_best:
-            best[p] = f[r] + w2 * (p - r) * (p - r)
+        best[p] = f[r] + w2 * (p - r) * (p - r)
     return True
 
 
@@ -164,7 +169,7 @@ def _column_y(g, x, wx2, wy2, sh, f, v, zb, arg, best):  # pragma: no cover - co
     for y in range(ny):
         fx = g[y]
         f[y] = _INF if fx < 0 else wx2 * (x - fx) * (x - fx)
-    if not _envelope(f, ny, wy2, v, zb, arg, best, False):
+    if not _envelope(f, ny, wy2, v, zb, arg, best):
         return
     for y in range(ny):
         q = arg[y]
@@ -173,35 +178,34 @@ def _column_y(g, x, wx2, wy2, sh, f, v, zb, arg, best):  # pragma: no cover - co
         g[y] = arg[y]
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _pass_xy(F, IDX, wx2, wy2, sh, need_x, block, nchunks):  # pragma: no cover - compiled
-    """Passes 1 and 2, one z slice at a time (it stays in cache between them): rows along x, then the
-    y columns in blocks of ``block`` x (those with ``need_x``), leaving plane codes in ``IDX``."""
-    nz, ny, nx = IDX.shape
+@numba.njit(cache=True, nogil=True)
+def _pass_xy(F, IDX, wx2, wy2, sh, need_x, block, z0, z1):  # pragma: no cover - compiled
+    """Passes 1 and 2 on z slices ``[z0, z1)``, one at a time (it stays in cache between them): rows along
+    x, then the y columns in blocks of ``block`` x (those with ``need_x``), leaving plane codes in ``IDX``."""
+    _, ny, nx = IDX.shape
     nb = (nx + block - 1) // block
-    for c in prange(nchunks):
-        g = np.empty((block, ny), np.int32)
-        f = np.empty(ny)
-        zb = np.empty(ny)
-        best = np.empty(ny)
-        v = np.empty(ny, np.int64)
-        arg = np.empty(ny, np.int64)
-        for z in range(nz * c // nchunks, nz * (c + 1) // nchunks):
-            S = IDX[z]
+    g = np.empty((block, ny), np.int32)
+    f = np.empty(ny)
+    zb = np.empty(ny)
+    best = np.empty(ny)
+    v = np.empty(ny, np.int64)
+    arg = np.empty(ny, np.int64)
+    for z in range(z0, z1):
+        S = IDX[z]
+        for y in range(ny):
+            _row_nearest(F[z, y], S[y])
+        for b in range(nb):
+            x0 = b * block
+            bw = min(block, nx - x0)
             for y in range(ny):
-                _row_nearest(F[z, y], S[y])
-            for b in range(nb):
-                x0 = b * block
-                bw = min(block, nx - x0)
-                for y in range(ny):
-                    for j in range(bw):
-                        g[j, y] = S[y, x0 + j]
                 for j in range(bw):
-                    if need_x[x0 + j]:
-                        _column_y(g[j], x0 + j, wx2, wy2, sh, f, v, zb, arg, best)
-                for y in range(ny):
-                    for j in range(bw):
-                        S[y, x0 + j] = g[j, y]
+                    g[j, y] = S[y, x0 + j]
+            for j in range(bw):
+                if need_x[x0 + j]:
+                    _column_y(g[j], x0 + j, wx2, wy2, sh, f, v, zb, arg, best)
+            for y in range(ny):
+                for j in range(bw):
+                    S[y, x0 + j] = g[j, y]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -217,17 +221,20 @@ def _column_z(g, gd, y, x, nx, plane, wx2, wy2, wz2, sh, want_d, f, v, zb, arg, 
             dy = y - (e >> sh)
             dx = x - (e & low)
             f[z] = wy2 * dy * dy + wx2 * dx * dx
-    if not _envelope(f, nz, wz2, v, zb, arg, best, want_d):
-        g[:] = -1
-        gd[:] = _INF
+    if not _envelope(f, nz, wz2, v, zb, arg, best):
+        for z in range(nz):
+            g[z] = -1
+            gd[z] = _INF
         return
     for z in range(nz):
         q = arg[z]
         e = g[q]
         arg[z] = q * plane + (e >> sh) * nx + (e & low)
-    g[:] = arg[:nz]
+    for z in range(nz):
+        g[z] = arg[z]
     if want_d:
-        gd[:] = best[:nz]
+        for z in range(nz):
+            gd[z] = best[z]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -241,35 +248,34 @@ def _scatter_z(I2, D2, W2, g, gd, p0, bw, want_d, has_within):  # pragma: no cov
                 D2[z, p0 + j] = gd[j, z] if keep else _INF
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _pass_z(I2, D2, W2, need_col, nx, wx2, wy2, wz2, sh, want_d, has_within, block, nchunks):  # pragma: no cover
-    """Pass 3 over the ``(nz, ny * nx)`` view, in blocks of ``block`` columns; columns without
-    ``need_col`` (when ``has_within``) are -1 / inf."""
+@numba.njit(cache=True, nogil=True)
+def _pass_z(I2, D2, W2, need_col, nx, wx2, wy2, wz2, sh, want_d, has_within, block, t0, t1):  # pragma: no cover
+    """Pass 3 over the ``(nz, ny * nx)`` view, on the blocks ``[t0, t1)`` of ``block`` columns; columns
+    without ``need_col`` (when ``has_within``) are -1 / inf."""
     nz, plane = I2.shape
-    nb = (plane + block - 1) // block
-    for c in prange(nchunks):
-        g = np.empty((block, nz), np.int32)
-        gd = np.empty((block, nz), np.float64)
-        f = np.empty(nz)
-        zb = np.empty(nz)
-        best = np.empty(nz)
-        v = np.empty(nz, np.int64)
-        arg = np.empty(nz, np.int64)
-        for t in range(nb * c // nchunks, nb * (c + 1) // nchunks):
-            p0 = t * block
-            bw = min(block, plane - p0)
-            for z in range(nz):
-                for j in range(bw):
-                    g[j, z] = I2[z, p0 + j]
+    g = np.empty((block, nz), np.int32)
+    gd = np.empty((block, nz), np.float64)
+    f = np.empty(nz)
+    zb = np.empty(nz)
+    best = np.empty(nz)
+    v = np.empty(nz, np.int64)
+    arg = np.empty(nz, np.int64)
+    for t in range(t0, t1):
+        p0 = t * block
+        bw = min(block, plane - p0)
+        for z in range(nz):
             for j in range(bw):
-                p = p0 + j
-                if has_within and not need_col[p]:
-                    g[j, :] = -1
-                    gd[j, :] = _INF
-                    continue
-                y = p // nx
-                _column_z(g[j], gd[j], y, p - y * nx, nx, plane, wx2, wy2, wz2, sh, want_d, f, v, zb, arg, best)
-            _scatter_z(I2, D2, W2, g, gd, p0, bw, want_d, has_within)
+                g[j, z] = I2[z, p0 + j]
+        for j in range(bw):
+            p = p0 + j
+            if has_within and not need_col[p]:
+                for z in range(nz):
+                    g[j, z] = -1
+                    gd[j, z] = _INF
+                continue
+            y = p // nx
+            _column_z(g[j], gd[j], y, p - y * nx, nx, plane, wx2, wy2, wz2, sh, want_d, f, v, zb, arg, best)
+        _scatter_z(I2, D2, W2, g, gd, p0, bw, want_d, has_within)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,8 +337,6 @@ def _within_parts(within: Any | None, shape: tuple[int, int, int]) -> tuple[bool
 def _run(features: Any, spacing_zyx_mm: Sequence[float], within: Any | None, n_threads: int | None,
          want_d: bool) -> tuple[np.ndarray, np.ndarray]:
     """Check the inputs, run the passes; (index, squared distances, or a (1, 1) dummy when not ``want_d``)."""
-    from flr.kernels import _LAUNCH  # numba's workqueue layer aborts on concurrent parallel launches
-
     feats = _bool_grid(features, "features")
     wz, wy, wx = _spacing(spacing_zyx_mm)
     nchunks = _threads(n_threads)
@@ -345,16 +349,14 @@ def _run(features: Any, spacing_zyx_mm: Sequence[float], within: Any | None, n_t
     d2 = np.empty((nz, ny * nx) if want_d else (1, 1), np.float32)
     if feats.size < _PARALLEL_MIN_VOXELS:
         nchunks = 1
-    z_chunks = min(nchunks, -(-(ny * nx) // _BLOCK_Z))
-    with _LAUNCH:
-        previous = numba.get_num_threads()
-        numba.set_num_threads(min(previous, nchunks))  # thread-local; 1 thread: numba runs prange inline
-        try:
-            _pass_xy(_ro(feats), index, wx * wx, wy * wy, sh, _ro(need_x), _BLOCK_Y, min(nchunks, nz))
-            _pass_z(index.reshape(nz, ny * nx), d2, _ro(W2), _ro(need_col), nx, wx * wx, wy * wy, wz * wz, sh,
-                    want_d, has_within, _BLOCK_Z, z_chunks)
-        finally:
-            numba.set_num_threads(previous)
+    F, NX, WI, NC, I2 = _ro(feats), _ro(need_x), _ro(W2), _ro(need_col), index.reshape(nz, ny * nx)
+    n_xy = min(nchunks, nz)
+    run_chunks(lambda c: _pass_xy(F, index, wx * wx, wy * wy, sh, NX, _BLOCK_Y, nz * c // n_xy, nz * (c + 1) // n_xy),
+               n_xy)
+    nb = -(-(ny * nx) // _BLOCK_Z)
+    n_z = min(nchunks, nb)
+    run_chunks(lambda c: _pass_z(I2, d2, WI, NC, nx, wx * wx, wy * wy, wz * wz, sh, want_d, has_within, _BLOCK_Z,
+                                 nb * c // n_z, nb * (c + 1) // n_z), n_z)
     return index, d2.reshape(index.shape) if want_d else d2
 
 

@@ -14,9 +14,11 @@ Conventions shared by every kernel here:
   (most rows of a CT label map are one run equal to both neighbours), then build a 64-bit mask of the
   words that hold anything new and visit only those, with count-trailing-zeros, down to the voxels
   that differ;
-* work is split into ``nchunks`` contiguous ranges of rows, one ``prange`` iteration each, with their
-  own accumulators reduced afterwards. The thread count is never queried inside a kernel (numba does
-  not cache a function that does), and results do not depend on ``nchunks``;
+* every kernel is serial and releases the GIL (``nogil=True``); a wrapper in :mod:`flr.kernels` splits
+  the work into ``nchunks`` contiguous ranges of rows with their own accumulators, runs them on threads
+  (:func:`flr.kernels._chunks.run_chunks`) and reduces them afterwards. No ``parallel=True``: a parallel
+  kernel takes 2-3 s longer to compile (see :mod:`flr.kernels._chunks`). Results do not depend on
+  ``nchunks``;
 * each kernel compiles on its first call, for the argument types of that call only (no signature lists,
   so a run compiles just the dtypes and paths it uses), and is cached on disk (``cache=True``). The word
   and voxel-by-voxel paths are separate kernels, chosen by the wrapper, so a map compiles only its own
@@ -29,7 +31,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import prange
 from numba.extending import intrinsic
 
 from flr.kernels import _warmup
@@ -65,45 +66,27 @@ def _ctz(typingctx, x):  # pragma: no cover - compiled
 # ---------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def value_range(flat, nchunks):  # pragma: no cover - compiled
-    """Minimum and maximum of a non-empty 1-D array, computed in ``nchunks`` parallel parts."""
-    n = flat.shape[0]
-    lows = np.empty(nchunks, np.int64)
-    highs = np.empty(nchunks, np.int64)
-    for c in prange(nchunks):
-        i0 = n * c // nchunks
-        i1 = n * (c + 1) // nchunks
-        lo = np.int64(flat[i0])
-        hi = lo
-        for i in range(i0, i1):
-            v = np.int64(flat[i])
-            lo = min(lo, v)
-            hi = max(hi, v)
-        lows[c] = lo
-        highs[c] = hi
-    return lows.min(), highs.max()
+@numba.njit(cache=True, nogil=True)
+def value_range(flat, i0, i1):  # pragma: no cover - compiled
+    """Minimum and maximum of ``flat[i0:i1]`` (non-empty), as int64."""
+    lo = np.int64(flat[i0])
+    hi = lo
+    for i in range(i0, i1):
+        v = np.int64(flat[i])
+        lo = min(lo, v)
+        hi = max(hi, v)
+    return lo, hi
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def values_present(flat, size, nchunks):  # pragma: no cover - compiled
-    """uint8 flags of length ``size``: 1 where the value occurs in ``flat`` (values in [0, size))."""
-    n = flat.shape[0]
-    flags = np.zeros((nchunks, size), np.uint8)
-    for c in prange(nchunks):
-        i0 = n * c // nchunks
-        i1 = n * (c + 1) // nchunks
-        last = np.int64(-1)
-        own = flags[c]
-        for i in range(i0, i1):
-            v = np.int64(flat[i])
-            if v != last:
-                own[v] = 1
-                last = v
-    out = np.zeros(size, np.uint8)
-    for c in range(nchunks):
-        out |= flags[c]
-    return out
+@numba.njit(cache=True, nogil=True)
+def values_present(flat, i0, i1, flags):  # pragma: no cover - compiled
+    """Set ``flags[v] = 1`` (uint8) for every value ``v`` of ``flat[i0:i1]`` (values in [0, flags.size))."""
+    last = np.int64(-1)
+    for i in range(i0, i1):
+        v = np.int64(flat[i])
+        if v != last:
+            flags[v] = 1
+            last = v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,10 +151,15 @@ def _box_start(bbox, lab, z, y, x):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _stats_rows_words(
+def stats_rows_words(
     A2, W2, ny, r0, r1, lut, m, E, mask, rep, counts, bbox, fk, fv, dense, cap_mask
 ):  # pragma: no cover - compiled
     """Accumulate rows ``[r0, r1)`` read as uint64 words; return 1 if the chunk's hash table filled up.
+
+    Dense labels are ``lut[value]`` in ``[0, m)``. The chunk's accumulators (allocated by the caller):
+    ``counts`` (m,) zeros; ``bbox`` (m, 6) with minima at a huge value and maxima at -1; faces, stored once
+    per unordered pair (lo < hi): dense mode, ``fv`` is (3 * m * m,) zeros and ``fk`` unused; hash mode,
+    ``fk``/``fv`` are (cap,) keys (-1 = empty) and zero counts, ``cap`` a power of two, ``cap_mask = cap - 1``.
 
     Counts use run starts only: a run of label ``a`` starting at x after a run of ``b`` adds ``nx - x``
     voxels to ``a`` and removes them from ``b``; boxes likewise grow at run starts and ends. Every voxel
@@ -261,7 +249,7 @@ def _stats_rows_words(
 
 
 @numba.njit(cache=True, nogil=True)
-def _stats_rows_scalar(A2, ny, r0, r1, lut, m, counts, bbox, fk, fv, dense, cap_mask):  # pragma: no cover
+def stats_rows_scalar(A2, ny, r0, r1, lut, m, counts, bbox, fk, fv, dense, cap_mask):  # pragma: no cover
     """Accumulate rows ``[r0, r1)`` voxel by voxel; return 1 if the chunk's hash table filled up."""
     nx = A2.shape[1]
     fill = 0
@@ -292,43 +280,6 @@ def _stats_rows_scalar(A2, ny, r0, r1, lut, m, counts, bbox, fk, fv, dense, cap_
                 return 1
         _flush_run(counts, bbox, cur, z, y, start, nx)
     return 0
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def label_stats_words_kernel(
-    A2, W2, ny, lut, m, E, mask, rep, counts, bbox, fk, fv, dense, nchunks
-):  # pragma: no cover
-    """Fill one row of each accumulator per chunk, reading rows as words; return the chunks' statuses.
-
-    Status 1: that chunk's hash table filled up. Dense labels are ``lut[value]`` in ``[0, m)``.
-    Accumulators (allocated by the caller, one row per chunk): ``counts`` (nchunks, m) zeros; ``bbox``
-    (nchunks, m, 6) with minima at a huge value and maxima at -1; faces, stored once per unordered pair
-    (lo < hi): dense mode, ``fv`` is (nchunks, 3 * m * m) zeros and ``fk`` unused; hash mode,
-    ``fk``/``fv`` are (nchunks, cap) keys (-1 = empty) and zero counts, ``cap`` a power of two.
-    """
-    nrows = A2.shape[0]
-    cap_mask = fk.shape[1] - 1
-    status = np.empty(nchunks, np.int64)
-    for c in prange(nchunks):
-        r0 = nrows * c // nchunks
-        r1 = nrows * (c + 1) // nchunks
-        status[c] = _stats_rows_words(
-            A2, W2, ny, r0, r1, lut, m, E, mask, rep, counts[c], bbox[c], fk[c], fv[c], dense, cap_mask
-        )
-    return status
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def label_stats_scalar_kernel(A2, ny, lut, m, counts, bbox, fk, fv, dense, nchunks):  # pragma: no cover
-    """:func:`label_stats_words_kernel` voxel by voxel, for rows that are not whole words."""
-    nrows = A2.shape[0]
-    cap_mask = fk.shape[1] - 1
-    status = np.empty(nchunks, np.int64)
-    for c in prange(nchunks):
-        r0 = nrows * c // nchunks
-        r1 = nrows * (c + 1) // nchunks
-        status[c] = _stats_rows_scalar(A2, ny, r0, r1, lut, m, counts[c], bbox[c], fk[c], fv[c], dense, cap_mask)
-    return status
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,7 +423,7 @@ def _union_rows(ny, offsets, starts, ends, parent, r0, r1):  # pragma: no cover 
     """Start the forest of the runs of rows ``[r0, r1)`` and union those that overlap inside these rows.
 
     A run is joined with the runs it overlaps in the row above (y - 1) and in the slice below (z - 1), when
-    that row is one of ``[r0, r1)``; :func:`_union_chunk_edges` joins the rest.
+    that row is one of ``[r0, r1)``; :func:`union_chunk_edges` joins the rest.
     """
     for i in range(offsets[r0], offsets[r1]):
         parent[i] = i
@@ -484,7 +435,7 @@ def _union_rows(ny, offsets, starts, ends, parent, r0, r1):  # pragma: no cover 
 
 
 @numba.njit(cache=True, nogil=True)
-def _union_chunk_edges(ny, offsets, starts, ends, parent, nchunks):  # pragma: no cover - compiled
+def union_chunk_edges(ny, offsets, starts, ends, parent, nchunks):  # pragma: no cover - compiled
     """Union the runs of each chunk's first rows with the runs above them and behind them in earlier chunks."""
     nrows = offsets.shape[0] - 1
     for c in range(1, nchunks):
@@ -497,42 +448,28 @@ def _union_chunk_edges(ny, offsets, starts, ends, parent, nchunks):  # pragma: n
                 _merge_rows(parent, starts, ends, offsets[r], offsets[r + 1], offsets[r - ny], offsets[r - ny + 1])
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def runs_words_kernel(
-    W2, nx, ny, inc, E, mask, rep, offsets, starts, ends, parent, write, nchunks
-):  # pragma: no cover - compiled
-    """Count the runs of every row (``write`` false), or store them and union the overlapping ones.
+@numba.njit(cache=True, nogil=True)
+def runs_words_rows(W2, nx, ny, inc, E, mask, rep, offsets, starts, ends, parent, write, r0, r1):  # pragma: no cover
+    """Count the runs of rows ``[r0, r1)`` (``write`` false), or store them and union the overlapping ones.
 
     Rows are read as uint64 words (see :func:`_runs_words`). Counting: ``offsets[r + 1]`` = runs of row r;
     ``starts``, ``ends`` and ``parent`` may be empty. Writing (``offsets`` now prefix sums): the runs of
     row r go to ``starts``/``ends`` from ``offsets[r]``, and ``parent`` becomes the union-find forest of
-    6-connected runs (inside each chunk in parallel, a chunk's rows and runs being its own, then across
-    chunk edges); roots are the smallest index of their tree. One kernel for both passes (``write`` is a
+    the 6-connected runs of these rows (a chunk's rows and runs are its own, so chunks run at the same
+    time); :func:`union_chunk_edges` then joins the chunks. One kernel for both passes (``write`` is a
     run-time flag), so the first pass compiles what the second uses.
     """
-    nrows = W2.shape[0]
-    for c in prange(nchunks):
-        r0 = nrows * c // nchunks
-        r1 = nrows * (c + 1) // nchunks
-        _runs_words(W2, r0, r1, nx, inc, E, mask, rep, offsets, starts, ends, write)
-        if write:
-            _union_rows(ny, offsets, starts, ends, parent, r0, r1)
+    _runs_words(W2, r0, r1, nx, inc, E, mask, rep, offsets, starts, ends, write)
     if write:
-        _union_chunk_edges(ny, offsets, starts, ends, parent, nchunks)
+        _union_rows(ny, offsets, starts, ends, parent, r0, r1)
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def runs_scalar_kernel(A2, ny, inc, offsets, starts, ends, parent, write, nchunks):  # pragma: no cover - compiled
-    """:func:`runs_words_kernel` voxel by voxel, for rows that are not whole words."""
-    nrows = A2.shape[0]
-    for c in prange(nchunks):
-        r0 = nrows * c // nchunks
-        r1 = nrows * (c + 1) // nchunks
-        _runs_scalar(A2, r0, r1, inc, offsets, starts, ends, write)
-        if write:
-            _union_rows(ny, offsets, starts, ends, parent, r0, r1)
+@numba.njit(cache=True, nogil=True)
+def runs_scalar_rows(A2, ny, inc, offsets, starts, ends, parent, write, r0, r1):  # pragma: no cover - compiled
+    """:func:`runs_words_rows` voxel by voxel, for rows that are not whole words."""
+    _runs_scalar(A2, r0, r1, inc, offsets, starts, ends, write)
     if write:
-        _union_chunk_edges(ny, offsets, starts, ends, parent, nchunks)
+        _union_rows(ny, offsets, starts, ends, parent, r0, r1)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -560,14 +497,12 @@ def number_runs(parent, starts, ends):  # pragma: no cover - compiled
     return lab, sizes
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def paint_runs_kernel(out2, offsets, starts, ends, lab, nchunks):  # pragma: no cover - compiled
-    """Write each run's component number into ``out2`` (rows x nx, zeros elsewhere)."""
-    nrows = out2.shape[0]
-    for c in prange(nchunks):
-        for r in range(nrows * c // nchunks, nrows * (c + 1) // nchunks):
-            orow = out2[r]
-            for i in range(offsets[r], offsets[r + 1]):
-                v = lab[i]
-                for x in range(starts[i], ends[i]):
-                    orow[x] = v
+@numba.njit(cache=True, nogil=True)
+def paint_runs_rows(out2, offsets, starts, ends, lab, r0, r1):  # pragma: no cover - compiled
+    """Write each run of rows ``[r0, r1)`` as its component number into ``out2`` (rows x nx, zeros elsewhere)."""
+    for r in range(r0, r1):
+        orow = out2[r]
+        for i in range(offsets[r], offsets[r + 1]):
+            v = lab[i]
+            for x in range(starts[i], ends[i]):
+                orow[x] = v
