@@ -91,7 +91,7 @@ _warmup.install()  # the compile notice (flr.kernels.set_notice) listens from he
 # ---------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _row_nearest(feat_row, out_row):  # pragma: no cover - compiled
     """x of the nearest True of a bool row at every x (-1 when the row has none); the lower x wins ties."""
     nx = feat_row.shape[0]
@@ -162,7 +162,7 @@ def _envelope(f, n, w2, v, zb, arg, best):  # pragma: no cover - compiled
 # ---------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _column_y(g, x, wx2, wy2, sh, f, v, zb, arg, best):  # pragma: no cover - compiled
     """Pass 2 on one y column held in ``g`` (x of the row's nearest feature or -1), rewritten as plane codes."""
     ny = g.shape[0]
@@ -208,7 +208,7 @@ def _pass_xy(F, IDX, wx2, wy2, sh, need_x, block, z0, z1):  # pragma: no cover -
                     S[y, x0 + j] = g[j, y]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _column_z(g, gd, y, x, nx, plane, wx2, wy2, wz2, sh, want_d, f, v, zb, arg, best):  # pragma: no cover - compiled
     """Pass 3 on one z column held in ``g`` (plane codes or -1), rewritten as flat indices; ``gd`` = d^2."""
     nz = g.shape[0]
@@ -238,17 +238,6 @@ def _column_z(g, gd, y, x, nx, plane, wx2, wy2, wz2, sh, want_d, f, v, zb, arg, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _scatter_z(I2, D2, W2, g, gd, p0, bw, want_d, has_within):  # pragma: no cover - compiled
-    """Write a block of z columns back (-1 and inf outside ``within``), one row segment per z."""
-    for z in range(I2.shape[0]):
-        for j in range(bw):
-            keep = not has_within or W2[z, p0 + j]
-            I2[z, p0 + j] = g[j, z] if keep else -1
-            if want_d:
-                D2[z, p0 + j] = gd[j, z] if keep else _INF
-
-
-@numba.njit(cache=True, nogil=True)
 def _pass_z(I2, D2, W2, need_col, nx, wx2, wy2, wz2, sh, want_d, has_within, block, t0, t1):  # pragma: no cover
     """Pass 3 over the ``(nz, ny * nx)`` view, on the blocks ``[t0, t1)`` of ``block`` columns; columns
     without ``need_col`` (when ``has_within``) are -1 / inf."""
@@ -275,7 +264,12 @@ def _pass_z(I2, D2, W2, need_col, nx, wx2, wy2, wz2, sh, want_d, has_within, blo
                 continue
             y = p // nx
             _column_z(g[j], gd[j], y, p - y * nx, nx, plane, wx2, wy2, wz2, sh, want_d, f, v, zb, arg, best)
-        _scatter_z(I2, D2, W2, g, gd, p0, bw, want_d, has_within)
+        for z in range(nz):  # write the block back (-1 and inf outside ``within``), one row segment per z
+            for j in range(bw):
+                keep = not has_within or W2[z, p0 + j]
+                I2[z, p0 + j] = g[j, z] if keep else -1
+                if want_d:
+                    D2[z, p0 + j] = gd[j, z] if keep else _INF
 
 
 # ---------------------------------------------------------------------------------------------

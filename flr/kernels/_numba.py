@@ -473,31 +473,6 @@ def runs_scalar_rows(A2, ny, inc, offsets, starts, ends, parent, write, r0, r1):
 
 
 @numba.njit(cache=True, nogil=True)
-def number_runs(parent, starts, ends):  # pragma: no cover - compiled
-    """Component number of each run (int32, 1..N in raster order of first voxel) and sizes (N,) int64.
-
-    A root is the first run of its component in raster order, so components are numbered when their
-    root is met, exactly as :func:`scipy.ndimage.label` numbers them.
-    """
-    total = parent.shape[0]
-    lab = np.empty(total, np.int32)
-    ncomp = 0
-    for i in range(total):
-        root = _find(parent, i)
-        if root == i:
-            ncomp += 1
-            lab[i] = ncomp
-        else:
-            lab[i] = lab[root]
-    sizes = np.empty(ncomp, np.int64)
-    for k in range(ncomp):
-        sizes[k] = 0
-    for i in range(total):
-        sizes[lab[i] - 1] += ends[i] - starts[i]
-    return lab, sizes
-
-
-@numba.njit(cache=True, nogil=True)
 def paint_runs_rows(out2, offsets, starts, ends, lab, r0, r1):  # pragma: no cover - compiled
     """Write each run of rows ``[r0, r1)`` as its component number into ``out2`` (rows x nx, zeros elsewhere)."""
     for r in range(r0, r1):

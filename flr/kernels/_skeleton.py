@@ -47,11 +47,14 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from flr.errors import KernelInputError
+from flr.kernels import _warmup
 
 __all__ = ["skeleton_paths"]
 
 #: The offsets (dz, dy, dx) of the 3x3x3 neighbourhood in raster order, indexed by their code 0..26 (13 is
 #: the centre, never a neighbour).
+_warmup.install()  # the compile notice (flr.kernels.set_notice) listens from here on
+
 _OFFSETS = np.array([(c // 9 - 1, c // 3 % 3 - 1, c % 3 - 1) for c in range(27)], dtype=np.int64)
 
 
@@ -64,7 +67,8 @@ _OFFSETS = np.array([(c // 9 - 1, c // 3 % 3 - 1, c % 3 - 1) for c in range(27)]
 def _neighbour(flat_ids, coords, shape, i, c):  # pragma: no cover - compiled
     """Id of the point at offset code ``c`` from point ``i``, or -1 (none there, outside, or the centre).
 
-    ``flat_ids`` are the sorted raveled indices of the points: the neighbour is found by binary search.
+    ``flat_ids`` are the sorted raveled indices of the points: the neighbour is found by binary search
+    (written out: ``np.searchsorted`` would compile numba's generic comparisons, 0.5 s on a first run).
     """
     z = coords[i, 0] + c // 9 - 1
     y = coords[i, 1] + c // 3 % 3 - 1
@@ -72,9 +76,16 @@ def _neighbour(flat_ids, coords, shape, i, c):  # pragma: no cover - compiled
     if c == 13 or not (0 <= z < shape[0] and 0 <= y < shape[1] and 0 <= x < shape[2]):
         return -1
     flat = (z * shape[1] + y) * shape[2] + x
-    j = np.searchsorted(flat_ids, flat)
-    if j < flat_ids.shape[0] and flat_ids[j] == flat:
-        return j
+    lo = 0
+    hi = flat_ids.shape[0]
+    while lo < hi:  # the first id >= flat
+        mid = (lo + hi) >> 1
+        if flat_ids[mid] < flat:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < flat_ids.shape[0] and flat_ids[lo] == flat:
+        return lo
     return -1
 
 
@@ -134,7 +145,8 @@ def _walk(indptr, indices, degrees, walked, start, first, out, j):  # pragma: no
 
 @numba.njit(cache=True, nogil=True)
 def _paths(indptr, indices, degrees):  # pragma: no cover - compiled
-    """All paths, as skan's ``_build_paths`` orders them: CSR ``(path_indptr, path_points)``."""
+    """All paths, as skan's ``_build_paths`` orders them: CSR ``(path_indptr, path_points)``, in buffers
+    (the first ``n_paths + 1`` bounds and ``bounds[n_paths]`` points are used) and ``n_paths``."""
     n = degrees.shape[0]
     walked = np.zeros(indices.shape[0], np.bool_)
     out = np.empty(indices.shape[0] + 1, np.int64)        # a path of k edges holds k + 1 <= 2k points
@@ -152,7 +164,7 @@ def _paths(indptr, indices, degrees):  # pragma: no cover - compiled
         if degrees[node] > 0 and not walked[p]:
             bounds[n_paths + 1] = _walk(indptr, indices, degrees, walked, node, indices[p], out, bounds[n_paths])
             n_paths += 1
-    return bounds[: n_paths + 1].copy(), out[: bounds[n_paths]].copy()
+    return bounds, out, n_paths
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,5 +243,6 @@ def skeleton_paths(
     n = len(flat_ids)
     degrees = np.bincount(np.repeat(np.arange(n), np.diff(indptr))[keep], minlength=n).astype(np.int64)
     indptr = np.concatenate([[0], np.cumsum(degrees)])
-    bounds, points = _paths(indptr, np.ascontiguousarray(indices[keep]), degrees)
+    bounds, points, n_paths = _paths(indptr, np.ascontiguousarray(indices[keep]), degrees)
+    bounds, points = bounds[: n_paths + 1], points[: bounds[n_paths]].copy()
     return coords, degrees, [points[a:b] for a, b in itertools.pairwise(bounds)]

@@ -1,7 +1,7 @@
 """Compiling the kernels: only what a call uses, the once-per-process notice, warm_up and an uncacheable setup.
 
 The notice tests run subprocesses with an empty temporary ``NUMBA_CACHE_DIR``; each compiles one small kernel
-(``number_runs``, with ``_find`` inside it: two compile events, one notice), a second or two.
+(``value_range``: one compile event, one notice), a second or two.
 """
 
 from __future__ import annotations
@@ -33,12 +33,10 @@ import flr.kernels
 if sys.argv[1] == "notice":
     flr.kernels.set_notice(lambda message: print("NOTICE:", message, file=sys.stderr))
 from flr.kernels import _numba
-parent = np.array([0, 0, 2], np.int64)
-starts = np.array([0, 3, 1], np.int32)
-ends = np.array([2, 4, 5], np.int32)
+flat = np.array([3, 1, 4, 1, 5], np.uint16)
 for _ in range(2):
-    lab, sizes = _numba.number_runs(parent, starts, ends)
-print(lab.tolist(), sizes.tolist())
+    lo, hi = _numba.value_range(flat, 0, 5)
+print(lo, hi)
 """
 
 
@@ -54,13 +52,13 @@ def run_one_kernel(cache_dir: Path, notice: bool) -> subprocess.CompletedProcess
 def test_notice_once_when_compiling_into_an_empty_cache_and_never_when_warm(tmp_path: Path) -> None:
     cache = tmp_path / "numba-cache"
     cold = run_one_kernel(cache, notice=True)
-    assert cold.stdout.strip() == "[1, 1, 2] [3, 4]"
+    assert cold.stdout.strip() == "1 5"
     lines = [line for line in cold.stderr.splitlines() if line.startswith("NOTICE:")]
     assert lines == [
         f"NOTICE: compiling flr's numba kernels once (about {_warmup.FIRST_RUN_COMPILE_S} s; cached in {cache} "
         "(NUMBA_CACHE_DIR))"
     ], cold.stderr
-    assert any(cache.rglob("*number_runs*.nbi")), "the kernel was not cached where the notice says"
+    assert any(cache.rglob("*value_range*.nbi")), "the kernel was not cached where the notice says"
     warm = run_one_kernel(cache, notice=True)
     assert warm.stdout == cold.stdout
     assert "NOTICE" not in warm.stderr
@@ -68,7 +66,7 @@ def test_notice_once_when_compiling_into_an_empty_cache_and_never_when_warm(tmp_
 
 def test_without_a_notice_the_library_prints_nothing(tmp_path: Path) -> None:
     cold = run_one_kernel(tmp_path / "numba-cache", notice=False)
-    assert cold.stdout.strip() == "[1, 1, 2] [3, 4]"
+    assert cold.stdout.strip() == "1 5"
     assert cold.stderr == ""
 
 
@@ -164,7 +162,7 @@ def _kernel_functions() -> set[str]:
 def test_kernels_call_each_other_without_literal_arguments() -> None:
     """numba compiles one more version of a called kernel per literal argument (``0``, ``True``): none is passed."""
     names = _kernel_functions()
-    assert {"_add_face", "_runs_words", "number_runs"} <= names
+    assert {"_add_face", "_runs_words", "paint_runs_rows"} <= names
     literal_calls = []
     for node in ast.walk(ast.parse(KERNELS_SOURCE.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names:
