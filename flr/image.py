@@ -29,7 +29,7 @@ import math
 import mmap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -295,6 +295,18 @@ class Image:
         """A new :class:`Image` of ``array`` on this grid, with this source and metadata (copied as on construction)."""
         return Image(array, self.geometry, self.source, self.metadata)
 
+    def region(self, box: Sequence[slice]) -> np.ndarray:
+        """The voxels of the sub-volume ``box`` ((z, y, x) slices with steps of 1, on this grid), read-only.
+
+        Here a view of :attr:`array`; a :class:`LazyImage` decodes only what the box needs. Either way the
+        values are those of ``array[box]``.
+
+        >>> img = Image(np.arange(24, dtype=np.int16).reshape(2, 3, 4), Geometry((2, 3, 4)))
+        >>> img.region((slice(1, 2), slice(0, 3), slice(2, 4))).tolist()
+        [[[14, 15], [18, 19], [22, 23]]]
+        """
+        return self.array[checked_box(box, self.geometry.shape_zyx)]
+
 
 @dataclass(frozen=True, repr=False)
 class LabelMap(Image):
@@ -321,6 +333,123 @@ class LabelMap(Image):
     def ids_of(self, name: str) -> list[int]:
         """Label ids carrying ``name`` (several ids may map to one name)."""
         return sorted(i for i, n in self.names.items() if n == name)
+
+
+Box = tuple[slice, slice, slice]
+
+
+def checked_box(box: Sequence[slice], shape_zyx: Sequence[int]) -> Box:
+    """``box`` as three slices ``start:stop`` within ``shape_zyx`` (None filled in, negative bounds counted from
+    the end as numpy does); a box that is not three slices of step 1, or holds no voxel, is a :class:`GeometryError`.
+
+    >>> checked_box((slice(None), slice(1, -1), slice(0, 9)), (2, 4, 5))
+    (slice(0, 2, None), slice(1, 3, None), slice(0, 5, None))
+    """
+    parts = tuple(box)
+    if len(parts) != 3 or not all(isinstance(b, slice) for b in parts):
+        raise GeometryError(f"a box is three slices (z, y, x), got {str(box)[:80]}")
+    out = []
+    for b, n in zip(parts, shape_zyx, strict=True):
+        start, stop, step = b.indices(int(n))
+        if step != 1 or stop <= start:
+            raise GeometryError(f"box {parts} must select at least one voxel per axis with steps of 1 on a grid of "
+                                f"shape (z,y,x) {tuple(shape_zyx)}")
+        out.append(slice(start, stop))
+    return (out[0], out[1], out[2])
+
+
+class VoxelSource(Protocol):
+    """Where a :class:`LazyImage`'s voxels come from: :mod:`flr.io` makes these (the image never touches a file).
+
+    ``read(None)`` decodes the whole volume (z, y, x); ``read(box)`` the voxels of a checked box
+    (:func:`checked_box`), equal to ``read(None)[box]``. Each call returns a fresh array that nothing else holds
+    (the image takes it over without a copy). ``partial`` is False for a source that can only decode everything
+    (the image then decodes once, keeps the volume and slices it).
+    """
+
+    @property
+    def partial(self) -> bool: ...
+
+    def read(self, box: Box | None) -> np.ndarray: ...
+
+
+class LazyImage(Image):
+    """An :class:`Image` whose voxels are decoded only when asked for (:func:`flr.io.open_image`).
+
+    ``geometry``, ``source`` and ``metadata`` are there at once; :attr:`array` decodes the whole volume on first
+    use and keeps it; :meth:`region` decodes only the voxels of a box (when the source can) and keeps nothing, so a
+    check that reads the CT inside the liver never holds the whole CT. Values are those of the full read either
+    way; so are the errors a decode meets (an :class:`~flr.errors.InputFileError` naming the file), raised when the
+    voxels are asked for. Everything else is an :class:`Image`'s (read-only, derive new images). Two lazy images
+    are equal only when they are the same object (comparing would decode them).
+
+    >>> class Ramp:
+    ...     partial = True
+    ...     def read(self, box):
+    ...         full = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    ...         return full if box is None else full[box]
+    >>> img = LazyImage(Geometry((2, 3, 4)), "ramp", {}, Ramp())
+    >>> img.region((slice(0, 1), slice(0, 1), slice(1, 3))).tolist(), img.decoded
+    ([[[1, 2]]], False)
+    >>> int(img.array[1, 2, 3]), img.decoded
+    (23, True)
+    """
+
+    _voxels: VoxelSource
+    _array: np.ndarray | None
+
+    def __init__(self, geometry: Geometry, source: str | None, metadata: Mapping[str, Any],
+                 voxels: VoxelSource) -> None:
+        object.__setattr__(self, "geometry", geometry)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "metadata", dict(metadata))
+        object.__setattr__(self, "_voxels", voxels)
+        object.__setattr__(self, "_array", None)
+
+    @property
+    def array(self) -> np.ndarray:
+        """The whole volume (z, y, x), decoded on first use and kept (read-only)."""
+        cached = self._array
+        if cached is None:
+            cached = self._owned(self._voxels.read(None), self.geometry.shape_zyx)
+            object.__setattr__(self, "_array", cached)
+        return cached
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the whole volume has been decoded (and is held)."""
+        return self._array is not None
+
+    def region(self, box: Sequence[slice]) -> np.ndarray:
+        """The voxels of ``box`` (see :meth:`Image.region`): decoded for the box alone unless the whole volume is
+        held already or the source cannot read less."""
+        checked = checked_box(box, self.geometry.shape_zyx)
+        if self.decoded or not self._voxels.partial:
+            return self.array[checked]
+        return self._owned(self._voxels.read(checked), tuple(b.stop - b.start for b in checked))
+
+    @staticmethod
+    def _owned(array: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+        """A source's fresh array, taken over: read-only all the way down (no copy), checked against ``shape``."""
+        if not isinstance(array, np.ndarray) or array.shape != tuple(shape):
+            raise GeometryError(f"decoded voxels have shape {np.shape(array)}, expected {tuple(shape)}")
+        base: object = array
+        while isinstance(base, np.ndarray) and not isinstance(base, np.memmap):
+            base.flags.writeable = False
+            base = base.base
+        return _owned_read_only(array)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        sp = ", ".join(f"{v:g}" for v in self.spacing_mm)
+        state = f"dtype={self.array.dtype}" if self.decoded else "not decoded"
+        return (f"LazyImage(shape_zyx={self.geometry.shape_zyx}, {state}, spacing_mm=({sp}), "
+                f"source={self.source!r})")
 
 
 #: Patient sides at the (negative, positive) end of the LPS x, y and z axes.

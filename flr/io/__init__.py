@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from flr.errors import EmptyStructureError, InputFileError, SchemeError, UnsupportedFormatError, quote
-from flr.image import Geometry, Image, LabelMap
+from flr.image import Geometry, Image, LabelMap, LazyImage, VoxelSource
 from flr.io._common import ImageHeader
 from flr.schemes import LabelScheme, canonical_name, resolve_scheme
 
 __all__ = [
     "ImageHeader",
     "detect_format",
+    "open_image",
     "read_dicom_identifiers",
     "read_image",
     "read_image_header",
@@ -140,6 +141,41 @@ def read_image_header(path: str | Path, *, series_uid: str | None = None, resamp
         geometry, meta = read_dicom_header(path, series_uid=series_uid, resample=resample)
         source = str(path)
     return ImageHeader(geometry, source, _provenance(meta, kind, path))
+
+
+def open_image(path: str | Path, *, series_uid: str | None = None, resample: bool = False) -> Image:
+    """:func:`read_image` with the voxels decoded only when asked for: the geometry, source and metadata at once
+    (equal to :func:`read_image_header`'s), the voxels by the returned image's :attr:`~flr.image.LazyImage.array`
+    (the whole volume, then kept) or :meth:`~flr.image.LazyImage.region` (a box alone, nothing kept).
+
+    * DICOM (a :class:`~flr.image.LazyImage`): a box decodes only the files of its slices
+      (:func:`flr.io.dicom.open_dicom`); a resampled series (tilt, irregular spacing) is decoded in full;
+    * NIfTI, uncompressed or gzip (a :class:`~flr.image.LazyImage`): a box reads only its voxels' bytes;
+    * NRRD: read in full here (a plain :class:`~flr.image.Image`).
+
+    Values are the full read's, voxel for voxel. Errors: everything :func:`read_image_header` checks, and for
+    DICOM every file's pixel data as far as it can be checked without decoding (present, greyscale, long enough,
+    compressed frames of the stated size), is refused here, as :func:`read_image` refuses it; for NIfTI the
+    declared size against the file (uncompressed: exactly; gzip: the most it can inflate to). What only decoding
+    finds, a damaged compressed DICOM slice or a gzip stream cut short, is an :class:`~flr.errors.InputFileError`
+    naming the file, with :func:`read_image`'s message, when those voxels are decoded; damage in voxels that no
+    call asks for (outside every box read) is not found, and changes no value that is read.
+    """
+    path = Path(path)
+    kind = detect_format(path)
+    if kind == "nrrd":
+        return read_image(path, series_uid=series_uid, resample=resample)
+    voxels: VoxelSource
+    if kind == "nifti":
+        from flr.io.nifti import NiftiVoxels
+
+        geometry, meta = _nifti_header(path)
+        voxels = NiftiVoxels(path)
+    else:
+        from flr.io.dicom import open_dicom
+
+        geometry, meta, voxels = open_dicom(path, series_uid=series_uid, resample=resample)
+    return LazyImage(geometry, str(path), _provenance(meta, kind, path), voxels)
 
 
 def _nifti_header(path: Path) -> tuple[Geometry, dict[str, Any]]:

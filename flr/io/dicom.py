@@ -44,7 +44,8 @@ Reading (:func:`read_dicom`)
   (:data:`DECODE_WORKERS_ENV`, default the CPUs; threads would not help: pylibjpeg's decoders hold the GIL),
   each file's slices written into the preallocated stack as they arrive; the array and the errors are those
   of the serial decode. Small series (:data:`PARALLEL_MIN_PIXELS`) and uncompressed data are read in the
-  calling process. :func:`read_dicom_header` gives the geometry and metadata without decoding a pixel.
+  calling process. :func:`read_dicom_header` gives the geometry and metadata without decoding a pixel;
+  :func:`open_dicom` adds the voxels to decode on demand, for a box only the files of its slices.
 * Patient identifiers never enter the returned metadata or error messages.
 
 Writing (:func:`write_dicom_series`) produces a CT Image Storage series, one file per slice, from an
@@ -86,8 +87,9 @@ from flr.image import ORIENTATION_TOL, POSITION_TOL_MM, SPACING_TOL_MM, Geometry
 from flr.io import DEFLATE_MAX_RATIO, format_bytes
 from flr.io._common import atomic_path, one_line, quiet_pydicom
 
-__all__ = ["CT_SOP_CLASS_UIDS", "DECODE_WORKERS_ENV", "DICOM_PARSE_ERRORS", "PARALLEL_MIN_PIXELS", "check_pixel_data",
-           "decode_worker_count", "read_dicom", "read_dicom_header", "read_series_header", "write_dicom_series"]
+__all__ = ["CT_SOP_CLASS_UIDS", "DECODE_WORKERS_ENV", "DICOM_PARSE_ERRORS", "PARALLEL_MIN_PIXELS", "DicomVoxels",
+           "check_pixel_data", "decode_worker_count", "open_dicom", "read_dicom", "read_dicom_header",
+           "read_series_header", "write_dicom_series"]
 
 #: Relative tolerance: a gap may deviate from the median gap by this fraction of it, a slice may sit
 #: off its first slice's normal line by this fraction of the smaller pixel spacing.
@@ -646,6 +648,23 @@ def _irregular_text(st: _Stack, gaps: np.ndarray, median: float, tol: float) -> 
 # pixels
 # ----------------------------------------------------------------------------------------------
 def _decode(path: Path) -> tuple[np.ndarray, Dataset]:
+    """The decoded pixel array and the dataset of one file (:func:`_pixel_dataset`'s checks first)."""
+    ds, ts = _pixel_dataset(path)
+    try:
+        with quiet_pydicom():
+            arr = ds.pixel_array
+    except Exception as exc:  # decoder errors come as many types (ValueError, RuntimeError, ...)
+        name = _uid_name(ts) if ts else "unknown transfer syntax"
+        raise InputFileError(
+            f"{path}: cannot decode pixel data ({name}): {type(exc).__name__}: {one_line(exc, 200)}"
+        ) from exc
+    return arr, ds
+
+
+def _pixel_dataset(path: Path) -> tuple[Dataset, str | None]:
+    """(dataset with its pixel data, transfer syntax) of one file, checked as far as it can be without decoding:
+    the file reads, it has pixel data, a greyscale pixel module, and pixel data that can hold its frames
+    (:func:`check_pixel_data`)."""
     try:
         with quiet_pydicom():
             ds = pydicom.dcmread(path, force=True)  # force: preamble-less files passed the header scan
@@ -667,15 +686,7 @@ def _decode(path: Path) -> tuple[np.ndarray, Dataset]:
     except _PARSE_ERRORS as exc:
         raise InputFileError(f"{path}: malformed pixel data attributes ({type(exc).__name__}: "
                              f"{one_line(exc)})") from None
-    try:
-        with quiet_pydicom():
-            arr = ds.pixel_array
-    except Exception as exc:  # decoder errors come as many types (ValueError, RuntimeError, ...)
-        name = _uid_name(ts) if ts else "unknown transfer syntax"
-        raise InputFileError(
-            f"{path}: cannot decode pixel data ({name}): {type(exc).__name__}: {one_line(exc, 200)}"
-        ) from exc
-    return arr, ds
+    return ds, ts
 
 
 def _check_pixel_module(path: Path, ds: Dataset) -> None:
@@ -790,7 +801,11 @@ def _plane(arr: np.ndarray, f: _Frame, file: Path) -> np.ndarray:
     return plane
 
 
-def _pixels(st: _Stack, workers: int) -> np.ndarray:
+#: Rows and columns of a plane to keep, (y, x) slices with steps of 1; None keeps the whole plane.
+_Crop = tuple[slice, slice] | None
+
+
+def _pixels(st: _Stack, workers: int, *, slices: range | None = None, crop: _Crop = None) -> np.ndarray:
     """Rescaled pixel stack (z, y, x) in sorted order: int16 when exact and in range, else float32.
 
     The files are decoded and rescaled by :func:`_rescaled_planes` (in ``workers`` processes, or in this one
@@ -799,18 +814,25 @@ def _pixels(st: _Stack, workers: int) -> np.ndarray:
     slices share them), so a header that lies about the matrix size allocates nothing. A plane whose values
     do not fit int16 turns the stack float32 (exact for the int16 planes copied before); the result does
     not depend on the order in which files arrive.
+
+    ``slices`` (sorted slice indices, consecutive) and ``crop`` ((y, x) slices of each plane) decode the files
+    of those slices only and keep only the crop of each plane, :func:`_pixels` of the whole stack ``[slices,
+    crop]`` in value: whether the rescale is integral is the whole series' (every slice's slope and intercept),
+    whether a plane fits int16 is decided on its crop, so the stack is float32 only when a value kept needs it.
     """
     frames = st.frames
-    rows, cols = frames[0].rows, frames[0].cols
+    chosen = range(len(frames)) if slices is None else slices
+    rows, cols = ((frames[0].rows, frames[0].cols) if crop is None
+                  else (crop[0].stop - crop[0].start, crop[1].stop - crop[1].start))
     integral = all(float(f.slope).is_integer() and float(f.intercept).is_integer() for f in frames)
     out: np.ndarray | None = None
     by_file: dict[Path, list[tuple[int, _Frame]]] = {}
-    for slot, f in enumerate(frames):
-        by_file.setdefault(f.path, []).append((slot, f))
-    for planes in _decoded(list(by_file.items()), integral, workers):
+    for slot, k in enumerate(chosen):
+        by_file.setdefault(frames[k].path, []).append((slot, frames[k]))
+    for planes in _decoded(list(by_file.items()), integral, workers, crop):
         for slot, values in planes:
             if out is None:
-                out = np.empty((len(frames), rows, cols), dtype=np.int16 if integral else np.float32)
+                out = np.empty((len(chosen), rows, cols), dtype=np.int16 if integral else np.float32)
             if values.dtype != out.dtype and out.dtype == np.int16:
                 out = out.astype(np.float32)
             out[slot] = values
@@ -819,15 +841,19 @@ def _pixels(st: _Stack, workers: int) -> np.ndarray:
     return out
 
 
-def _rescaled_planes(path: Path, items: Sequence[tuple[int, _Frame]], integral: bool) -> list[tuple[int, np.ndarray]]:
+def _rescaled_planes(path: Path, items: Sequence[tuple[int, _Frame]], integral: bool,
+                     crop: _Crop = None) -> list[tuple[int, np.ndarray]]:
     """(slot, rescaled plane) of each frame of one file, ``stored * slope + intercept``: int16 when every
     frame of the series is rescaled by integers (``integral``) and the plane's values fit, float32 otherwise
-    (exactly what converting the int16 stack to float32 would make of them). What a decoder process sends back."""
+    (exactly what converting the int16 stack to float32 would make of them); only the ``crop`` of each plane
+    when given. What a decoder process sends back."""
     arr = _decode_array(path)
     info = np.iinfo(np.int16)
     planes = []
     for slot, f in items:
         plane = _plane(arr, f, path)
+        if crop is not None:
+            plane = plane[crop[0], crop[1]]
         if integral:
             values = plane.astype(np.int64) * int(f.slope) + int(f.intercept)
             fits = not values.size or (values.min() >= info.min and values.max() <= info.max)
@@ -899,13 +925,15 @@ def decode_worker_count(requested: int | None = None) -> int:
     return 1 if multiprocessing.parent_process() is not None else _available_cpus()
 
 
-def _series_workers(st: _Stack, series: _Series, requested: int | None) -> int:
-    """Processes for this series: 1 for uncompressed data, one file, or (unless ``requested``) a small series."""
-    n_files = len({f.path for f in st.frames})
+def _series_workers(st: _Stack, series: _Series, requested: int | None, slices: range | None = None) -> int:
+    """Processes for this series (or its ``slices``): 1 for uncompressed data, one file, or (unless ``requested``)
+    a small series."""
+    frames = st.frames if slices is None else [st.frames[k] for k in slices]
+    n_files = len({f.path for f in frames})
     if n_files < 2 or not any(_is_compressed(ts) for ts in series.transfer_syntaxes):
         return 1
     workers = decode_worker_count(requested)
-    if requested is None and len(st.frames) * st.frames[0].rows * st.frames[0].cols < PARALLEL_MIN_PIXELS:
+    if requested is None and len(frames) * st.frames[0].rows * st.frames[0].cols < PARALLEL_MIN_PIXELS:
         return 1
     return min(workers, n_files)
 
@@ -946,7 +974,7 @@ def _process_context() -> Any:
 
 
 def _decoded(jobs: Sequence[tuple[Path, list[tuple[int, _Frame]]]], integral: bool,
-             workers: int) -> Iterator[list[tuple[int, np.ndarray]]]:
+             workers: int, crop: _Crop = None) -> Iterator[list[tuple[int, np.ndarray]]]:
     """:func:`_rescaled_planes` of every (file, frames) job, in this process (``workers`` 1) or in a pool of
     ``workers`` processes, in the order they finish.
 
@@ -957,7 +985,7 @@ def _decoded(jobs: Sequence[tuple[Path, list[tuple[int, _Frame]]]], integral: bo
     """
     if workers <= 1:
         for path, items in jobs:
-            yield _rescaled_planes(path, items, integral)
+            yield _rescaled_planes(path, items, integral, crop)
         return
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
@@ -969,7 +997,7 @@ def _decoded(jobs: Sequence[tuple[Path, list[tuple[int, _Frame]]]], integral: bo
     try:
         while pending or (first_error is None and submitted < len(jobs)):
             while first_error is None and submitted < len(jobs) and len(pending) < workers * _AHEAD_PER_WORKER:
-                pending[pool.submit(_rescaled_planes, *jobs[submitted], integral)] = submitted
+                pending[pool.submit(_rescaled_planes, *jobs[submitted], integral, crop)] = submitted
                 submitted += 1
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=pending.__getitem__):
@@ -1259,6 +1287,62 @@ def read_dicom_header(path: Path | str, *, series_uid: str | None = None,
     """
     _, _, _, grid, metadata = _read_headers(Path(path), series_uid, resample)
     return grid.geometry, metadata
+
+
+def open_dicom(path: Path | str, *, series_uid: str | None = None, resample: bool = False,
+               decode_workers: int | None = None) -> tuple[Geometry, dict[str, Any], DicomVoxels]:
+    """The geometry and metadata of :func:`read_dicom_header`, and the series' voxels to decode when asked
+    (:class:`DicomVoxels`, for a :class:`~flr.image.LazyImage`).
+
+    Besides every header check, every file's pixel data is checked as far as it can be without decoding it, in
+    slice order, as the full read checks it before decoding (it reads, it is there, greyscale, long enough for
+    Rows x Columns x NumberOfFrames, compressed frames of the stated size): a truncated or mislabelled file is
+    refused here, with the message :func:`read_dicom` gives, wherever it lies in the series. What only a decoder
+    finds (a damaged compressed stream) is found when that slice is decoded, and not at all for a slice that no
+    decode asks for (its values are used nowhere).
+
+    Raises what :func:`read_dicom_header` raises, and :class:`~flr.errors.InputFileError` for pixel data those
+    checks refuse.
+    """
+    series, st, problems, grid, metadata = _read_headers(Path(path), series_uid, resample)
+    for file in dict.fromkeys(f.path for f in st.frames):  # each file once, in slice order
+        _pixel_dataset(file)
+    return grid.geometry, metadata, DicomVoxels(series, st, problems, grid, decode_workers)
+
+
+@dataclass(frozen=True)
+class DicomVoxels:
+    """The voxels of a series opened by :func:`open_dicom` (a :class:`~flr.image.VoxelSource`).
+
+    ``read(None)`` is :func:`read_dicom`'s array. ``read(box)`` decodes only the files of the box's slices (z
+    range) and keeps the box's rows and columns of each: the values of ``read(None)[box]``, in int16 unless a
+    value of the box needs float32 (the full read is float32 when any slice of the series needs it; every
+    value is the same). A multi-frame file (Enhanced CT) is decoded whole, and the planes outside the box
+    dropped as they come. A resampled series (tilt, irregular spacing) is decoded in full for any box
+    (``partial`` False): its resampling reads neighbouring slices and fills with the series' minimum.
+    Decoding errors are the full read's, for the first failing file of the box in slice order.
+    """
+
+    series: _Series
+    stack: _Stack
+    problems: tuple[float, float | None, bool]  # (z spacing, tilt, irregular?) of _read_headers
+    grid: _Grid
+    decode_workers: int | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.grid.resampled is None
+
+    def read(self, box: tuple[slice, slice, slice] | None) -> np.ndarray:
+        st, series = self.stack, self.series
+        if box is None or not self.partial:
+            z_spacing, tilt, irregular = self.problems
+            full = _pixels(st, _series_workers(st, series, self.decode_workers))
+            array = _regularise(full, st, tilt, irregular, z_spacing, self.grid)
+            return array if box is None else array[box].copy()
+        z, y, x = box
+        slices = range(z.start, z.stop)
+        return _pixels(st, _series_workers(st, series, self.decode_workers, slices), slices=slices, crop=(y, x))
 
 
 def _read_headers(path: Path, series_uid: str | None, resample: bool

@@ -30,6 +30,7 @@ import gzip
 import math
 import warnings
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +344,48 @@ def _array_zyx(img: Any, path: Path, *, scaled: bool) -> np.ndarray:
     if raw.ndim != 3:
         raise InputFileError(f"{path}: expected a 3-D image, got shape {raw.shape}")
     return raw.transpose(2, 1, 0)  # (i, j, k) -> (z, y, x); C-contiguous for NIfTI's Fortran order
+
+
+def _box_zyx(img: Any, path: Path, box: tuple[slice, slice, slice]) -> np.ndarray:
+    """:func:`_array_zyx` (scaled) of the voxels of ``box`` ((z, y, x) slices of step 1 within the image) alone:
+    nibabel's ``fileslice`` reads only the bytes of those voxels (a gzip stream is inflated up to the last of
+    them, never held whole). Values equal those of the full read's ``[box]``; the integer type of a scaled image
+    (int16 or int32) is chosen for the box's values."""
+    from nibabel.fileslice import fileslice
+    from nibabel.openers import ImageOpener
+
+    slope, inter = _scaling(path, img)
+    proxy = img.dataobj
+    shape = tuple(int(n) for n in proxy.shape)
+    z, y, x = box
+    slicer = tuple((x, y, z)[i] if i < 3 else 0 for i in range(len(shape)))  # axes past the third have length 1
+    try:
+        with ImageOpener(proxy.file_like) as fh:
+            raw: np.ndarray = np.asarray(fileslice(fh, slicer, shape, proxy.dtype, proxy.offset, order=proxy.order))
+    except (OSError, EOFError, zlib.error, ValueError) as exc:
+        raise InputFileError(f"{path}: NIfTI data is truncated or corrupt ({_first_line(exc)})") from None
+    if slope != 1 or inter != 0:
+        raw = _rescaled(raw, slope, inter)
+    while raw.ndim < 3:
+        raw = raw[..., None]
+    return raw.transpose(2, 1, 0)
+
+
+@dataclass(frozen=True)
+class NiftiVoxels:
+    """The scaled voxels of a NIfTI CT, decoded when asked (a :class:`~flr.image.VoxelSource`): ``read(None)`` is
+    :func:`read_nifti`'s array, ``read(box)`` reads only the box (:func:`_box_zyx`). The header is checked again
+    at each read (a file changed since it was opened is refused as :func:`read_nifti` refuses it)."""
+
+    path: Path
+
+    @property
+    def partial(self) -> bool:
+        return True
+
+    def read(self, box: tuple[slice, slice, slice] | None) -> np.ndarray:
+        img = _load(self.path)
+        return _array_zyx(img, self.path, scaled=True) if box is None else _box_zyx(img, self.path, box)
 
 
 def read_nifti(path: Path, *, label_map: bool = False) -> Image:
