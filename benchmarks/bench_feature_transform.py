@@ -17,8 +17,8 @@ whole grid and on the liver's bounding box (2 voxels of margin). Three feature t
 
 scipy runs ``distance_transform_edt(~features, sampling=spacing, return_indices=True)`` (with
 ``return_distances=False`` where only indices are needed), flr ``nearest_feature`` or
-``feature_transform`` with ``within=`` where the case has one, on 1 and 2 threads (``numba.set_num_threads``
-and ``n_threads``), and once on 2 threads without ``within``. Every time is the best of ``--repeat``
+``feature_transform`` with ``within=`` where the case has one, on 1 and 2 threads (``n_threads``: chunks on
+Python threads), and once on 2 threads without ``within``. Every time is the best of ``--repeat``
 calls after one warm-up call; the warm-up call measures the memory: the peak resident memory above the
 resident memory before the call (``VmHWM`` reset through ``/proc/self/clear_refs``; inputs excluded, outputs
 included) and tracemalloc's peak of numpy allocations. A sample of 200 000 voxels (of the liver where the
@@ -157,7 +157,6 @@ def _sample_check(case: Case, spacing: tuple[float, ...], flr_index: np.ndarray,
 
 
 def time_case(case: Case, spacing: tuple[float, float, float], repeat: int, threads: list[int]) -> list[str]:
-    import numba
     from scipy import ndimage
 
     from flr.kernels._edt import feature_transform, nearest_feature
@@ -181,7 +180,6 @@ def time_case(case: Case, spacing: tuple[float, float, float], repeat: int, thre
     if case.within is not None:
         runs.append((max(threads), None))
     for k, within in runs:
-        numba.set_num_threads(min(k, numba.config.NUMBA_NUM_THREADS))
         t, out = measure(flr_call(k, within), repeat)
         index = out[0] if case.distances else out
         err = _sample_check(case, spacing, index, scipy_at)
@@ -189,7 +187,6 @@ def time_case(case: Case, spacing: tuple[float, float, float], repeat: int, thre
         what = "flr " + ("feature_transform" if case.distances else "nearest_feature")
         what += ", within" if within is not None else (", no within" if case.within is not None else "")
         rows.append(_row(what, str(k), t, sp, n, f"{err:.1e}"))
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     return rows
 
 
@@ -215,8 +212,8 @@ def run(shape: tuple[int, int, int], repeat: int, threads: list[int]) -> str:
         f"# flr feature transform benchmark, {dt.date.today().isoformat()}",
         "",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPUs; python {platform.python_version()}, numpy "
-        f"{np.__version__}, scipy {scipy.__version__}, numba {numba.__version__} (threading layer "
-        f"{numba.threading_layer()})",
+        f"{np.__version__}, scipy {scipy.__version__}, numba {numba.__version__} (kernel "
+        "chunks on Python threads)",
         f"- case: liver phantom seed 1 on {shape[2]}x{shape[1]}x{shape[0]} (x,y,z), spacing (z, y, x) "
         f"({spacing[0]:.3g}, {spacing[1]:.3g}, {spacing[2]:.3g}) mm (built in {build_s:.1f} s)",
         f"- best of {repeat} calls after one warm-up call; the warm-up call measures memory: peak RSS above the "
