@@ -48,10 +48,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage, sparse
+from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
+from flr.distance import nearest_feature_index
 from flr.image import Geometry, grid_mask
 from flr.vesselgraph import (
     DEFAULT_BRIDGE_ANGLE_DEG,
@@ -318,12 +319,11 @@ def _nearest_point(seed_points: np.ndarray, seed_ids: np.ndarray, liver: np.ndar
                    geometry: Geometry) -> np.ndarray:
     """int32 on ``box``: index (into the point arrays) of the nearest seed point of each liver voxel, -1 elsewhere.
 
-    flr's exact feature transform (issue 14): its one int32 array is turned into the answer in place (4 bytes
-    per voxel of the box in all; scipy's gave three index arrays of the whole box); ties go to the lowest flat
-    index, a point as near as scipy's. A voxel holding two seeds is the last one's (as an assignment gives).
+    flr's exact feature transform (issue 14, :func:`flr.distance.nearest_feature_index`): its one int32 array
+    is turned into the answer in place (4 bytes per voxel of the box in all; scipy's gave three index arrays
+    of the whole box); ties as scipy breaks them (lowest x, then y, then z). A voxel holding two seeds is the
+    last one's (as an assignment gives).
     """
-    from flr.kernels._edt import nearest_feature
-
     lo = np.array([s.start for s in box])
     sub_liver = liver[box]
     if not len(seed_points) or not sub_liver.any():
@@ -337,7 +337,7 @@ def _nearest_point(seed_points: np.ndarray, seed_ids: np.ndarray, liver: np.ndar
     ids = seed_ids[inside][::-1][last].astype(np.int32)
     features = np.zeros(sub_liver.shape, bool)
     features.ravel()[uniq] = True
-    out = nearest_feature(features, geometry.spacing_zyx_mm, within=sub_liver)
+    out = nearest_feature_index(features, geometry.spacing_zyx_mm, within=sub_liver)
     out[sub_liver] = ids[np.searchsorted(uniq, out[sub_liver])]
     out[~sub_liver] = -1
     return out
@@ -399,10 +399,9 @@ def _within_segments(nearest: np.ndarray, points: np.ndarray, seed: np.ndarray, 
         sl = tuple(slice(int(a), int(b)) for a, b in zip(rlo, rhi, strict=True))
         seeds = np.full(tuple(int(v) for v in rhi - rlo), -1, np.int32)
         seeds[tuple((points[own] - lo - rlo).T)] = own
-        idx = ndimage.distance_transform_edt(seeds < 0, sampling=np.asarray(geometry.spacing_zyx_mm, float),
-                                             return_distances=False, return_indices=True)
         r = region[sl]
-        nearest[sl][r] = seeds[tuple(i[r] for i in idx)]
+        index = nearest_feature_index(seeds >= 0, geometry.spacing_zyx_mm, within=r)
+        nearest[sl][r] = seeds.ravel()[index[r]]
 
 
 def prepare_system(vessel_mask: Any, geometry: Geometry, liver_mask: Any, *, outline_mask: Any | None = None,

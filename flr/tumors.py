@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from flr.anatomy import SEGMENT_CODES
-from flr.distance import roi_slices
+from flr.distance import feature_distance_mm, nearest_feature_index, roi_slices
 from flr.errors import GeometryMismatchError, PlanError
 from flr.image import Geometry
 
@@ -204,12 +204,11 @@ def _nearest_segments(seg_map: np.ndarray, valid_ids: np.ndarray | None, voxels_
                       box: tuple[int, int, int, int, int, int], geometry: Geometry) -> np.ndarray:
     """Segment id of the nearest segment voxel for each tumour voxel (absolute indices ``voxels_zyx``).
 
-    The EDT runs on the tumour's box grown by a pad that doubles until every tumour voxel's nearest
-    segment voxel lies within the pad (then no voxel outside the crop can be nearer). Returns zeros when
-    the map holds no segment voxel at all.
+    The feature transform (:func:`flr.distance.nearest_feature_index`, answering the tumour voxels only)
+    runs on the tumour's box grown by a pad that doubles until every tumour voxel's nearest segment voxel
+    lies within the pad (then no voxel outside the crop can be nearer). Returns zeros when the map holds
+    no segment voxel at all.
     """
-    from scipy import ndimage
-
     sx, sy, sz = geometry.spacing_mm
     sampling = (sz, sy, sx)
     extent_mm = max((box[3 + a] - box[a] + 1) * sampling[a] for a in range(3))
@@ -221,10 +220,12 @@ def _nearest_segments(seg_map: np.ndarray, valid_ids: np.ndarray | None, voxels_
         sub = seg_map[roi]
         has = sub != 0 if valid_ids is None else np.isin(sub, valid_ids)
         if has.any():
-            dist, idx = ndimage.distance_transform_edt(~has, sampling=sampling, return_indices=True)
             where = tuple(voxels_zyx[a] - roi[a].start for a in range(3))
-            if whole or float(dist[where].max()) <= pad:
-                return sub[idx[0][where], idx[1][where], idx[2][where]]
+            ask = np.zeros(sub.shape, bool)
+            ask[where] = True
+            index = nearest_feature_index(has, sampling, within=ask)
+            if whole or float(feature_distance_mm(index, where, sampling).max()) <= pad:
+                return np.ascontiguousarray(sub).ravel()[index[where]]
         elif whole:
             return np.zeros(voxels_zyx[0].size, seg_map.dtype)
         pad *= 2.0

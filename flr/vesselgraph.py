@@ -714,9 +714,10 @@ def branch_territories(graph: VesselGraph, liver_mask: Any, geometry: Geometry) 
     """The territory of every branch: each liver voxel goes to the branch with the nearest centerline point.
 
     Nearest is Euclidean in mm (``geometry.spacing_zyx_mm``), over the centerline points inside the liver's
-    bounding box, by one :func:`scipy.ndimage.distance_transform_edt` with ``return_indices=True`` over a
-    map of those points labelled by branch (a discrete Voronoi partition of the liver by branch). A point
-    shared by several paths (a junction voxel) is labelled with the lowest branch id.
+    bounding box, by one exact feature transform of those points answering the liver voxels only
+    (:func:`flr.distance.nearest_feature_index`: a discrete Voronoi partition of the liver by branch; ties
+    as scipy breaks them). A point shared by several paths (a junction voxel) is labelled with the lowest
+    branch id.
 
     Parameters
     ----------
@@ -755,9 +756,11 @@ def branch_territories(graph: VesselGraph, liver_mask: Any, geometry: Geometry) 
         raise ValueError(f"no centerline point of the graph ({len(graph.branches)} branches) lies in the liver's "
                          f"bounding box (z, y, x) {tuple(int(v) for v in lo)}..{tuple(int(v) - 1 for v in hi)}; "
                          "build the graph on the liver's grid")
-    nearest = ndimage.distance_transform_edt(seeds == 0, sampling=np.asarray(geometry.spacing_zyx_mm, dtype=float),
-                                             return_distances=False, return_indices=True)
-    out[box] = np.where(liver[box], seeds[tuple(nearest)], 0)
+    from flr.distance import nearest_feature_index
+
+    sub_liver = liver[box]
+    index = nearest_feature_index(seeds != 0, geometry.spacing_zyx_mm, within=sub_liver)
+    out[box][sub_liver] = seeds.ravel()[index[sub_liver]]
     return out
 
 

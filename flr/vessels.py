@@ -86,7 +86,7 @@ from typing import Any
 
 import numpy as np
 
-from flr.distance import bbox_zyx, distance_to_mm
+from flr.distance import bbox_zyx, distance_to_mm, nearest_feature_index
 from flr.errors import GeometryMismatchError
 from flr.image import Geometry, grid_mask
 
@@ -565,20 +565,20 @@ def _nearest_segment_voxel(has: np.ndarray, points: tuple[np.ndarray, ...], geom
                            ) -> tuple[np.ndarray, ...]:
     """Index (z, y, x) of the segment voxel nearest to each of ``points`` (Euclidean, mm).
 
-    The feature transform of :func:`flr.distance.nearest_label`, on the bounding box of the points and
-    the segment voxels, returning indices so that the lost status of the nearest voxel can be read for
-    any plan.
+    The feature transform of :func:`flr.distance.nearest_label` (:func:`flr.distance.nearest_feature_index`,
+    answering the points only), on the bounding box of the points and the segment voxels, returning indices
+    so that the lost status of the nearest voxel can be read for any plan.
     """
-    from scipy import ndimage
-
     pbox = tuple(int(p.min()) for p in points) + tuple(int(p.max()) for p in points)
     box = _union_box(pbox, bbox_zyx(has))
     assert box is not None
     roi = _slices(box, has.shape)
-    idx = ndimage.distance_transform_edt(~has[roi], sampling=geometry.spacing_zyx_mm, return_distances=False,
-                                         return_indices=True)
     local = tuple(p - r.start for p, r in zip(points, roi, strict=True))
-    return tuple(idx[a][local] + roi[a].start for a in range(3))
+    ask = np.zeros(tuple(r.stop - r.start for r in roi), bool)
+    ask[local] = True
+    index = nearest_feature_index(has[roi], geometry.spacing_zyx_mm, within=ask)
+    near = np.unravel_index(index[local], ask.shape)
+    return tuple(near[a] + roi[a].start for a in range(3))
 
 
 def check_vessel(check: str, vessel_mask: np.ndarray | None, *, geometry: Geometry, segment_map: np.ndarray,
