@@ -8,7 +8,7 @@ are counted as debris. :mod:`flr.territories` builds the territories of a plan o
 Method
     1. Centerlines: 3-D thinning of the mask (:func:`skimage.morphology.skeletonize`, Lee et al. 1994);
        the branch graph of the skeleton as :class:`skan.Skeleton` builds it (Nunez-Iglesias et al.,
-       PeerJ 2018), by flr's cached kernel :func:`flr.kernels._skeleton.skeleton_paths` (skan 0.13
+       PeerJ 2018), by :func:`flr.kernels._skeleton.skeleton_paths` in numpy and Python (skan 0.13
        compiles its path functions in every process: 4-8 s), with the grid spacing. Junction voxels that
        touch each other form one junction node.
     2. Branch length: the path is smoothed by a moving average over :data:`SMOOTH_POINTS` voxels (end
@@ -297,7 +297,7 @@ def _skeleton_branches(mask: np.ndarray, spacing_zyx: np.ndarray) -> tuple[list[
     """Centerline paths (voxel indices) and their end node ids; junction clusters merged."""
     from skimage.morphology import skeletonize
 
-    from flr.kernels._skeleton import skeleton_paths  # numba (cached kernels): imported when a graph is built
+    from flr.kernels._skeleton import skeleton_paths  # imported when a graph is built
 
     skeleton = skeletonize(mask)
     if np.count_nonzero(skeleton) < 2:

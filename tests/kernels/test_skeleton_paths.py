@@ -19,7 +19,6 @@ from skimage.morphology import skeletonize
 import flr.vesselgraph as vesselgraph
 from flr.errors import KernelInputError
 from flr.image import Geometry
-from flr.kernels import _skeleton
 from flr.kernels._skeleton import skeleton_paths
 from flr.phantom import HEPATIC_VEIN, PORTAL_VEIN
 from tests.helpers import phantom
@@ -236,12 +235,21 @@ def test_specks_only_give_an_empty_graph_where_skan_raised(monkeypatch):
         vesselgraph.build_vessel_graph(vessel, geometry)
 
 
-# --- the kernels are cached, skan stays out of the vessel-graph path --------------------------
+# --- no compile, and skan stays out of the vessel-graph path --------------------------
 
 
-def test_kernels_are_cached_on_disk():
-    for kernel in (_skeleton._neighbour, _skeleton._adjacency, _skeleton._edge, _skeleton._walk, _skeleton._paths):
-        assert type(kernel._cache).__name__ == "FunctionCache", kernel
+def test_centerlines_compile_nothing():
+    """No numba on the centerline path: importing and running skeleton_paths loads neither numba nor skan."""
+    code = ("import sys, numpy as np\n"
+            "from flr.kernels._skeleton import skeleton_paths\n"
+            "sk = np.zeros((1, 5, 5), bool); sk[0, 2, :] = True; sk[0, :2, 2] = True\n"
+            "coords, degrees, paths = skeleton_paths(sk, (1.0, 1.0, 1.0))\n"
+            "assert [p.tolist() for p in paths] == [[0, 1, 4], [2, 3, 4], [4, 5, 6]], paths\n"
+            "assert all(p.dtype == np.int64 for p in paths)\n"
+            "loaded = [k for k in sys.modules if k.split('.')[0] in ('numba', 'skan')]\n"
+            "assert not loaded, loaded\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def test_building_a_vessel_graph_imports_no_skan():

@@ -210,7 +210,6 @@ def test_warm_up_reports_each_step() -> None:
         "connected_components uint8 words",
         "label_stats uint8 voxels",
         "connected_components uint8 voxels",
-        "skeleton_paths",
         "feature_transform",
     ]
     assert all(s >= 0 for s in seconds.values())
