@@ -30,7 +30,10 @@ __all__ = ["Case", "CaseAnatomy", "anatomy_box", "gather_anatomy"]
 
 @dataclass(frozen=True, repr=False)
 class Case:
-    """Label maps on one grid (``geometry``) and, optionally, the CT that grid belongs to."""
+    """Label maps on one grid (``geometry``) and, optionally, the CT that grid belongs to.
+
+    The CT may be a :class:`~flr.image.LazyImage` (:func:`flr.io.open_image`): a case needs its grid and
+    metadata alone, and what reads its intensities asks for a box (:meth:`~flr.image.Image.region`)."""
 
     label_maps: tuple[LabelMap, ...]
     ct: Image | None = None

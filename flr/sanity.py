@@ -71,10 +71,27 @@ def soft_tissue_share(ct_hu: np.ndarray, mask: np.ndarray) -> float:
     return float(np.count_nonzero((values >= lo) & (values <= hi)) / values.size)
 
 
+def _extent(mask: np.ndarray) -> tuple[slice, slice, slice]:
+    """The bounding box (z, y, x slices) of a mask's voxels (the mask has some)."""
+    out = []
+    for axis in range(3):
+        hit = np.flatnonzero(np.any(mask, axis=tuple(a for a in range(3) if a != axis)))
+        out.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return (out[0], out[1], out[2])
+
+
 def _soft_tissue(case: Case, liver: np.ndarray, box: tuple[slice, slice, slice] | None = None) -> list[Finding]:
+    """The liver-on-soft-tissue finding; ``liver`` lies on ``box`` of the case grid (None: the whole grid).
+
+    Only the CT's voxels in the liver's bounding box are read (:meth:`flr.image.Image.region`: a CT opened by
+    :func:`flr.io.open_image` decodes no more), so the share is that of the whole grid, from a fraction of the CT.
+    """
     if case.ct is None or not liver.any():
         return []
-    share = soft_tissue_share(case.ct.array if box is None else case.ct.array[box], liver)
+    extent = _extent(liver)
+    start = (0, 0, 0) if box is None else tuple(int(b.start or 0) for b in box)
+    on_grid = tuple(slice(s + e.start, s + e.stop) for s, e in zip(start, extent, strict=True))
+    share = soft_tissue_share(case.ct.region(on_grid), liver[extent])
     if share >= MIN_SOFT_TISSUE_SHARE:
         return []
     lo, hi = SOFT_TISSUE_HU

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from flr.image import Image, LabelMap
-from flr.io import read_image, read_label_maps
+from flr.io import open_image, read_label_maps
 from flr.schemes import BUILTIN_SCHEMES, split_labels_argument
 
 #: Suffixes after which a label map's sidecar scheme (``NAME.scheme.json``) is looked for, as the readers do.
@@ -45,8 +45,14 @@ def load_case(labels: Sequence[str], *, ct: Path | None = None, series_uid: str 
     another grid is an error (:class:`~flr.errors.GeometryMismatchError`, raised later by the measurement)
     unless ``resample="nearest"``: then it is resampled with nearest-neighbour interpolation and the
     result's warnings say so. ``resample`` also lets a tilted or irregular DICOM CT be resampled.
+
+    The CT is opened lazily (:func:`flr.io.open_image`): its geometry and metadata (every header, and a DICOM
+    series' pixel data checked without decoding) at once, its voxels only where an output reads them (the liver
+    on soft tissue check, the report's slices: :meth:`flr.image.Image.region`), so a command holds at most the
+    CT's box around the liver, never the whole CT; a consumer that needs the grid alone (``flr batch``'s metrics
+    against a reference) decodes no voxel.
     """
-    ct_image = read_image(ct, series_uid=series_uid, resample=resample is not None) if ct is not None else None
+    ct_image = open_image(ct, series_uid=series_uid, resample=resample is not None) if ct is not None else None
     maps: list[LabelMap] = []
     for arg in labels:
         path, scheme = split_labels_argument(arg)

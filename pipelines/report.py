@@ -128,7 +128,7 @@ def make_figures(assessment: Assessment, ct: Image | None, thresholds: Threshold
     g = view.geometry
     margin_points = [(t.tumor_point_mm, t.remnant_point_mm, t.margin_mm) for t in assessment.tumors
                      if t.tumor_point_mm is not None and t.remnant_point_mm is not None and t.margin_mm is not None]
-    ct_hu = np.asarray(ct.array[view.box]) if ct is not None else None
+    ct_hu = ct.region(view.box) if ct is not None else None  # a CT opened lazily decodes the box alone
     at_risk_ml = {name: c.at_risk_ml for name, c in assessment.checks.items() if isinstance(c, SupplyCheck)}
     ablation_box = view.array("ablation")
     ablation = ablation_box if np.any(ablation_box) else None
