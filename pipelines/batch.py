@@ -135,7 +135,12 @@ def _compute(spec: CaseSpec, options: BatchOptions) -> dict[str, Any]:
 
 
 def _metrics(spec: CaseSpec, reference: CaseSpec, tolerance_mm: float) -> list[dict[str, Any]]:
-    """Per structure metrics of the case's label maps against the reference case's (the i-th map of each)."""
+    """Per structure metrics of the case's label maps against the reference case's (the i-th map of each).
+
+    The CTs only place the label maps (their grid; a DICOM-SEG's or RTSTRUCT's frames and instances): they are
+    opened from their headers (:func:`flr.io.open_image`, built on :func:`flr.io.read_image_header`), and no voxel
+    of them is decoded here.
+    """
     from flr.metrics import compare_label_maps
     from pipelines.inputs import load_case
 

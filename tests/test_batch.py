@@ -371,3 +371,26 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
     code, _, err = run_cli(["batch", tmp_path, "--layout", "couinaud", "--out", tmp_path / "o", "--plan", "nope"],
                            capsys)
     assert code == 2 and err.startswith("flr: error: ")
+
+
+def test_reference_metrics_decode_no_ct_voxel(phantoms, tmp_path, monkeypatch):
+    """The CTs of a case and of its reference give the grid alone: the metrics read their headers, never a voxel."""
+    pytest.importorskip("flr.metrics")
+    import flr.io.dicom as dicom
+    import flr.io.nifti as nifti
+    from pipelines.batch import _metrics
+    from pipelines.layouts import CaseSpec
+
+    p = phantoms[0]
+    write_nifti(p["ph"].ct, tmp_path / "ct.nii.gz")
+    liver = _write(tmp_path, "liver.nii.gz", p["g"], p["liver"])
+    shifted = _write(tmp_path / "ref", "liver.nii.gz", p["g"], np.roll(p["liver"], 1, axis=2))
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a CT voxel was decoded")
+
+    for owner, name in ((nifti, "_box_zyx"), (nifti.NiftiVoxels, "read"), (dicom.DicomVoxels, "read")):
+        monkeypatch.setattr(owner, name, refuse)  # the label maps are read in full, as ever
+    ct = str(tmp_path / "ct.nii.gz")
+    metrics = _metrics(CaseSpec("c", (str(liver),), ct), CaseSpec("c", (str(shifted),), ct), 1.0)
+    assert [m["structure"] for m in metrics] == ["liver"] and metrics[0]["dice"] < 1.0
