@@ -22,7 +22,7 @@ import numpy as np
 
 #: Seconds a first ``flr demo`` (uint8 label maps) takes longer than a second one, compiling the kernels it
 #: uses: cold minus warm run on the 2-CPU x86-64 machine of benchmarks/results/first-run-2026-12-03.md.
-FIRST_RUN_COMPILE_S = 22
+FIRST_RUN_COMPILE_S = 5
 
 #: The dtypes :func:`flr.kernels.label_stats` and :func:`flr.kernels.connected_components` read natively
 #: (every other integer type is converted to one of them first), so the ones :func:`warm_up` compiles.
@@ -38,7 +38,7 @@ def set_notice(notice: Callable[[str], None] | None) -> None:
     """Call ``notice(message)`` once per process, just before flr's first kernel compile (None: no notice).
 
     The message says that the kernels are being compiled once, about how long it takes and in which folder
-    numba caches them, e.g. ``compiling flr's numba kernels once (about 22 s; cached in /scratch/numba)``. It
+    numba caches them, e.g. ``compiling flr's numba kernels once (about 5 s; cached in /scratch/numba)``. It
     is not sent when every kernel a run uses is in the cache. The library never prints; a command line sends
     the message to standard error (never to standard output, which may carry JSON). Setting a notice again
     (or None) replaces the previous one; a notice already sent is not sent again.
