@@ -257,7 +257,7 @@ def render(results: dict[int, list[Row]], compile_s: tuple[float, float], repeat
         "",
         f"- machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs; python "
         f"{platform.python_version()}, numpy {np.__version__}, numba {numba.__version__} "
-        f"(threading layer default, {numba.config.NUMBA_NUM_THREADS} threads)",
+        f"(kernel chunks on Python threads; NUMBA_NUM_THREADS {numba.config.NUMBA_NUM_THREADS})",
         f"- flr n_threads = {n_threads or _default_threads(None)}; best of {repeat} wall-clock runs after "
         "one warm-up call",
         "- map: `ct_like_labels` (seeded): liver ellipsoid ~20% of the volume in segments 1-8, tumours 9, "
