@@ -47,6 +47,7 @@ __all__ = [
     "load_all",
     "load_image",
     "mm3_to_ml",
+    "open_image",
     "volumetry",
 ]
 
@@ -66,7 +67,7 @@ def load_all(path: PathLike, scheme: SchemeLike = None, ct: Image | PathLike | N
     """
     from flr.io import read_label_maps
 
-    reference = load_image(ct) if ct is not None and not isinstance(ct, Image) else ct
+    reference = open_image(ct) if ct is not None and not isinstance(ct, Image) else ct
     return read_label_maps(os.fspath(path), os.fspath(scheme) if isinstance(scheme, os.PathLike) else scheme,
                            reference=reference)
 
@@ -91,6 +92,14 @@ def load_image(path: PathLike, *, series_uid: str | None = None, resample: bool 
     return read_image(os.fspath(path), series_uid=series_uid, resample=resample)
 
 
+def open_image(path: PathLike, *, series_uid: str | None = None, resample: bool = False) -> Image:
+    """Open a CT as :func:`load_image` reads it, its voxels decoded only when asked for (see
+    :func:`flr.io.open_image`): what :func:`volumetry`, :func:`assess` and :func:`load_all` do with a CT path."""
+    from flr.io import open_image as _open_image
+
+    return _open_image(os.fspath(path), series_uid=series_uid, resample=resample)
+
+
 def volumetry(labels: LabelsLike, ct: Image | PathLike | None = None, *, n_threads: int | None = None
               ) -> VolumetryResult:
     """Volumetry of one label map or several; paths are read first (``(path, scheme)`` pairs allowed).
@@ -103,7 +112,7 @@ def volumetry(labels: LabelsLike, ct: Image | PathLike | None = None, *, n_threa
     """
     from flr.volumes import volumetry as _volumetry
 
-    ct_image = load_image(ct) if ct is not None and not isinstance(ct, Image) else ct
+    ct_image = open_image(ct) if ct is not None and not isinstance(ct, Image) else ct
     return _volumetry(_label_maps(labels, ct_image), ct=ct_image, n_threads=n_threads)
 
 
@@ -130,7 +139,7 @@ def assess(labels: LabelsLike, ct: Image | PathLike | None = None, *, plan: Plan
     from flr.assessment import assess as _assess
     from flr.assessment import judge
 
-    ct_image = load_image(ct) if ct is not None and not isinstance(ct, Image) else ct
+    ct_image = open_image(ct) if ct is not None and not isinstance(ct, Image) else ct
     the_plan = _plan(plan, include_caudate, wedges, ablations)
     person = _patient(patient)
     result = _assess(_label_maps(labels, ct_image), the_plan, ct=ct_image,

@@ -65,3 +65,27 @@ def test_oblique_volumetry_and_findings_equal_the_full_read(oblique_case, name):
     assert "liver_not_soft_tissue" in [f.code for f in want.findings]
     assert got.to_dict() == want.to_dict()  # the same share, to the digit, in the same message
     assert not lazy.decoded
+
+
+def test_the_python_api_opens_a_ct_path_lazily_with_the_full_reads_results(sample_maps, monkeypatch):
+    """flr.volumetry / flr.assess given a CT path open it (flr.open_image) and never decode it whole."""
+    ct_path = SAMPLE / "ct.nii.gz"
+    full = read_image(ct_path)
+    want_v = flr.volumetry(sample_maps, ct=full).to_dict()
+    want_a = flr.assess(sample_maps, ct=full, plan="right-hemihepatectomy").to_dict()
+    opened: list[LazyImage] = []
+    real_open = flr.io.open_image
+
+    def spy(*args, **kwargs):
+        image = real_open(*args, **kwargs)
+        opened.append(image)
+        return image
+
+    monkeypatch.setattr(flr.io, "open_image", spy)
+    got_v = flr.volumetry(sample_maps, ct=ct_path).to_dict()
+    got_a = flr.assess(sample_maps, ct=ct_path, plan="right-hemihepatectomy").to_dict()
+    assert len(opened) == 2 and all(isinstance(i, LazyImage) and not i.decoded for i in opened)
+    assert got_v == want_v
+    assert got_a == want_a
+    assert isinstance(flr.open_image(ct_path), LazyImage)
+    np.testing.assert_array_equal(flr.open_image(ct_path).array, full.array)
