@@ -140,6 +140,8 @@ def measure_case(case: Case, *, n_threads: int | None = None, strict: bool = Fal
     if not structures:
         raise EmptyStructureError("no named structure has voxels in "
                                   + ", ".join(str(lm.source) for lm in label_maps))
+    if anatomy is None:
+        anatomy = _anatomy_on_box(case)
     if liver_sources:
         structures = _with_liver(structures, liver_sources, geometry, boxes_by_name, anatomy)
     warnings.extend(f"{s.name} touches the {'/'.join(s.truncated_sides)} edge of the scanned volume: "
@@ -152,6 +154,21 @@ def measure_case(case: Case, *, n_threads: int | None = None, strict: bool = Fal
     warnings.extend(f.message for f in findings)
     return VolumetryResult(inputs=tuple(inputs), geometry=geometry, structures=structures,
                            segment_contacts=tuple(contacts), warnings=tuple(warnings), findings=findings)
+
+
+def _anatomy_on_box(case: Case) -> CaseAnatomy | None:
+    """The case's masks on the box of its liver structures (:func:`flr.case.anatomy_box`; what the assessment
+    builds), or None without a liver, segment or tumour voxel. The consistency checks and the multi-map liver
+    union give on this box what they give on the whole grid, without whole-grid masks (issue 14, memory)."""
+    from flr.case import anatomy_box, gather_anatomy
+
+    box = anatomy_box(case)
+    if box is None:
+        return None
+    try:
+        return gather_anatomy(case, box=box)
+    except EmptyStructureError:
+        return None
 
 
 def _segment_contacts(stats: Any, by_name: dict[str, list[int]], segs: list[str],

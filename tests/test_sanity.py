@@ -170,3 +170,31 @@ def test_a_segment_map_lacking_segments_is_warned_and_plans_needing_them_refused
 def test_the_sample_case_has_no_finding(phantom_1):
     ct = Image(phantom_1.ct.array, phantom_1.ct.geometry)
     assert check_case(Case.build([phantom_1.labels, phantom_1.liver], ct)) == ()
+
+
+@pytest.mark.parametrize("change", ["none", "flip_x", "shift_15mm", "tumour_outside_outline", "segments_missing"])
+def test_findings_from_the_liver_box_equal_those_from_whole_grid_masks(phantom_1, change):
+    """check_case builds its masks on the box of the liver structures (issue 14, memory): the same findings,
+    word for word, as on masks of the whole grid (gather_anatomy without a box)."""
+    from flr.case import gather_anatomy
+
+    outline, segments = _outline_and_segments(phantom_1)
+    arr = segments.array
+    maps = [segments, outline]
+    if change == "flip_x":
+        arr = arr[:, :, ::-1]
+    elif change == "shift_15mm":
+        arr = np.roll(arr, 10, axis=2)
+    elif change == "segments_missing":
+        arr = np.where(np.isin(arr, (6, 7)), 0, arr)
+    elif change == "tumour_outside_outline":
+        tumour = (phantom_1.labels.array == 9) | (_touching(phantom_1.liver.array > 0, phantom_1.liver.array == 0))
+        maps.append(LabelMap(tumour.astype(np.uint8), segments.geometry, "tumour.nii.gz", names={1: "tumor"}))
+    maps[0] = LabelMap(np.ascontiguousarray(arr).astype(np.uint8), segments.geometry, "s.nii.gz", names=SEGMENTS)
+    case = Case.build(maps)
+    on_box = check_case(case)
+    whole = gather_anatomy(case)
+    assert whole.box is None
+    assert on_box == check_case(case, anatomy=whole)
+    assert (on_box == ()) == (change == "none")
+    assert [f.code for f in flr.volumetry(maps).findings] == [f.code for f in on_box]
