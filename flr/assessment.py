@@ -45,6 +45,7 @@ from flr.results import (
     ContiguityCheck,
     ContiguitySegment,
     Fate,
+    LazyArrays,
     LiverVolumes,
     Remnant,
     SupplyCheck,
@@ -576,8 +577,8 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
         crop_territory=territory, crop_removed=zones.removed, crop_ablation=zones.ablation, crop_functional=fr.mask,
         crop_tumors=tumor_ids, crop_liver=anatomy.liver, crop_at_risk=at_risk,
         crop_vessels={k: s.mask for k, s in vessels.systems.items() if s.mask is not None},
-        crop_vessel_territories={k: s.territories.territory_labels()
-                                 for k, s in vessels.systems.items() if s.territories is not None},
+        crop_vessel_territories=LazyArrays({k: s.territories.territory_labels  # made when exported
+                                            for k, s in vessels.systems.items() if s.territories is not None}),
         box=anatomy.box, shape_zyx=case.geometry.shape_zyx)
     clock.lap("remnant, volumes and result")
     return result.with_arrays(arrays)

@@ -421,6 +421,29 @@ class _Uncropped(Mapping[str, np.ndarray]):
         return len(self._crops)
 
 
+class LazyArrays(Mapping[str, np.ndarray]):
+    """A mapping whose arrays are made when first asked for, then kept: ``LazyArrays({"inflow": make})``.
+
+    For arrays only some outputs need (the vessel territories: export), so that ``flr assess --json`` does
+    not build them.
+    """
+
+    def __init__(self, makers: Mapping[str, Any]) -> None:
+        self._makers = dict(makers)
+        self._made: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._made:
+            self._made[key] = self._makers[key]()
+        return self._made[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._makers)
+
+    def __len__(self) -> int:
+        return len(self._makers)
+
+
 @dataclass(frozen=True, repr=False)
 class AssessmentArrays:
     """Arrays (z, y, x) of an assessment for figures and export; never in the JSON.

@@ -383,6 +383,19 @@ class _Edge:
     angle_deg: float
 
 
+def _inscribed_radius_mm(piece: np.ndarray, spacing_zyx: np.ndarray) -> float:
+    """Largest distance (mm) from a voxel of ``piece`` to the nearest voxel of its box outside it: the
+    maximum of ``scipy.ndimage.distance_transform_edt(piece, sampling=spacing_zyx)``, by flr's exact feature
+    transform answering the piece's voxels only (issue 14), with scipy's formula for the distance."""
+    from flr.distance import feature_distance_mm, nearest_feature_index
+
+    if piece.all():  # no voxel outside the piece in its box (it fills the grid): scipy's own answer
+        return float(ndimage.distance_transform_edt(piece, sampling=spacing_zyx).max())
+    spacing = tuple(float(v) for v in spacing_zyx)
+    index = nearest_feature_index(~piece, spacing, within=piece)
+    return float(feature_distance_mm(index, np.nonzero(piece), spacing).max())
+
+
 def _pieces(mask: np.ndarray, labels: np.ndarray, spacing_zyx: np.ndarray, node_pieces: Sequence[set[int]]
             ) -> list[_Piece | None]:
     """The mask of every bridging node (the 26-connected mask pieces it is made of)."""
@@ -398,8 +411,7 @@ def _pieces(mask: np.ndarray, labels: np.ndarray, spacing_zyx: np.ndarray, node_
             offset = np.array([s.start for s in box])
             inside = labels[box] == piece
             grown = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in box)
-            inscribed = ndimage.distance_transform_edt(labels[grown] == piece, sampling=spacing_zyx)
-            radius = max(radius, float(inscribed.max()))
+            radius = max(radius, _inscribed_radius_mm(labels[grown] == piece, spacing_zyx))
             voxels.append(np.argwhere(inside) + offset)
             rim.append(np.argwhere(inside & surface[box]) + offset)
         if not voxels:
