@@ -346,6 +346,12 @@ def _array_zyx(img: Any, path: Path, *, scaled: bool) -> np.ndarray:
     return raw.transpose(2, 1, 0)  # (i, j, k) -> (z, y, x); C-contiguous for NIfTI's Fortran order
 
 
+#: Planes (z) a gzip NIfTI box is read by, whole: one sequential read each (8 MB of int16 at 512 x 512), where
+#: reading the box's rows alone made one gzip seek per row (19,000 for a liver box of 512 x 512 x 400: 0.76 s
+#: against 0.3 s).
+_GZIP_PLANES = 16
+
+
 def _box_zyx(img: Any, path: Path, box: tuple[slice, slice, slice]) -> np.ndarray:
     """:func:`_array_zyx` (scaled) of the voxels of ``box`` ((z, y, x) slices of step 1 within the image) alone:
     nibabel's ``fileslice`` reads only the bytes of those voxels (a gzip stream is inflated up to the last of
@@ -358,10 +364,18 @@ def _box_zyx(img: Any, path: Path, box: tuple[slice, slice, slice]) -> np.ndarra
     proxy = img.dataobj
     shape = tuple(int(n) for n in proxy.shape)
     z, y, x = box
-    slicer = tuple((x, y, z)[i] if i < 3 else 0 for i in range(len(shape)))  # axes past the third have length 1
+    extra = (0,) * (len(shape) - 3)  # axes past the third have length 1
+    gzipped = str(path).lower().endswith(".gz")
     try:
         with ImageOpener(proxy.file_like) as fh:
-            raw: np.ndarray = np.asarray(fileslice(fh, slicer, shape, proxy.dtype, proxy.offset, order=proxy.order))
+            if not gzipped:  # seeks are free: the box's bytes alone
+                raw: np.ndarray = np.asarray(fileslice(fh, (x, y, z, *extra), shape, proxy.dtype, proxy.offset,
+                                                       order=proxy.order))
+            else:  # a gzip seek inflates what it skips: whole planes, _GZIP_PLANES at a time, cropped as they come
+                planes = [slice(k, min(k + _GZIP_PLANES, z.stop)) for k in range(z.start, z.stop, _GZIP_PLANES)]
+                raw = np.concatenate([np.asarray(fileslice(fh, (slice(None), slice(None), p, *extra), shape,
+                                                           proxy.dtype, proxy.offset, order=proxy.order))[x, y]
+                                      for p in planes], axis=2)
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         raise InputFileError(f"{path}: NIfTI data is truncated or corrupt ({_first_line(exc)})") from None
     if slope != 1 or inter != 0:
