@@ -375,6 +375,12 @@ def _downstream_codes(points: np.ndarray, edges: np.ndarray, n_vertices: int, ro
     return bits
 
 
+def _seeded_codes(points: np.ndarray, seed: np.ndarray, segment_map: np.ndarray) -> np.ndarray:
+    """The segment codes (> 0) holding a seed point: those whose voxels :func:`_within_segments` re-assigns."""
+    seg_of = segment_map[tuple(points[np.flatnonzero(seed)].T)]
+    return np.unique(seg_of[seg_of > 0])
+
+
 def _within_segments(nearest: np.ndarray, points: np.ndarray, seed: np.ndarray, segment_map: np.ndarray,
                      liver: np.ndarray, box: tuple[slice, slice, slice], geometry: Geometry,
                      downstream: np.ndarray) -> None:
@@ -386,7 +392,7 @@ def _within_segments(nearest: np.ndarray, points: np.ndarray, seed: np.ndarray, 
     ids = np.flatnonzero(seed)
     seg_of = segment_map[tuple(points[ids].T)]
     sub_liver = liver[box]
-    for code in np.unique(seg_of[seg_of > 0]):
+    for code in _seeded_codes(points, seed, segment_map):
         own = ids[seg_of == code]
         ending = own[(downstream[own] & np.left_shift(np.int64(1), np.int64(code))) != 0] if code < 63 else own
         own = ending if len(ending) else own
@@ -463,9 +469,13 @@ def prepare_system(vessel_mask: Any, geometry: Geometry, liver_mask: Any, *, out
         problem = f"no {vessel} centerline lies inside the liver"
     joins, joins_mm = _assumed_joins(points, edges, n_vertices, root, seed, np.asarray(geometry.spacing_zyx_mm))
     edges = np.concatenate([edges, joins]) if len(joins) else edges
-    nearest = _nearest_point(points[seed], np.flatnonzero(seed).astype(np.int32), liver, box, geometry)
-    if segment_map is not None and seed.any():
-        seg = np.asarray(segment_map)
+    glissonean = segment_map is not None and seed.any()
+    seg = np.asarray(segment_map) if glissonean else None
+    # the voxels of a segment holding seed points are all re-assigned inside that segment (_within_segments):
+    # the liver-wide search answers the others only
+    elsewhere = liver if seg is None else liver & ~np.isin(seg, _seeded_codes(points, seed, seg))
+    nearest = _nearest_point(points[seed], np.flatnonzero(seed).astype(np.int32), elsewhere, box, geometry)
+    if seg is not None:
         code_of = seg[tuple(points.T)].astype(np.int64)
         _within_segments(nearest, points, seed, seg, liver, box, geometry,
                          _downstream_codes(points, edges, n_vertices, root, code_of))
