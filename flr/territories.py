@@ -387,25 +387,26 @@ def _within_segments(nearest: np.ndarray, points: np.ndarray, seed: np.ndarray, 
     """Re-assign, in place, each segment's voxels to the nearest seed point inside that segment whose
     branches end in it (``downstream``, from :func:`_downstream_codes`): a branch that only crosses a
     segment on its way to another supplies the other (all the segment's points when none ends in it)."""
+    from flr.kernels import label_stats
+
     lo = np.array([s.start for s in box])
-    seg_box = segment_map[box]
     ids = np.flatnonzero(seed)
     seg_of = segment_map[tuple(points[ids].T)]
-    sub_liver = liver[box]
+    liver_codes = np.where(liver[box], segment_map[box], 0)  # the segment codes of the box's liver voxels
+    stats = label_stats(liver_codes)  # each segment's box in one pass (no per-segment whole-box masks)
     for code in _seeded_codes(points, seed, segment_map):
         own = ids[seg_of == code]
         ending = own[(downstream[own] & np.left_shift(np.int64(1), np.int64(code))) != 0] if code < 63 else own
         own = ending if len(ending) else own
-        region = (seg_box == code) & sub_liver
-        if not region.any():
+        if not stats.count(int(code)):
             continue
-        where = np.argwhere(region)
-        rlo = np.minimum(where.min(axis=0), points[own].min(axis=0) - lo)
-        rhi = np.maximum(where.max(axis=0), points[own].max(axis=0) - lo) + 1
+        extent = stats.bbox_zyx[int(np.searchsorted(stats.labels, code))]
+        rlo = np.minimum(extent[:3], points[own].min(axis=0) - lo)
+        rhi = np.maximum(extent[3:], points[own].max(axis=0) - lo) + 1
         sl = tuple(slice(int(a), int(b)) for a, b in zip(rlo, rhi, strict=True))
         seeds = np.full(tuple(int(v) for v in rhi - rlo), -1, np.int32)
         seeds[tuple((points[own] - lo - rlo).T)] = own
-        r = region[sl]
+        r = liver_codes[sl] == code
         index = nearest_feature_index(seeds >= 0, geometry.spacing_zyx_mm, within=r)
         nearest[sl][r] = seeds.ravel()[index[r]]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import flr.territories as territories
-from flr.distance import nearest_label
+from flr.distance import nearest_feature_index, nearest_label
 from flr.phantom import PORTAL_VEIN
 
 
@@ -24,12 +24,31 @@ def _liver_and_segments(p):
 
 
 def _reference_nearest(t, liver: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    """The territories as computed before: every liver voxel searched, then each seeded segment re-assigned."""
+    """The territories as computed before (issue 14): every liver voxel searched, then each seeded segment's
+    voxels re-assigned to the nearest of its own seed points, the segment found by a mask of its voxels."""
     nearest = territories._nearest_point(t.points[t.seed], np.flatnonzero(t.seed).astype(np.int32), liver, t.box,
                                          t.geometry)
     code_of = segments[tuple(t.points.T)].astype(np.int64)
-    territories._within_segments(nearest, t.points, t.seed, segments, liver, t.box, t.geometry,
-                                 territories._downstream_codes(t.points, t.edges, t.n_vertices, t.root, code_of))
+    downstream = territories._downstream_codes(t.points, t.edges, t.n_vertices, t.root, code_of)
+    lo = np.array([s.start for s in t.box])
+    ids = np.flatnonzero(t.seed)
+    seg_of = segments[tuple(t.points[ids].T)]
+    for code in np.unique(seg_of[seg_of > 0]):  # each seeded segment, from its own voxel mask
+        own = ids[seg_of == code]
+        ending = own[(downstream[own] & (1 << int(code))) != 0]
+        own = ending if len(ending) else own
+        region = (segments[t.box] == code) & liver[t.box]
+        if not region.any():
+            continue
+        where = np.argwhere(region)
+        rlo = np.minimum(where.min(axis=0), t.points[own].min(axis=0) - lo)
+        rhi = np.maximum(where.max(axis=0), t.points[own].max(axis=0) - lo) + 1
+        sl = tuple(slice(int(a), int(b)) for a, b in zip(rlo, rhi, strict=True))
+        seeds = np.full(tuple(int(v) for v in rhi - rlo), -1, np.int32)
+        seeds[tuple((t.points[own] - lo - rlo).T)] = own
+        r = region[sl]
+        index = nearest_feature_index(seeds >= 0, t.geometry.spacing_zyx_mm, within=r)
+        nearest[sl][r] = seeds.ravel()[index[r]]
     return nearest
 
 
