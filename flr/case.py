@@ -25,7 +25,7 @@ from flr.errors import EmptyStructureError
 from flr.image import Geometry, Image, LabelMap
 from flr.schemes import VESSEL_NAMES
 
-__all__ = ["Case", "CaseAnatomy", "anatomy_box", "gather_anatomy"]
+__all__ = ["Case", "CaseAnatomy", "anatomy_box", "anatomy_on_box", "gather_anatomy"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -154,6 +154,19 @@ def anatomy_box(case: Case) -> tuple[slice, slice, slice] | None:
     lo = np.maximum(lo - BOX_MARGIN_VOXELS, 0)
     hi = np.minimum(hi + BOX_MARGIN_VOXELS, shape)
     return (slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1])), slice(int(lo[2]), int(hi[2])))
+
+
+def anatomy_on_box(case: Case) -> CaseAnatomy | None:
+    """:func:`gather_anatomy` on :func:`anatomy_box`, as the assessment builds it, or None when the case has no
+    liver, segment or tumour voxel. Every consistency check and the multi-map liver union give on this box what
+    they give on the whole grid, without whole-grid masks (issue 14, memory)."""
+    box = anatomy_box(case)
+    if box is None:
+        return None
+    try:
+        return gather_anatomy(case, box=box)
+    except EmptyStructureError:
+        return None
 
 
 def gather_anatomy(case: Case, box: tuple[slice, slice, slice] | None = None) -> CaseAnatomy:

@@ -33,8 +33,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from flr.anatomy import SEGMENT_BY_CODE, SEGMENT_NAMES, roman_numeral
-from flr.case import Case, CaseAnatomy, anatomy_box, gather_anatomy
-from flr.errors import EmptyStructureError, InconsistentCaseError
+from flr.case import Case, CaseAnatomy, anatomy_on_box
+from flr.errors import InconsistentCaseError
 from flr.results import Finding
 
 __all__ = [
@@ -192,11 +192,7 @@ def check_case(case: Case, *, anatomy: CaseAnatomy | None = None, strict: bool =
         A tumour touches no liver parenchyma (always), or any finding with ``strict``.
     """
     if anatomy is None:
-        box = anatomy_box(case)  # the same findings as on the whole grid, from masks of the liver's box
-        try:
-            anatomy = gather_anatomy(case, box=box) if box is not None else None
-        except EmptyStructureError:
-            anatomy = None
+        anatomy = anatomy_on_box(case)  # the same findings as on the whole grid, from the liver's box
         if anatomy is None:
             return ()  # no liver, segment or tumour: nothing to hold against each other
     m = anatomy

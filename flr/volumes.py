@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from flr.anatomy import SEGMENT_NAMES, textbook_adjacent
-from flr.case import Case, CaseAnatomy
+from flr.case import Case, CaseAnatomy, anatomy_on_box
 from flr.errors import EmptyStructureError
 from flr.image import Geometry, Image, LabelMap, mm3_to_ml, patient_side
 from flr.results import VOLUMETRY_SCHEMA_VERSION, InputRecord, SegmentContact, StructureVolume, VolumetryResult
@@ -141,7 +141,7 @@ def measure_case(case: Case, *, n_threads: int | None = None, strict: bool = Fal
         raise EmptyStructureError("no named structure has voxels in "
                                   + ", ".join(str(lm.source) for lm in label_maps))
     if anatomy is None:
-        anatomy = _anatomy_on_box(case)
+        anatomy = anatomy_on_box(case)
     if liver_sources:
         structures = _with_liver(structures, liver_sources, geometry, boxes_by_name, anatomy)
     warnings.extend(f"{s.name} touches the {'/'.join(s.truncated_sides)} edge of the scanned volume: "
@@ -154,21 +154,6 @@ def measure_case(case: Case, *, n_threads: int | None = None, strict: bool = Fal
     warnings.extend(f.message for f in findings)
     return VolumetryResult(inputs=tuple(inputs), geometry=geometry, structures=structures,
                            segment_contacts=tuple(contacts), warnings=tuple(warnings), findings=findings)
-
-
-def _anatomy_on_box(case: Case) -> CaseAnatomy | None:
-    """The case's masks on the box of its liver structures (:func:`flr.case.anatomy_box`; what the assessment
-    builds), or None without a liver, segment or tumour voxel. The consistency checks and the multi-map liver
-    union give on this box what they give on the whole grid, without whole-grid masks (issue 14, memory)."""
-    from flr.case import anatomy_box, gather_anatomy
-
-    box = anatomy_box(case)
-    if box is None:
-        return None
-    try:
-        return gather_anatomy(case, box=box)
-    except EmptyStructureError:
-        return None
 
 
 def _segment_contacts(stats: Any, by_name: dict[str, list[int]], segs: list[str],

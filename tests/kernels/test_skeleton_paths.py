@@ -238,6 +238,12 @@ def test_specks_only_give_an_empty_graph_where_skan_raised(monkeypatch):
 # --- no compile, and skan stays out of the vessel-graph path --------------------------
 
 
+def run_python(code: str) -> None:
+    """Run ``code`` in a fresh interpreter (its own sys.modules) from the repository root; it must exit 0."""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 def test_centerlines_compile_nothing():
     """No numba on the centerline path: importing and running skeleton_paths loads neither numba nor skan."""
     code = ("import sys, numpy as np\n"
@@ -248,8 +254,7 @@ def test_centerlines_compile_nothing():
             "assert all(p.dtype == np.int64 for p in paths)\n"
             "loaded = [k for k in sys.modules if k.split('.')[0] in ('numba', 'skan')]\n"
             "assert not loaded, loaded\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_python(code)
 
 
 def test_building_a_vessel_graph_imports_no_skan():
@@ -260,8 +265,7 @@ def test_building_a_vessel_graph_imports_no_skan():
             "g = build_vessel_graph(m, Geometry(shape_zyx=(5, 5, 30), spacing_mm=(1.0, 1.0, 1.0)))\n"
             "assert g.branches, g\n"
             "assert not [k for k in sys.modules if k.split('.')[0] == 'skan'], 'skan imported'\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_python(code)
 
 
 # --- bad inputs ------------------------------------------------------------------------------
