@@ -123,10 +123,13 @@ def _volume_ml(mask: np.ndarray, geometry: Geometry) -> float:
 
 def _per_segment_ml(territory: np.ndarray, within: np.ndarray | None, present: Sequence[str],
                     geometry: Geometry) -> dict[str, float]:
-    """Volume (mL) of each present segment's territory, or of its part inside ``within``: one bincount."""
-    values = territory if within is None else territory[within]
-    counts = np.bincount(values.ravel().astype(np.intp), minlength=len(SEGMENT_CODES) + 1)
-    return {s: mm3_to_ml(int(counts[SEGMENT_BY_NAME[s].code]) * geometry.voxel_volume_mm3) for s in present}
+    """Volume (mL) of each present segment's territory, or of its part inside ``within``: one counting pass
+    (flr's label_stats on the uint8 codes, no int64 copy of them)."""
+    from flr.kernels import label_stats
+
+    values = territory if within is None else np.where(within, territory, 0).astype(territory.dtype, copy=False)
+    stats = label_stats(values)
+    return {s: mm3_to_ml(stats.count(SEGMENT_BY_NAME[s].code) * geometry.voxel_volume_mm3) for s in present}
 
 
 # --- phases ---------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
-from flr.distance import nearest_feature_index
+from flr.distance import nearest_seed_id
 from flr.image import Geometry, grid_mask
 from flr.vesselgraph import (
     DEFAULT_BRIDGE_ANGLE_DEG,
@@ -319,7 +319,7 @@ def _nearest_point(seed_points: np.ndarray, seed_ids: np.ndarray, liver: np.ndar
                    geometry: Geometry) -> np.ndarray:
     """int32 on ``box``: index (into the point arrays) of the nearest seed point of each liver voxel, -1 elsewhere.
 
-    flr's exact feature transform (issue 14, :func:`flr.distance.nearest_feature_index`): its one int32 array
+    flr's exact feature transform (issue 14, :func:`flr.distance.nearest_seed_id`): its one int32 array
     is turned into the answer in place (4 bytes per voxel of the box in all; scipy's gave three index arrays
     of the whole box); ties as scipy breaks them (lowest x, then y, then z). A voxel holding two seeds is the
     last one's (as an assignment gives).
@@ -335,12 +335,7 @@ def _nearest_point(seed_points: np.ndarray, seed_ids: np.ndarray, liver: np.ndar
     flat = np.ravel_multi_index(tuple(local[inside].T), sub_liver.shape)
     uniq, last = np.unique(flat[::-1], return_index=True)  # the last seed written to a voxel wins
     ids = seed_ids[inside][::-1][last].astype(np.int32)
-    features = np.zeros(sub_liver.shape, bool)
-    features.ravel()[uniq] = True
-    out = nearest_feature_index(features, geometry.spacing_zyx_mm, within=sub_liver)
-    out[sub_liver] = ids[np.searchsorted(uniq, out[sub_liver])]
-    out[~sub_liver] = -1
-    return out
+    return nearest_seed_id(uniq, ids, sub_liver.shape, geometry.spacing_zyx_mm, within=sub_liver)
 
 
 def _downstream_codes(points: np.ndarray, edges: np.ndarray, n_vertices: int, root: np.ndarray,
@@ -404,11 +399,10 @@ def _within_segments(nearest: np.ndarray, points: np.ndarray, seed: np.ndarray, 
         rlo = np.minimum(extent[:3], points[own].min(axis=0) - lo)
         rhi = np.maximum(extent[3:], points[own].max(axis=0) - lo) + 1
         sl = tuple(slice(int(a), int(b)) for a, b in zip(rlo, rhi, strict=True))
-        seeds = np.full(tuple(int(v) for v in rhi - rlo), -1, np.int32)
-        seeds[tuple((points[own] - lo - rlo).T)] = own
+        shape = (int(rhi[0] - rlo[0]), int(rhi[1] - rlo[1]), int(rhi[2] - rlo[2]))
+        flat = np.ravel_multi_index(tuple((points[own] - lo - rlo).T), shape)  # distinct: points are unique
         r = liver_codes[sl] == code
-        index = nearest_feature_index(seeds >= 0, geometry.spacing_zyx_mm, within=r)
-        nearest[sl][r] = seeds.ravel()[index[r]]
+        np.copyto(nearest[sl], nearest_seed_id(flat, own, shape, geometry.spacing_zyx_mm, within=r), where=r)
 
 
 def prepare_system(vessel_mask: Any, geometry: Geometry, liver_mask: Any, *, outline_mask: Any | None = None,
@@ -543,6 +537,8 @@ def segment_risks(cut: SystemCut, territory: np.ndarray, remnant: np.ndarray, ve
     ``cut`` the part in removed parenchyma, ``orphaned`` the rest whose supplying point is lost,
     ``connected`` what remains.
     """
+    from flr.kernels import label_stats
+
     s = cut.system
     g = s.geometry
     vv = g.voxel_volume_ml
@@ -551,14 +547,20 @@ def segment_risks(cut: SystemCut, territory: np.ndarray, remnant: np.ndarray, ve
     rem = np.asarray(remnant)[box]
     risk = cut.at_risk[box]
     top = max([*codes, 0]) + 1
-    t = np.clip(terr, 0, top).astype(np.int64)
-    volume = np.bincount(t[rem].ravel(), minlength=top + 1) * vv
-    at_risk = np.bincount(t[rem & risk].ravel(), minlength=top + 1) * vv
-    ves = vessel_mask[box] & (terr > 0)
-    lost_box = lost_region[box]
-    total = np.bincount(t[ves], minlength=top + 1) * vv
-    cut_v = np.bincount(t[ves & lost_box], minlength=top + 1) * vv
-    orphan = np.bincount(t[ves & ~lost_box & risk], minlength=top + 1) * vv
+    # one counting pass over (territory code, remnant, at risk, vessel, lost) packed into one small code
+    key = np.clip(terr, 0, top).astype(np.uint16) << 4
+    for bit, part in enumerate((rem, risk, vessel_mask[box], lost_region[box])):
+        key |= np.asarray(part, bool).view(np.uint8) << np.uint8(bit)
+    stats = label_stats(key)
+    n = np.zeros(((top + 1) << 4), np.int64)
+    n[stats.labels] = stats.counts
+    n = n.reshape(top + 1, 2, 2, 2, 2)  # [code, lost, vessel, risk, remnant]
+    volume = n[:, :, :, :, 1].sum(axis=(1, 2, 3)) * vv
+    at_risk = n[:, :, :, 1, 1].sum(axis=(1, 2)) * vv
+    total = n[:, :, 1].sum(axis=(1, 2, 3)) * vv
+    total[0] = 0.0  # vessel outside every territory
+    cut_v = n[:, 1, 1].sum(axis=(1, 2)) * vv
+    orphan = n[:, 0, 1, 1].sum(axis=1) * vv
     own = np.zeros(top + 1, bool)
     if len(s.points):
         sp = s.points[s.seed]

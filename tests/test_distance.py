@@ -24,6 +24,7 @@ from flr.distance import (
     min_distance_mm,
     nearest_feature_index,
     nearest_label,
+    nearest_seed_id,
 )
 from flr.image import Geometry
 
@@ -122,6 +123,27 @@ def test_index_within_answers_only_there_and_equals_the_whole_transform():
     np.testing.assert_array_equal(part[within], whole[within])
     assert (part[~within] == -1).all()
     assert (nearest_feature_index(np.zeros((3, 4, 5), bool), (1.0, 1.0, 1.0)) == -1).all()
+
+
+@pytest.mark.parametrize("spacing", EXACT_SPACINGS[:2] + ROUNDED_SPACINGS)
+@pytest.mark.parametrize("shape", [(9, 10, 11), (1, 7, 13), (12, 5, 3)])
+def test_seed_ids_are_the_ids_of_the_nearest_seed(spacing, shape):
+    """nearest_seed_id = the id table read at nearest_feature_index's answer (independent: a dict lookup)."""
+    rng = np.random.default_rng(sum(shape))
+    n = shape[0] * shape[1] * shape[2]
+    flat = rng.choice(n, size=max(1, n // 20), replace=False)
+    ids = rng.integers(0, 1000, len(flat)).astype(np.int32)
+    within = rng.random(shape) < 0.6
+    features = np.zeros(shape, bool)
+    features.ravel()[flat] = True
+    index = nearest_feature_index(features, spacing, within=within)
+    by_voxel = dict(zip(flat.tolist(), ids.tolist(), strict=True))
+    want = np.array([by_voxel[i] if i >= 0 else -1 for i in index.ravel(order="C")], np.int32).reshape(shape)
+    got = nearest_seed_id(flat, ids, shape, spacing, within=within)
+    assert got.dtype == np.int32 and got.shape == shape
+    np.testing.assert_array_equal(got, want)
+    assert (got[~within] == -1).all() and (got[within] >= 0).all()
+    np.testing.assert_array_equal(nearest_seed_id(flat, ids, shape, spacing)[within], want[within])
 
 
 # --- nearest_label: segment territories ---------------------------------------------------------------

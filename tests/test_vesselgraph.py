@@ -354,3 +354,36 @@ def test_phantom_cut_at_segment_iii_puts_segment_iii_at_risk():
     # measured: 1 branch lost, 86.9 mL at risk of segment III's 149.5 mL, 96.3 % of it in segment III (the
     # rest is neighbouring parenchyma nearer the branch than any other, e.g. beyond the segment's face)
     assert share > 0.8
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 5, 7), (2, 3, 3), (9, 8, 7), (20, 21, 22)])
+@pytest.mark.parametrize("density", [0.3, 0.9, 1.0])
+def test_face_ring_and_surface_equal_scipy_morphology(shape, density):
+    """The shifted-OR/AND ring and surface of the vessel box are scipy's cross dilation / erosion (border 0)."""
+    from flr.vesselgraph import _face_ring, _surface
+
+    mask = np.random.default_rng(len(shape) + shape[0]).random(shape) < density
+    cross = ndimage.generate_binary_structure(3, 1)
+    np.testing.assert_array_equal(_face_ring(mask), ndimage.binary_dilation(mask, structure=cross) & ~mask)
+    np.testing.assert_array_equal(_surface(mask), mask & ~ndimage.binary_erosion(mask, structure=cross))
+
+
+def test_trunk_region_on_the_box_equals_the_whole_grid_crop():
+    """The trunk region made on the vessel box only equals the whole-grid region cropped to the box,
+    also where the trunk lies partly or wholly outside the box (anisotropic spacing)."""
+    from flr.vesselgraph import _trunk_region
+
+    shape, spacing = (30, 40, 50), np.array([2.5, 0.8, 0.7])
+    rng = np.random.default_rng(3)
+    liver = np.zeros(shape, bool)
+    liver[5:25, 8:35, 10:45] = True
+    for trunk_box in [(slice(10, 14), slice(2, 6), slice(40, 49)), (slice(0, 3), slice(0, 4), slice(0, 5))]:
+        trunk = np.zeros(shape, bool)
+        trunk[trunk_box] = rng.random(trunk[trunk_box].shape) < 0.7
+        reach = 4.0
+        whole = ndimage.distance_transform_edt(~trunk, sampling=spacing) <= reach
+        whole |= ~liver
+        for box in [(slice(6, 20), slice(10, 30), slice(12, 40)), (slice(None), slice(None), slice(None))]:
+            got = _trunk_region(box, shape, liver, trunk, spacing, reach)
+            np.testing.assert_array_equal(got, whole[box])
+        assert _trunk_region(box, shape, None, None, spacing, reach) is None
