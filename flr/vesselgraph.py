@@ -316,17 +316,23 @@ def _skeleton_branches(mask: np.ndarray, spacing_zyx: np.ndarray) -> tuple[list[
     return paths, ends
 
 
+def _face_shifts(shape: tuple[int, ...]) -> list[tuple[tuple[slice, ...], tuple[slice, ...]]]:
+    """Per axis, the index pair (voxels 1..n-1, voxels 0..n-2): each voxel against its face neighbour below."""
+    pairs = []
+    for axis, n in enumerate(shape):
+        hi, lo = [slice(None)] * 3, [slice(None)] * 3
+        hi[axis], lo[axis] = slice(1, n), slice(0, n - 1)
+        pairs.append((tuple(hi), tuple(lo)))
+    return pairs
+
+
 def _face_ring(sub: np.ndarray) -> np.ndarray:
     """Voxels outside ``sub`` with a face neighbour in it: ``binary_dilation`` by the 6-neighbour cross,
     minus ``sub``, by six shifted ORs (scipy's dilation is several times slower on a vessel box)."""
     grown = sub.copy()
-    for axis in range(3):
-        n = sub.shape[axis]
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[axis], hi[axis] = slice(0, n - 1), slice(1, n)
-        grown[tuple(hi)] |= sub[tuple(lo)]
-        grown[tuple(lo)] |= sub[tuple(hi)]
+    for hi, lo in _face_shifts(sub.shape):
+        grown[hi] |= sub[lo]
+        grown[lo] |= sub[hi]
     grown &= ~sub
     return grown
 
@@ -335,15 +341,11 @@ def _surface(mask: np.ndarray) -> np.ndarray:
     """Voxels of ``mask`` with a face neighbour outside it or on the grid's border: ``mask &
     ~binary_erosion(mask)`` (6-neighbour cross, border 0), by six shifted ANDs."""
     inner = mask.copy()
-    for axis in range(3):
-        n = mask.shape[axis]
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[axis], hi[axis] = slice(0, n - 1), slice(1, n)
-        inner[tuple(hi)] &= mask[tuple(lo)]
-        inner[tuple(lo)] &= mask[tuple(hi)]
+    for axis, (hi, lo) in enumerate(_face_shifts(mask.shape)):
+        inner[hi] &= mask[lo]
+        inner[lo] &= mask[hi]
         edge = [slice(None)] * 3
-        for k in (0, n - 1):
+        for k in (0, mask.shape[axis] - 1):
             edge[axis] = slice(k, k + 1)
             inner[tuple(edge)] = False
     return mask & ~inner
