@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import numpy as np
 
@@ -52,13 +52,15 @@ from flr.results import (
     TumorFate,
     TumorOutcome,
 )
-from flr.supply import PreparedSystem, prepare_supply, supply_checks
 from flr.volumes import measure_case
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from flr.kernels import LabelStats
     from flr.patient import Patient
     from flr.rules import Rulebook
+    from flr.supply import PreparedSystem
     from flr.tumors import Tumor
 
 __all__ = ["ISLAND_LISTED_ML", "SEGMENT_CODES", "Assessment", "Body", "StageClock", "assess", "judge"]
@@ -529,34 +531,41 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     :class:`~flr.errors.InconsistentCaseError` for a tumour outside the liver (with ``strict``, for any
     inconsistency of :mod:`flr.sanity`).
     """
+    from flr.supply import prepare_supply, supply_checks
     from flr.tumors import find_tumors
 
     clock = clock or StageClock()
     case = label_maps if isinstance(label_maps, Case) else Case.build(label_maps, ct)
     # every step works on the box of the liver and its vessels (issue 14): the same results, less memory
     anatomy = gather_anatomy(case, box=anatomy_box(case))
+    present = anatomy.present_segments  # computed once, before a second thread reads the anatomy
     clock.lap("anatomy masks")
-    vol = measure_case(case, strict=strict, anatomy=anatomy)  # the masks are built once, for both
-    clock.lap("volumetry and consistency")
-    g = anatomy.geometry
-    present = anatomy.present_segments
-    codes = resected_codes(plan, present)
-    territory = territories(anatomy)
-    clock.lap("segment territories")
-    tumors, tumor_ids = find_tumors(anatomy.tumor, g, segment_map=anatomy.segment_map if present else None,
-                                    segment_names=SEGMENT_CODES, instance_map=anatomy.tumor_instances)
-    _check_plan_tumors(plan, tumors)
-    zones = plan_zones(plan, anatomy, territory, tumor_ids, codes)
-    outcomes = tumor_outcomes(tumors, tumor_ids, zones, plan, anatomy)
-    clock.lap("tumours, zones and margins")
-    left_ids = [t.id for t in outcomes if t.fate == "left"]
-    tumor_left = np.isin(tumor_ids, left_ids) if left_ids else np.zeros(g.shape_zyx, bool)
-    resected_ids = [t.id for t in outcomes if t.fate == "resected"]
-    if resected_ids:  # a tumour the boundary crosses: its few voxels on the remnant side are tumour, not parenchyma
-        tumor_left |= np.isin(tumor_ids, resected_ids) & zones.remnant
-    remnant_codes = sorted(int(c) for c in np.unique(territory[zones.remnant]) if c)
-    vessels = prepare_supply(anatomy, territory, anatomical_seeds=anatomical_vessel_seeds)
-    clock.lap("vessel systems")
+    with _Background(clock) as background:
+        # the segment territories, then the vessel systems (they need nothing else), are made in a second
+        # thread while this one measures the volumes and the tumours (issue 14): the same results either way
+        territory_job = background.run("segment territories", territories, anatomy)
+        vessels_job = background.run("vessel systems", lambda: prepare_supply(
+            anatomy, territory_job(), anatomical_seeds=anatomical_vessel_seeds))
+        vol = measure_case(case, strict=strict, anatomy=anatomy)  # the masks are built once, for both
+        clock.lap("volumetry and consistency")
+        g = anatomy.geometry
+        codes = resected_codes(plan, present)
+        territory = territory_job()
+        clock.lap("segment territories")  # the wait for them, with a second thread
+        tumors, tumor_ids = find_tumors(anatomy.tumor, g, segment_map=anatomy.segment_map if present else None,
+                                        segment_names=SEGMENT_CODES, instance_map=anatomy.tumor_instances)
+        _check_plan_tumors(plan, tumors)
+        zones = plan_zones(plan, anatomy, territory, tumor_ids, codes)
+        outcomes = tumor_outcomes(tumors, tumor_ids, zones, plan, anatomy)
+        clock.lap("tumours, zones and margins")
+        left_ids = [t.id for t in outcomes if t.fate == "left"]
+        tumor_left = np.isin(tumor_ids, left_ids) if left_ids else np.zeros(g.shape_zyx, bool)
+        resected_ids = [t.id for t in outcomes if t.fate == "resected"]
+        if resected_ids:  # a tumour the boundary crosses: its few voxels on the remnant side are tumour
+            tumor_left |= np.isin(tumor_ids, resected_ids) & zones.remnant
+        remnant_codes = _codes_in(territory, zones.remnant)
+        vessels = vessels_job()
+        clock.lap("vessel systems")
     # judged on the functional candidates: remnant parenchyma, not the tumour left in it or an ablation zone
     supply, at_risk = supply_checks(vessels, zones.lost, zones.remnant & ~zones.ablation & ~tumor_left, territory,
                                     remnant_codes, keep_plane_vessels=plan.keep_plane_vessels)
@@ -585,6 +594,68 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
         box=anatomy.box, shape_zyx=case.geometry.shape_zyx)
     clock.lap("remnant, volumes and result")
     return result.with_arrays(arrays)
+
+
+def _codes_in(territory: np.ndarray, region: np.ndarray) -> list[int]:
+    """The segment codes (> 0) of ``territory`` inside ``region``, ascending: one counting pass, no gather."""
+    from flr.kernels import label_stats
+
+    stats = label_stats(np.where(region, territory, np.zeros((), territory.dtype)))
+    return sorted(int(c) for c in stats.labels[stats.counts > 0] if c)
+
+
+_T = TypeVar("_T")
+
+
+class _Background:
+    """Work done in a second thread, in the order it is given, while the caller goes on (issue 14).
+
+    ``run(stage, fn, *args)`` returns a callable that gives ``fn``'s result (waiting for it) or raises its
+    exception; the clock records the second thread's time under ``"<stage> (second thread)"`` (the
+    caller's laps then record its waits). With flr's kernels set to one thread (``NUMBA_NUM_THREADS=1``, as
+    in batch and Dask workers) there is no second thread: the callable does the work when first called, and
+    remembers the result.
+    Leaving the block waits for the work in progress and drops what has not started.
+    """
+
+    def __init__(self, clock: StageClock) -> None:
+        from flr.kernels import _default_threads
+
+        self._clock = clock
+        self._pool: ThreadPoolExecutor | None = None
+        if _default_threads(None) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flr-assess")
+
+    def __enter__(self) -> _Background:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, stage: str, fn: Callable[..., _T], *args: object) -> Callable[[], _T]:
+        import time
+
+        def timed() -> _T:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                key = f"{stage} (second thread)"
+                self._clock.times[key] = self._clock.times.get(key, 0.0) + time.perf_counter() - t0
+
+        if self._pool is not None:
+            return self._pool.submit(timed).result
+        done: list[_T] = []
+
+        def once() -> _T:
+            if not done:
+                done.append(fn(*args))
+            return done[0]
+
+        return once
 
 
 def _volumes(anatomy: CaseAnatomy, territory: np.ndarray, zones: PlanZones, fr: FunctionalRemnant,

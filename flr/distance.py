@@ -117,13 +117,14 @@ def nearest_seed_id(seeds_flat: np.ndarray, ids: np.ndarray, shape_zyx: tuple[in
 
     nz, ny, nx = shape_zyx
     flat = np.asarray(seeds_flat, np.int64)
-    features = np.zeros(shape_zyx, bool)
-    features.ravel()[flat] = True
-    raw = nearest_feature(features.T, tuple(spacing_zyx_mm)[::-1], within=None if within is None else within.T)
     z, rest = np.divmod(flat, ny * nx)
     y, x = np.divmod(rest, nx)
-    table = np.zeros(features.size + 1, np.int32)  # [-1] (no feature, outside within) stays 0: -1 below
-    table[(x * ny + y) * nz + z] = np.asarray(ids, np.int32) + 1
+    flat_xyz = (x * ny + y) * nz + z
+    features_xyz = np.zeros((nx, ny, nz), bool)  # made on the transposed grid the kernel runs on: no copy
+    features_xyz.ravel()[flat_xyz] = True
+    raw = nearest_feature(features_xyz, tuple(spacing_zyx_mm)[::-1], within=None if within is None else within.T)
+    table = np.zeros(features_xyz.size + 1, np.int32)  # [-1] (no feature, outside within) stays 0: -1 below
+    table[flat_xyz] = np.asarray(ids, np.int32) + 1
     rows = raw.reshape(nx, ny * nz)
     step = max(1, (1 << 22) // max(1, ny * nz))
     for x0 in range(0, nx, step):

@@ -93,6 +93,28 @@ def _split(anatomy: CaseAnatomy, outline: np.ndarray, territory: np.ndarray | No
     return masks, roots, None, summary
 
 
+def _prepare_systems(jobs: Mapping[str, tuple[np.ndarray, str, np.ndarray | None]], anatomy: CaseAnatomy,
+                     outline: np.ndarray, territory: np.ndarray | None) -> dict[str, SystemTerritories]:
+    """:func:`flr.territories.prepare_system` of every job (check: mask, source, trunk), the systems at the same
+    time on as many threads as flr's kernels use (issue 14): they share nothing but read-only masks, and
+    thinning and the transforms release the GIL. The results do not depend on the number of threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flr.kernels import _default_threads
+
+    def one(check: str) -> SystemTerritories:
+        mask, _, trunk = jobs[check]
+        return prepare_system(mask, anatomy.geometry, anatomy.liver, outline_mask=outline, trunk_mask=trunk,
+                              vessel=SYSTEMS[check].vessel, segment_map=None if check == "outflow" else territory)
+
+    workers = min(len(jobs), _default_threads(None))
+    if workers <= 1:
+        return {check: one(check) for check in jobs}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flr-system") as pool:
+        futures = {check: pool.submit(one, check) for check in jobs}
+        return {check: f.result() for check, f in futures.items()}
+
+
 def prepare_supply(anatomy: CaseAnatomy, territory: np.ndarray | None = None, *,
                    anatomical_seeds: bool = False) -> Supply:
     """Prepare the vessel systems of ``anatomy`` (graph, root, bridges, territories) for :func:`supply_checks`.
@@ -102,7 +124,6 @@ def prepare_supply(anatomy: CaseAnatomy, territory: np.ndarray | None = None, *,
     ``anatomical_seeds`` lets a mixed mask without any trunk be separated from Couinaud landmarks.
     """
     v = anatomy.vessels
-    g = anatomy.geometry
     outline = _intrahepatic_outline(anatomy, [m for k, m in v.items() if k != "inferior_vena_cava"])
     split_masks: dict[str, np.ndarray] = {}
     split_roots: dict[str, np.ndarray] = {}
@@ -114,6 +135,7 @@ def prepare_supply(anatomy: CaseAnatomy, territory: np.ndarray | None = None, *,
                         + (f"not separated: {split_problem}" if split_problem else
                            f"separated by flr ({separation.get('detail', '')})"))
     systems: dict[str, PreparedSystem] = {}
+    jobs: dict[str, tuple[np.ndarray, str, np.ndarray | None]] = {}
     for check, spec in SYSTEMS.items():
         if check == "arterial_inflow" and spec.vessel not in v:
             continue
@@ -128,15 +150,20 @@ def prepare_supply(anatomy: CaseAnatomy, territory: np.ndarray | None = None, *,
                    else f"no {spec.vessel} mask in the label maps")
             systems[check] = PreparedSystem(check, spec.vessel, "none", None, None, why, separation)
             continue
-        t = prepare_system(mask, g, anatomy.liver, outline_mask=outline, trunk_mask=trunk, vessel=spec.vessel,
-                           segment_map=None if check == "outflow" else territory)
+        jobs[check] = (mask, source, trunk)
+    prepared = _prepare_systems(jobs, anatomy, outline, territory)
+    for check in SYSTEMS:  # in SYSTEMS order, as one at a time gave
+        if check not in jobs:
+            continue
+        (mask, source, _), t, vessel = jobs[check], prepared[check], SYSTEMS[check].vessel
         if t.assumed_joins_mm:
-            warnings.append(f"the {spec.vessel} mask ({source}) is fragmented: {len(t.assumed_joins_mm)} pieces "
+            warnings.append(f"the {vessel} mask ({source}) is fragmented: {len(t.assumed_joins_mm)} pieces "
                             f"are not joined to its trunk; flr assumed each joins the nearest part of the tree "
                             f"(up to {max(t.assumed_joins_mm):.0f} mm), so an interruption of this system would "
                             "not be seen")
-        systems[check] = PreparedSystem(check, spec.vessel, source, mask, t, t.problem,
+        systems[check] = PreparedSystem(check, vessel, source, mask, t, t.problem,
                                         separation if check in split_masks else None)
+    systems = {k: systems[k] for k in SYSTEMS if k in systems}
     return Supply(systems, tuple(warnings))
 
 

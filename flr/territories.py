@@ -158,7 +158,7 @@ class SystemTerritories:
         """int32 (z, y, x) on the whole grid: 0 outside the liver, else 1 + the id of the supplying branch."""
         out = np.zeros(self.geometry.shape_zyx, np.int32)
         sub = self.nearest
-        out[self.box] = np.where(sub >= 0, self.branch[np.maximum(sub, 0)] + 1, 0)
+        out[self.box] = np.append(self.branch + 1, 0)[sub]  # -1 (no point) reads the appended 0
         return out
 
 
@@ -525,7 +525,8 @@ def cut_system(system: SystemTerritories, lost_mask: Any, remnant_mask: Any, *, 
     at_risk = np.zeros(shape, bool)
     sub = system.nearest
     if n and sub.size:
-        at_risk[system.box] = (sub >= 0) & lost[np.maximum(sub, 0)]
+        # one gather: -1 (no supplying point, outside the liver) reads the appended False
+        at_risk[system.box] = np.append(lost, False)[sub]
     return SystemCut(system, cut, lost, at_risk, kept)
 
 
@@ -548,7 +549,9 @@ def segment_risks(cut: SystemCut, territory: np.ndarray, remnant: np.ndarray, ve
     risk = cut.at_risk[box]
     top = max([*codes, 0]) + 1
     # one counting pass over (territory code, remnant, at risk, vessel, lost) packed into one small code
-    key = np.clip(terr, 0, top).astype(np.uint16) << 4
+    dtype = np.uint8 if (top + 1) << 4 <= 256 else np.uint16  # a byte while the codes are below 15
+    key = np.clip(terr, 0, top).astype(dtype)
+    key <<= 4
     for bit, part in enumerate((rem, risk, vessel_mask[box], lost_region[box])):
         key |= np.asarray(part, bool).view(np.uint8) << np.uint8(bit)
     stats = label_stats(key)

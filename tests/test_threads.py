@@ -1,0 +1,123 @@
+"""The assessment's second thread (issue 14) changes nothing but the time it takes.
+
+Independent truth: the same ``assess`` with flr's kernels set to one thread, where the segment territories
+and the vessel systems are made one after the other in the calling thread. Every value of the result and
+every array must be equal, bit for bit, whatever the plan, the grid or the vessel systems present.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+import flr.kernels
+from flr.assessment import StageClock, _Background, assess
+from flr.plan import resection_plan
+from pipelines.cli import keep_freed_memory
+
+
+def _serial_and_threaded(monkeypatch, maps, plan):
+    with monkeypatch.context() as m:
+        m.setattr(flr.kernels, "_default_threads", lambda _n: 1)
+        serial_clock = StageClock()
+        serial = assess(maps, plan, clock=serial_clock)
+    with monkeypatch.context() as m:
+        m.setattr(flr.kernels, "_default_threads", lambda _n: 2)
+        threaded_clock = StageClock()
+        threaded = assess(maps, plan, clock=threaded_clock)
+    return (serial, serial_clock), (threaded, threaded_clock)
+
+
+@pytest.mark.parametrize(("fixture", "plan"), [
+    ("phantom_1", resection_plan("right-hemihepatectomy", wedges=["2:10"])),
+    ("phantom_1", resection_plan("left-lateral-sectionectomy", ablations=["1:5"])),
+    ("phantom_0_oblique", resection_plan("right-posterior-sectionectomy")),
+])
+def test_the_second_thread_gives_the_one_thread_result(monkeypatch, request, fixture, plan):
+    ph = request.getfixturevalue(fixture)
+    maps = [ph.labels, ph.liver]
+    (serial, serial_clock), (threaded, threaded_clock) = _serial_and_threaded(monkeypatch, maps, plan)
+    # the threaded run did use the second thread, the serial one did not
+    assert "vessel systems (second thread)" in threaded_clock.times
+    assert not any("second thread" in k for k in serial_clock.times)
+    assert json.loads(threaded.to_json()) == json.loads(serial.to_json())
+    s, t = serial.arrays, threaded.arrays
+    for name in ("territory", "removed", "ablation", "functional", "tumors", "liver"):
+        assert np.array_equal(getattr(s, name), getattr(t, name)), name
+    for name in ("at_risk", "vessels", "vessel_territories"):
+        a, b = getattr(s, name), getattr(t, name)
+        assert list(a) == list(b), name  # same systems, in the same order
+        for k in a:
+            assert np.array_equal(a[k], b[k]), (name, k)
+    # more than one vessel system was prepared, so the systems' own threads ran too
+    assert len(s.vessels) >= 2
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_background_work_gives_results_and_errors(monkeypatch, threads):
+    monkeypatch.setattr(flr.kernels, "_default_threads", lambda _n: threads)
+    clock = StageClock()
+    ran_in: list[str] = []
+    calls: list[int] = []
+
+    def work(x: int) -> int:
+        ran_in.append(threading.current_thread().name)
+        calls.append(x)
+        return 10 * x
+
+    def fail() -> None:
+        raise ValueError("the background work failed")
+
+    with _Background(clock) as bg:
+        first = bg.run("first", work, 1)
+        broken = bg.run("broken", fail)
+        second = bg.run("second", work, 2)
+        assert first() == 10
+        assert first() == 10  # the result is kept, the work done once
+        with pytest.raises(ValueError, match="background work failed"):
+            broken()
+        assert second() == 20
+    assert calls == [1, 2]
+    if threads == 1:
+        assert ran_in == [threading.current_thread().name] * 2
+        assert not clock.times
+    else:
+        assert all(n.startswith("flr-assess") for n in ran_in)
+        assert set(clock.times) == {"first (second thread)", "broken (second thread)", "second (second thread)"}
+
+
+def test_work_not_started_is_dropped_when_the_caller_fails(monkeypatch):
+    monkeypatch.setattr(flr.kernels, "_default_threads", lambda _n: 2)
+    started = threading.Event()
+    release = threading.Event()
+    done: list[str] = []
+
+    def slow() -> None:
+        started.set()
+        release.wait(10)
+        done.append("slow")
+
+    def leave_failing() -> None:
+        with _Background(StageClock()) as bg:
+            bg.run("slow", slow)
+            bg.run("later", lambda: done.append("later"))
+            started.wait(10)
+            threading.Timer(0.2, release.set).start()  # still running when the block is left
+            raise RuntimeError("the caller failed")
+
+    with pytest.raises(RuntimeError, match="the caller failed"):
+        leave_failing()
+    assert done == ["slow"]  # the work in progress finished; the rest never ran
+
+
+def test_keep_freed_memory_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("FLR_KEEP_FREED_MEMORY", "0")
+    assert keep_freed_memory() is False
+    monkeypatch.delenv("FLR_KEEP_FREED_MEMORY")
+    import platform
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert keep_freed_memory() is True
