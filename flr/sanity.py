@@ -32,8 +32,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from flr.anatomy import SEGMENT_BY_CODE, SEGMENT_NAMES, roman_numeral
+from flr.anatomy import SEGMENT_NAMES, roman_numeral
 from flr.case import Case, CaseAnatomy, anatomy_on_box
+from flr.distance import bbox_zyx
 from flr.errors import InconsistentCaseError
 from flr.results import Finding
 
@@ -139,7 +140,8 @@ def _tumors_outside(m: CaseAnatomy, case: Case) -> list[Finding]:
     """Refuses a tumour touching no parenchyma; reports tumour voxels outside an outline from another file."""
     from flr.kernels import components_of_mask
 
-    if not m.tumor.any():
+    box = bbox_zyx(m.tumor)
+    if box is None:
         return []
     parenchyma = m.segment_map > 0
     if m.outline is not None:
@@ -147,7 +149,9 @@ def _tumors_outside(m: CaseAnatomy, case: Case) -> list[Finding]:
     if not parenchyma.any():
         return []
     comp, sizes = components_of_mask(m.tumor)
-    touching = np.unique(comp[_grown(parenchyma) & m.tumor])
+    # the tumours' box and one voxel around it hold every parenchyma voxel a tumour voxel can touch
+    near = tuple(slice(max(0, box[a] - 1), box[3 + a] + 2) for a in range(3))
+    touching = np.unique(comp[near][_grown(parenchyma[near]) & m.tumor[near]])
     lonely = sorted(set(range(1, sizes.size + 1)) - {int(t) for t in touching})
     vv_ml = case.geometry.voxel_volume_ml
     if lonely:
@@ -166,10 +170,9 @@ def _tumors_outside(m: CaseAnatomy, case: Case) -> list[Finding]:
 
 
 def _missing_segments(m: CaseAnatomy) -> list[Finding]:
-    codes = {int(c) for c in np.unique(m.segment_map) if c}
-    if not codes:
+    present = set(m.present_segments)  # counted once for the anatomy (one label_stats pass)
+    if not present:
         return []
-    present = {SEGMENT_BY_CODE[c].name for c in codes}
     if present & {"liver_segment_4a", "liver_segment_4b"}:
         present.add("liver_segment_4")
     missing = [n for n in _MAIN_SEGMENTS if n not in present]

@@ -283,14 +283,52 @@ def _smoothed_length_mm(path_mm: np.ndarray) -> float:
     return float(np.linalg.norm(np.diff(smooth, axis=0), axis=1).sum())
 
 
+#: The 13 of a voxel's 26 neighbours that come after it in C order (the other 13 see it as theirs)
+_FORWARD_26 = np.array([(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                        if (dz, dy, dx) > (0, 0, 0)], np.int64)
+
+
 def _junction_nodes(coords: np.ndarray, degrees: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Node id of every skeleton pixel: touching junction pixels (degree >= 3) share one id."""
-    junction = np.zeros(shape, dtype=bool)
+    """Node id of every skeleton pixel: touching junction pixels (degree >= 3) share one id.
+
+    The clusters are the 26-connected components of the junction pixels, numbered as
+    ``scipy.ndimage.label`` numbers them (in C order of their first pixel), found among the junction
+    pixels alone (their pairs of neighbours): no labelling of the whole vessel box (issue 14).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     is_junction = degrees >= 3
-    junction[tuple(coords[is_junction].T)] = True
-    clusters, n_clusters = ndimage.label(junction, structure=np.ones((3, 3, 3)))
-    node = np.arange(len(coords)) + n_clusters
-    node[is_junction] = clusters[tuple(coords[is_junction].T)] - 1
+    where = np.asarray(coords[is_junction], np.int64)
+    n_junction = len(where)
+    node = np.arange(len(coords)) + 0
+    if not n_junction:
+        return node
+    extent = np.asarray(shape, np.int64)
+    flat = np.ravel_multi_index(tuple(where.T), shape)
+    order = np.argsort(flat, kind="stable")
+    sorted_flat = flat[order]
+    pairs_a, pairs_b = [], []
+    for off in _FORWARD_26:
+        other = where + off
+        ok = np.all((other >= 0) & (other < extent), axis=1)
+        if not ok.any():
+            continue
+        f = np.ravel_multi_index(tuple(other[ok].T), shape)
+        k = np.minimum(np.searchsorted(sorted_flat, f), n_junction - 1)
+        hit = sorted_flat[k] == f
+        pairs_a.append(np.flatnonzero(ok)[hit])
+        pairs_b.append(order[k[hit]])
+    a = np.concatenate(pairs_a) if pairs_a else np.zeros(0, np.int64)
+    b = np.concatenate(pairs_b) if pairs_b else np.zeros(0, np.int64)
+    graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n_junction, n_junction))
+    n_clusters, comp = connected_components(graph, directed=False)
+    first = np.full(n_clusters, np.iinfo(np.int64).max)
+    np.minimum.at(first, comp, flat)
+    rank = np.empty(n_clusters, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(n_clusters)  # C order of each cluster's first pixel
+    node += n_clusters
+    node[is_junction] = rank[comp]
     return node
 
 
@@ -384,7 +422,11 @@ def _radii_mm(mask: np.ndarray, spacing_zyx: np.ndarray, paths: Sequence[np.ndar
     inside[valid] = sub[tuple(around[valid].T)]
     dist = np.zeros(len(around))
     if len(outside) and inside.any():
-        dist[inside] = cKDTree(outside * spacing_zyx).query(around[inside] * spacing_zyx, k=1)[0]
+        # neighbouring points share most of their 27 voxels: each distinct voxel is asked once
+        flat = np.ravel_multi_index(tuple(around[inside].T), sub.shape)
+        voxels, which = np.unique(flat, return_inverse=True)
+        asked = np.stack(np.unravel_index(voxels, sub.shape), axis=1)
+        dist[inside] = cKDTree(outside * spacing_zyx).query(asked * spacing_zyx, k=1)[0][which.ravel()]
     elif inside.any():  # no voxel outside the mask in the box (a blob filling it): at least the horizon
         dist[inside] = _RADIUS_HORIZON_MM
     radii = dist.reshape(len(points), 27).max(axis=1)

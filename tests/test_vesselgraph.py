@@ -387,3 +387,47 @@ def test_trunk_region_on_the_box_equals_the_whole_grid_crop():
             got = _trunk_region(box, shape, liver, trunk, spacing, reach)
             np.testing.assert_array_equal(got, whole[box])
         assert _trunk_region(box, shape, None, None, spacing, reach) is None
+
+
+def _junction_nodes_by_labelling(coords, degrees, shape):
+    """The reference: label the junction pixels on the whole box (scipy), as before issue 14."""
+    from scipy import ndimage
+
+    junction = np.zeros(shape, dtype=bool)
+    is_junction = degrees >= 3
+    junction[tuple(coords[is_junction].T)] = True
+    clusters, n_clusters = ndimage.label(junction, structure=np.ones((3, 3, 3)))
+    node = np.arange(len(coords)) + n_clusters
+    node[is_junction] = clusters[tuple(coords[is_junction].T)] - 1
+    return node
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("density", [0.002, 0.05, 0.3])
+def test_junction_clusters_are_scipy_s_labels(seed, density):
+    from flr.vesselgraph import _junction_nodes
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(3, 20)), int(rng.integers(1, 20)), int(rng.integers(2, 30)))
+    pixels = np.argwhere(rng.random(shape) < density)
+    if not len(pixels):
+        pixels = np.zeros((1, 3), np.int64)
+    pixels = pixels[rng.permutation(len(pixels))]  # skeleton order is not C order
+    degrees = rng.integers(0, 6, len(pixels))
+    got = _junction_nodes(pixels, degrees, shape)
+    assert np.array_equal(got, _junction_nodes_by_labelling(pixels, degrees, shape))
+
+
+def test_junction_clusters_on_the_phantom_veins(phantom_1):
+    from skimage.morphology import skeletonize
+
+    from flr.kernels._skeleton import skeleton_paths
+    from flr.vesselgraph import _junction_nodes
+
+    for name in ("portal_vein", "hepatic_vein"):
+        mask = np.isin(phantom_1.labels.array, phantom_1.labels.ids_of(name))
+        skeleton = skeletonize(mask)
+        coords, degrees, _ = skeleton_paths(skeleton.astype(bool), np.asarray(phantom_1.labels.geometry.spacing_zyx_mm))
+        assert (degrees >= 3).sum() > 3  # a tree with junctions
+        got = _junction_nodes(coords, degrees, mask.shape)
+        assert np.array_equal(got, _junction_nodes_by_labelling(coords, degrees, mask.shape))
