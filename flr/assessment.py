@@ -126,12 +126,12 @@ def _volume_ml(mask: np.ndarray, geometry: Geometry) -> float:
 def _per_segment_ml(territory: np.ndarray, within: np.ndarray | None, present: Sequence[str],
                     geometry: Geometry) -> dict[str, float]:
     """Volume (mL) of each present segment's territory, or of its part inside ``within``: one counting pass
-    (flr's label_stats on the uint8 codes, no int64 copy of them)."""
-    from flr.kernels import label_stats
+    (flr's value_counts on the uint8 codes, no int64 copy of them)."""
+    from flr.kernels import value_counts
 
     values = territory if within is None else np.where(within, territory, 0).astype(territory.dtype, copy=False)
-    stats = label_stats(values)
-    return {s: mm3_to_ml(stats.count(SEGMENT_BY_NAME[s].code) * geometry.voxel_volume_mm3) for s in present}
+    count = dict(zip(*(v.tolist() for v in value_counts(values)), strict=True))
+    return {s: mm3_to_ml(count.get(SEGMENT_BY_NAME[s].code, 0) * geometry.voxel_volume_mm3) for s in present}
 
 
 # --- phases ---------------------------------------------------------------------------------------------
@@ -598,10 +598,10 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
 
 def _codes_in(territory: np.ndarray, region: np.ndarray) -> list[int]:
     """The segment codes (> 0) of ``territory`` inside ``region``, ascending: one counting pass, no gather."""
-    from flr.kernels import label_stats
+    from flr.kernels import value_counts
 
-    stats = label_stats(np.where(region, territory, np.zeros((), territory.dtype)))
-    return sorted(int(c) for c in stats.labels[stats.counts > 0] if c)
+    codes, _ = value_counts(np.where(region, territory, np.zeros((), territory.dtype)))
+    return [int(c) for c in codes if c]
 
 
 _T = TypeVar("_T")

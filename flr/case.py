@@ -103,10 +103,10 @@ class CaseAnatomy:
     @functools.cached_property
     def present_segments(self) -> tuple[str, ...]:
         """Canonical names of the segments with voxels, in code order."""
-        from flr.kernels import label_stats  # one pass, no int64 copy of the map (issue 14)
+        from flr.kernels import value_counts  # one pass, no int64 copy of the map (issue 14)
 
-        stats = label_stats(self.segment_map)
-        return tuple(SEGMENT_BY_CODE[int(c)].name for c in stats.labels[stats.counts > 0] if c > 0)
+        codes, _ = value_counts(self.segment_map)
+        return tuple(SEGMENT_BY_CODE[int(c)].name for c in codes if c > 0)
 
     def __repr__(self) -> str:
         return (f"CaseAnatomy(shape_zyx={self.geometry.shape_zyx}, segments={list(self.present_segments)}, "

@@ -382,22 +382,22 @@ def _within_segments(nearest: np.ndarray, points: np.ndarray, seed: np.ndarray, 
     """Re-assign, in place, each segment's voxels to the nearest seed point inside that segment whose
     branches end in it (``downstream``, from :func:`_downstream_codes`): a branch that only crosses a
     segment on its way to another supplies the other (all the segment's points when none ends in it)."""
-    from flr.kernels import label_stats
+    from scipy import ndimage
 
     lo = np.array([s.start for s in box])
     ids = np.flatnonzero(seed)
     seg_of = segment_map[tuple(points[ids].T)]
     liver_codes = np.where(liver[box], segment_map[box], 0)  # the segment codes of the box's liver voxels
-    stats = label_stats(liver_codes)  # each segment's box in one pass (no per-segment whole-box masks)
+    extents = ndimage.find_objects(liver_codes)  # each segment's box in one pass (no per-segment masks)
     for code in _seeded_codes(points, seed, segment_map):
         own = ids[seg_of == code]
         ending = own[(downstream[own] & np.left_shift(np.int64(1), np.int64(code))) != 0] if code < 63 else own
         own = ending if len(ending) else own
-        if not stats.count(int(code)):
+        extent = extents[int(code) - 1] if int(code) <= len(extents) else None
+        if extent is None:
             continue
-        extent = stats.bbox_zyx[int(np.searchsorted(stats.labels, code))]
-        rlo = np.minimum(extent[:3], points[own].min(axis=0) - lo)
-        rhi = np.maximum(extent[3:], points[own].max(axis=0) - lo) + 1
+        rlo = np.minimum([e.start for e in extent], points[own].min(axis=0) - lo)
+        rhi = np.maximum([e.stop - 1 for e in extent], points[own].max(axis=0) - lo) + 1
         sl = tuple(slice(int(a), int(b)) for a, b in zip(rlo, rhi, strict=True))
         shape = (int(rhi[0] - rlo[0]), int(rhi[1] - rlo[1]), int(rhi[2] - rlo[2]))
         flat = np.ravel_multi_index(tuple((points[own] - lo - rlo).T), shape)  # distinct: points are unique
@@ -538,7 +538,7 @@ def segment_risks(cut: SystemCut, territory: np.ndarray, remnant: np.ndarray, ve
     ``cut`` the part in removed parenchyma, ``orphaned`` the rest whose supplying point is lost,
     ``connected`` what remains.
     """
-    from flr.kernels import label_stats
+    from flr.kernels import value_counts
 
     s = cut.system
     g = s.geometry
@@ -554,9 +554,9 @@ def segment_risks(cut: SystemCut, territory: np.ndarray, remnant: np.ndarray, ve
     key <<= 4
     for bit, part in enumerate((rem, risk, vessel_mask[box], lost_region[box])):
         key |= np.asarray(part, bool).view(np.uint8) << np.uint8(bit)
-    stats = label_stats(key)
+    keys, counts = value_counts(key)  # counts alone: the word path whatever the box's width
     n = np.zeros(((top + 1) << 4), np.int64)
-    n[stats.labels] = stats.counts
+    n[keys] = counts
     n = n.reshape(top + 1, 2, 2, 2, 2)  # [code, lost, vessel, risk, remnant]
     volume = n[:, :, :, :, 1].sum(axis=(1, 2, 3)) * vv
     at_risk = n[:, :, :, 1, 1].sum(axis=(1, 2)) * vv

@@ -49,6 +49,7 @@ __all__ = [
     "connected_components",
     "label_stats",
     "set_notice",
+    "value_counts",
     "warm_up",
 ]
 
@@ -346,6 +347,38 @@ def label_stats(labels: np.ndarray, *, n_threads: int | None = None) -> LabelSta
         face_counts=_readonly(faces),
         bbox_zyx=_readonly(bbox),
     )
+
+
+#: Voxels per row of the word-aligned rows :func:`value_counts` cuts an array into (512 bytes of uint8)
+_COUNT_ROW_VOXELS = 512
+
+
+def value_counts(values: np.ndarray, *, n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``values`` (any shape) and how many voxels hold each, ascending (int64 both).
+
+    :func:`label_stats`'s counts, with its input checks, on the flat data cut into rows of
+    :data:`_COUNT_ROW_VOXELS` voxels (whole 64-bit words for every native dtype): its word path whatever the
+    array's shape, so a caller that needs only counts never makes numba compile the voxel-by-voxel path for
+    rows of another width (issue 14, first run). The tail shorter than one row is counted by ``np.unique``.
+
+    >>> value_counts(np.array([[[3, 0, 3]]], np.uint8))
+    (array([0, 3]), array([1, 2]))
+    """
+    arr = np.asarray(values)
+    flat = np.ascontiguousarray(arr).reshape(-1)
+    rows = flat.size // _COUNT_ROW_VOXELS
+    found: dict[int, int] = {}
+    if rows:
+        stats = label_stats(flat[:rows * _COUNT_ROW_VOXELS].reshape(1, rows, _COUNT_ROW_VOXELS), n_threads=n_threads)
+        found = dict(zip(stats.labels.tolist(), stats.counts.tolist(), strict=True))
+    tail = flat[rows * _COUNT_ROW_VOXELS:]
+    if tail.size:
+        if not rows and ((arr.dtype != np.bool_ and not np.issubdtype(arr.dtype, np.integer)) or tail.min() < 0):
+            raise KernelInputError(f"value_counts needs non-negative integer values, got dtype {arr.dtype}")
+        for v, n in zip(*np.unique(tail, return_counts=True), strict=True):
+            found[int(v)] = found.get(int(v), 0) + int(n)
+    keys = sorted(found)
+    return np.array(keys, np.int64), np.array([found[k] for k in keys], np.int64)
 
 
 def _stats_chunks(A2: np.ndarray, W2: np.ndarray, use_words: bool, ny: int, lut: np.ndarray, m: int, E: int,
