@@ -280,13 +280,28 @@ def _largest_group(codes: Sequence[int], stats: LabelStats) -> list[int]:
     return best
 
 
+def _word_rows(codes: np.ndarray) -> np.ndarray:
+    """uint8 ``codes`` with zeros appended along x up to a multiple of 8 voxels (rows of whole 64-bit words).
+
+    Only label 0's count and faces change, never those of the codes > 0 (a zero voxel added after the last x
+    touches one voxel): :func:`flr.kernels.label_stats` then takes its word path whatever the box's width,
+    and a first run on a real case does not compile its voxel-by-voxel path as well (issue 14).
+    """
+    nx = codes.shape[2]
+    if nx % 8 == 0:
+        return codes
+    padded = np.zeros((*codes.shape[:2], nx + 8 - nx % 8), np.uint8)
+    padded[:, :, :nx] = codes
+    return padded
+
+
 def contiguity_check(functional: np.ndarray, territory: np.ndarray, remnant_codes: Sequence[int],
                      failing: Mapping[str, Sequence[str]], unassessed: Sequence[str], geometry: Geometry
                      ) -> ContiguityCheck:
     """``two_contiguous_segments`` measured from the functional remnant's own face adjacency."""
     from flr.kernels import label_stats
 
-    stats = label_stats(np.where(functional, territory, 0).astype(np.uint8))
+    stats = label_stats(_word_rows(np.where(functional, territory, 0).astype(np.uint8)))
     vv = geometry.voxel_volume_mm3
     per_segment: dict[str, ContiguitySegment] = {}
     for c in remnant_codes:

@@ -121,3 +121,4 @@ def test_keep_freed_memory_can_be_turned_off(monkeypatch):
 
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert keep_freed_memory() is True
+

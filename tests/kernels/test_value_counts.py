@@ -1,5 +1,7 @@
-"""flr.kernels.value_counts against numpy's own count of the values (np.unique), on every native dtype,
-shapes whose rows are and are not whole 64-bit words, arrays shorter than one of its rows, views."""
+"""Counting without the voxel-by-voxel kernel (issue 14, first run): flr.kernels.value_counts against numpy's
+own count of the values (np.unique), on every native dtype, shapes whose rows are and are not whole 64-bit
+words, arrays shorter than one of its rows, views; the assessment's zero-padded word rows against label_stats
+of the unpadded codes."""
 
 from __future__ import annotations
 
@@ -38,3 +40,23 @@ def test_negative_or_non_integer_values_are_refused():
         value_counts(np.full((3, 30, 40), -2, np.int32))
     with pytest.raises(KernelInputError):
         value_counts(np.zeros((2, 2, 2), np.float32))
+
+
+@pytest.mark.parametrize("nx", [1, 7, 8, 13, 61])
+def test_word_rows_keep_every_positive_code_s_counts_and_faces(nx):
+    from flr.assessment import _word_rows
+    from flr.kernels import label_stats
+
+    rng = np.random.default_rng(nx)
+    codes = rng.integers(0, 6, (5, 9, nx)).astype(np.uint8)
+    padded = _word_rows(codes)
+    assert padded.shape[2] % 8 == 0 and padded.shape[2] - nx < 8
+    assert np.array_equal(padded[:, :, :nx], codes) and not padded[:, :, nx:].any()
+    a, b = label_stats(codes), label_stats(padded)
+    for c in range(1, 6):
+        assert a.count(c) == b.count(c)
+        for d in range(1, 6):
+            assert a.adjacent(c, d) == b.adjacent(c, d)
+    i = [int(np.searchsorted(a.labels, c)) for c in a.labels if c]
+    j = [int(np.searchsorted(b.labels, c)) for c in a.labels if c]
+    assert np.array_equal(a.face_counts[:, i][:, :, i], b.face_counts[:, j][:, :, j])
