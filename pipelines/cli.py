@@ -322,21 +322,24 @@ def _signal_handlers() -> Iterator[None]:
             signal.signal(s, h)
 
 
-#: glibc's ``mallopt`` parameters (malloc.h): ``M_TRIM_THRESHOLD`` and ``M_MMAP_THRESHOLD``
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+#: glibc's ``mallopt`` parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -3, -4, -8
 #: The largest ``M_MMAP_THRESHOLD`` glibc accepts on 64-bit systems (``DEFAULT_MMAP_THRESHOLD_MAX``)
 _MMAP_THRESHOLD_MAX = 32 << 20
 
 
 def keep_freed_memory() -> bool:
-    """Have glibc keep freed arrays up to 32 MB in the process's heap for the next ones (issue 14).
+    """Have glibc keep freed arrays in the process's heap for the next ones (issue 14).
 
-    By default glibc gives each freed block above its mmap threshold back to the kernel, which must zero fresh
-    pages for the next array: an assessment allocates and frees hundreds of 1-60 MB masks and index arrays of
-    the liver box, and zeroing pages was 15 % of the CPU time of ``flr assess`` on a 512x512x400 case. The heap
-    keeps them instead (``M_MMAP_THRESHOLD`` 32 MB, the largest glibc allows; ``M_TRIM_THRESHOLD`` 1 GiB), for
-    about 50 MB more resident memory at the end. Called by the command line only (a library leaves the
-    allocator of its host alone); False, changing nothing, on another C library or with ``FLR_KEEP_FREED_MEMORY=0``.
+    By default glibc gives each freed block above its mmap threshold back to the kernel, and each thread's
+    heaps of 64 MB back as they empty; the kernel must then zero fresh pages for the next array. An assessment
+    allocates and frees hundreds of 1-100 MB masks and index arrays of the liver box on three threads, and
+    zeroing pages was 15-18 % of the CPU time of ``flr assess`` on a 512x512x400 case. Here every block comes
+    from the one main heap (``M_MMAP_MAX`` 0, ``M_ARENA_MAX`` 1: the threads share it) and freed memory stays
+    there up to 1 GiB (``M_TRIM_THRESHOLD``; ``M_MMAP_THRESHOLD`` 32 MB where mmap is used after all), for
+    about 60 MB more resident memory at the peak and less at the end. Called by the command line only (a
+    library leaves the allocator of its host alone); False, changing nothing, on another C library or with
+    ``FLR_KEEP_FREED_MEMORY=0``.
     """
     if os.environ.get("FLR_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
         return False
@@ -348,7 +351,9 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):  # musl and others have no mallopt
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    settings = ((_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX), (_M_TRIM_THRESHOLD, 1 << 30), (_M_MMAP_MAX, 0),
+                (_M_ARENA_MAX, 1))
+    return all([bool(mallopt(param, value)) for param, value in settings])
 
 
 def main(argv: list[str] | None = None) -> int:

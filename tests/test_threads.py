@@ -122,3 +122,60 @@ def test_keep_freed_memory_can_be_turned_off(monkeypatch):
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert keep_freed_memory() is True
 
+
+
+#: Run in a process of its own (the allocator settings are the process's): the bytes glibc holds in mmapped
+#: blocks after a 64 MB array is made, and the number of heaps (arenas) after a second thread made a 16 MB one.
+_ALLOCATOR_PROBE = """
+import ctypes, json, os, sys, tempfile, threading
+import numpy as np
+from pipelines.cli import keep_freed_memory
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+kept = keep_freed_memory()
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+libc.fopen.restype, libc.fopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
+libc.fclose.argtypes, libc.malloc_info.argtypes = [ctypes.c_void_p], [ctypes.c_int, ctypes.c_void_p]
+mmapped = libc.mallinfo2().hblkhd
+big = np.ones(64 << 20, np.uint8)
+mmapped = libc.mallinfo2().hblkhd - mmapped
+held = []
+t = threading.Thread(target=lambda: held.append(np.ones(16 << 20, np.uint8)))
+t.start(); t.join()
+path = os.path.join(tempfile.mkdtemp(), "info.xml")
+fp = libc.fopen(path.encode(), b"w"); libc.malloc_info(0, fp); libc.fclose(fp)
+heaps = open(path).read().count("<heap nr=")
+print(json.dumps({"kept": kept, "mmapped_bytes": mmapped, "heaps": heaps}))
+"""
+
+
+def _probe_allocator(env: dict[str, str]) -> dict:
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _ALLOCATOR_PROBE], capture_output=True, text=True, check=True,
+                         env={**os.environ, **env})
+    return json.loads(out.stdout)
+
+
+def test_keep_freed_memory_puts_every_array_in_the_one_heap():
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or not hasattr(ctypes.CDLL(None),
+                                                                                       "mallinfo2"):
+        pytest.skip("glibc >= 2.33 (mallinfo2) only: the settings are glibc's")
+    kept = _probe_allocator({"FLR_KEEP_FREED_MEMORY": "1"})
+    default = _probe_allocator({"FLR_KEEP_FREED_MEMORY": "0"})
+    assert kept["kept"] is True and default["kept"] is False
+    # glibc's default: the 64 MB array is a block of its own, mmapped (given back, zeroed anew, on free)
+    assert default["mmapped_bytes"] >= 64 << 20
+    assert default["heaps"] >= 2  # the second thread got a heap (arena) of its own
+    # kept: the array comes from the heap, which keeps it when freed; the thread shares the main heap
+    assert kept["mmapped_bytes"] == 0
+    assert kept["heaps"] == 1
