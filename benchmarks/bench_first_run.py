@@ -155,7 +155,8 @@ def render(trees: list[Tree], repeat: int) -> str:
         f"- each run a fresh `flr demo --out <tmp>` process; cold: empty temporary `NUMBA_CACHE_DIR`, warm: the same "
         f"folder after the cold run; {repeat} of each per tree, alternating between the trees",
         "- flr compile s: seconds inside numba's outermost compiles (`numba:compile` events) of flr's functions, in "
-        "the median cold run",
+        "the median cold run, in the `flr` process itself: where the tree has `compile_in_background`, a helper "
+        "process compiles the feature transform and thinning kernels at the same time (not counted here)",
         "",
         "- cold s, warm s: the median of the runs (each run in brackets); cold / warm and extra s (cold - warm) "
         "from the medians, and from the best runs in brackets",

@@ -159,6 +159,7 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
 
     if quiet:
         _no_notice()
+    compile_ahead()
 
     plan = cli_plan(plan_name, resect, include_caudate=include_caudate, wedges=wedges, ablations=ablations,
                     take_plane_veins=take_plane_veins)
@@ -272,6 +273,7 @@ def demo(out: Path) -> None:
     """Run flr on the bundled sample case and check it against the case's truth."""
     from pipelines.sample import run_demo
 
+    compile_ahead()
     run_demo(out, echo=click.echo)
 
 
@@ -326,6 +328,18 @@ def _signal_handlers() -> Iterator[None]:
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -3, -4, -8
 #: The largest ``M_MMAP_THRESHOLD`` glibc accepts on 64-bit systems (``DEFAULT_MMAP_THRESHOLD_MAX``)
 _MMAP_THRESHOLD_MAX = 32 << 20
+
+
+def compile_ahead() -> bool:
+    """On a first run, compile the kernels an assessment needs last in a helper process while this one reads
+    the files and compiles the rest (:func:`flr.kernels._warmup.compile_in_background`); True when started.
+    Called by ``flr assess`` and ``flr demo``; never fails the command."""
+    try:
+        from flr.kernels._warmup import compile_in_background
+
+        return compile_in_background()
+    except Exception:  # noqa: BLE001 - a helper that cannot start only costs time
+        return False
 
 
 def keep_freed_memory() -> bool:

@@ -12,7 +12,10 @@ flr function in the process, whichever module it is in.
 
 from __future__ import annotations
 
+import atexit
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,8 +24,9 @@ from typing import Any
 import numpy as np
 
 #: Seconds a first ``flr demo`` (uint8 label maps) takes longer than a second one, compiling the kernels it
-#: uses: cold minus warm run on the 2-CPU x86-64 machine of benchmarks/results/first-run-2026-12-03.md.
-FIRST_RUN_COMPILE_S = 5
+#: uses (part of them in the helper of :func:`compile_in_background`): cold minus warm run on the 2-CPU x86-64
+#: machine of benchmarks/results/first-run-2026-12-04.md.
+FIRST_RUN_COMPILE_S = 3
 
 #: The dtypes :func:`flr.kernels.label_stats` and :func:`flr.kernels.connected_components` read natively
 #: (every other integer type is converted to one of them first), so the ones :func:`warm_up` compiles.
@@ -32,13 +36,14 @@ _lock = threading.Lock()
 _notice: Callable[[str], None] | None = None
 _notified = False
 _installed = False
+_helper: subprocess.Popen[bytes] | None = None
 
 
 def set_notice(notice: Callable[[str], None] | None) -> None:
     """Call ``notice(message)`` once per process, just before flr's first kernel compile (None: no notice).
 
     The message says that the kernels are being compiled once, about how long it takes and in which folder
-    numba caches them, e.g. ``compiling flr's numba kernels once (about 5 s; cached in /scratch/numba)``. It
+    numba caches them, e.g. ``compiling flr's numba kernels once (about 3 s; cached in /scratch/numba)``. It
     is not sent when every kernel a run uses is in the cache. The library never prints; a command line sends
     the message to standard error (never to standard output, which may carry JSON). Setting a notice again
     (or None) replaces the previous one; a notice already sent is not sent again.
@@ -123,13 +128,13 @@ def _warm_up_maps(dtype: np.dtype) -> dict[str, np.ndarray]:
 
 
 #: Steps of :func:`warm_up` besides the label map kernels: kernels with one version whatever their input.
-#: (Vessel centerlines, :mod:`flr.kernels._skeleton`, compile nothing.)
-OTHER_STEPS = ("feature_transform",)
+#: (The paths of a centerline, :mod:`flr.kernels._skeleton`, compile nothing.)
+OTHER_STEPS = ("feature_transform", "thinning")
 
 
 def run_step(step: str) -> None:
     """Run one warm-up step on a tiny input: ``"<label_stats|connected_components> <dtype> <words|voxels>"``
-    or ``"feature_transform"`` (the exact EDT's kernels)."""
+    or ``"feature_transform"`` (the exact EDT's kernels) or ``"thinning"`` (the vessel centerlines' kernel)."""
     from flr.kernels import connected_components, label_stats
 
     if step == "feature_transform":
@@ -138,6 +143,11 @@ def run_step(step: str) -> None:
         features = np.zeros((3, 4, 5), bool)
         features[1, 2, 3] = True
         feature_transform(features, (2.0, 1.0, 1.0), within=np.ones((3, 4, 5), bool))  # its flags are run-time
+        return
+    if step == "thinning":
+        from flr.kernels._thin import thin
+
+        thin(np.ones((3, 3, 4), bool))
         return
     name, dtype, path = step.split()
     arr = _warm_up_maps(np.dtype(dtype))[path]
@@ -195,3 +205,89 @@ def warm_up(dtypes: Sequence[Any] | None = None, *, others: bool = True) -> dict
         run_step(step)
         seconds[step] = time.perf_counter() - t0
     return seconds
+
+
+#: The warm-up steps :func:`compile_in_background` hands to a helper process: the kernels an assessment needs
+#: last (the territories' and tumours' feature transforms, the vessel centerlines), while the command itself
+#: compiles the label map kernels that reading the files needs first.
+BACKGROUND_STEPS = ("feature_transform", "thinning")
+#: Seconds a kernel of :data:`BACKGROUND_STEPS` waits for the helper at most before compiling on its own.
+BACKGROUND_WAIT_S = 300.0
+
+
+def _step_kernels(step: str) -> list[Any]:
+    """The compiled entry points (numba dispatchers) a warm-up step fills the cache with."""
+    if step == "feature_transform":
+        from flr.kernels import _edt
+
+        return [_edt._pass_xy, _edt._pass_z]
+    if step == "thinning":
+        from flr.kernels import _thin
+
+        return [_thin._thin_flat]
+    raise ValueError(f"no background compile for warm-up step {step!r}")
+
+
+def _cached(dispatcher: Any) -> bool | None:
+    """Whether numba's cache holds an index for ``dispatcher`` (None: numba cannot cache it at all)."""
+    index = getattr(getattr(getattr(dispatcher, "_cache", None), "_cache_file", None), "_index_path", None)
+    return os.path.exists(index) if isinstance(index, str) else None
+
+
+def compile_in_background(steps: Sequence[str] = BACKGROUND_STEPS) -> bool:
+    """On a first run, compile the kernels of ``steps`` into numba's cache in a helper process, now (issue 14).
+
+    A command line that will need them later calls this when it starts; the helper uses the CPU that the
+    command's own compiling (one thread, under numba's compiler lock) leaves idle, so a first ``flr demo``
+    takes the time of its label map kernels' compiles rather than of all of them. The kernels of ``steps``
+    wait for the helper (:func:`await_background`) before their first call, then load from the cache; a
+    helper that fails changes nothing but the time (the kernel compiles in the calling process). Nothing is
+    started, and False returned, when every kernel is cached already, when numba cannot cache, with flr's
+    kernels on one thread (``NUMBA_NUM_THREADS=1``, as in batch and Dask workers: they run side by side
+    already) or with ``FLR_BACKGROUND_COMPILE=0``. A helper still running when the process exits is stopped.
+    """
+    global _helper
+    if os.environ.get("FLR_BACKGROUND_COMPILE", "1") == "0":
+        return False
+    from flr.kernels import _default_threads
+
+    if _default_threads(None) <= 1:
+        return False
+    states = [_cached(k) for step in steps for k in _step_kernels(step)]
+    if None in states or all(states):
+        return False
+    code = "from flr.kernels._warmup import run_step\n" + "".join(f"run_step({s!r})\n" for s in steps)
+    with _lock:
+        if _helper is not None:
+            return False
+        try:
+            _helper = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            return False
+    atexit.register(_stop_helper)
+    return True
+
+
+def await_background() -> None:
+    """Wait for the helper of :func:`compile_in_background`, if one runs (at most :data:`BACKGROUND_WAIT_S`
+    seconds, then it is stopped); the kernels of :data:`BACKGROUND_STEPS` call this before they run."""
+    global _helper
+    helper = _helper
+    if helper is None:
+        return
+    try:
+        helper.wait(BACKGROUND_WAIT_S)
+    except subprocess.TimeoutExpired:
+        helper.kill()
+        helper.wait()
+    with _lock:
+        _helper = None
+
+
+def _stop_helper() -> None:
+    global _helper
+    helper, _helper = _helper, None
+    if helper is not None and helper.poll() is None:
+        helper.kill()
+        helper.wait()

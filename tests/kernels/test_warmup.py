@@ -211,6 +211,7 @@ def test_warm_up_reports_each_step() -> None:
         "label_stats uint8 voxels",
         "connected_components uint8 voxels",
         "feature_transform",
+        "thinning",
     ]
     assert all(s >= 0 for s in seconds.values())
     assert list(kernels.warm_up(["int32"], others=False)) == [
@@ -231,3 +232,83 @@ def test_warm_up_refuses_dtypes_that_are_converted(dtype: str) -> None:
     with pytest.raises(KernelInputError, match=r"warm_up compiles for uint8, uint16, int32 .* got " + dtype):
         kernels.warm_up([dtype])
 
+
+
+#: A fresh process that may start the background compile, then runs the thinning and the feature transform
+#: and reports which of flr's functions it compiled itself (numba's compile events).
+BACKGROUND = """
+import json, os, sys, time
+import numpy as np
+from numba.core import event
+from flr.kernels import _warmup
+
+compiled = []
+
+class Listener(event.Listener):
+    def on_start(self, e):
+        func = getattr(e.data.get("dispatcher"), "py_func", None)
+        if getattr(func, "__module__", "").startswith("flr."):
+            compiled.append(func.__qualname__)
+
+    def on_end(self, e):
+        pass
+
+event.register("numba:compile", Listener())
+started = _warmup.compile_in_background()
+helper = _warmup._helper.pid if _warmup._helper is not None else None
+if sys.argv[1] == "exit":  # leave at once: the helper is stopped
+    print(json.dumps({"started": started, "helper": helper}))
+    sys.exit(0)
+from flr.kernels._edt import feature_transform
+from flr.kernels._thin import thin
+
+bar = np.zeros((5, 5, 9), bool)
+bar[1:4, 1:4, 1:8] = True
+f = np.zeros((3, 4, 5), bool)
+f[1, 2, 3] = True
+index, d2 = feature_transform(f, (2.0, 1.0, 1.0), within=np.ones((3, 4, 5), bool))
+print(json.dumps({"started": started, "compiled": compiled, "line": int(thin(bar).sum()),
+                  "nearest": int(index[0, 0, 0]), "d2": float(d2[0, 0, 0]), "helper": helper}))
+"""
+
+
+def run_background(cache_dir: Path, mode: str = "run", **env: str) -> dict:
+    import json
+
+    full = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir), "FLR_BACKGROUND_COMPILE": "1", **env}
+    full.pop("NUMBA_DISABLE_JIT", None)
+    if "NUMBA_NUM_THREADS" not in env:
+        full.pop("NUMBA_NUM_THREADS", None)
+    out = subprocess.run([sys.executable, "-c", BACKGROUND, mode], cwd=REPO, env=full, capture_output=True,
+                         text=True, check=True, timeout=300)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the background compile needs a second CPU")
+def test_a_first_run_compiles_the_last_kernels_in_a_helper_process(tmp_path: Path) -> None:
+    cache = tmp_path / "numba-cache"
+    first = run_background(cache)
+    assert first["started"] is True and first["helper"] is not None
+    # the helper filled the cache; this process waited for it and loaded the kernels without compiling them
+    assert first["compiled"] == [], first
+    assert first["line"] == 5 and first["nearest"] == 1 * 20 + 2 * 5 + 3  # (1, 2, 3) flat in (3, 4, 5)
+    assert first["d2"] == pytest.approx(4.0 * 1 + 4 + 9)
+    assert any(cache.rglob("*_thin_flat*.nbi")) and any(cache.rglob("*_pass_z*.nbi"))
+    second = run_background(cache)  # everything cached: no helper
+    assert second["started"] is False and second["compiled"] == [] and second["line"] == 5
+
+
+def test_no_background_compile_on_one_thread_or_when_turned_off(tmp_path: Path) -> None:
+    one_thread = run_background(tmp_path / "a", NUMBA_NUM_THREADS="1")
+    assert one_thread["started"] is False
+    assert {"_thin_flat", "_pass_xy", "_pass_z"} <= set(one_thread["compiled"])  # compiled in the process
+    off = run_background(tmp_path / "b", FLR_BACKGROUND_COMPILE="0")
+    assert off["started"] is False and "_thin_flat" in off["compiled"]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the background compile needs a second CPU")
+def test_a_helper_still_running_at_exit_is_stopped(tmp_path: Path) -> None:
+    out = run_background(tmp_path / "c", mode="exit")
+    assert out["started"] is True
+    with pytest.raises(ProcessLookupError):
+        os.kill(out["helper"], 0)
