@@ -41,8 +41,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Runs ``flr`` (pipelines.cli.main) with argv[2:], recording numba's compile events into the JSON file
-#: argv[1]: per outermost compile, the function, its first argument's type and the seconds.
+#: Runs ``flr`` (pipelines.cli.main, as the ``flr`` command runs it: on ``sys.argv``, so with the command's own
+#: process settings) with argv[2:], recording numba's compile events into the JSON file argv[1]: per outermost
+#: compile, the function, its first argument's type and the seconds.
 WRAPPER = textwrap.dedent("""
     import json, sys, time
     from numba.core import event
@@ -70,10 +71,11 @@ WRAPPER = textwrap.dedent("""
     if hasattr(flr.kernels, "set_notice"):  # as pipelines/cli.py sets it (standard error)
         flr.kernels.set_notice(lambda m: click.echo(f"flr: {m}", err=True))
     from pipelines.cli import main
+    out, sys.argv = sys.argv[1], ["flr", *sys.argv[2:]]
     try:
-        code = main(sys.argv[2:])
+        code = main()
     finally:
-        with open(sys.argv[1], "w") as fh:
+        with open(out, "w") as fh:
             json.dump(events, fh)
     sys.exit(code)
 """)

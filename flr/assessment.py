@@ -546,7 +546,7 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
     :class:`~flr.errors.InconsistentCaseError` for a tumour outside the liver (with ``strict``, for any
     inconsistency of :mod:`flr.sanity`).
     """
-    from flr.supply import prepare_supply, supply_checks
+    import flr.kernels._edt  # noqa: F401 - the territories' kernels, imported before a second thread needs them
     from flr.tumors import find_tumors
 
     clock = clock or StageClock()
@@ -559,6 +559,9 @@ def assess(label_maps: Sequence[LabelMap] | Case, plan: Plan, *, ct: Image | Non
         # the segment territories, then the vessel systems (they need nothing else), are made in a second
         # thread while this one measures the volumes and the tumours (issue 14): the same results either way
         territory_job = background.run("segment territories", territories, anatomy)
+        # imported (scipy.sparse, scipy.spatial: ~0.2 s) while the second thread makes the territories
+        from flr.supply import prepare_supply, supply_checks
+
         vessels_job = background.run("vessel systems", lambda: prepare_supply(
             anatomy, territory_job(), anatomical_seeds=anatomical_vessel_seeds))
         vol = measure_case(case, strict=strict, anatomy=anatomy)  # the masks are built once, for both

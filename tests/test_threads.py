@@ -179,3 +179,35 @@ def test_keep_freed_memory_puts_every_array_in_the_one_heap():
     # kept: the array comes from the heap, which keeps it when freed; the thread shares the main heap
     assert kept["mmapped_bytes"] == 0
     assert kept["heaps"] == 1
+
+
+_OWN_PROCESS_PROBE = """
+import gc, json, sys
+from pipelines import cli
+sys.argv = ["flr", "schemes"]
+code = cli.main()                      # the flr command itself: its process is tuned
+after_main = gc.get_freeze_count()
+supply_before = "flr.supply" in sys.modules
+done = cli.freeze_objects(*cli.ASSESSMENT_MODULES)
+print(json.dumps({"code": code, "frozen_by_main": after_main, "supply_before": supply_before, "done": done,
+                  "supply_after": "flr.supply" in sys.modules, "frozen_after": gc.get_freeze_count()}))
+"""
+
+
+def test_the_flr_command_freezes_its_imported_objects_in_its_own_process_only(capsys):
+    import gc
+    import subprocess
+    import sys
+
+    from pipelines import cli
+    from tests.helpers import run_cli
+
+    before = gc.get_freeze_count()
+    code, _, _ = run_cli(["schemes"], capsys)  # in-process, with argv: the host process is left alone
+    assert code == 0 and gc.get_freeze_count() == before and cli._OWN_PROCESS is False
+    assert cli.freeze_objects("flr.zones") is False
+    out = subprocess.run([sys.executable, "-c", _OWN_PROCESS_PROBE], capture_output=True, text=True, check=True)
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    assert probe["code"] == 0 and probe["frozen_by_main"] > 10_000  # the command's imports, out of the passes
+    assert probe["supply_before"] is False and probe["done"] is True and probe["supply_after"] is True
+    assert probe["frozen_after"] > probe["frozen_by_main"]  # the assessment's modules too
