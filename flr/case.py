@@ -132,19 +132,18 @@ def anatomy_box(case: Case) -> tuple[slice, slice, slice] | None:
     """The smallest box (z, y, x slices) of the case grid holding every voxel of a liver structure (liver,
     segments, tumours, vessels), grown by :data:`BOX_MARGIN_VOXELS`; None when no such voxel exists.
 
-    One pass of :func:`flr.kernels.label_stats` per label map (its bounding boxes). Everything an assessment
-    measures lies in this box (the parenchyma, the vessels and their trunks), and every nearest-feature
-    search looks for structure voxels, which all lie in it: results on the box equal those on the grid.
+    The bounding boxes of :meth:`flr.image.LabelMap.label_stats` (one pass per map, shared with reading and
+    volumetry). Everything an assessment measures lies in this box (the parenchyma, the vessels and their
+    trunks), and every nearest-feature search looks for structure voxels, which all lie in it: results on
+    the box equal those on the grid.
     """
-    from flr.kernels import label_stats
-
     lo = np.array(case.geometry.shape_zyx)
     hi = np.zeros(3, np.int64)
     for lm in case.label_maps:
         wanted = [int(k) for k, n in lm.names.items() if n in _ANATOMY_NAMES]
         if not wanted:
             continue
-        stats = label_stats(lm.array)
+        stats = lm.label_stats()
         for label in wanted:
             where = np.searchsorted(stats.labels, label)
             if where < len(stats.labels) and stats.labels[where] == label:

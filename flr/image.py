@@ -334,6 +334,23 @@ class LabelMap(Image):
         """Label ids carrying ``name`` (several ids may map to one name)."""
         return sorted(i for i, n in self.names.items() if n == name)
 
+    def label_stats(self, *, n_threads: int | None = None) -> Any:
+        """:func:`flr.kernels.label_stats` of the array, counted on the first call and remembered (the array is
+        read-only): reading, the assessment's box and volumetry share one pass over the map (issue 14).
+        ``n_threads`` applies to that first pass; the result does not depend on it.
+
+        >>> lm = LabelMap(np.array([[[0, 2, 2]]], np.uint8), Geometry((1, 1, 3)), names={2: "liver"})
+        >>> lm.label_stats().count(2), lm.label_stats() is lm.label_stats()
+        (2, True)
+        """
+        stats = self.__dict__.get("_label_stats")
+        if stats is None:
+            from flr.kernels import label_stats
+
+            stats = label_stats(self.array, n_threads=n_threads)
+            object.__setattr__(self, "_label_stats", stats)
+        return stats
+
 
 Box = tuple[slice, slice, slice]
 

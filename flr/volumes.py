@@ -92,7 +92,6 @@ def measure_case(case: Case, *, n_threads: int | None = None, strict: bool = Fal
                  anatomy: CaseAnatomy | None = None) -> VolumetryResult:
     """:func:`volumetry` of a validated :class:`~flr.case.Case`, with its consistency findings (``anatomy``:
     the case's masks when the caller has built them already)."""
-    from flr.kernels import label_stats
     from flr.sanity import check_case
 
     ct, label_maps, geometry = case.ct, case.label_maps, case.geometry
@@ -112,7 +111,7 @@ def measure_case(case: Case, *, n_threads: int | None = None, strict: bool = Fal
     for lm in label_maps:
         inputs.append(_input_record(lm, "labels"))
         warnings.extend(lm.metadata.get("warnings", []))
-        stats = label_stats(lm.array, n_threads=n_threads)
+        stats = lm.label_stats(n_threads=n_threads)
         by_name: dict[str, list[int]] = {}
         for label in stats.labels.tolist():
             name = lm.names.get(int(label))

@@ -213,3 +213,35 @@ def test_a_bad_grid_is_a_geometry_error_that_flr_reports_in_one_line(kwargs, mat
     with pytest.raises(GeometryError, match=match) as info:
         Geometry((2, 2, 2), **kwargs)
     assert isinstance(info.value, FlrError) and isinstance(info.value, ValueError)
+
+
+def _same_stats(a, b) -> None:
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.counts, b.counts)
+    np.testing.assert_array_equal(np.asarray(a.bbox_zyx), np.asarray(b.bbox_zyx))
+    np.testing.assert_array_equal(a.face_counts, b.face_counts)
+
+
+def test_label_stats_are_counted_once_and_are_those_of_the_array(tmp_path):
+    """A map read from a file carries the counts its reading made; they equal a new pass over its array, and a
+    map derived from it (another array) counts its own."""
+    import dataclasses
+
+    import nibabel as nib
+
+    from flr.io import read_label_map
+    from flr.kernels import label_stats
+    from flr.kernels.reference import label_stats_reference
+
+    rng = np.random.default_rng(4)
+    arr = rng.integers(0, 4, (9, 11, 13)).astype(np.uint8)
+    path = tmp_path / "labels.nii.gz"
+    nib.save(nib.Nifti1Image(arr.transpose(2, 1, 0), np.diag([0.8, 0.8, 2.0, 1.0])), path)
+    lm = read_label_map(path, {1: "liver", 2: "tumor", 3: "portal_vein"})
+    remembered = lm.label_stats()
+    assert lm.label_stats() is remembered                      # no second pass
+    _same_stats(remembered, label_stats(lm.array))             # the counts of the map's own values
+    ref = label_stats_reference(lm.array)
+    np.testing.assert_array_equal(remembered.counts, ref.counts)
+    other = dataclasses.replace(lm, array=np.where(lm.array == 3, 0, lm.array).astype(np.uint8))
+    assert 3 not in other.label_stats().labels.tolist() and 3 in remembered.labels.tolist()

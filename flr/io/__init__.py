@@ -285,7 +285,10 @@ def read_label_map(
     else:
         image = read_image(path, series_uid=series_uid)
     array = _as_label_array(image, path)
-    present = _present_labels(array)
+    from flr.kernels import label_stats
+
+    stats = label_stats(array)  # remembered by the map: the assessment and volumetry count nothing again
+    present = [int(v) for v in stats.labels if v != 0]
     if not present:
         raise EmptyStructureError(f"{path}: label map has no labelled voxels (all background)")
 
@@ -302,7 +305,9 @@ def read_label_map(
     meta = dict(image.metadata)
     meta.update(labels_present=present, scheme_source=resolved.source, warnings=warnings_out,
                 sha256=image.metadata.get("sha256") or sha256_of(path))
-    return LabelMap(array, image.geometry, str(path), meta, names=resolved.labels, scheme=resolved.name)
+    label_map = LabelMap(array, image.geometry, str(path), meta, names=resolved.labels, scheme=resolved.name)
+    object.__setattr__(label_map, "_label_stats", stats)  # the statistics of the same values (LabelMap.label_stats)
+    return label_map
 
 
 TOTALSEG_FOLDER_SCHEME = "totalseg"
@@ -400,13 +405,6 @@ _TS_FILE_NAMES = {
     ("totalseg-liver-vessels", "hepatic_vessel"): "liver_vessels",
     ("totalseg-liver-vessels", "tumor"): "liver_tumor",
 }
-
-
-def _present_labels(array: np.ndarray) -> list[int]:
-    from flr.kernels import label_stats
-
-    stats = label_stats(array)
-    return [int(v) for v in stats.labels if v != 0]
 
 
 def _short_list(values: list[int], limit: int = 12) -> str:
