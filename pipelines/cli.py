@@ -350,7 +350,7 @@ def compile_ahead() -> bool:
 
 
 def keep_freed_memory() -> bool:
-    """Have glibc keep freed arrays in the process's heap for the next ones (issue 14).
+    """Have glibc keep freed arrays in the process's heap for the next ones, in 4 KiB pages (issue 14).
 
     By default glibc gives each freed block above its mmap threshold back to the kernel, and each thread's
     heaps of 64 MB back as they empty; the kernel must then zero fresh pages for the next array. An assessment
@@ -358,9 +358,12 @@ def keep_freed_memory() -> bool:
     zeroing pages was 15-18 % of the CPU time of ``flr assess`` on a 512x512x400 case. Here every block comes
     from the one main heap (``M_MMAP_MAX`` 0, ``M_ARENA_MAX`` 1: the threads share it) and freed memory stays
     there up to 1 GiB (``M_TRIM_THRESHOLD``; ``M_MMAP_THRESHOLD`` 32 MB where mmap is used after all), for
-    about 60 MB more resident memory at the peak and less at the end. Called by the command line only (a
-    library leaves the allocator of its host alone); False, changing nothing, on another C library or with
-    ``FLR_KEEP_FREED_MEMORY=0``.
+    about 60 MB more resident memory at the peak and less at the end. numpy's request for transparent huge
+    pages on its arrays of 4 MB and more is turned off too: the kernel zeroes a whole 2 MB page at the first
+    touch of any byte of it, and the assessment's arrays, placed anywhere in the reused heap, touched ~150 such
+    pages (300 MB) afresh per run (0.25 s of a whole ``flr assess --json``, median of 8 alternating runs).
+    Called by the command line only (a library leaves the allocator of its host alone); False, changing
+    nothing, on another C library or with ``FLR_KEEP_FREED_MEMORY=0``.
     """
     if os.environ.get("FLR_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
         return False
@@ -375,7 +378,20 @@ def keep_freed_memory() -> bool:
     settings = ((_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX), (_M_TRIM_THRESHOLD, 1 << 30), (_M_MMAP_MAX, 0),
                 (_M_ARENA_MAX, 1))
     applied = [mallopt(param, value) for param, value in settings]  # every one, even after a refusal
+    _no_huge_pages()
     return all(applied)
+
+
+def _no_huge_pages() -> None:
+    """numpy's ``madvise(MADV_HUGEPAGE)`` on large arrays off (its ``NUMPY_MADVISE_HUGEPAGE=0``, read only when
+    numpy is imported, which it is by now)."""
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1.x
+        from numpy.core import multiarray  # type: ignore[no-redef]
+    setter = getattr(multiarray, "_set_madvise_hugepage", None)
+    if setter is not None:
+        setter(False)
 
 
 #: Set by :func:`main` when it runs as the ``flr`` command itself (no ``argv``): the process is its own to tune.

@@ -149,8 +149,20 @@ t.start(); t.join()
 path = os.path.join(tempfile.mkdtemp(), "info.xml")
 fp = libc.fopen(path.encode(), b"w"); libc.malloc_info(0, fp); libc.fclose(fp)
 heaps = open(path).read().count("<heap nr=")
-print(json.dumps({"kept": kept, "mmapped_bytes": mmapped, "heaps": heaps}))
+from numpy._core import multiarray
+huge_pages = bool(multiarray._set_madvise_hugepage(False))  # the setting before this call
+print(json.dumps({"kept": kept, "mmapped_bytes": mmapped, "heaps": heaps, "huge_pages": huge_pages}))
 """
+
+
+def _numpy_default_huge_pages() -> bool:
+    """numpy's own choice in a fresh process (on unless NUMPY_MADVISE_HUGEPAGE=0 or an old kernel)."""
+    import subprocess
+    import sys
+
+    code = "from numpy._core import multiarray; print(bool(multiarray._set_madvise_hugepage(False)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip() == "True"
 
 
 def _probe_allocator(env: dict[str, str]) -> dict:
@@ -179,6 +191,8 @@ def test_keep_freed_memory_puts_every_array_in_the_one_heap():
     # kept: the array comes from the heap, which keeps it when freed; the thread shares the main heap
     assert kept["mmapped_bytes"] == 0
     assert kept["heaps"] == 1
+    assert kept["huge_pages"] is False  # numpy asks for no transparent huge pages
+    assert default["huge_pages"] is (_numpy_default_huge_pages())
 
 
 _OWN_PROCESS_PROBE = """
