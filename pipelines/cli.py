@@ -338,13 +338,13 @@ ASSESSMENT_MODULES = ("flr.supply", "flr.tumors", "flr.zones")
 
 
 def compile_ahead() -> bool:
-    """On a first run, compile the kernels an assessment needs last in a helper process while this one reads
-    the files and compiles the rest (:func:`flr.kernels._warmup.compile_in_background`); True when started.
-    Called by ``flr assess`` and ``flr demo``; never fails the command."""
+    """On a first run, compile the kernels an assessment needs after reading in helper processes while this one
+    reads the files and compiles the rest (:func:`flr.kernels._warmup.compile_in_background`); True when one
+    started. Called by ``flr assess`` and ``flr demo``; never fails the command."""
     try:
         from flr.kernels._warmup import compile_in_background
 
-        return compile_in_background()
+        return compile_in_background() > 0
     except Exception:  # noqa: BLE001 - a helper that cannot start only costs time
         return False
 
