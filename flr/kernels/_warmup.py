@@ -230,6 +230,12 @@ def _step_kernels(step: str) -> list[Any]:
     raise ValueError(f"no background compile for warm-up step {step!r}")
 
 
+def _package_root() -> str:
+    """The folder holding this process's ``flr`` package (a helper imports the same flr, so that it fills the
+    cache entries this process looks up: numba keys them by the kernel's source file)."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def _cached(dispatcher: Any) -> bool | None:
     """Whether numba's cache holds an index for ``dispatcher`` (None: numba cannot cache it at all)."""
     index = getattr(getattr(getattr(dispatcher, "_cache", None), "_cache_file", None), "_index_path", None)
@@ -260,7 +266,8 @@ def compile_in_background(groups: Sequence[Sequence[str]] = BACKGROUND_GROUPS) -
         states = [_cached(k) for step in steps for k in _step_kernels(step)]
         if None in states or all(states):
             continue
-        code = "from flr.kernels._warmup import run_step\n" + "".join(f"run_step({s!r})\n" for s in steps)
+        code = (f"import sys\nsys.path.insert(0, {_package_root()!r})\n"  # this flr, whatever the helper's cwd holds
+                "from flr.kernels._warmup import run_step\n" + "".join(f"run_step({s!r})\n" for s in steps))
         with _lock:
             if any(step in _helpers for step in steps):
                 continue

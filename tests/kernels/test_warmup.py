@@ -278,14 +278,15 @@ print(json.dumps({"started": started, "compiled": compiled, "line": int(thin(bar
 """
 
 
-def run_background(cache_dir: Path, mode: str = "run", **env: str) -> dict:
+def run_background(cache_dir: Path, mode: str = "run", cwd: Path = REPO, **env: str) -> dict:
     import json
 
     full = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir), "FLR_BACKGROUND_COMPILE": "1", **env}
     full.pop("NUMBA_DISABLE_JIT", None)
     if "NUMBA_NUM_THREADS" not in env:
         full.pop("NUMBA_NUM_THREADS", None)
-    out = subprocess.run([sys.executable, "-c", BACKGROUND, mode], cwd=REPO, env=full, capture_output=True,
+    script = f"import sys\nsys.path.insert(0, {str(REPO)!r})\n" + BACKGROUND  # this flr, whatever cwd holds
+    out = subprocess.run([sys.executable, "-c", script, mode], cwd=cwd, env=full, capture_output=True,
                          text=True, check=True, timeout=300)
     return json.loads(out.stdout)
 
@@ -305,6 +306,18 @@ def test_a_first_run_compiles_the_last_kernels_in_a_helper_process(tmp_path: Pat
     assert any(cache.rglob("*_thin_flat*.nbi")) and any(cache.rglob("*_pass_z*.nbi"))
     second = run_background(cache)  # everything cached: no helper
     assert second["started"] == 0 and second["compiled"] == [] and second["line"] == 5
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the background compile needs a second CPU")
+def test_the_helper_imports_the_same_flr_whatever_its_folder_holds(tmp_path: Path) -> None:
+    """A command run from a folder holding another ``flr`` (a checkout, a file of that name): the helper still
+    compiles this flr's kernels, the ones the command then loads from the cache."""
+    work = tmp_path / "work"
+    (work / "flr").mkdir(parents=True)
+    (work / "flr" / "__init__.py").write_text("raise ImportError('not the flr the command runs')\n")
+    out = run_background(tmp_path / "cache", cwd=work)
+    assert out["started"] == 1
+    assert not {"_thin_flat", "_pass_xy", "_pass_z"} & set(out["compiled"]), out
 
 
 def test_no_background_compile_on_one_thread_or_when_turned_off(tmp_path: Path) -> None:
