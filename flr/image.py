@@ -348,8 +348,13 @@ class LabelMap(Image):
             from flr.kernels import label_stats
 
             stats = label_stats(self.array, n_threads=n_threads)
-            object.__setattr__(self, "_label_stats", stats)
+            self._remember_label_stats(stats)
         return stats
+
+    def _remember_label_stats(self, stats: Any) -> LabelMap:
+        """Keep ``stats`` as :meth:`label_stats` (a reader that counted this map's array before building it)."""
+        object.__setattr__(self, "_label_stats", stats)
+        return self
 
 
 Box = tuple[slice, slice, slice]

@@ -306,8 +306,7 @@ def read_label_map(
     meta.update(labels_present=present, scheme_source=resolved.source, warnings=warnings_out,
                 sha256=image.metadata.get("sha256") or sha256_of(path))
     label_map = LabelMap(array, image.geometry, str(path), meta, names=resolved.labels, scheme=resolved.name)
-    object.__setattr__(label_map, "_label_stats", stats)  # the statistics of the same values (LabelMap.label_stats)
-    return label_map
+    return label_map._remember_label_stats(stats)  # the counts of the same values
 
 
 TOTALSEG_FOLDER_SCHEME = "totalseg"
