@@ -7,7 +7,7 @@ are counted as debris. :mod:`flr.territories` builds the territories of a plan o
 
 Method
     1. Centerlines: 3-D thinning of the mask (Lee et al. 1994: :func:`flr.kernels._thin.thin`, voxel for voxel
-       :func:`skimage.morphology.skeletonize`, 4-6x faster on vessel masks);
+       :func:`skimage.morphology.skeletonize`, 4-5x faster on vessel masks);
        the branch graph of the skeleton as :class:`skan.Skeleton` builds it (Nunez-Iglesias et al.,
        PeerJ 2018), by :func:`flr.kernels._skeleton.skeleton_paths` in numpy and Python (skan 0.13
        compiles its path functions in every process: 4-8 s), with the grid spacing. Junction voxels that

@@ -159,8 +159,7 @@ def assess(labels: tuple[str, ...], ct: Path | None, plan_name: str | None, rese
 
     if quiet:
         _no_notice()
-    compile_ahead()
-    freeze_objects(*ASSESSMENT_MODULES)
+    prepare_assessment()
 
     plan = cli_plan(plan_name, resect, include_caudate=include_caudate, wedges=wedges, ablations=ablations,
                     take_plane_veins=take_plane_veins)
@@ -274,8 +273,7 @@ def demo(out: Path) -> None:
     """Run flr on the bundled sample case and check it against the case's truth."""
     from pipelines.sample import run_demo
 
-    compile_ahead()
-    freeze_objects(*ASSESSMENT_MODULES)
+    prepare_assessment()
     run_demo(out, echo=click.echo)
 
 
@@ -337,16 +335,16 @@ _MMAP_THRESHOLD_MAX = 32 << 20
 ASSESSMENT_MODULES = ("flr.supply", "flr.tumors", "flr.zones")
 
 
-def compile_ahead() -> bool:
-    """On a first run, compile the kernels an assessment needs after reading in helper processes while this one
-    reads the files and compiles the rest (:func:`flr.kernels._warmup.compile_in_background`); True when one
-    started. Called by ``flr assess`` and ``flr demo``; never fails the command."""
-    try:
-        from flr.kernels._warmup import compile_in_background
+def prepare_assessment() -> None:
+    """What ``flr assess`` and ``flr demo`` do first: on a first run, compile the kernels an assessment needs
+    last in a helper process while this one reads the files and compiles the rest
+    (:func:`flr.kernels._warmup.compile_in_background`; a helper that cannot start only costs time), then
+    import the assessment's modules and freeze their objects (:func:`freeze_objects`)."""
+    from flr.kernels._warmup import compile_in_background
 
-        return compile_in_background() > 0
-    except Exception:  # noqa: BLE001 - a helper that cannot start only costs time
-        return False
+    with contextlib.suppress(Exception):  # never fails the command
+        compile_in_background()
+    freeze_objects(*ASSESSMENT_MODULES)
 
 
 def keep_freed_memory() -> bool:
@@ -402,8 +400,8 @@ def freeze_objects(*modules: str) -> bool:
     """Import ``modules``, collect the garbage, then move every object alive into the garbage collector's
     permanent generation (:func:`gc.freeze`), in the ``flr`` command's own process only; True when done.
 
-    The collector's full passes walk every object a process holds, and numba, scipy and pydantic leave some
-    150,000 behind their imports: freezing them once the command's modules are imported took 0.25-0.35 s
+    The collector's full passes walk every object a process holds, and the imports of numba, scipy and pydantic
+    leave some 60,000 before ``flr assess`` reads its files: freezing them took 0.25-0.35 s
     (median of 8-10 alternating runs) off a whole ``flr assess --json`` of the 512x512x400 phantom (issue 14).
     The objects are those of the imported modules, alive until the process ends; the arrays of a run are made
     later and collected as before. A library leaves its host's collector alone: in-process calls of

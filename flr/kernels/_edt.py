@@ -331,7 +331,7 @@ def _within_parts(within: Any | None, shape: tuple[int, int, int]) -> tuple[bool
 def _run(features: Any, spacing_zyx_mm: Sequence[float], within: Any | None, n_threads: int | None,
          want_d: bool) -> tuple[np.ndarray, np.ndarray]:
     """Check the inputs, run the passes; (index, squared distances, or a (1, 1) dummy when not ``want_d``)."""
-    _warmup.await_background("feature_transform")  # a first run's helper may be compiling these kernels
+    _warmup.await_background()  # a first run's helper may be compiling these kernels
     feats = _bool_grid(features, "features")
     wz, wy, wx = _spacing(spacing_zyx_mm)
     nchunks = _threads(n_threads)

@@ -177,7 +177,7 @@ def thin(mask: np.ndarray) -> np.ndarray:
     flat = padded.reshape(-1)
     points = np.flatnonzero(flat).astype(np.int64)
     if points.size:
-        _warmup.await_background("thinning")  # a first run's helper may be compiling the kernel
+        _warmup.await_background()  # a first run's helper may be compiling the kernel
         _thin_flat(flat, points, _NEIGHBOURS @ strides, _BORDERS @ strides, _ADJACENT, _CORNERS, _EDGES, _FACES,
                    6 if arr.shape[0] > 1 else 4)
     return padded[1:-1, 1:-1, 1:-1].astype(bool)

@@ -36,7 +36,7 @@ _lock = threading.Lock()
 _notice: Callable[[str], None] | None = None
 _notified = False
 _installed = False
-_helpers: dict[str, subprocess.Popen[bytes]] = {}  # warm-up step -> the helper compiling it
+_helper: subprocess.Popen[bytes] | None = None  # compile_in_background's helper, while it may run
 
 
 def set_notice(notice: Callable[[str], None] | None) -> None:
@@ -207,18 +207,19 @@ def warm_up(dtypes: Sequence[Any] | None = None, *, others: bool = True) -> dict
     return seconds
 
 
-#: The warm-up steps :func:`compile_in_background` hands to helper processes, one helper per group: the
-#: feature transforms of the territories and tumours and the vessel thinning, which an assessment needs last,
-#: while the command itself compiles the label statistics and connected components that it needs first. (A
-#: second helper for the connected components was slower: 6.8 s against 6.2 s for a first ``flr demo``, three
-#: processes compiling on two CPUs and the command waiting for it.)
-BACKGROUND_GROUPS = (("feature_transform", "thinning"),)
-#: Seconds a kernel waits for its helper at most before compiling on its own.
+#: The warm-up steps :func:`compile_in_background` hands to a helper process: the feature transforms of the
+#: territories and tumours and the vessel thinning, which an assessment needs last, while the command itself
+#: compiles the label statistics and connected components that it needs first. (A second helper for the
+#: connected components was slower: 6.8 s against 6.2 s for a first ``flr demo``, three processes compiling on
+#: two CPUs and the command waiting for it.)
+BACKGROUND_STEPS = ("feature_transform", "thinning")
+#: Seconds a kernel waits for the helper at most before compiling on its own.
 BACKGROUND_WAIT_S = 300.0
 
 
 def _step_kernels(step: str) -> list[Any]:
-    """The compiled entry points (numba dispatchers) a warm-up step fills the cache with."""
+    """The compiled entry points (numba dispatchers) a warm-up step of :data:`BACKGROUND_STEPS` fills the
+    cache with."""
     if step == "feature_transform":
         from flr.kernels import _edt
 
@@ -242,51 +243,48 @@ def _cached(dispatcher: Any) -> bool | None:
     return os.path.exists(index) if isinstance(index, str) else None
 
 
-def compile_in_background(groups: Sequence[Sequence[str]] = BACKGROUND_GROUPS) -> int:
-    """On a first run, compile the kernels of ``groups`` into numba's cache in helper processes, now (issue 14).
+def compile_in_background() -> bool:
+    """On a first run, compile the kernels of :data:`BACKGROUND_STEPS` into numba's cache in a helper process,
+    now (issue 14); True when the helper started.
 
-    A command line that will need them calls this when it starts; each group of warm-up steps whose kernels
-    are not all cached gets a helper process, which uses CPU that the command's own compiling (one thread,
-    under numba's compiler lock) leaves idle, so a first ``flr demo`` waits for the label map kernels' compiles
-    only. A kernel of a step waits for its helper (:func:`await_background`) before its first call, then
-    loads from the cache; a helper that fails changes nothing but the time (the kernel compiles in
-    the calling process). Returns the number of helpers started: none when every kernel is cached already,
-    when numba cannot cache, with flr's kernels on one thread (``NUMBA_NUM_THREADS=1``, as in batch and Dask
-    workers: they run side by side already) or with ``FLR_BACKGROUND_COMPILE=0``. Helpers still running when
-    the process exits are stopped.
+    A command line that will need them calls this when it starts. The helper uses CPU that the command's own
+    compiling (one thread, under numba's compiler lock) leaves idle, so a first ``flr demo`` waits for the
+    label map kernels' compiles only. Those kernels wait for the helper (:func:`await_background`) before
+    their first call, then load from the cache; a helper that fails changes nothing but the time (the kernel
+    compiles in the calling process). Nothing starts when every kernel is cached already, when numba cannot
+    cache, with flr's kernels on one thread (``NUMBA_NUM_THREADS=1``, as in batch and Dask workers: they run
+    side by side already), with ``FLR_BACKGROUND_COMPILE=0`` or when a helper runs already. A helper still
+    running when the process exits is stopped.
     """
+    global _helper
     if os.environ.get("FLR_BACKGROUND_COMPILE", "1") == "0":
-        return 0
+        return False
     from flr.kernels import _default_threads
 
     if _default_threads(None) <= 1:
-        return 0
-    started = 0
-    for steps in groups:
-        states = [_cached(k) for step in steps for k in _step_kernels(step)]
-        if None in states or all(states):
-            continue
-        code = (f"import sys\nsys.path.insert(0, {_package_root()!r})\n"  # this flr, whatever the helper's cwd holds
-                "from flr.kernels._warmup import run_step\n" + "".join(f"run_step({s!r})\n" for s in steps))
-        with _lock:
-            if any(step in _helpers for step in steps):
-                continue
-            try:
-                helper = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            except OSError:
-                continue
-            _helpers.update(dict.fromkeys(steps, helper))
-        started += 1
-    if started:
-        atexit.register(_stop_helpers)
-    return started
+        return False
+    states = [_cached(k) for step in BACKGROUND_STEPS for k in _step_kernels(step)]
+    if None in states or all(states):
+        return False
+    code = (f"import sys\nsys.path.insert(0, {_package_root()!r})\n"  # this flr, whatever the helper's cwd holds
+            "from flr.kernels._warmup import run_step\n" + "".join(f"run_step({s!r})\n" for s in BACKGROUND_STEPS))
+    with _lock:
+        if _helper is not None:
+            return False
+        try:
+            _helper = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            return False
+    atexit.register(_stop_helper)
+    return True
 
 
-def await_background(step: str) -> None:
-    """Wait for the helper of :func:`compile_in_background` that compiles ``step``'s kernels, if one runs (at
-    most :data:`BACKGROUND_WAIT_S` seconds, then it is stopped); those kernels call this before they run."""
-    helper = _helpers.get(step)
+def await_background() -> None:
+    """Wait for the helper of :func:`compile_in_background`, if one runs (at most :data:`BACKGROUND_WAIT_S`
+    seconds, then it is stopped); the kernels of :data:`BACKGROUND_STEPS` call this before they run."""
+    global _helper
+    helper = _helper
     if helper is None:
         return
     try:
@@ -295,15 +293,14 @@ def await_background(step: str) -> None:
         helper.kill()
         helper.wait()
     with _lock:
-        for key in [k for k, h in _helpers.items() if h is helper]:
-            del _helpers[key]
+        if _helper is helper:
+            _helper = None
 
 
-def _stop_helpers() -> None:
+def _stop_helper() -> None:
+    global _helper
     with _lock:
-        helpers = set(_helpers.values())
-        _helpers.clear()
-    for helper in helpers:
-        if helper.poll() is None:
-            helper.kill()
-            helper.wait()
+        helper, _helper = _helper, None
+    if helper is not None and helper.poll() is None:
+        helper.kill()
+        helper.wait()
